@@ -1,0 +1,153 @@
+"""Every error labkit raises, one class per kind of failure.
+
+Callers match on the class, never on message text (PyJWT grew
+``InvalidSignatureError`` for the same reason). Each error carries the
+fields a program needs: which block, which check, which line, which action.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LabkitError",
+    "InvalidKey",
+    "KeyFileExists",
+    "InvalidSignature",
+    "InvalidToken",
+    "InvalidRecord",
+    "InvalidBlock",
+    "UnknownSigner",
+    "ConfigError",
+    "ContractError",
+    "MiningCancelled",
+    "TorrentError",
+    "InvalidTorrent",
+    "FetchTimeout",
+]
+
+
+class LabkitError(Exception):
+    """Base class of every error labkit raises on purpose."""
+
+
+# --- keys and signatures ----------------------------------------------------
+
+
+class InvalidKey(LabkitError, ValueError):
+    """A key is malformed, too small or has an unusual public exponent."""
+
+
+class KeyFileExists(LabkitError, FileExistsError):
+    """Saving would overwrite an existing key file (pass overwrite=True to allow it)."""
+
+
+class InvalidSignature(LabkitError):
+    """An RSA signature does not verify for this message and public key."""
+
+
+class UnknownSigner(LabkitError):
+    """A block names a signer that is not a member of the network."""
+
+    def __init__(self, signer: str):
+        super().__init__(f"signer {signer!r} is not a member of the network")
+        self.signer = signer
+
+
+# --- tokens, records and blocks ---------------------------------------------
+
+
+class InvalidToken(LabkitError, ValueError):
+    """A JWT is malformed, has a bad MAC, or its payload breaks the schema.
+
+    ``check`` names what failed: "token" (shape, size, encoding, header),
+    "mac" (HS256 MAC with the network secret) or "payload" (schema).
+    """
+
+    def __init__(self, reason: str, *, check: str = "token"):
+        super().__init__(reason)
+        self.reason = reason
+        self.check = check
+
+
+class InvalidRecord(LabkitError, ValueError):
+    """A line of a blocks file is not a well-formed block record."""
+
+    def __init__(self, reason: str, *, line: int | None = None):
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(where + reason)
+        self.reason = reason
+        self.line = line
+
+
+class InvalidBlock(LabkitError):
+    """A block fails validation.
+
+    ``index`` is its position in the chain (0 = first block), ``check`` the
+    name of the rule it breaks (see ``labkit.chain.CHECKS``) and ``reason`` a
+    sentence for people.
+    """
+
+    def __init__(self, index: int, check: str, reason: str):
+        super().__init__(f"block {index}: {check}: {reason}")
+        self.index = index
+        self.check = check
+        self.reason = reason
+
+
+class ConfigError(LabkitError, ValueError):
+    """A network configuration is missing, malformed or unsafe."""
+
+
+# --- the VM -----------------------------------------------------------------
+
+
+class ContractError(LabkitError, ValueError):
+    """A contract cannot be applied; the VM state is left as it was.
+
+    ``action_index`` is the position of the failing action in the contract,
+    ``action`` its name (or None when the action itself is malformed).
+    """
+
+    def __init__(self, reason: str, *, action_index: int | None = None, action: str | None = None):
+        where = ""
+        if action_index is not None:
+            where = f"action {action_index}" + (f" ({action})" if action else "") + ": "
+        super().__init__(where + reason)
+        self.reason = reason
+        self.action_index = action_index
+        self.action = action
+
+
+# --- mining -----------------------------------------------------------------
+
+
+class MiningCancelled(LabkitError):
+    """Mining was cancelled before a nonce was found."""
+
+    def __init__(self, attempts: int):
+        super().__init__(f"mining cancelled after {attempts:,} attempts")
+        self.attempts = attempts
+
+
+# --- torrents ---------------------------------------------------------------
+
+
+class TorrentError(LabkitError):
+    """Sharing or fetching a file over BitTorrent failed."""
+
+
+class InvalidTorrent(TorrentError, ValueError):
+    """A .torrent file or magnet link is truncated, garbage, or for another file."""
+
+
+class FetchTimeout(TorrentError, TimeoutError):
+    """No peer delivered the whole file in time."""
+
+    def __init__(self, name: str, peers: list[str], seconds: float, progress: float = 0.0):
+        tried = ", ".join(peers) if peers else "no peers"
+        super().__init__(
+            f"fetching {name!r} timed out after {seconds:g} s at {progress:.0%}; peers tried: {tried}"
+        )
+        self.name = name
+        self.peers = list(peers)
+        self.seconds = seconds
+        self.progress = progress

@@ -1,0 +1,203 @@
+"""Blocks as JSON Web Tokens: the payload, its encoding and strict decoding.
+
+A block's body is a JWT (RFC 7519) in JWS compact form (RFC 7515), MACed
+with HS256 and the network's shared secret, exactly as in the seed. The
+payload carries ``prev_hash``, ``timestamp``, ``transaction_data`` (the
+contract) and ``nonce``, plus the optional ``index`` and ``difficulty`` labkit
+adds so a verifier can check order and work. Claims are laid out in a fixed
+order with the nonce last, so everything before the nonce stays fixed while
+mining (the fast miner relies on it).
+
+A MAC only proves that someone holding the secret made the token; every
+member holds it. Authorship comes from the RSA signature on the record
+(see ``labkit.block``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import jwt
+
+from .encoding import StrictJSONError, b64url_decode, loads_strict
+from .errors import InvalidToken
+
+__all__ = [
+    "ALGORITHM",
+    "GENESIS_HASH",
+    "MAX_TOKEN_BYTES",
+    "Payload",
+    "encode_token",
+    "decode_token",
+    "utc_now",
+    "format_timestamp",
+    "parse_timestamp",
+]
+
+ALGORITHM = "HS256"
+GENESIS_HASH = "0" * 64  # prev_hash of the first block
+MAX_TOKEN_BYTES = 64 * 1024  # a block is a few hundred bytes; refuse megabyte tokens early
+MAX_DIFFICULTY = 8  # hex digits
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_CLAIMS = ("prev_hash", "timestamp", "transaction_data", "index", "difficulty", "nonce")
+_REQUIRED = ("prev_hash", "timestamp", "transaction_data", "nonce")
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware UTC, to the second."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def format_timestamp(when: dt.datetime) -> str:
+    """ISO 8601 in UTC with an explicit offset, e.g. 2024-11-23T12:00:00+00:00."""
+    if when.tzinfo is None:
+        raise ValueError("timestamp must be timezone-aware (use datetime.timezone.utc)")
+    return when.astimezone(dt.timezone.utc).isoformat()
+
+
+def parse_timestamp(text: str) -> dt.datetime:
+    """Read an ISO 8601 timestamp; a naive one (as the seed wrote) is taken as UTC."""
+    when = dt.datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The claims of a block's JWT, in their wire order (nonce last)."""
+
+    prev_hash: str  # hex sha256 of the previous block's token, 64 zeros for the first
+    timestamp: str  # ISO 8601 UTC, e.g. "2024-11-23T12:00:00+00:00"
+    transaction_data: dict = field(hash=False)  # the contract: {"actions": [...]}
+    nonce: int = 0
+    index: int | None = None  # position in the chain, 0 for the first block
+    difficulty: int | None = None  # hex zeros the author claims; the network decides
+
+    def with_nonce(self, nonce: int) -> "Payload":
+        return replace(self, nonce=nonce)
+
+    @property
+    def time(self) -> dt.datetime:
+        return parse_timestamp(self.timestamp)
+
+    def to_claims(self) -> dict:
+        """The claims as an ordered dict, nonce last, optional fields left out when None."""
+        claims = {"prev_hash": self.prev_hash, "timestamp": self.timestamp,
+                  "transaction_data": self.transaction_data}
+        if self.index is not None:
+            claims["index"] = self.index
+        if self.difficulty is not None:
+            claims["difficulty"] = self.difficulty
+        claims["nonce"] = self.nonce
+        return claims
+
+    @classmethod
+    def from_claims(cls, claims: Any) -> "Payload":
+        """Check the schema of decoded claims; raises InvalidToken(check="payload")."""
+        def bad(reason: str) -> InvalidToken:
+            return InvalidToken(reason, check="payload")
+
+        if not isinstance(claims, dict):
+            raise bad("payload is not a JSON object")
+        unknown = [k for k in claims if k not in _CLAIMS]
+        if unknown:
+            extra = " (blocks never expire)" if {"exp", "nbf", "iat"} & set(unknown) else ""
+            raise bad(f"unknown field(s) {', '.join(map(repr, unknown))}{extra}")
+        missing = [k for k in _REQUIRED if k not in claims]
+        if missing:
+            raise bad(f"missing field(s) {', '.join(map(repr, missing))}")
+        prev_hash, timestamp = claims["prev_hash"], claims["timestamp"]
+        if not isinstance(prev_hash, str) or not _HEX64.fullmatch(prev_hash):
+            raise bad("prev_hash must be 64 lowercase hex digits")
+        if not isinstance(timestamp, str):
+            raise bad("timestamp must be an ISO 8601 string")
+        try:
+            parse_timestamp(timestamp)
+        except ValueError:
+            raise bad(f"timestamp {timestamp[:40]!r} is not ISO 8601") from None
+        if not isinstance(claims["transaction_data"], dict):
+            raise bad("transaction_data must be a JSON object")
+        nonce = claims["nonce"]
+        if not _is_int(nonce) or nonce < 0:
+            raise bad("nonce must be a non-negative integer")
+        index = claims.get("index")
+        if index is not None and (not _is_int(index) or index < 0):
+            raise bad("index must be a non-negative integer")
+        difficulty = claims.get("difficulty")
+        if difficulty is not None and (not _is_int(difficulty) or not 0 <= difficulty <= MAX_DIFFICULTY):
+            raise bad(f"difficulty must be an integer from 0 to {MAX_DIFFICULTY}")
+        return cls(prev_hash=prev_hash, timestamp=timestamp,
+                   transaction_data=claims["transaction_data"], nonce=nonce,
+                   index=index, difficulty=difficulty)
+
+
+def encode_token(payload: Payload, secret: bytes) -> str:
+    """The block's JWT: HS256 over the claims in wire order (pyjwt does the encoding)."""
+    return jwt.encode(payload.to_claims(), secret, algorithm=ALGORITHM)
+
+
+def _header(segment: str) -> dict:
+    try:
+        header = loads_strict(b64url_decode(segment))
+    except (ValueError, StrictJSONError) as exc:
+        raise InvalidToken(f"header is not base64url JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise InvalidToken("header is not a JSON object")
+    alg = header.get("alg")
+    if alg != ALGORITHM:
+        raise InvalidToken(f"algorithm {alg!r} is not allowed; blocks use {ALGORITHM} only")
+    extra = set(header) - {"alg", "typ"}
+    if extra:
+        raise InvalidToken(f"unexpected header field(s) {', '.join(sorted(map(repr, extra)))}")
+    if header.get("typ", "JWT") != "JWT":
+        raise InvalidToken(f"header typ {header['typ']!r} is not 'JWT'")
+    return header
+
+
+def decode_token(token: Any, secret: bytes) -> Payload:
+    """Decode and check a block's JWT; raises InvalidToken naming the failed check.
+
+    Checks, in order: size and shape, canonical base64url, the header (HS256
+    only: no "none", no RS256/HS256 confusion), the MAC with ``secret`` (by
+    pyjwt, algorithms pinned), then the payload schema (strict JSON, no
+    unknown, missing or mistyped fields, no exp/nbf/iat).
+    """
+    if not isinstance(token, str):
+        raise InvalidToken(f"token must be a string, not {type(token).__name__}")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidToken(f"token is {len(token):,} bytes; the limit is {MAX_TOKEN_BYTES:,}")
+    if not token.isascii():
+        raise InvalidToken("token contains non-ASCII characters")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise InvalidToken(f"a JWT has 3 dot-separated parts, this one has {len(parts)}")
+    for name, part in zip(("header", "payload", "signature"), parts):
+        try:
+            b64url_decode(part)
+        except ValueError as exc:
+            raise InvalidToken(f"{name} part: {exc}") from None
+    _header(parts[0])
+    try:
+        with warnings.catch_warnings():
+            # The seed's own secret is short; a short key is the caller's choice.
+            warnings.simplefilter("ignore")
+            body = jwt.PyJWS().decode(token, secret, algorithms=[ALGORITHM])
+    except jwt.InvalidSignatureError:
+        raise InvalidToken("MAC does not match the network secret", check="mac") from None
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(f"not a valid JWS ({exc})") from None
+    try:
+        claims = loads_strict(body)
+    except StrictJSONError as exc:
+        raise InvalidToken(f"payload: {exc}", check="payload") from None
+    return Payload.from_claims(claims)
