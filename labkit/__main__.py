@@ -1,0 +1,127 @@
+"""Command line: ``python -m labkit demo | verify BLOCKS_FILE | share | fetch``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import LabkitError
+
+__all__ = ["main"]
+
+
+def _print_tables(peer, network) -> None:
+    import pandas as pd
+
+    from .tables import state_frames
+
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        for name, frame in state_frames(peer.vm.state, network).items():
+            print(f"\n{name}:")
+            print(frame.to_string() if len(frame) else "  (empty)")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="labkit-demo-"))
+    print(f"labkit demo: the seed's scenario with three peers, working in {workdir}")
+    result = run_demo(workdir, difficulty=args.difficulty, use_torrent=not args.no_torrent,
+                      step=lambda message: print("  " + message), miner=_miner(args))
+    print(f"\nState tables as {result.peers[-1].name} sees them:")
+    _print_tables(result.peers[-1], result.network)
+    print("\nState digests:")
+    for name, digest in result.digests.items():
+        print(f"  {name:6} {digest}")
+    print("all peers agree" if result.agree else "PEERS DISAGREE")
+    return 0 if result.agree else 1
+
+
+def _miner(args: argparse.Namespace):
+    """The fast miner when it is available, with a progress bar on the terminal."""
+    try:
+        from .fastmine import mine
+    except ImportError:
+        from .pow import mine
+    return mine
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .data import demo_network
+    from .network import Member, Network
+    from .peer import Peer
+    from .wallet import Wallet, load_public_key
+
+    if args.seed_secret is not None:
+        # A file written by the seed: one signer, a short shared secret, a difficulty.
+        key = load_public_key(Path(args.signer_key).read_bytes(), teaching=True)
+        network = Network("seed", args.seed_secret.encode("utf-8"), args.difficulty,
+                          (Member("seed", key),), teaching=True)
+    else:
+        network = Network.load(args.network) if args.network else demo_network()
+        if args.difficulty is not None:
+            network = network.with_difficulty(args.difficulty)
+    peer = Peer("verifier", Wallet.generate(), network)
+    path = Path(args.blocks_file)
+    if not path.is_file():
+        print(f"error: {path} is not a file", file=sys.stderr)
+        return 2
+    reports = peer.receive(path)
+    for r in reports:
+        where = f"line {r.line}" if r.line else f"block {r.index}"
+        verdict = "ok" if r.accepted else f"REJECTED [{r.check}] {r.reason}"
+        print(f"{where:>10}: {verdict}")
+    rejected = [r for r in reports if not r.accepted]
+    print(f"\n{len(reports) - len(rejected)} accepted, {len(rejected)} rejected; state digest {peer.digest()}")
+    if args.tables:
+        _print_tables(peer, network)
+    return 1 if rejected else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the seed's scenario with three peers")
+    demo.add_argument("--workdir", help="folder for the blocks files (default: a new temporary folder)")
+    demo.add_argument("--difficulty", type=int, default=None, help="hex zeros (default: the demo network's, 2)")
+    demo.add_argument("--no-torrent", action="store_true", help="peers read the file directly instead of by BitTorrent")
+    demo.set_defaults(func=cmd_demo)
+
+    verify = sub.add_parser("verify", help="verify and execute a blocks file; exit 1 if any block is rejected")
+    verify.add_argument("blocks_file")
+    verify.add_argument("--network", help="network configuration JSON (default: data/demo-network.json)")
+    verify.add_argument("--difficulty", type=int, default=None, help="override the network's difficulty")
+    verify.add_argument("--tables", action="store_true", help="print the state tables afterwards")
+    verify.add_argument("--seed-secret", help="read a file the seed wrote: its HS256 secret ...")
+    verify.add_argument("--signer-key", help="... and its signer's public key PEM file (with --difficulty)")
+    verify.set_defaults(func=cmd_verify)
+
+    try:
+        from .torrent_cli import add_subcommands
+    except ImportError:
+        pass
+    else:
+        add_subcommands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "seed_secret", None) is not None and (args.signer_key is None or args.difficulty is None):
+        print("error: --seed-secret needs --signer-key and --difficulty", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except LabkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,387 @@
+"""The chain: blocks linked by hashes, each checked by every rule in order.
+
+Genesis ``prev_hash`` is 64 zeros; every later block's ``prev_hash`` is the
+sha256 hex of the previous block's token exactly as stored. A block is
+accepted only if it passes, in this order (the names are ``CHECKS``):
+
+====================  =========================================================
+record                the line is a well-formed record (see labkit.block)
+signer                the record's signer is a member of the network
+signature             the RSA signature over the token is the signer's
+token                 the token is a well-formed HS256 JWT
+mac                   the JWT's MAC matches the network secret
+payload               the claims have the right fields and types
+index                 the declared index follows the previous block's
+link                  prev_hash is the previous block's hash
+pow                   the hash meets the network's difficulty (and any higher one declared)
+timestamp             not before the previous block, not too far in the future
+contract              the contract applies to the VM (checked by labkit.peer)
+ancestry              every earlier block was accepted
+====================  =========================================================
+
+Each validated block becomes an ``Entry`` that knows its parent's hash and the
+cumulative work behind it (expected attempts, 16^difficulty per block), so a
+store of competing branches and a fork choice by most work can be built on the
+same pieces (see labkit.forks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from .block import Block
+from .errors import InvalidBlock, InvalidRecord, InvalidSignature, InvalidToken, UnknownSigner
+from .network import Network
+from .pow import Miner, expected_attempts, meets_difficulty
+from .tokens import GENESIS_HASH, Payload, encode_token, format_timestamp, utc_now
+from .wallet import Wallet, verify
+
+__all__ = [
+    "CHECKS",
+    "Link",
+    "Entry",
+    "BlockReport",
+    "LineProblem",
+    "LoadResult",
+    "verify_block",
+    "validate_blocks",
+    "mine_block",
+    "Chain",
+    "load_blocks",
+    "save_blocks",
+]
+
+CHECKS = ("record", "signer", "signature", "token", "mac", "payload", "index",
+          "link", "pow", "timestamp", "contract", "ancestry")
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a block needs to know about its parent."""
+
+    index: int
+    hash: str
+    time: dt.datetime | None  # None when the parent's payload could not be read
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A block that passed every check, and its place in the chain."""
+
+    block: Block
+    payload: Payload
+    index: int  # 0 for the first block
+    work: int  # expected attempts this block's proof of work stands for
+    total_work: int  # work of this block and all its ancestors
+
+    @property
+    def hash(self) -> str:
+        return self.block.hash
+
+    @property
+    def prev_hash(self) -> str:
+        return self.payload.prev_hash
+
+    @property
+    def signer(self) -> str:
+        return self.block.signer  # type: ignore[return-value]  (filled in by verify_block)
+
+    @property
+    def link(self) -> Link:
+        return Link(self.index, self.hash, self.payload.time)
+
+
+@dataclass(frozen=True)
+class BlockReport:
+    """The verdict on one block: accepted, or the first check it failed and why."""
+
+    index: int
+    hash: str | None
+    accepted: bool
+    check: str | None = None  # one of CHECKS when rejected
+    reason: str | None = None
+    signer: str | None = None
+    line: int | None = None  # line number in the blocks file, when read from one
+
+    @classmethod
+    def rejected(cls, error: InvalidBlock, block: Block | None, line: int | None = None) -> "BlockReport":
+        return cls(error.index, block.hash if block else None, False, error.check, error.reason,
+                   block.signer if block else None, line)
+
+
+def verify_block(
+    block: Block,
+    network: Network,
+    parent: Link | Entry | None,
+    *,
+    now: dt.datetime | None = None,
+) -> Entry:
+    """Check one block against its parent (None for the first block); raise InvalidBlock.
+
+    A record without ``signer`` (as the seed writes them) is checked against
+    the network's only member; with several members it is refused.
+    """
+    work_before = parent.total_work if isinstance(parent, Entry) else 0
+    if isinstance(parent, Entry):
+        parent = parent.link
+    index = 0 if parent is None else parent.index + 1
+
+    def fail(check: str, reason: str) -> InvalidBlock:
+        return InvalidBlock(index, check, reason)
+
+    if not isinstance(block, Block):
+        raise fail("record", f"expected a Block, got {type(block).__name__}")
+    # signer
+    signer = block.signer
+    if signer is None:
+        if len(network.members) != 1:
+            raise fail("signer", f"the record names no signer and the network has {len(network.members)} members")
+        member = network.members[0]
+        block = Block(block.token, block.signature, member.address)
+    else:
+        try:
+            member = network.member(signer)
+        except UnknownSigner:
+            raise fail("signer", f"signer {signer[:10]}… is not a member of the network") from None
+    # signature
+    try:
+        verify(member.public_key, block.token.encode("ascii"), block.signature)
+    except InvalidSignature as exc:
+        raise fail("signature", f"not signed by {member.name}: {exc}") from None
+    # token, mac, payload
+    try:
+        payload = block.payload(network.secret)
+    except InvalidToken as exc:
+        raise fail(exc.check, exc.reason) from None
+    # index
+    if payload.index is not None and payload.index != index:
+        raise fail("index", f"block declares index {payload.index} but follows block {index - 1}"
+                   if index else f"block declares index {payload.index} but is the first block")
+    # link
+    expected_prev = GENESIS_HASH if parent is None else parent.hash
+    if payload.prev_hash != expected_prev:
+        what = "the genesis hash (64 zeros)" if parent is None else f"block {parent.index}'s hash {parent.hash[:12]}…"
+        raise fail("link", f"prev_hash {payload.prev_hash[:12]}… is not {what}")
+    # proof of work
+    difficulty = network.difficulty
+    if payload.difficulty is not None:
+        if payload.difficulty < network.difficulty:
+            raise fail("pow", f"declares difficulty {payload.difficulty}, below the network's {network.difficulty}")
+        difficulty = payload.difficulty
+    if not meets_difficulty(block.hash, difficulty):
+        raise fail("pow", f"hash {block.hash[:12]}… does not start with {difficulty} zeros")
+    # timestamp
+    when = payload.time
+    if parent is not None and parent.time is not None and when < parent.time:
+        raise fail("timestamp", f"{payload.timestamp} is earlier than block {parent.index}'s")
+    now = now or utc_now()
+    if (when - now).total_seconds() > network.max_clock_skew:
+        raise fail("timestamp", f"{payload.timestamp} is more than {network.max_clock_skew} s in the future")
+    work = expected_attempts(difficulty)
+    return Entry(block, payload, index, work, work_before + work)
+
+
+def _link_of(block: Block, network: Network, index: int) -> Link:
+    """A parent link for a block that may itself be invalid (for reporting what follows it)."""
+    try:
+        when = block.payload(network.secret).time
+    except InvalidToken:
+        when = None
+    return Link(index, block.hash, when)
+
+
+def validate_blocks(
+    network: Network,
+    blocks: Iterable[Block],
+    *,
+    parent: Entry | None = None,
+    now: dt.datetime | None = None,
+    on_entry: Callable[[Entry], None] | None = None,
+) -> Iterator[tuple[BlockReport, Entry | None]]:
+    """Check a sequence of blocks in order; yield a report (and the Entry if accepted) per block.
+
+    Each block is checked against the block before it in the sequence, so
+    after a tampered block the next one fails its ``link``; a block that
+    passes its own checks but follows a rejected one is reported as failing
+    ``ancestry``. ``on_entry`` may raise InvalidBlock (the peer runs the
+    contract there) to reject a block that is otherwise valid.
+    """
+    prev: Link | Entry | None = parent
+    first_bad: int | None = None
+    for block in blocks:
+        index = 0 if prev is None else prev.index + 1
+        try:
+            entry = verify_block(block, network, prev, now=now)
+            if first_bad is not None:
+                raise InvalidBlock(index, "ancestry", f"builds on rejected block {first_bad}")
+            if on_entry is not None:
+                on_entry(entry)
+        except InvalidBlock as exc:
+            if first_bad is None:
+                first_bad = exc.index
+            yield BlockReport.rejected(exc, block), None
+            prev = _link_of(block, network, index)
+            continue
+        yield BlockReport(entry.index, entry.hash, True, signer=entry.signer), entry
+        prev = entry
+
+
+def mine_block(
+    network: Network,
+    wallet: Wallet,
+    contract: dict,
+    *,
+    parent: Entry | Link | None = None,
+    timestamp: dt.datetime | None = None,
+    miner: Miner | None = None,
+    progress=None,
+    cancel=None,
+) -> Block:
+    """Mine a block on ``parent`` (None for the first block) and sign it with ``wallet``."""
+    if isinstance(parent, Entry):
+        parent = parent.link
+    if miner is None:
+        from .pow import mine as miner
+    timestamp = timestamp or utc_now()
+    template = Payload(
+        prev_hash=GENESIS_HASH if parent is None else parent.hash,
+        timestamp=format_timestamp(timestamp),
+        transaction_data=contract,
+        nonce=0,
+        index=0 if parent is None else parent.index + 1,
+        difficulty=network.difficulty,
+    )
+    result = miner(template, network.secret, network.difficulty, progress=progress, cancel=cancel)
+    return Block.create(result.token, wallet)
+
+
+class Chain:
+    """A validated sequence of blocks from genesis, held as Entries."""
+
+    def __init__(self, network: Network, blocks: Iterable[Block] = ()):
+        self.network = network
+        self._entries: list[Entry] = []
+        for block in blocks:
+            self.append(block)
+
+    @property
+    def entries(self) -> Sequence[Entry]:
+        return tuple(self._entries)
+
+    @property
+    def blocks(self) -> list[Block]:
+        return [e.block for e in self._entries]
+
+    @property
+    def tip(self) -> Entry | None:
+        return self._entries[-1] if self._entries else None
+
+    @property
+    def total_work(self) -> int:
+        return self.tip.total_work if self._entries else 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, index: int) -> Entry:
+        return self._entries[index]
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries)
+
+    def check(self, block: Block, *, now: dt.datetime | None = None) -> Entry:
+        """Verify a block as the next one, without adding it."""
+        return verify_block(block, self.network, self.tip, now=now)
+
+    def append(self, block: Block, *, now: dt.datetime | None = None) -> Entry:
+        """Verify and add a block; raises InvalidBlock and leaves the chain unchanged."""
+        entry = self.check(block, now=now)
+        self._entries.append(entry)
+        return entry
+
+    def mine(self, wallet: Wallet, contract: dict, **kwargs) -> Entry:
+        """Mine a block with ``contract`` on the tip, sign it, and append it."""
+        return self.append(mine_block(self.network, wallet, contract, parent=self.tip, **kwargs))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return save_blocks(path, self.blocks)
+
+    def __repr__(self) -> str:
+        tip = f", tip={self.tip.hash[:12]}…" if self._entries else ""
+        return f"Chain({len(self)} blocks{tip})"
+
+
+# --- blocks files ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    line: int  # 1-based line number in the file
+    reason: str
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a blocks file held: the well-formed prefix, and every bad line."""
+
+    blocks: list[Block]
+    problems: list[LineProblem] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the line number of each block
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def parse_lines(data: bytes) -> LoadResult:
+    """Parse the bytes of a blocks file (one JSON record per line)."""
+    blocks: list[Block] = []
+    lines: list[int] = []
+    problems: list[LineProblem] = []
+    raw_lines = data.split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()  # the newline that ends the last line
+    for number, raw in enumerate(raw_lines, start=1):
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        try:
+            if not raw.strip():
+                raise InvalidRecord("empty line")
+            block = Block.from_line(raw)
+        except InvalidRecord as exc:
+            problems.append(LineProblem(number, exc.reason))
+            continue
+        if not problems:  # only the prefix before the first bad line is accepted
+            blocks.append(block)
+            lines.append(number)
+    return LoadResult(blocks, problems, lines)
+
+
+def load_blocks(path: str | os.PathLike) -> LoadResult:
+    """Read a blocks file. The file is only read, never rewritten."""
+    path = Path(path)
+    return parse_lines(path.read_bytes())
+
+
+def save_blocks(path: str | os.PathLike, blocks: Iterable[Block]) -> Path:
+    """Write one JSON line per block atomically: a temporary file, flushed, then renamed."""
+    path = Path(path)
+    data = "".join(block.to_line() + "\n" for block in blocks).encode("ascii")
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

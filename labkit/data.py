@@ -1,0 +1,48 @@
+"""The embedded defaults in data/: demo wallets, the demo network and the seed's contracts.
+
+The demo keys and secret are public (they are in the repository), so lessons
+are reproducible; they must never hold anything of value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from .network import Network
+from .wallet import Wallet
+
+__all__ = ["DATA_DIR", "DEMO_NAMES", "demo_wallets", "demo_network", "seed_contracts", "demo_timestamps", "work_dir"]
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEMO_NAMES = ("alice", "bob", "carol")
+DEMO_START = dt.datetime(2024, 11, 23, 12, 0, tzinfo=dt.timezone.utc)  # the seed's NFT creation date
+
+
+def demo_wallets() -> list[Wallet]:
+    """alice, bob and carol: public demo keys for reproducible lessons."""
+    return [Wallet.load(DATA_DIR / "demo-wallets" / f"{name}.pem", name=name) for name in DEMO_NAMES]
+
+
+def demo_network(difficulty: int | None = None) -> Network:
+    """The demo network (its secret is public); optionally at another difficulty."""
+    network = Network.load(DATA_DIR / "demo-network.json")
+    return network if difficulty is None else network.with_difficulty(difficulty)
+
+
+def seed_contracts() -> list[dict]:
+    """The seed's four contracts, in order."""
+    return json.loads((DATA_DIR / "seed-contracts.json").read_text("utf-8"))
+
+
+def demo_timestamps(count: int, *, step: dt.timedelta = dt.timedelta(minutes=1)) -> list[dt.datetime]:
+    """Fixed, increasing block times so demo chains are the same on every run."""
+    return [DEMO_START + i * step for i in range(count)]
+
+
+def work_dir(name: str = "") -> Path:
+    """A git-ignored folder at the repository root for files made at run time."""
+    path = DATA_DIR.parent / "work" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

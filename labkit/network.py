@@ -1,0 +1,191 @@
+"""A network: who its members are, its shared HS256 secret, and its difficulty.
+
+Every peer of a classroom network holds the same configuration: the list
+of members (name and RSA public key), the secret that MACs every block's
+JWT, the proof-of-work difficulty, and how far ahead of a verifier's clock
+a block's timestamp may be. The secret is generated (32 random bytes) and
+stored in the configuration file, never written in code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable
+
+import rsa
+
+from .encoding import StrictJSONError, loads_strict
+from .errors import ConfigError, InvalidKey, UnknownSigner
+from .pow import check_difficulty
+from .wallet import Wallet, address_of, check_public_key, load_public_key, public_key_pem
+
+__all__ = ["SECRET_BYTES", "Member", "Network"]
+
+SECRET_BYTES = 32  # RFC 7518 section 3.2: an HS256 key must be at least 256 bits
+DEFAULT_CLOCK_SKEW = 300  # seconds a block may be ahead of the verifier's clock
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    public_key: rsa.PublicKey
+
+    @property
+    def address(self) -> str:
+        return address_of(self.public_key)
+
+
+@dataclass(frozen=True, repr=False)
+class Network:
+    """The shared configuration every peer of a network holds.
+
+    ``teaching=True`` admits the seed's weak choices (short secret, 512-bit
+    keys) so its files can be read in a lesson; never use it for anything else.
+    """
+
+    name: str
+    secret: bytes = field(repr=False)
+    difficulty: int  # hex zeros every block's hash must start with
+    members: tuple[Member, ...]
+    max_clock_skew: int = DEFAULT_CLOCK_SKEW  # seconds
+    teaching: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.secret, bytes) or not self.secret:
+            raise ConfigError("the network secret must be non-empty bytes")
+        if len(self.secret) < SECRET_BYTES and not self.teaching:
+            raise ConfigError(f"the network secret must be at least {SECRET_BYTES} bytes, not {len(self.secret)}")
+        try:
+            check_difficulty(self.difficulty)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
+        if isinstance(self.max_clock_skew, bool) or not isinstance(self.max_clock_skew, int) or self.max_clock_skew < 0:
+            raise ConfigError("max_clock_skew must be a non-negative number of seconds")
+        object.__setattr__(self, "members", tuple(self.members))
+        by_address: dict[str, Member] = {}
+        for member in self.members:
+            try:
+                check_public_key(member.public_key, teaching=self.teaching)
+            except InvalidKey as exc:
+                raise ConfigError(f"member {member.name!r}: {exc}") from None
+            if member.address in by_address:
+                raise ConfigError(f"member {member.name!r} has the same key as {by_address[member.address].name!r}")
+            by_address[member.address] = member
+        object.__setattr__(self, "_by_address", by_address)
+
+    @classmethod
+    def create(
+        cls,
+        members: Iterable[Wallet | Member],
+        *,
+        difficulty: int = 2,
+        name: str = "classroom",
+        max_clock_skew: int = DEFAULT_CLOCK_SKEW,
+    ) -> "Network":
+        """A new network with a freshly generated secret."""
+        as_members = tuple(
+            Member(m.name, m.public_key) if isinstance(m, Wallet) else m for m in members
+        )
+        return cls(name, secrets.token_bytes(SECRET_BYTES), difficulty, as_members, max_clock_skew)
+
+    def with_difficulty(self, difficulty: int) -> "Network":
+        return replace(self, difficulty=difficulty)
+
+    def with_members(self, members: Iterable[Wallet | Member]) -> "Network":
+        return replace(self, members=tuple(
+            Member(m.name, m.public_key) if isinstance(m, Wallet) else m for m in members))
+
+    def member(self, address: str) -> Member:
+        """The member with this address; raises UnknownSigner."""
+        try:
+            return self._by_address[address]  # type: ignore[attr-defined]
+        except (KeyError, TypeError):
+            raise UnknownSigner(str(address)) from None
+
+    def is_member(self, address: str) -> bool:
+        return address in self._by_address  # type: ignore[attr-defined]
+
+    def name_of(self, address: str) -> str:
+        member = self._by_address.get(address)  # type: ignore[attr-defined]
+        return member.name if member else "?"
+
+    def __repr__(self) -> str:
+        names = ", ".join(m.name for m in self.members)
+        return f"Network({self.name!r}, difficulty={self.difficulty}, members=[{names}])"
+
+    # --- configuration file --------------------------------------------------
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "name": self.name,
+            "difficulty": self.difficulty,
+            "max_clock_skew": self.max_clock_skew,
+            "secret": self.secret.hex(),
+            "members": [{"name": m.name, "public_key": public_key_pem(m.public_key)} for m in self.members],
+        }, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Network":
+        try:
+            config = loads_strict(text)
+        except StrictJSONError as exc:
+            raise ConfigError(f"network configuration: {exc}") from None
+        if not isinstance(config, dict):
+            raise ConfigError("network configuration must be a JSON object")
+        expected = {"name", "difficulty", "max_clock_skew", "secret", "members"}
+        unknown, missing = set(config) - expected, expected - {"max_clock_skew"} - set(config)
+        if unknown or missing:
+            raise ConfigError(f"network configuration: unknown {sorted(unknown)}, missing {sorted(missing)}")
+        if not isinstance(config["name"], str):
+            raise ConfigError("network name must be a string")
+        try:
+            secret = bytes.fromhex(config["secret"])
+        except (TypeError, ValueError):
+            raise ConfigError("secret must be a hex string") from None
+        if not isinstance(config["members"], list):
+            raise ConfigError("members must be a list")
+        members = []
+        for i, entry in enumerate(config["members"]):
+            if not isinstance(entry, dict) or set(entry) != {"name", "public_key"} \
+                    or not isinstance(entry["name"], str) or not isinstance(entry["public_key"], str):
+                raise ConfigError(f"member {i} must be {{'name': str, 'public_key': PEM str}}")
+            try:
+                members.append(Member(entry["name"], load_public_key(entry["public_key"])))
+            except InvalidKey as exc:
+                raise ConfigError(f"member {entry['name']!r}: {exc}") from None
+        return cls(config["name"], secret, config["difficulty"], tuple(members),
+                   config.get("max_clock_skew", DEFAULT_CLOCK_SKEW))
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the configuration atomically with mode 0600 (it holds the secret)."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise ConfigError(f"{path} already exists; pass overwrite=True to replace it")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(self.to_json())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Network":
+        path = Path(path)
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            return cls.from_json(text)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None

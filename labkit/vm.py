@@ -1,0 +1,106 @@
+"""The contract VM: ``OISC`` applies a contract's actions to the shared state.
+
+The seed named its VM ``OISC``, after the *one-instruction set computer*.
+The name fits in one sense: this machine has a single instruction, "apply
+an action", and what the action does is looked up in a table of operations
+(``labkit.operations.OPERATIONS``), the way Bitcoin's script interpreter
+looks up opcodes. The seed's unused memory and registers are gone; the
+state is four tables: students, courses, proposals and NFTs.
+
+A contract (``{"actions": [...]}``) is applied atomically: every action is
+run on staged copies of the tables, and the state changes only if all of
+them succeed. A failing contract raises ContractError and leaves the state
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+
+from .encoding import dumps_canonical
+from .errors import ContractError
+from .operations import OPERATIONS, Context, Operation, empty_state
+
+__all__ = ["OISC", "check_contract", "state_digest"]
+
+MAX_ACTIONS = 100
+
+
+def state_digest(state: dict) -> str:
+    """sha256 of the canonical JSON of the state: equal states, equal digests."""
+    return hashlib.sha256(dumps_canonical(state)).hexdigest()
+
+
+def check_contract(contract: Any) -> list[dict]:
+    """Return the contract's actions, or raise ContractError if it is not shaped like one."""
+    if not isinstance(contract, dict):
+        raise ContractError("a contract is a JSON object {'actions': [...]}")
+    extra = set(contract) - {"actions"}
+    if extra:
+        raise ContractError(f"unknown contract field(s) {', '.join(sorted(map(repr, extra)))}")
+    actions = contract.get("actions")
+    if not isinstance(actions, list) or not actions:
+        raise ContractError("a contract needs a non-empty list of 'actions'")
+    if len(actions) > MAX_ACTIONS:
+        raise ContractError(f"a contract may hold at most {MAX_ACTIONS} actions, not {len(actions)}")
+    return actions
+
+
+class OISC:
+    """The contract VM: state, a table of operations, and atomic execution."""
+
+    def __init__(self, operations: dict[str, Operation] | None = None):
+        self.state: dict[str, dict[str, dict]] = empty_state()
+        self.operations: dict[str, Operation] = dict(OPERATIONS if operations is None else operations)
+
+    def register_operation(self, action_name: str, function: Operation) -> None:
+        """Add (or replace) the function that runs ``action_name``."""
+        self.operations[action_name] = function
+
+    def _run(self, staged: dict, instruction: Any, context: Context, position: int | None) -> None:
+        name = instruction.get("action") if isinstance(instruction, dict) else None
+        try:
+            if not isinstance(instruction, dict):
+                raise ContractError("an action is a JSON object with an 'action' field")
+            if not isinstance(name, str):
+                raise ContractError("the 'action' field must be a string")
+            operation = self.operations.get(name)
+            if operation is None:
+                raise ContractError(f"unknown action {name!r}; known: {', '.join(sorted(self.operations))}")
+            operation(staged, instruction, context)
+        except ContractError as exc:
+            raise ContractError(exc.reason, action_index=position,
+                                action=name if isinstance(name, str) else None) from None
+
+    def _staged(self) -> dict:
+        # Operations store new records instead of editing old ones, so shallow
+        # copies of the tables are enough to stage a contract.
+        return {table: dict(records) for table, records in self.state.items()}
+
+    def execute(self, instruction: dict, context: Context | None = None) -> None:
+        """Apply one action atomically."""
+        staged = self._staged()
+        self._run(staged, instruction, context or Context(signer=""), None)
+        self.state = staged
+
+    def execute_smart_contract(self, contract: dict | list, context: Context | None = None) -> None:
+        """Apply a contract (or, as in the seed, a bare list of actions): all or nothing."""
+        actions = contract if isinstance(contract, list) else check_contract(contract)
+        context = context or Context(signer="")
+        staged = self._staged()
+        for position, instruction in enumerate(actions):
+            self._run(staged, instruction, context, position)
+        self.state = staged
+
+    def digest(self) -> str:
+        return state_digest(self.state)
+
+    def snapshot(self) -> dict:
+        """A deep copy of the state, safe to keep while the VM goes on."""
+        return copy.deepcopy(self.state)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={len(v)}" for k, v in self.state.items())
+        return f"OISC({counts}, digest={self.digest()[:12]}…)"
