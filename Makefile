@@ -1,0 +1,56 @@
+# labkit: the two commands users need are `make lab` and `make test`.
+# Both create .venv and install everything on first use.
+
+# libtorrent has wheels for CPython 3.9-3.13: take the newest such python3 on the PATH.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; do \
+            command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,13))' 2>/dev/null \
+            && echo $$p && break; done)
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]-*.ipynb))
+PYTEST_NB := --nbval-lax --nbval-cell-timeout=240 -p no:cacheprovider
+
+.PHONY: help install lab test test-fast bench fuzz student clean-notebooks clean
+
+help:
+	@echo "make lab              set up .venv and open the workbook in JupyterLab"
+	@echo "make test             set up .venv and run every test (unit, notebooks, student build, browser)"
+	@echo "make bench            run the benchmarks, write benchmarks/RESULTS.md"
+	@echo "make fuzz             10,000 mutations of valid chains; none may be accepted"
+	@echo "make student          write the student version of the notebooks to student/"
+	@echo "make clean-notebooks  strip outputs and execution counts from notebooks/"
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "labkit needs Python 3.10-3.13 (libtorrent has no wheels for newer)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+# tests/ holds unit tests, the student-build check and the browser tests; notebooks/ runs under nbval.
+test: install
+	$(BIN)/python -m pytest tests notebooks $(PYTEST_NB) $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest tests -m "not browser" -x -q
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+fuzz: install
+	LABKIT_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest tests/test_fuzz.py -q -p no:cacheprovider
+
+student: install
+	$(BIN)/python -m labkit.student notebooks student
+
+clean-notebooks: install
+	$(BIN)/python -m labkit.student --clean notebooks
+
+clean:
+	rm -rf $(VENV) student work test-artifacts .pytest_cache
