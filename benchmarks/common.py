@@ -1,0 +1,39 @@
+"""Shared helpers for the benchmarks: timing and result rows."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+
+def rate(fn: Callable[[], object], seconds: float = 1.5) -> float:
+    """Calls per second of ``fn``, measured for about ``seconds``."""
+    count, start = 0, time.perf_counter()
+    while True:
+        fn()
+        count += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return count / elapsed
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def row(group: str, measure: str, value: float, unit: str, *, baseline: float | None = None,
+        baseline_name: str = "", target: str = "", met: bool | None = None) -> dict:
+    """One line of the results table; ``ratio`` is value / baseline when a baseline was measured."""
+    return {
+        "group": group, "measure": measure, "value": value, "unit": unit,
+        "baseline": baseline, "baseline_name": baseline_name,
+        "ratio": (value / baseline) if baseline else None,
+        "target": target, "met": met,
+    }
