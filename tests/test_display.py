@@ -1,0 +1,92 @@
+"""labkit.display: rejected blocks in red, state diffs that mark new rows and changed cells."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from labkit.block import Block
+from labkit.chain import Chain, validate_blocks
+from labkit.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
+from labkit.display import changed_cells, chain_table, state_diff, style_changes, style_validation, validation_table
+from labkit.encoding import b64url_decode, b64url_encode
+from labkit.operations import Context
+from labkit.vm import OISC
+
+
+@pytest.fixture(scope="module")
+def demo():
+    wallets, network = demo_wallets(), demo_network(1)
+    chain = Chain(network)
+    for contract, when in zip(seed_contracts(), demo_timestamps(4)):
+        chain.mine(wallets[0], contract, timestamp=when)
+    return network, chain
+
+
+def test_valid_chain_has_no_red_rows(demo):
+    network, chain = demo
+    styler = chain_table(chain)
+    assert not styler.labkit_mask.any().any()
+    assert "labkit-invalid" not in styler.to_html()
+
+
+def test_tampered_block_and_every_later_block_are_red(demo):
+    network, chain = demo
+    blocks = chain.blocks
+    header, body, mac = blocks[1].token.split(".")
+    claims = json.loads(b64url_decode(body))
+    claims["transaction_data"]["actions"][0]["course"]["name"] = "Blockchain Basics"
+    forged = ".".join([header, b64url_encode(json.dumps(claims).encode()), mac])
+    blocks[1] = Block(forged, blocks[1].signature, blocks[1].signer)
+    reports = [r for r, _ in validate_blocks(network, blocks)]
+    styler = validation_table(blocks, reports, network)
+    red_rows = styler.labkit_mask.all(axis=1)
+    assert list(red_rows) == [False, True, True, True]
+    html = styler.to_html()
+    assert html.count("labkit-invalid") == 3 * len(styler.data.columns)
+    assert list(styler.data["check"]) == ["", "signature", "link", "ancestry"]
+
+
+def test_style_validation_needs_a_valid_column():
+    with pytest.raises(ValueError):
+        style_validation(pd.DataFrame({"x": [1]}))
+
+
+def test_changed_cells_marks_new_rows_and_changed_cells_only():
+    before = pd.DataFrame({"votes": [1, 3], "note": ["a", float("nan")]}, index=["P1", "P2"])
+    after = pd.DataFrame({"votes": [2, 3, 1], "note": ["a", float("nan"), "c"]}, index=["P1", "P2", "P3"])
+    marks = changed_cells(before, after)
+    assert marks.to_dict("index") == {
+        "P1": {"votes": "changed", "note": ""},
+        "P2": {"votes": "", "note": ""},  # NaN stays NaN: unchanged
+        "P3": {"votes": "new", "note": "new"},
+    }
+
+
+def test_a_new_column_counts_as_changed_where_it_holds_a_value():
+    before = pd.DataFrame({"name": ["x"]}, index=["N1"])
+    after = pd.DataFrame({"name": ["x"], "metadata.artist": ["Alice"]}, index=["N1"])
+    assert changed_cells(before, after).loc["N1"].tolist() == ["", "changed"]
+
+
+def test_removed_rows_are_named_in_the_caption():
+    before = pd.DataFrame({"v": [1, 2]}, index=["a", "b"])
+    after = pd.DataFrame({"v": [1]}, index=["a"])
+    assert "removed: b" in style_changes(before, after).to_html()
+
+
+def test_state_diff_highlights_a_vote_and_a_new_nft():
+    alice, bob = (w.address for w in demo_wallets()[:2])
+    vm = OISC()
+    vm.execute({"action": "vote_proposal", "proposal": {"id": "P1", "description": "d"}}, Context(alice))
+    before = vm.snapshot()
+    vm.execute({"action": "vote_proposal", "proposal": {"id": "P1"}}, Context(bob))
+    vm.execute({"action": "generate_nft", "nft": {"id": "N1", "name": "n", "metadata": {"a": 1}}}, Context(bob))
+    diff = state_diff(before, vm.state)
+    assert set(diff) == {"students", "courses", "proposals", "nfts"}
+    assert diff["proposals"].labkit_marks.loc["P1"].to_dict() == {"description": "", "votes": "changed",
+                                                                   "voters": "changed"}
+    assert (diff["nfts"].labkit_marks.loc["N1"] == "new").all()
+    assert not diff["students"].labkit_mask.any().any()
+    html = diff["proposals"].to_html() + diff["nfts"].to_html()
+    assert "labkit-changed" in html and "labkit-new" in html
