@@ -55,14 +55,14 @@ def _finite_float(text: str) -> float:
 
 
 def loads_strict(text: str | bytes) -> Any:
-    """Parse JSON, refusing duplicate keys, NaN/Infinity and huge numbers."""
+    """Parse JSON, refusing duplicate keys, NaN/Infinity, huge numbers and lone surrogates."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise StrictJSONError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        return json.loads(
+        value = json.loads(
             text,
             object_pairs_hook=_no_duplicates,
             parse_constant=_no_constant,
@@ -75,6 +75,16 @@ def loads_strict(text: str | bytes) -> Any:
         raise StrictJSONError("nested too deeply") from None
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise StrictJSONError(f"not valid JSON ({exc})") from None
+    if "\\u" in text or not text.isascii():
+        # json turns "\ud800" into a lone surrogate: not a character, and it
+        # cannot be written back as UTF-8 (dumps_canonical would fail later).
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise StrictJSONError("string holds a lone surrogate (\\ud800-\\udfff)") from None
+        except RecursionError:
+            raise StrictJSONError("nested too deeply") from None
+    return value
 
 
 def dumps_canonical(value: Any) -> bytes:
