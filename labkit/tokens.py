@@ -66,7 +66,10 @@ def parse_timestamp(text: str) -> dt.datetime:
     when = dt.datetime.fromisoformat(text)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc)
+    try:
+        return when.astimezone(dt.timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
+        raise ValueError(f"timestamp {text[:40]!r} is out of range in UTC") from None
 
 
 def _is_int(value: Any) -> bool:
