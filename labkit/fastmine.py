@@ -14,8 +14,9 @@ token (``labkit.tokens`` lays the claims out that way). So most of the token,
   from fixed bytes, so both are copied from saved states; so is the token hash.
 
 The result is the very token ``labkit.pow.mine`` makes for the same nonce,
-byte for byte, several dozen times faster on one core, and faster again on
-every core with worker processes. Hardware miners win the same way: the
+byte for byte, about thirty times faster on one core (what is left is mostly
+the cost of calling hashlib three times per attempt), and faster again on
+every core with worker processes (``benchmarks/bench_mining.py`` measures it). Hardware miners win the same way: the
 fixed work is done once and only the part that depends on the nonce is
 repeated, in circuits instead of Python.
 
@@ -54,6 +55,9 @@ __all__ = ["PrefixHasher", "target", "meets_target", "available_cores", "mine"]
 
 SINGLE_CORE_UP_TO = 3  # up to this difficulty, starting processes costs more than it saves
 CHUNK = 10_000  # nonces per unit of work: cancel, progress and sharing happen between chunks
+# fork starts a worker in milliseconds and shares the tail tables; on macOS
+# and Windows spawn is the safe choice (it re-imports labkit in each worker).
+START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 
 _BLOCK_SIZE = 64  # bytes per SHA-256 block, the size HMAC pads its key to
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -96,9 +100,13 @@ class PrefixHasher:
 
     ``token(nonce)`` equals ``encode_token(template.with_nonce(nonce), secret)``
     and ``attempt(nonce)`` is the sha256 digest of that token's bytes.
+    ``prefix`` is the claims JSON up to the nonce digits and ``fixed`` the
+    start every token shares, both as bytes, for looking at.
     """
 
     def __init__(self, template: Payload, secret: bytes | str):
+        if isinstance(template.nonce, bool) or not isinstance(template.nonce, int):
+            raise TypeError(f"nonce must be an int, not {type(template.nonce).__name__}")
         # pyjwt encodes the template once; its bytes are the reference every
         # piece below is cut from, so the layout is pyjwt's by construction.
         reference = encode_token(template, secret)
@@ -120,7 +128,7 @@ class PrefixHasher:
         self._inner = hashlib.sha256(bytes(k ^ 0x36 for k in key) + fixed)
         self._outer = hashlib.sha256(bytes(k ^ 0x5C for k in key))
         self._token = hashlib.sha256(fixed)
-        self._fixed = fixed
+        self.fixed = fixed  # B64(header).B64(claims up to the cut): the start of every token
         if self.token(template.nonce) != reference:
             raise RuntimeError("PrefixHasher disagrees with pyjwt; its token layout has changed")
 
@@ -136,7 +144,7 @@ class PrefixHasher:
     def token(self, nonce: int) -> str:
         """The block's JWT with this nonce."""
         tail, mac = self._pieces(nonce)
-        return (self._fixed + tail + b"." + mac).decode("ascii")
+        return (self.fixed + tail + b"." + mac).decode("ascii")
 
     def attempt(self, nonce: int) -> bytes:
         """sha256 of the token with this nonce, as 32 bytes (hex() gives the block hash)."""
@@ -149,6 +157,12 @@ class PrefixHasher:
         """The first nonce in [start, stop) whose token hash is below ``limit``, or None."""
         nonce = start
         while nonce < stop:
+            if nonce < 0:  # "-" breaks the digit arithmetic below; the slow path is right for any int
+                found = next((n for n in range(nonce, min(stop, 0)) if self.attempt(n) < limit), None)
+                if found is not None:
+                    return found
+                nonce = min(stop, 0)
+                continue
             width = len(str(nonce))
             # Cut the digits so that the fixed part (prefix + high digits) is a whole
             # number of base64 groups; the low digits then come from a shared table.
@@ -170,7 +184,7 @@ class PrefixHasher:
         return None
 
     def _search_block(self, high: int, low_digits: int, low: int, end: int, limit: bytes) -> int | None:
-        """Nonces high·10^low_digits + [low, end): the hot loop, everything bound to locals."""
+        """Nonces high * 10**low_digits + [low, end): the hot loop, with everything bound to locals."""
         fixed = _b64(self._leftover + b"%d" % high)  # whole base64 groups by choice of low_digits
         inner = self._inner.copy()
         inner.update(fixed)
@@ -178,13 +192,201 @@ class PrefixHasher:
         token.update(fixed)
         inner_copy, outer_copy, token_copy = inner.copy, self._outer.copy, token.copy
         b2a, urlsafe = binascii.b2a_base64, _TO_URLSAFE
-        for i, (tail, tail_dot) in enumerate(_tails(low_digits)[low:end], low):
+        tails = _tails(low_digits)[low:end]
+        for tail, tail_dot in tails:  # no enumerate: counting costs more than finding the index once
             h = inner_copy()
             h.update(tail)
             o = outer_copy()
             o.update(h.digest())
             h = token_copy()
-            h.update(tail_dot + b2a(o.digest(), newline=False).translate(urlsafe, b"="))
+            # b2a_base64 ends with "=\n" for 32 bytes; one translate drops both and makes it url-safe.
+            h.update(tail_dot + b2a(o.digest()).translate(urlsafe, b"=\n"))
             if h.digest() < limit:
-                return i
+                return low + tails.index((tail, tail_dot))
         return None
+
+
+# --- mining -------------------------------------------------------------------
+
+
+def available_cores() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _check_workers(workers: Any) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise TypeError(f"workers must be an int, not {type(workers).__name__}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    return workers
+
+
+def mine(
+    template: Payload,
+    secret: bytes,
+    difficulty: int,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+) -> MiningResult:
+    """Find the first nonce from template.nonce up whose token hash has ``difficulty`` hex zeros.
+
+    The same search as ``labkit.pow.mine`` with the same result (nonce and
+    token), whatever the number of workers. ``workers`` is the number of
+    processes; by default one per core, or none beyond this one for
+    difficulties up to 3, where starting processes costs more than it saves.
+    ``progress`` is called about every 0.1 s; setting ``cancel`` stops the
+    search with MiningCancelled.
+    """
+    check_difficulty(difficulty)
+    if workers is None:
+        workers = 1 if difficulty <= SINGLE_CORE_UP_TO else available_cores()
+    workers = _check_workers(workers)
+    hasher = PrefixHasher(template, secret)  # checks template and secret before any process starts
+    if workers == 1:
+        return _mine_here(hasher, difficulty, progress, cancel)
+    return _mine_parallel(hasher, secret, difficulty, workers, progress, cancel)
+
+
+def _result(hasher: PrefixHasher, nonce: int, attempts: int, start: float) -> MiningResult:
+    token = hasher.token(nonce)
+    return MiningResult(token, nonce, token_hash(token), attempts, time.perf_counter() - start)
+
+
+def _mine_here(
+    hasher: PrefixHasher,
+    difficulty: int,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> MiningResult:
+    limit = target(difficulty)
+    start = time.perf_counter()
+    next_report = start + PROGRESS_EVERY
+    first = nonce = hasher.template.nonce
+    while True:
+        found = hasher.search(nonce, nonce + CHUNK, limit)
+        if found is not None:
+            return _result(hasher, found, found - first + 1, start)
+        nonce += CHUNK
+        if cancel is not None and cancel.is_set():
+            raise MiningCancelled(nonce - first)
+        now = time.perf_counter()
+        if progress is not None and now >= next_report:
+            progress(MiningProgress(nonce - first, now - start))
+            next_report = now + PROGRESS_EVERY
+
+
+# Workers split the nonces into chunks of CHUNK: worker w of W takes chunks
+# w, w + W, w + 2W... in order. A worker that finds a nonce in chunk k lowers
+# the shared `best` to k; the others finish only the chunks below k, where a
+# smaller nonce could still be. So the answer is the smallest valid nonce, as
+# with one worker, and the work wasted is at most a chunk per worker.
+
+
+def _worker(template, secret, limit, number, workers, stop, best, counts, conn) -> None:
+    """One mining process; reports ("found", nonce) and then ("done", None) or ("error", exc)."""
+    import signal
+
+    # Ctrl-C reaches every process of the terminal; the parent alone decides
+    # what it means and stops the workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        hasher = PrefixHasher(template, secret)
+        first = template.nonce
+        chunk = number
+        attempts = 0
+        while not stop.is_set() and chunk < best.value:
+            low = first + chunk * CHUNK
+            found = hasher.search(low, low + CHUNK, limit)
+            if found is None:
+                attempts += CHUNK
+                counts[number] = attempts
+                chunk += workers
+                continue
+            counts[number] = attempts + found - low + 1
+            with best.get_lock():
+                best.value = min(best.value, chunk)
+            conn.send(("found", found))
+            break
+        conn.send(("done", None))
+    except BaseException as exc:  # the parent re-raises it; a worker has no one else to tell
+        try:
+            conn.send(("error", exc))
+        except Exception:  # the exception does not pickle: send its text instead
+            conn.send(("error", RuntimeError(f"mining worker {number} failed: {exc!r}")))
+    finally:
+        conn.close()
+
+
+def _mine_parallel(
+    hasher: PrefixHasher,
+    secret: bytes,
+    difficulty: int,
+    workers: int,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> MiningResult:
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context(START_METHOD)
+    stop = ctx.Event()
+    best = ctx.Value("q", 2**62)  # lowest chunk where a nonce was found; 2**62 = none yet
+    counts = ctx.Array("Q", workers, lock=False)  # attempts per worker, each written by its own worker
+    start = time.perf_counter()
+    limit = target(difficulty)
+    processes, readers = [], {}
+    try:
+        for number in range(workers):
+            reader, writer = ctx.Pipe(duplex=False)
+            process = ctx.Process(
+                target=_worker,
+                args=(hasher.template, secret, limit, number, workers, stop, best, counts, writer),
+                name=f"labkit-miner-{number}",
+                daemon=True,  # never outlive the notebook kernel, whatever happens
+            )
+            process.start()
+            writer.close()  # the worker holds its end; the parent sees EOF if it dies
+            processes.append(process)
+            readers[reader] = number
+        found: list[int] = []
+        next_report = start + PROGRESS_EVERY
+        while readers:
+            for reader in wait(list(readers), timeout=PROGRESS_EVERY):
+                number = readers[reader]
+                try:
+                    kind, value = reader.recv()
+                except EOFError:
+                    processes[number].join(1)  # let it be reaped so its exit code is known
+                    code = processes[number].exitcode
+                    raise RuntimeError(f"mining worker {number} stopped without an answer (exit code {code})") from None
+                if kind == "found":
+                    found.append(value)
+                elif kind == "done":
+                    del readers[reader]
+                    reader.close()
+                else:
+                    raise value
+            if cancel is not None and cancel.is_set():
+                raise MiningCancelled(sum(counts))
+            now = time.perf_counter()
+            if progress is not None and now >= next_report and readers:
+                progress(MiningProgress(sum(counts), now - start))
+                next_report = now + PROGRESS_EVERY
+        # Each worker searched every one of its chunks below the best one, so the
+        # smallest nonce found is the smallest there is.
+        return _result(hasher, min(found), sum(counts), start)
+    finally:
+        stop.set()
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join()
+            process.close()
+        for reader in readers:
+            reader.close()
