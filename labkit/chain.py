@@ -6,7 +6,7 @@ accepted only if it passes, in this order (the names are ``CHECKS``):
 
 ====================  =========================================================
 record                the line is a well-formed record (see labkit.block)
-signer                the record's signer is a member of the network
+signer                the record's signer is a member, and the author the token names
 signature             the RSA signature over the token is the signer's
 token                 the token is a well-formed HS256 JWT
 mac                   the JWT's MAC matches the network secret
@@ -158,6 +158,10 @@ def verify_block(
         payload = block.payload(network.secret)
     except InvalidToken as exc:
         raise fail(exc.check, exc.reason) from None
+    # the author the token names (labkit's miner always writes it; the seed did not)
+    if payload.signer is not None and payload.signer != block.signer:
+        raise fail("signer", f"the token names {network.name_of(payload.signer)} ({payload.signer[:10]}…) "
+                             f"as its author, but the record is signed by {member.name}")
     # index
     if payload.index is not None and payload.index != index:
         raise fail("index", f"block declares index {payload.index} but follows block {index - 1}"
@@ -255,6 +259,7 @@ def mine_block(
         nonce=0,
         index=0 if parent is None else parent.index + 1,
         difficulty=network.difficulty,
+        signer=wallet.address,
     )
     result = miner(template, network.secret, network.difficulty, progress=progress, cancel=cancel)
     return Block.create(result.token, wallet)

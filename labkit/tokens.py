@@ -3,14 +3,15 @@
 A block's body is a JWT (RFC 7519) in JWS compact form (RFC 7515), MACed
 with HS256 and the network's shared secret, exactly as in the seed. The
 payload carries ``prev_hash``, ``timestamp``, ``transaction_data`` (the
-contract) and ``nonce``, plus the optional ``index`` and ``difficulty`` labkit
-adds so a verifier can check order and work. Claims are laid out in a fixed
+contract) and ``nonce``, plus the optional ``index``, ``difficulty`` and
+``signer`` labkit adds so a verifier can check order, work and authorship. Claims are laid out in a fixed
 order with the nonce last, so everything before the nonce stays fixed while
 mining (the fast miner relies on it).
 
 A MAC only proves that someone holding the secret made the token; every
 member holds it. Authorship comes from the RSA signature on the record
-(see ``labkit.block``).
+(see ``labkit.block``); the ``signer`` claim ties that author to the token,
+so a member cannot re-sign someone else's mined block as their own.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ MAX_TOKEN_BYTES = 64 * 1024  # a block is a few hundred bytes; refuse megabyte t
 MAX_DIFFICULTY = 8  # hex digits
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_CLAIMS = ("prev_hash", "timestamp", "transaction_data", "index", "difficulty", "nonce")
+_CLAIMS = ("prev_hash", "timestamp", "transaction_data", "index", "difficulty", "signer", "nonce")
 _REQUIRED = ("prev_hash", "timestamp", "transaction_data", "nonce")
 
 
@@ -86,6 +87,9 @@ class Payload:
     nonce: int = 0
     index: int | None = None  # position in the chain, 0 for the first block
     difficulty: int | None = None  # hex zeros the author claims; the network decides
+    # The author's address. The record's RSA signature is not part of the hash,
+    # so without this claim anyone could re-sign a mined block as their own.
+    signer: str | None = None
 
     def with_nonce(self, nonce: int) -> "Payload":
         return replace(self, nonce=nonce)
@@ -102,6 +106,8 @@ class Payload:
             claims["index"] = self.index
         if self.difficulty is not None:
             claims["difficulty"] = self.difficulty
+        if self.signer is not None:
+            claims["signer"] = self.signer
         claims["nonce"] = self.nonce
         return claims
 
@@ -140,9 +146,12 @@ class Payload:
         difficulty = claims.get("difficulty")
         if difficulty is not None and (not _is_int(difficulty) or not 0 <= difficulty <= MAX_DIFFICULTY):
             raise bad(f"difficulty must be an integer from 0 to {MAX_DIFFICULTY}")
+        signer = claims.get("signer")
+        if signer is not None and (not isinstance(signer, str) or not _HEX64.fullmatch(signer)):
+            raise bad("signer must be an address: 64 lowercase hex digits")
         return cls(prev_hash=prev_hash, timestamp=timestamp,
                    transaction_data=claims["transaction_data"], nonce=nonce,
-                   index=index, difficulty=difficulty)
+                   index=index, difficulty=difficulty, signer=signer)
 
 
 def encode_token(payload: Payload, secret: bytes) -> str:
