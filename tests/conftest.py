@@ -1,0 +1,130 @@
+"""Shared fixtures: the demo wallets and network, and one small mined chain.
+
+The small chain is the seed's four contracts mined at difficulty 1 with
+fixed timestamps and signed in turn by alice, bob, carol and alice, so every
+run builds the same blocks. It is built once per session; tests that need
+a chain to change make their own ``Chain`` from its blocks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from labkit.chain import Chain, save_blocks
+from labkit.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
+from labkit.operations import Context
+from labkit.vm import OISC
+
+# A verifier's clock for deterministic validation: a day after the demo blocks.
+NOW = dt.datetime(2024, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def wallets():
+    return demo_wallets()
+
+
+@pytest.fixture(scope="session")
+def alice(wallets):
+    return wallets[0]
+
+
+@pytest.fixture(scope="session")
+def bob(wallets):
+    return wallets[1]
+
+
+@pytest.fixture(scope="session")
+def carol(wallets):
+    return wallets[2]
+
+
+@pytest.fixture(scope="session")
+def network():
+    """The demo network as shipped: three members, difficulty 2."""
+    return demo_network()
+
+
+@pytest.fixture(scope="session")
+def net1(network):
+    """The demo network at difficulty 1, for fast mining."""
+    return network.with_difficulty(1)
+
+
+@pytest.fixture(scope="session")
+def contracts():
+    return seed_contracts()
+
+
+@pytest.fixture(scope="session")
+def small_blocks(net1, wallets, contracts):
+    """The seed's four contracts as a chain at difficulty 1, signed by alice, bob, carol, alice."""
+    chain = Chain(net1)
+    signers = [wallets[0], wallets[1], wallets[2], wallets[0]]
+    for contract, wallet, when in zip(contracts, signers, demo_timestamps(len(contracts))):
+        chain.mine(wallet, contract, timestamp=when)
+    return tuple(chain.blocks)
+
+
+@pytest.fixture
+def small_chain(net1, small_blocks):
+    """A fresh Chain holding the small blocks (safe to extend)."""
+    return _chain(net1, small_blocks)
+
+
+def _chain(network, blocks):
+    chain = Chain(network)
+    for block in blocks:
+        chain.append(block, now=NOW)
+    return chain
+
+
+@pytest.fixture(scope="session")
+def small_bytes(small_blocks):
+    """The blocks file of the small chain, as bytes."""
+    return "".join(b.to_line() + "\n" for b in small_blocks).encode("ascii")
+
+
+@pytest.fixture
+def blocks_file(tmp_path, small_blocks):
+    return save_blocks(tmp_path / "blocks.jsonl", small_blocks)
+
+
+@pytest.fixture(scope="session")
+def prefix_digests(net1, small_blocks):
+    """prefix_digests[k]: the VM state digest after the first k blocks."""
+    chain = _chain(net1, small_blocks)
+    vm = OISC()
+    digests = [vm.digest()]
+    for entry in chain:
+        vm.execute_smart_contract(entry.payload.transaction_data,
+                                  Context(entry.signer, entry.index, entry.hash))
+        digests.append(vm.digest())
+    return digests
+
+
+# --- keys labkit must refuse (made once: key generation is the slow part) ----------------
+
+
+@pytest.fixture(scope="session")
+def rsa1024_pem() -> bytes:
+    """A 1024-bit RSA private key, PKCS#1 PEM: too small for labkit outside a lesson."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa as crypto_rsa
+
+    key = crypto_rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+
+
+@pytest.fixture(scope="session")
+def rsa_e3_pem() -> bytes:
+    """A 2048-bit RSA private key with public exponent 3."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa as crypto_rsa
+
+    key = crypto_rsa.generate_private_key(public_exponent=3, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
