@@ -53,7 +53,7 @@ from .tokens import Payload, encode_token
 
 __all__ = ["PrefixHasher", "target", "meets_target", "available_cores", "mine"]
 
-SINGLE_CORE_UP_TO = 3  # up to this difficulty, starting processes costs more than it saves
+SINGLE_CORE_UP_TO = 3  # up to this difficulty, forking workers costs more than it saves
 CHUNK = 10_000  # nonces per unit of work: cancel, progress and sharing happen between chunks
 # fork starts a worker in milliseconds and shares the tail tables; on macOS
 # and Windows spawn is the safe choice (it re-imports labkit in each worker).
@@ -238,13 +238,17 @@ def mine(
     The same search as ``labkit.pow.mine`` with the same result (nonce and
     token), whatever the number of workers. ``workers`` is the number of
     processes; by default one per core, or none beyond this one for
-    difficulties up to 3, where starting processes costs more than it saves.
+    difficulties up to 3 (4 where workers are spawned, not forked), where
+    starting processes costs more than it saves.
     ``progress`` is called about every 0.1 s; setting ``cancel`` stops the
     search with MiningCancelled.
     """
     check_difficulty(difficulty)
     if workers is None:
-        workers = 1 if difficulty <= SINGLE_CORE_UP_TO else available_cores()
+        # A spawned worker imports labkit afresh (about 0.3 s), as long as a
+        # difficulty-4 block takes one core, so spawn pays off one step later.
+        single_core_up_to = SINGLE_CORE_UP_TO + (START_METHOD != "fork")
+        workers = 1 if difficulty <= single_core_up_to else available_cores()
     workers = _check_workers(workers)
     hasher = PrefixHasher(template, secret)  # checks template and secret before any process starts
     if workers == 1:

@@ -184,6 +184,17 @@ def test_spawned_workers_mine_the_same_block(monkeypatch):
     assert multiprocessing.active_children() == []
 
 
+def test_workers_are_chosen_by_difficulty(monkeypatch):
+    calls = []
+    monkeypatch.setattr(fastmine, "available_cores", lambda: 4)
+    monkeypatch.setattr(fastmine, "_mine_parallel", lambda hasher, secret, difficulty, workers, *rest:
+                        calls.append((difficulty, workers)))
+    fastmine.mine(PAYLOADS[0], SECRET, 3)  # in this process: starting workers would cost more
+    fastmine.mine(PAYLOADS[0], SECRET, 5)
+    fastmine.mine(PAYLOADS[0], SECRET, 2, workers=3)
+    assert calls == [(5, 4), (2, 3)]
+
+
 # --- progress, cancel and clean-up --------------------------------------------
 
 
