@@ -1,10 +1,16 @@
-"""A peer: a wallet, a copy of the chain and a VM, kept in step.
+"""A peer: a wallet, a tree of blocks, its canonical chain and a VM, kept in step.
 
 Given blocks (records or a blocks file), a peer checks each one by every
 rule of labkit.chain, runs its contract on the VM, and keeps it only if
 both succeed. It returns one report per block, so a notebook can show
 which block was refused and why. Peers fed the same blocks end with the
 same state digest.
+
+Blocks are kept in a ``labkit.forks.BlockTree``: a block that builds on an
+earlier block starts a competing branch, a block whose parent has not arrived
+waits as an orphan, and the branch with the most work is the peer's ``chain``;
+``vm`` always holds the state of that chain. For a file that simply extends
+the chain this is exactly a list of blocks checked in order.
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ from pathlib import Path
 from typing import Iterable
 
 from .block import Block
-from .chain import BlockReport, Chain, Entry, load_blocks, validate_blocks
-from .errors import ContractError, InvalidBlock
+from .chain import BlockReport, Chain, load_blocks, save_blocks
+from .errors import InvalidBlock
+from .forks import MAX_ORPHANS, BlockTree, Reorg, TreeUpdate
 from .network import Network
-from .operations import Context
 from .vm import OISC
 from .wallet import Wallet
 
@@ -26,14 +32,24 @@ __all__ = ["Peer"]
 
 
 class Peer:
-    """One participant: its wallet, its chain and its VM."""
+    """One participant: its wallet, its block tree (canonical ``chain`` and ``vm``) and its reorgs."""
 
-    def __init__(self, name: str, wallet: Wallet, network: Network):
+    def __init__(self, name: str, wallet: Wallet, network: Network, *, max_orphans: int = MAX_ORPHANS):
         self.name = name
         self.wallet = wallet
         self.network = network
-        self.chain = Chain(network)
-        self.vm = OISC()
+        self.tree = BlockTree(network, max_orphans=max_orphans)
+        self.reorgs: list[Reorg] = []  # every switch to another branch, oldest first
+
+    @property
+    def chain(self) -> Chain:
+        """The canonical chain: the branch with the most work."""
+        return self.tree.chain
+
+    @property
+    def vm(self) -> OISC:
+        """The VM, whose state is that of the canonical chain."""
+        return self.tree.vm
 
     @property
     def address(self) -> str:
@@ -42,48 +58,80 @@ class Peer:
     def digest(self) -> str:
         return self.vm.digest()
 
-    def _execute(self, entry: Entry) -> None:
-        context = Context(signer=entry.signer, index=entry.index, block_hash=entry.hash)
-        try:
-            self.vm.execute_smart_contract(entry.payload.transaction_data, context)
-        except ContractError as exc:
-            raise InvalidBlock(entry.index, "contract", str(exc)) from None
-        self.chain._entries.append(entry)  # verified above, and the VM has applied it
+    def receive_block(self, block: Block, *, now: dt.datetime | None = None) -> TreeUpdate:
+        """Add one block to the tree; raises InvalidBlock if it is refused (nothing changes then)."""
+        update = self.tree.add(block, now=now)
+        if update.reorg is not None:
+            self.reorgs.append(update.reorg)
+        return update
 
     def receive(self, source: Iterable[Block] | str | os.PathLike, *, now: dt.datetime | None = None) -> list[BlockReport]:
-        """Verify and execute blocks that extend this peer's chain; one report per block.
+        """Verify and execute blocks; one report per block, in the order given.
 
         ``source`` is a sequence of Blocks or the path of a blocks file (read,
-        never rewritten). Blocks the peer already holds at the same height are
-        skipped; the first bad block and every block after it are refused.
+        never rewritten). Blocks the peer already holds are skipped. A block
+        is reported accepted when it is valid and kept, on the canonical
+        chain or on a competing branch; a block whose parent has not arrived
+        is reported as failing ``link`` (it waits as an orphan), and one built
+        on a refused block as failing ``ancestry``.
         """
-        reports: list[BlockReport] = []
+        problems: list[BlockReport] = []
         lines: list[int | None]
         if isinstance(source, (str, os.PathLike)):
             loaded = load_blocks(Path(source))
             blocks, lines = loaded.blocks, list(loaded.lines)
-            first_problem = loaded.problems[0].line if loaded.problems else None
-            for problem in loaded.problems:
-                reports.append(BlockReport(-1, None, False, "record", problem.reason, line=problem.line))
+            problems = [BlockReport(len(blocks) + i, None, False, "record", p.reason, line=p.line)
+                        for i, p in enumerate(loaded.problems)]  # a bad line is numbered where it stood
         else:
             blocks = list(source)
             lines = [None] * len(blocks)
-            first_problem = None
-        held = 0
-        while held < min(len(blocks), len(self.chain)) and blocks[held].hash == self.chain[held].hash:
-            held += 1
-        new_reports = []
-        for (report, _), line in zip(
-            validate_blocks(self.network, blocks[held:], parent=self.chain.tip, now=now, on_entry=self._execute),
-            lines[held:],
-        ):
-            new_reports.append(BlockReport(report.index, report.hash, report.accepted, report.check,
-                                           report.reason, report.signer, line))
-        if first_problem is not None:
-            for i, problem_report in enumerate(reports):  # a bad line is numbered where it stood
-                reports[i] = BlockReport(held + len(new_reports) + i, None, False, problem_report.check,
-                                         problem_report.reason, line=problem_report.line)
-        return new_reports + reports
+        errors: dict[int, InvalidBlock] = {}
+        later: dict[str, BlockReport] = {}  # orphans refused once their parent came
+        refused: dict[str, int] = {}  # hash -> index of blocks refused in this batch
+        fresh: list[int] = []
+        for position, block in enumerate(blocks):
+            if isinstance(block, Block) and self.tree.holds(block):
+                continue
+            fresh.append(position)
+            try:
+                update = self.receive_block(block, now=now)
+            except InvalidBlock as exc:
+                errors[position] = exc
+                if isinstance(block, Block):
+                    refused[block.hash] = exc.index
+                continue
+            for report in update.rejected:
+                later[report.hash] = report  # type: ignore[index]
+                refused[report.hash] = report.index  # type: ignore[index]
+        reports = [self._report(position, blocks[position], lines[position], errors, later, refused)
+                   for position in fresh]
+        return reports + problems
+
+    def _report(self, position: int, block: Block, line: int | None, errors: dict[int, InvalidBlock],
+                later: dict[str, BlockReport], refused: dict[str, int]) -> BlockReport:
+        """The final verdict on one block of a batch, after every block of it has arrived."""
+        if position in errors:
+            return BlockReport.rejected(errors[position], block if isinstance(block, Block) else None, line)
+        status = self.tree.status(block.hash)
+        if status in ("canonical", "side"):
+            entry = self.tree.entry(block.hash)
+            return BlockReport(entry.index, entry.hash, True, signer=entry.signer, line=line)
+        if block.hash in later:
+            report = later[block.hash]
+            return BlockReport(report.index, report.hash, False, report.check, report.reason, report.signer, line)
+        payload = block.payload(self.network.secret)  # it passed its own checks to be held as an orphan
+        index = -1 if payload.index is None else payload.index
+        if payload.prev_hash in refused:
+            return BlockReport(index, block.hash, False, "ancestry",
+                               f"builds on rejected block {refused[payload.prev_hash]}", block.signer, line)
+        where = "waits in the orphan pool" if status == "orphan" else "was dropped from the orphan pool"
+        return BlockReport(index, block.hash, False, "link",
+                           f"its parent {payload.prev_hash[:12]}… has not arrived; the block {where}",
+                           block.signer, line)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the canonical chain as a blocks file, atomically."""
+        return save_blocks(path, self.chain.blocks)
 
     def __repr__(self) -> str:
         return f"Peer({self.name!r}, {len(self.chain)} blocks, digest={self.digest()[:12]}…)"
