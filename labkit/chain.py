@@ -110,6 +110,8 @@ class BlockReport:
 
     @classmethod
     def rejected(cls, error: InvalidBlock, block: Block | None, line: int | None = None) -> "BlockReport":
+        if not isinstance(block, Block):  # None, or whatever failed the "record" check
+            block = None
         return cls(error.index, block.hash if block else None, False, error.check, error.reason,
                    block.signer if block else None, line)
 
@@ -192,6 +194,8 @@ def verify_block(
 
 def _link_of(block: Block, network: Network, index: int) -> Link:
     """A parent link for a block that may itself be invalid (for reporting what follows it)."""
+    if not isinstance(block, Block):  # failed the "record" check: nothing can link to it
+        return Link(index, "", None)
     try:
         when = block.payload(network.secret).time
     except InvalidToken:
