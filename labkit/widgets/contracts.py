@@ -152,6 +152,7 @@ class ContractBuilder(widgets.VBox):
             widgets.HTML("<b>chain</b>"), self.chain_output,
             widgets.HTML("<b>state</b> (new rows green, changed cells yellow)"), self.state_output,
         ])
+        self.add_class("labkit-contract-builder")  # how the browser tests find it in the page
 
     # --- the form ---------------------------------------------------------------------
 
