@@ -17,6 +17,7 @@ Instructions (the seed's wire format)::
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -121,10 +122,14 @@ def _check_metadata(value: Any, depth: int = 0) -> None:
         raise ContractError("nft.metadata is nested too deeply")
     if isinstance(value, dict):
         for k, v in value.items():
+            if not isinstance(k, str):  # JSON keys are strings; others break the canonical encoding
+                raise ContractError(f"nft.metadata keys must be strings, not {k!r}")
             _check_metadata(v, depth + 1)
     elif isinstance(value, list):
         for v in value:
             _check_metadata(v, depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN or Infinity
+        raise ContractError(f"nft.metadata holds {value!r}, not a finite number")
     elif not (value is None or isinstance(value, (str, int, float, bool))):
         raise ContractError(f"nft.metadata holds an unsupported value {value!r}")
 
