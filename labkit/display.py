@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .block import Block
     from .chain import BlockReport, Chain
     from .network import Network
+    from .peer import Peer
 
 __all__ = [
     "COLORS",
@@ -31,6 +32,7 @@ __all__ = [
     "changed_cells",
     "style_changes",
     "state_diff",
+    "peers_table",
 ]
 
 COLORS = {
@@ -155,3 +157,33 @@ def state_diff(before: dict, after: dict, network: "Network | None" = None) -> "
 
     old, new = state_frames(before, network), state_frames(after, network)
     return {name: style_changes(old[name], new[name]) for name in new}
+
+
+# --- peers --------------------------------------------------------------------------
+
+
+def peers_table(peers: "Iterable[Peer]") -> "Styler":
+    """One row per peer: its chain's height and tip, and its state digest; digests that differ from the most common one in red."""
+    import pandas as pd
+    from collections import Counter
+
+    peers = list(peers)
+    rows = [{"peer": p.name, "address": p.wallet.short_address, "blocks": len(p.chain),
+             "tip": p.chain.tip.hash[:12] if p.chain.tip else "", "digest": p.digest()} for p in peers]
+    frame = pd.DataFrame(rows, columns=["peer", "address", "blocks", "tip", "digest"]).set_index("peer")
+    common = Counter(frame["digest"]).most_common(1)[0][0] if len(frame) else None
+    odd = frame["digest"] != common
+    mask = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    mask["digest"] = odd
+
+    def css(_: "pd.DataFrame") -> "pd.DataFrame":
+        out = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        out["digest"] = [COLORS["invalid"] if bad else COLORS["valid"] for bad in odd]
+        return out
+
+    classes = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    classes["digest"] = ["labkit-invalid" if bad else "" for bad in odd]
+    styler = (frame.style.apply(css, axis=None).set_td_classes(classes)
+              .set_properties(subset=["tip", "digest"], **{"font-family": "monospace"}))
+    styler.labkit_mask = mask  # type: ignore[attr-defined]
+    return styler

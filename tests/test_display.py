@@ -90,3 +90,17 @@ def test_state_diff_highlights_a_vote_and_a_new_nft():
     assert not diff["students"].labkit_mask.any().any()
     html = diff["proposals"].to_html() + diff["nfts"].to_html()
     assert "labkit-changed" in html and "labkit-new" in html
+
+
+def test_peers_table_marks_the_digest_that_disagrees(demo):
+    from labkit.display import peers_table
+    from labkit.peer import Peer
+
+    network, chain = demo
+    peers = [Peer(w.name, w, network) for w in demo_wallets()]
+    for peer in peers:
+        peer.receive(chain.blocks if peer.name != "carol" else chain.blocks[:2])
+    styler = peers_table(peers)
+    assert list(styler.labkit_mask["digest"]) == [False, False, True]
+    assert list(styler.data["blocks"]) == [4, 4, 2]
+    assert styler.to_html().count("labkit-invalid") == 1
