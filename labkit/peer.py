@@ -103,8 +103,12 @@ class Peer:
             for report in update.rejected:
                 later[report.hash] = report  # type: ignore[index]
                 refused[report.hash] = report.index  # type: ignore[index]
-        reports = [self._report(position, blocks[position], lines[position], errors, later, refused)
-                   for position in fresh]
+        reports = []
+        for position in fresh:
+            report = self._report(position, blocks[position], lines[position], errors, later, refused)
+            if not report.accepted and report.check != "link" and report.hash is not None:
+                refused.setdefault(report.hash, report.index)  # its descendants fail "ancestry" too
+            reports.append(report)
         return reports + problems
 
     def _report(self, position: int, block: Block, line: int | None, errors: dict[int, InvalidBlock],

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import itertools
 import json
-from typing import Any
+from typing import Any, Callable
 
 from labkit.block import Block
 from labkit.chain import Entry, Link
@@ -71,12 +71,16 @@ def forge(
     index: int | None | str = "next",
     prev_hash: str | None = None,
     meet: bool = True,
+    accept: Callable[[str], bool] | None = None,
+    author: str | None = None,
     signer: str | None = "author",
 ) -> Block:
     """A well-formed block whose fields a test may bend one at a time.
 
     The nonce is searched so the hash meets ``difficulty`` (or, with
-    ``meet=False``, so that it does not).
+    ``meet=False``, so that it does not; or so that ``accept(hash)`` holds).
+    ``author`` is the token's signer claim (labkit's miner writes the wallet's
+    address there; None leaves it out, as the seed did).
     """
     parent_hash, next_index = _parent_fields(parent)
     template = Payload(
@@ -85,9 +89,13 @@ def forge(
         transaction_data=contract if contract is not None else {"actions": []},
         index=next_index if index == "next" else index,
         difficulty=difficulty if declared == "same" else declared,
+        signer=author,
     )
+    if accept is None:
+        def accept(digest: str) -> bool:
+            return meets_difficulty(digest, difficulty) == meet
     for nonce in itertools.count():
         token = encode_token(template.with_nonce(nonce), secret)
-        if meets_difficulty(token_hash(token), difficulty) == meet:
+        if accept(token_hash(token)):
             return signed(token, wallet, signer)
     raise AssertionError("unreachable")

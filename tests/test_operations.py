@@ -1,0 +1,150 @@
+"""labkit.operations: the four contract operations, called directly on a state."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from labkit.errors import ContractError
+from labkit.operations import FIELDS, OPERATIONS, Context, empty_state
+from labkit.vm import state_digest
+
+ALICE = Context(signer="a" * 64, index=0)
+BOB = Context(signer="b" * 64, index=1)
+
+STUDENT = {"action": "register_student", "student": {"id": "S001", "name": "John Doe", "department": "CS"}}
+COURSE = {"action": "add_course", "course": {"id": "C001", "name": "Blockchain", "department": "CS"}}
+VOTE = {"action": "vote_proposal", "proposal": {"id": "P001", "description": "More funding"}}
+NFT = {"action": "generate_nft", "nft": {"id": "NFT001", "name": "RareArt",
+                                         "metadata": {"artist": "Alice", "tags": ["rare", 1, 2.5, True, None]}}}
+
+
+def run(state, instruction, context=ALICE):
+    OPERATIONS[instruction["action"]](state, instruction, context)
+
+
+def refused(state, instruction, context=ALICE) -> ContractError:
+    before = copy.deepcopy(state)
+    with pytest.raises(ContractError) as info:
+        run(state, instruction, context)
+    assert state == before  # an operation checks before it changes anything
+    return info.value
+
+
+def test_dispatch_table_has_the_seeds_four_actions():
+    assert set(OPERATIONS) == set(FIELDS) == {"register_student", "add_course", "vote_proposal", "generate_nft"}
+    assert empty_state() == {"students": {}, "courses": {}, "proposals": {}, "nfts": {}}
+
+
+def test_register_student_and_add_course():
+    state = empty_state()
+    run(state, STUDENT)
+    run(state, COURSE)
+    assert state["students"] == {"S001": STUDENT["student"]}
+    assert state["courses"] == {"C001": COURSE["course"]}
+    assert state["students"]["S001"] is not STUDENT["student"]  # stored as a copy
+
+
+def test_votes_count_once_per_signer_and_record_voters():
+    state = empty_state()
+    run(state, VOTE, ALICE)
+    run(state, {"action": "vote_proposal", "proposal": {"id": "P001"}}, BOB)
+    assert state["proposals"]["P001"] == {"id": "P001", "description": "More funding", "votes": 2,
+                                          "voters": [ALICE.signer, BOB.signer]}
+    error = refused(state, VOTE, ALICE)
+    assert "already voted on proposal 'P001'" in error.reason
+
+
+def test_a_vote_never_edits_the_stored_record():
+    state = empty_state()
+    run(state, VOTE, ALICE)
+    first = state["proposals"]["P001"]
+    run(state, VOTE, BOB)
+    assert first == {"id": "P001", "description": "More funding", "votes": 1, "voters": [ALICE.signer]}
+
+
+def test_new_proposal_needs_a_description():
+    error = refused(empty_state(), {"action": "vote_proposal", "proposal": {"id": "P9"}})
+    assert "is new and needs a 'description'" in error.reason
+
+
+def test_vote_with_another_description_refused():
+    state = empty_state()
+    run(state, VOTE, ALICE)
+    error = refused(state, {"action": "vote_proposal", "proposal": {"id": "P001", "description": "Less"}}, BOB)
+    assert "description does not match" in error.reason
+
+
+def test_nft_owner_is_the_signer_and_metadata_is_copied():
+    state = empty_state()
+    instruction = copy.deepcopy(NFT)
+    run(state, instruction, BOB)
+    assert state["nfts"]["NFT001"]["owner"] == BOB.signer
+    instruction["nft"]["metadata"]["tags"].append("changed later")
+    assert state["nfts"]["NFT001"]["metadata"] == NFT["nft"]["metadata"]
+
+
+def test_nft_without_metadata():
+    state = empty_state()
+    run(state, {"action": "generate_nft", "nft": {"id": "N", "name": "Plain"}})
+    assert state["nfts"]["N"] == {"id": "N", "name": "Plain", "metadata": {}, "owner": ALICE.signer}
+
+
+@pytest.mark.parametrize("instruction, table", [
+    (STUDENT, "student"), (COURSE, "course"), (NFT, "NFT"),
+])
+def test_duplicate_ids_refused(instruction, table):
+    state = empty_state()
+    run(state, instruction)
+    error = refused(state, instruction, BOB)
+    assert error.reason.startswith(f"{table} id ") and "already exists" in error.reason
+
+
+# --- malformed instructions ---------------------------------------------------------------------------
+
+
+def with_record(instruction, **changes):
+    out = copy.deepcopy(instruction)
+    key = FIELDS[instruction["action"]][0]
+    for name, value in changes.items():
+        if value is ...:
+            del out[key][name]
+        else:
+            out[key][name] = value
+    return out
+
+
+@pytest.mark.parametrize("instruction, words", [
+    ({"action": "register_student"}, "needs a 'student' object"),
+    ({"action": "register_student", "student": ["S001"]}, "needs a 'student' object"),
+    ({**STUDENT, "extra": 1}, "unexpected field(s) 'extra'"),
+    (with_record(STUDENT, id=...), "student is missing 'id'"),
+    (with_record(STUDENT, department=...), "student is missing 'department'"),
+    (with_record(STUDENT, id=1), "student.id must be a non-empty string"),
+    (with_record(STUDENT, name=""), "student.name must be a non-empty string"),
+    (with_record(STUDENT, name="   "), "student.name must be a non-empty string"),
+    (with_record(STUDENT, name=None), "student.name must be a non-empty string"),
+    (with_record(STUDENT, email="x@y"), "student has unknown field(s) 'email'"),
+    (with_record(STUDENT, id="S" * 65), "student.id is too long (65 characters)"),
+    (with_record(STUDENT, name="n" * 501), "student.name is too long (501 characters)"),
+    (with_record(COURSE, name=["Blockchain"]), "course.name must be a non-empty string"),
+    (with_record(VOTE, description=3), "proposal.description must be a non-empty string"),
+    (with_record(VOTE, votes=100), "proposal has unknown field(s) 'votes'"),
+    (with_record(NFT, owner="b" * 64), "nft has unknown field(s) 'owner'"),
+    (with_record(NFT, metadata="rare"), "nft.metadata must be an object"),
+    (with_record(NFT, metadata={"a": {"b": {"c": {"d": {"e": {}}}}}}), "nested too deeply"),
+    (with_record(NFT, metadata={"when": object()}), "unsupported value"),
+    (with_record(NFT, metadata={"x": float("nan")}), "not a finite number"),
+    (with_record(NFT, metadata={"x": [float("inf")]}), "not a finite number"),
+    (with_record(NFT, metadata={1: "one"}), "keys must be strings"),
+])
+def test_malformed_instructions_refused(instruction, words):
+    assert words in refused(empty_state(), instruction).reason
+
+
+def test_every_stored_state_has_a_digest():
+    state = empty_state()
+    for instruction in (STUDENT, COURSE, VOTE, NFT):
+        run(state, instruction)
+    assert len(state_digest(state)) == 64
