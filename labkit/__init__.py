@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _MODULES = (
     "encoding", "tokens", "pow", "wallet", "network", "block", "chain",
-    "operations", "vm", "peer", "tables", "demo", "torrent", "fastmine",
+    "operations", "vm", "peer", "tables", "demo", "torrent", "fastmine", "forks", "attacks",
 )
 
 __all__ = ["__version__", *_errors_all, *_MODULES]
