@@ -60,7 +60,7 @@ def table(rows: list[dict]) -> str:
              "| --- | --- | ---: | --- | --- | ---: | --- | --- |"]
     for r in rows:
         baseline = f"{fmt(r['baseline'])} ({r['baseline_name']})" if r["baseline"] is not None else ""
-        ratio = f"{r['ratio']:.1f}x" if r["ratio"] is not None else ""
+        ratio = f"{r['ratio']:.3g}x" if r["ratio"] is not None else ""
         met = {True: "yes", False: "**no**", None: ""}[r["met"]]
         lines.append(f"| {r['group']} | {r['measure']} | {fmt(r['value'])} | {r['unit']} | {baseline} | {ratio} | {r['target']} | {met} |")
     return "\n".join(lines)
