@@ -56,7 +56,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     if args.seed_secret is not None:
         # A file written by the seed: one signer, a short shared secret, a difficulty.
-        key = load_public_key(Path(args.signer_key).read_bytes(), teaching=True)
+        try:
+            pem = Path(args.signer_key).read_bytes()
+        except OSError as exc:
+            print(f"error: cannot read the signer key {args.signer_key}: {exc.strerror}", file=sys.stderr)
+            return 2
+        key = load_public_key(pem, teaching=True)
         network = Network("seed", args.seed_secret.encode("utf-8"), args.difficulty,
                           (Member("seed", key),), teaching=True)
     else:

@@ -1,0 +1,145 @@
+"""The command line: ``python -m labkit demo`` and ``python -m labkit verify``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labkit.__main__ import main
+from labkit.data import DATA_DIR
+
+ROOT = DATA_DIR.parent
+
+
+def labkit(*args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m labkit ...`` as a user would, from the repository root."""
+    return subprocess.run([sys.executable, "-m", "labkit", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=240)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    return labkit("demo", "--no-torrent", "--workdir", str(workdir)), workdir
+
+
+@pytest.fixture
+def demo_blocks(demo_run, tmp_path) -> Path:
+    """A private copy of the blocks file the demo wrote."""
+    _, workdir = demo_run
+    return Path(shutil.copy(workdir / "alice" / "blocks.jsonl", tmp_path / "blocks.jsonl"))
+
+
+def tamper(path: Path, line: int) -> None:
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[line - 1])
+    record["signature"] = record["signature"][::-1]
+    lines[line - 1] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+
+
+# --- demo ------------------------------------------------------------------------------------------
+
+
+def test_demo_runs_the_seeds_scenario(demo_run):
+    result, workdir = demo_run
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    digests = re.findall(r"^\s+(alice|bob|carol)\s+([0-9a-f]{64})$", out, re.MULTILINE)
+    assert [name for name, _ in digests] == ["alice", "bob", "carol"]
+    assert len({digest for _, digest in digests}) == 1
+    assert "all peers agree" in out
+    for table in ("students:", "courses:", "proposals:", "nfts:"):
+        assert table in out
+    assert "John Doe" in out and "RareArt" in out
+    assert out.count("mined block") == 4
+    assert os.listdir(workdir) == ["alice"]  # without the torrent, bob and carol read alice's file
+    assert len((workdir / "alice" / "blocks.jsonl").read_text().splitlines()) == 4
+
+
+def test_demo_in_process(tmp_path, capsys):
+    assert main(["demo", "--no-torrent", "--workdir", str(tmp_path), "--difficulty", "1"]) == 0
+    assert "all peers agree" in capsys.readouterr().out
+
+
+# --- verify ----------------------------------------------------------------------------------------
+
+
+def test_verify_accepts_the_demo_file(demo_blocks, capsys):
+    before = demo_blocks.read_bytes()
+    assert main(["verify", str(demo_blocks)]) == 0
+    out = capsys.readouterr().out
+    assert "4 accepted, 0 rejected" in out
+    assert out.count(": ok") == 4
+    assert demo_blocks.read_bytes() == before
+
+
+def test_verify_with_tables(demo_blocks, capsys):
+    assert main(["verify", str(demo_blocks), "--tables"]) == 0
+    out = capsys.readouterr().out
+    assert "students:" in out and "John Doe" in out
+
+
+def test_verify_exits_1_on_a_tampered_file(demo_blocks):
+    tamper(demo_blocks, 3)
+    before = demo_blocks.read_bytes()
+    result = labkit("verify", str(demo_blocks))
+    assert result.returncode == 1
+    assert "REJECTED [signature]" in result.stdout
+    assert "2 accepted, 2 rejected" in result.stdout
+    assert demo_blocks.read_bytes() == before  # verify never rewrites the file
+
+
+def test_verify_reports_a_bad_line(demo_blocks, capsys):
+    with demo_blocks.open("a") as f:
+        f.write("not json\n")
+    assert main(["verify", str(demo_blocks)]) == 1
+    out = capsys.readouterr().out
+    assert "line 5: REJECTED [record]" in out
+
+
+def test_verify_with_a_higher_difficulty_rejects(demo_blocks, capsys):
+    assert main(["verify", str(demo_blocks), "--difficulty", "8"]) == 1
+    assert "REJECTED [pow]" in capsys.readouterr().out
+
+
+def test_verify_with_a_network_file(demo_blocks, tmp_path, capsys, wallets):
+    from labkit.network import Network
+
+    other = Network.create(wallets, difficulty=1).save(tmp_path / "net.json")
+    assert main(["verify", str(demo_blocks), "--network", str(other)]) == 1
+    assert "REJECTED [mac]" in capsys.readouterr().out
+
+
+def test_verify_errors_exit_2(demo_blocks, tmp_path, capsys):
+    assert main(["verify", str(tmp_path / "missing.jsonl")]) == 2
+    assert "is not a file" in capsys.readouterr().err
+    bad_net = tmp_path / "bad.json"
+    bad_net.write_text("{}")
+    assert main(["verify", str(demo_blocks), "--network", str(bad_net)]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert main(["verify", str(demo_blocks), "--seed-secret", "s"]) == 2
+    assert "--seed-secret needs --signer-key and --difficulty" in capsys.readouterr().err
+    missing_key = ["--seed-secret", "s", "--signer-key", str(tmp_path / "nokey.pem"), "--difficulty", "2"]
+    assert main(["verify", str(demo_blocks), *missing_key]) == 2
+    assert "cannot read the signer key" in capsys.readouterr().err
+    garbage_key = tmp_path / "garbage.pem"
+    garbage_key.write_text("garbage")
+    assert main(["verify", str(demo_blocks), "--seed-secret", "s", "--signer-key", str(garbage_key),
+                 "--difficulty", "2"]) == 2
+    assert "not a PEM public key" in capsys.readouterr().err
+
+
+def test_usage_errors():
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["verify"])

@@ -1,0 +1,84 @@
+"""labkit.data: the embedded demo wallets, network, contracts and timestamps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+
+from labkit.data import (
+    DATA_DIR,
+    DEMO_NAMES,
+    demo_network,
+    demo_timestamps,
+    demo_wallets,
+    seed_contracts,
+    work_dir,
+)
+from labkit.vm import check_contract
+from labkit.wallet import Wallet
+
+
+def test_demo_wallets_are_alice_bob_and_carol():
+    wallets = demo_wallets()
+    assert [w.name for w in wallets] == list(DEMO_NAMES) == ["alice", "bob", "carol"]
+    assert all(w.bits == 2048 and w.public_key.e == 65537 for w in wallets)
+    assert len({w.address for w in wallets}) == 3
+
+
+def test_demo_wallet_files_are_labelled_pkcs1_pem():
+    for name in DEMO_NAMES:
+        text = (DATA_DIR / "demo-wallets" / f"{name}.pem").read_text()
+        banner, _, pem = text.partition("-----BEGIN RSA PRIVATE KEY-----")
+        assert f"DEMO KEY for '{name}'" in banner  # clearly named as a key of no value
+        assert pem and text.rstrip().endswith("-----END RSA PRIVATE KEY-----")
+        assert Wallet.from_pem(text, name=name) == Wallet.load(DATA_DIR / "demo-wallets" / f"{name}.pem")
+
+
+def test_demo_network_members_are_the_demo_wallets():
+    network = demo_network()
+    assert [m.name for m in network.members] == ["alice", "bob", "carol"]
+    assert [m.address for m in network.members] == [w.address for w in demo_wallets()]
+    assert network.difficulty == 2 and len(network.secret) == 32 and not network.teaching
+
+
+def test_demo_network_at_another_difficulty():
+    assert demo_network(1).difficulty == 1
+    assert demo_network(1).secret == demo_network().secret
+
+
+def test_demo_network_file_round_trips():
+    text = (DATA_DIR / "demo-network.json").read_text()
+    assert json.loads(demo_network().to_json()) == json.loads(text)
+
+
+def test_seed_contracts_are_the_seeds_four():
+    contracts = seed_contracts()
+    assert [c["actions"][0]["action"] for c in contracts] == [
+        "register_student", "add_course", "vote_proposal", "generate_nft"]
+    for contract in contracts:
+        check_contract(contract)
+    assert contracts[0]["actions"][0]["student"] == {"id": "S001", "name": "John Doe",
+                                                     "department": "Computer Science"}
+    assert contracts[3]["actions"][0]["nft"]["metadata"]["creation_date"] == "2024-11-23"
+
+
+def test_demo_timestamps_are_fixed_increasing_and_utc():
+    times = demo_timestamps(4)
+    assert times[0] == dt.datetime(2024, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
+    assert all(b - a == dt.timedelta(minutes=1) for a, b in zip(times, times[1:]))
+    assert demo_timestamps(4) == times
+    assert demo_timestamps(2, step=dt.timedelta(hours=1))[1].hour == 13
+
+
+def test_work_dir_is_git_ignored():
+    path = work_dir("test-data-probe")
+    try:
+        assert path.is_dir() and path.parent.name == "work"
+        assert path.parent.parent == DATA_DIR.parent
+        if shutil.which("git") and (DATA_DIR.parent / ".git").exists():
+            result = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=DATA_DIR.parent)
+            assert result.returncode == 0
+    finally:
+        path.rmdir()
