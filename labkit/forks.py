@@ -398,8 +398,13 @@ class BlockTree:
             dropped = self._add_orphan(block, payload)
             return TreeUpdate(block_hash, "orphan", dropped=dropped)
 
-        entry = self._join(block, payload, self._entries.get(parent_hash), now)
-        connected, rejected = self._free_orphans(entry, now)
+        try:
+            entry = self._join(block, payload, self._entries.get(parent_hash), now)
+        except InvalidBlock:
+            if block_hash in self._invalid:
+                self._free_orphans(block_hash, now)  # orphans waiting for it are refused with it
+            raise
+        connected, rejected = self._free_orphans(entry.hash, now)
         change = self._choose((entry, *connected))
         return TreeUpdate(block_hash, self.status(block_hash), (entry, *connected), tuple(rejected), (), change)
 
@@ -426,11 +431,14 @@ class BlockTree:
         self._remember_state(entry.hash, state)
         return entry
 
-    def _free_orphans(self, entry: Entry, now: dt.datetime) -> tuple[list[Entry], list[BlockReport]]:
-        """Connect the orphans waiting for ``entry``, and theirs, breadth first in arrival order."""
+    def _free_orphans(self, block_hash: str, now: dt.datetime) -> tuple[list[Entry], list[BlockReport]]:
+        """Connect the orphans waiting for a block, and theirs, breadth first in arrival order.
+
+        If that block was refused, they are refused (``ancestry``) instead.
+        """
         connected: list[Entry] = []
         rejected: list[BlockReport] = []
-        queue = deque([entry.hash])
+        queue = deque([block_hash])
         while queue:
             parent_hash = queue.popleft()
             for orphan_hash in self._waiting.pop(parent_hash, []):
