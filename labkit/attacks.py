@@ -69,6 +69,7 @@ __all__ = [
     "lower_difficulty", "change_nonce", "future_timestamp", "longer_chain_less_work", "malformed",
     "MALFORMED",
     # the 51% lesson
+    "jws", "sign_record", "mallory",
     "RaceResult", "majority_attack", "nakamoto_probability", "exact_probability",
     "simulate_catch_up", "confirmations_needed", "confirmation_table", "plot_confirmations",
 ]
@@ -398,7 +399,8 @@ def _edit_claims(token: str, secret: bytes | None, edit: Callable[[dict], None])
     return f"{header}.{new_body}." + b64url_encode(hmac.new(secret, signing_input, hashlib.sha256).digest())
 
 
-def _signed(token: str, wallet: Wallet, signer: str | None = None) -> Block:
+def sign_record(token: str, wallet: Wallet, signer: str | None = None) -> Block:
+    """A record of ``token`` signed by ``wallet``, naming ``signer`` (the wallet's address by default)."""
     return Block(token, wallet.sign(token.encode("ascii")), signer or wallet.address)
 
 
@@ -449,7 +451,7 @@ def non_member(lab: Lab) -> AttackResult:
 
 def resign_as_member(lab: Lab) -> AttackResult:
     victim = lab.victim()
-    stolen = _signed(victim.token, lab.wallets["bob"])
+    stolen = sign_record(victim.token, lab.wallets["bob"])
     return lab.attempt("re-signed by another member", "bob signs alice's freshly mined block as his own",
                        lambda: lab.offer(stolen))
 
@@ -461,7 +463,7 @@ def alg_none(lab: Lab) -> AttackResult:
     claims = lab.template("bob", _register("S100", "Bob Jr")).to_claims()
     token = jws({"alg": "none", "typ": "JWT"}, claims, None)
     return lab.attempt('alg "none"', 'a token whose header says alg "none", with no MAC at all',
-                       lambda: lab.offer(_signed(token, lab.wallets["bob"])))
+                       lambda: lab.offer(sign_record(token, lab.wallets["bob"])))
 
 
 def algorithm_confusion(lab: Lab) -> AttackResult:
@@ -469,7 +471,7 @@ def algorithm_confusion(lab: Lab) -> AttackResult:
     public_pem = public_key_pem(lab.wallets["alice"].public_key).encode("ascii")
     token = jws({"alg": "HS256", "typ": "JWT"}, claims, public_pem)
     return lab.attempt("algorithm confusion", "an HS256 token MACed with alice's public key PEM as the secret",
-                       lambda: lab.offer(_signed(token, lab.wallets["bob"])))
+                       lambda: lab.offer(sign_record(token, lab.wallets["bob"])))
 
 
 def other_algorithm(lab: Lab, alg: str = "HS512") -> AttackResult:
@@ -483,7 +485,7 @@ def other_algorithm(lab: Lab, alg: str = "HS512") -> AttackResult:
         digest = {"HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
         token = jws({"alg": alg, "typ": "JWT"}, claims, lab.network.secret, digest)
     return lab.attempt(f"algorithm {alg}", f"a token with alg {alg} instead of HS256",
-                       lambda: lab.offer(_signed(token, bob)))
+                       lambda: lab.offer(sign_record(token, bob)))
 
 
 def expiring_token(lab: Lab, claim: str = "exp") -> AttackResult:
@@ -494,7 +496,7 @@ def expiring_token(lab: Lab, claim: str = "exp") -> AttackResult:
     token = _hs256(claims, lab.network.secret)
     when = "an exp an hour ago" if claim == "exp" else "an nbf a day ahead"
     return lab.attempt(f"token with {claim}", f"a correctly MACed token carrying {when}",
-                       lambda: lab.offer(_signed(token, lab.wallets["bob"])))
+                       lambda: lab.offer(sign_record(token, lab.wallets["bob"])))
 
 
 def shared_secret(lab: Lab) -> AttackResult:
@@ -576,7 +578,7 @@ def change_nonce(lab: Lab) -> AttackResult:
             break
         nonce += 1
     return lab.attempt("change nonce", "bob sets another nonce in his mined block and re-signs it, "
-                       "without re-mining", lambda: lab.offer(_signed(token, bob)))
+                       "without re-mining", lambda: lab.offer(sign_record(token, bob)))
 
 
 def future_timestamp(lab: Lab) -> AttackResult:
@@ -609,7 +611,7 @@ def longer_chain_less_work(lab: Lab) -> AttackResult:
 def _bob_token_body(lab: Lab, body: bytes) -> bytes:
     """A record line whose token carries ``body`` as its claims, MACed and signed by bob."""
     token = _hs256(body, lab.network.secret)
-    return _signed(token, lab.wallets["bob"]).to_line().encode()
+    return sign_record(token, lab.wallets["bob"]).to_line().encode()
 
 
 def _claims_bytes(lab: Lab, **changes: Any) -> bytes:
