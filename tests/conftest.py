@@ -8,17 +8,13 @@ a chain to change make their own ``Chain`` from its blocks.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from labkit.chain import Chain, save_blocks
 from labkit.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
 from labkit.operations import Context
 from labkit.vm import OISC
-
-# A verifier's clock for deterministic validation: a day after the demo blocks.
-NOW = dt.datetime(2024, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+from makers import NOW  # noqa: F401  (re-exported: tests import NOW from conftest too)
 
 
 @pytest.fixture(scope="session")

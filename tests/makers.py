@@ -23,6 +23,9 @@ from labkit.wallet import Wallet
 
 HS256_HEADER = {"alg": "HS256", "typ": "JWT"}
 
+# A verifier's clock for deterministic validation: a day after the demo blocks.
+NOW = dt.datetime(2024, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+
 
 def compact(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8")

@@ -8,7 +8,6 @@ import stat
 
 import pytest
 
-from conftest import NOW
 from labkit.block import Block
 from labkit.chain import (
     CHECKS,
@@ -28,7 +27,7 @@ from labkit.peer import Peer
 from labkit.pow import meets_difficulty, mine
 from labkit.tokens import GENESIS_HASH
 from labkit.wallet import Wallet
-from makers import HS256_HEADER, claims, forge, raw_token, signed
+from makers import HS256_HEADER, NOW, claims, forge, raw_token, signed
 
 T = demo_timestamps(4)
 SECOND = dt.timedelta(seconds=1)

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from conftest import NOW
 from labkit.block import Block
 from labkit.chain import load_blocks
 from labkit.peer import Peer
+from makers import NOW
 
 
 @pytest.fixture

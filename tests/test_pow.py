@@ -142,23 +142,22 @@ def test_cancel_stops_mining():
     cancel.set()
     with pytest.raises(MiningCancelled) as info:
         mine(TEMPLATE, SECRET, 8, cancel=cancel)
-    assert info.value.attempts == 256  # checked every 256 attempts
+    assert 1 <= info.value.attempts <= 10_000  # checked every few hundred attempts
 
 
 def test_progress_reports_and_can_cancel(monkeypatch):
-    monkeypatch.setattr(labkit.pow, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(labkit.pow, "PROGRESS_EVERY", 0.0)  # report at every chance
     cancel = threading.Event()
     seen: list[MiningProgress] = []
 
     def progress(report: MiningProgress) -> None:
         seen.append(report)
-        if report.attempts >= 512:
+        if len(seen) == 2:
             cancel.set()
 
     with pytest.raises(MiningCancelled) as info:
         mine(TEMPLATE, SECRET, 8, progress=progress, cancel=cancel)
-    assert [p.attempts for p in seen] == [256, 512]
-    assert info.value.attempts == 768
+    assert len(seen) == 2 and 0 < seen[0].attempts < seen[1].attempts <= info.value.attempts
     assert all(p.seconds >= 0 and p.rate >= 0 for p in seen)
 
 

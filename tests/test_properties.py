@@ -7,6 +7,7 @@ no change ever yields an accepted state the original chain did not have.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import jwt
@@ -14,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import NOW
 from labkit.chain import parse_lines
 from labkit.encoding import StrictJSONError, b64url_decode, b64url_encode, dumps_canonical, loads_strict
 from labkit.errors import InvalidToken
 from labkit.peer import Peer
 from labkit.tokens import Payload, decode_token, encode_token
 from labkit.vm import OISC
+from makers import NOW
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SECRET = bytes(range(32))
@@ -119,7 +120,7 @@ def test_strict_json_refuses_duplicate_keys(key, first, second, ascii_second, ne
 payloads = st.builds(
     Payload,
     prev_hash=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
-    timestamp=st.datetimes(timezones=st.just(__import__("datetime").timezone.utc)).map(
+    timestamp=st.datetimes(timezones=st.just(dt.timezone.utc)).map(
         lambda d: d.replace(microsecond=0).isoformat()),
     transaction_data=json_objects,
     nonce=st.integers(0, 2 ** 64),

@@ -16,13 +16,13 @@ import jwt
 import pytest
 import rsa
 
-from conftest import NOW
 from labkit.__main__ import main
 from labkit.chain import save_blocks
 from labkit.errors import ConfigError, InvalidKey
 from labkit.network import Member, Network
 from labkit.peer import Peer
 from labkit.wallet import load_public_key
+from makers import NOW
 
 SEED_SECRET = "your-secret-key"
 SEED_DIFFICULTY = 2
@@ -108,6 +108,13 @@ def seed_verify_and_execute(path, author_keys: dict, secret) -> SeedVM:
     return vm
 
 
+def _any_wallet():
+    """A peer's own wallet: it plays no part in what the peer accepts."""
+    from labkit.data import demo_wallets
+
+    return demo_wallets()[1]
+
+
 # --- (a) a file the seed wrote, read by labkit --------------------------------------------------------
 
 
@@ -186,12 +193,6 @@ def test_the_seeds_weak_choices_are_refused_outside_a_lesson(seed_key):
         Network("seed", SEED_SECRET.encode(), SEED_DIFFICULTY, (Member("seed", seed_key[0]),))
     with pytest.raises(InvalidKey, match="512-bit key refused"):
         load_public_key(seed_key[0].save_pkcs1())
-
-
-def _any_wallet():
-    from labkit.data import demo_wallets
-
-    return demo_wallets()[1]
 
 
 # --- (b) a file labkit wrote, read by the seed's loop ---------------------------------------------------

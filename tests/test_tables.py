@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import NOW
 from labkit.block import Block
 from labkit.chain import validate_blocks
 from labkit.operations import Context
@@ -19,6 +18,7 @@ from labkit.tables import (
     students_frame,
 )
 from labkit.vm import OISC
+from makers import NOW
 
 
 @pytest.fixture(scope="module")

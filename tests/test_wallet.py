@@ -35,6 +35,11 @@ def crypto_public(public_key: rsa.PublicKey):
     return crypto_rsa.RSAPublicNumbers(public_key.e, public_key.n).public_key()
 
 
+def sign_key(wallet):
+    """The wallet's key as a cryptography object."""
+    return serialization.load_pem_private_key(wallet.to_pem().encode(), password=None)
+
+
 def refused(public_key, data, signature) -> InvalidSignature:
     with pytest.raises(InvalidSignature) as info:
         verify(public_key, data, signature)
@@ -99,10 +104,6 @@ def test_pkcs8_pem_is_read_too(alice):
     pkcs8 = sign_key(alice).private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption())
     assert Wallet.from_pem(pkcs8).private_key == alice.private_key
-
-
-def sign_key(wallet):
-    return serialization.load_pem_private_key(wallet.to_pem().encode(), password=None)
 
 
 def test_save_and_load(tmp_path, alice):
