@@ -1,0 +1,679 @@
+"""The block inspector (notebook 02): change any part of a block and see which check rejects it.
+
+A block record has five parts a forger can touch: the JWT's header, its
+payload and its HS256 MAC, the signer the record names, and that signer's
+RSA signature over the token. The inspector shows each part decoded and
+editable. A forger who is a member of the network also has four tools:
+write their own address into the token's ``signer`` claim, re-MAC the token
+with the network secret (every member holds it), re-mine it (a new nonce,
+so a new hash, and a new MAC), and re-sign it with their *own* key. What no
+member can do is sign with someone else's key.
+
+On Check, the parts are put back together into a record, exactly as a
+peer would receive it, and judged twice:
+
+* ``verify_block`` (plus the VM and the earlier blocks, as ``labkit.peer``
+  does) gives the verdict: the first rule of ``labkit.chain.CHECKS`` the
+  block breaks, as an ``InvalidBlock``, or none;
+* each rule is also asked on its own, so the table shows that one edited
+  byte breaks several seals at once (signature, MAC and proof of work),
+  though a verifier stops at the first.
+
+Below the table: whether the next block still links to this one. A member
+who re-mines and re-signs an edited block gets a block that passes every
+check by itself; it is the chain that gives it away.
+
+Test hooks: ``w.header_text``, ``w.payload_text``, ``w.mac_text``,
+``w.signer``, ``w.signature_text`` (the parts), ``w.preset``, ``w.sign_as``,
+``w.claim_button``, ``w.remac_button``, ``w.remine_button``, ``w.resign_button``,
+``w.reset_button``, ``w.check_button``; after a check ``w.result`` (the
+InvalidBlock, or None if the block is accepted), ``w.failed_check``,
+``w.block`` (the record checked), ``w.checks`` (the table as a DataFrame) and
+``w.next_result`` (the next block's verdict against this one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import html
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import ipywidgets as widgets
+
+from ..block import Block
+from ..chain import CHECKS, Entry, Link, validate_blocks, verify_block
+from ..encoding import StrictJSONError, b64url_decode, b64url_encode, loads_strict
+from ..errors import ContractError, InvalidBlock, InvalidRecord, InvalidSignature, InvalidToken
+from ..network import Network
+from ..operations import Context
+from ..pow import meets_difficulty, token_hash
+from ..tokens import GENESIS_HASH, Payload, decode_token, parse_timestamp, utc_now
+from ..vm import OISC
+from ..wallet import Wallet, verify
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["QUESTIONS", "PRESETS", "Audit", "audit_record", "BlockInspector", "block_inspector"]
+
+# What each check asks, in words a learner can hold on to.
+QUESTIONS = {
+    "record": "Is the line a well-formed record?",
+    "signer": "Is the signer a member, and the author the token names?",
+    "signature": "Did the signer's private key sign exactly this token?",
+    "token": "Is the token a well-formed HS256 JWT?",
+    "mac": "Was the token MACed with the network secret?",
+    "payload": "Do the claims have the right fields and types?",
+    "index": "Does the declared index follow the parent's?",
+    "link": "Does prev_hash name the parent block?",
+    "pow": "Does the hash start with enough zeros?",
+    "timestamp": "Is the time after the parent's, and not in the future?",
+    "contract": "Does the contract apply to the state so far?",
+    "ancestry": "Were all earlier blocks accepted?",
+}
+
+# An address nobody in any demo network owns: sha256 of a name, not of a key.
+OUTSIDER = hashlib.sha256(b"mallory, who is not a member").hexdigest()
+
+_OK, _BAD, _UNKNOWN = "✓", "✗", "–"
+
+
+# --- judging a record (no widgets) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Audit:
+    """One record judged: the verdict, and every check asked on its own."""
+
+    index: int
+    block: Block | None  # None when the parts do not even make a record
+    error: InvalidBlock | None  # the verdict: the first check failed, or None if accepted
+    rows: tuple[tuple[str, bool | None, str], ...]  # (check, passed or None if it cannot be asked, detail)
+    next_error: InvalidBlock | None = None  # the next block's verdict against this one
+    has_next: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
+
+    @property
+    def failed_check(self) -> str | None:
+        return None if self.error is None else self.error.check
+
+    def frame(self) -> "pd.DataFrame":
+        """The checks as a table: what each asks, ✓/✗/– on its own, and why."""
+        import pandas as pd
+
+        records = [{"check": name, "asks": QUESTIONS[name],
+                    "on its own": _OK if ok else _BAD if ok is False else _UNKNOWN,
+                    "verdict": "rejected here" if name == self.failed_check else "",
+                    "detail": detail} for name, ok, detail in self.rows]
+        return pd.DataFrame(records).set_index("check")
+
+    def _repr_html_(self) -> str:
+        return _audit_html(self)
+
+
+def _unverified_payload(token: str) -> Payload:
+    """The claims of a token whose MAC is wrong, read without trusting them."""
+    parts = token.split(".")
+    try:
+        claims = loads_strict(b64url_decode(parts[1]))
+    except (ValueError, StrictJSONError, IndexError) as exc:
+        raise InvalidToken(f"payload: {exc}", check="payload") from None
+    return Payload.from_claims(claims)
+
+
+def _parent_link(parent: Entry | Link | None) -> Link | None:
+    return parent.link if isinstance(parent, Entry) else parent
+
+
+def audit_record(
+    record: dict,
+    network: Network,
+    parent: Entry | Link | None,
+    *,
+    state: dict | None = None,
+    ancestry: str | None = None,
+    next_block: Block | None = None,
+    now: dt.datetime | None = None,
+) -> Audit:
+    """Judge a record as a peer would, and ask each check on its own.
+
+    ``state`` is the VM state after the earlier blocks (None: do not run the
+    contract); ``ancestry`` names why an earlier block was rejected (None:
+    all were accepted); ``next_block`` is checked against this one.
+    """
+    now = now or utc_now()
+    link = _parent_link(parent)
+    index = 0 if link is None else link.index + 1
+    rows: dict[str, tuple[bool | None, str]] = {}
+
+    # record
+    block: Block | None = None
+    try:
+        block = Block.from_dict(record)
+        rows["record"] = (True, "")
+    except InvalidRecord as exc:
+        rows["record"] = (False, exc.reason)
+    token = record.get("token") if isinstance(record.get("token"), str) else ""
+    signature = block.signature if block else None
+
+    # signer
+    signer_address = record.get("signer")
+    member = None
+    if signer_address is None and len(network.members) == 1:
+        member = network.members[0]
+        rows["signer"] = (True, f"no signer named; the network's only member is {member.name}")
+    elif isinstance(signer_address, str) and network.is_member(signer_address):
+        member = network.member(signer_address)
+        rows["signer"] = (True, f"{member.name} is a member")
+    elif signer_address is None:
+        rows["signer"] = (False, f"the record names no signer and the network has {len(network.members)} members")
+    else:
+        rows["signer"] = (False, f"{str(signer_address)[:10]}… is not a member of the network")
+
+    # signature
+    if member is None or signature is None:
+        rows["signature"] = (None, "no member's key to check it with" if member is None else "no signature to check")
+    else:
+        try:
+            verify(member.public_key, token.encode("ascii", "replace"), signature)
+            rows["signature"] = (True, f"signed with {member.name}'s key")
+        except InvalidSignature as exc:
+            rows["signature"] = (False, f"not signed by {member.name}: {exc}")
+
+    # token, mac, payload
+    payload: Payload | None = None
+    try:
+        payload = decode_token(token, network.secret)
+        rows.update(token=(True, ""), mac=(True, ""), payload=(True, ""))
+    except InvalidToken as exc:
+        if exc.check == "token":
+            rows.update(token=(False, exc.reason), mac=(None, "the token cannot be read"),
+                        payload=(None, "the token cannot be read"))
+        elif exc.check == "mac":
+            rows.update(token=(True, ""), mac=(False, exc.reason))
+            try:
+                payload = _unverified_payload(token)
+                rows["payload"] = (True, "(read without trusting it: the MAC is wrong)")
+            except InvalidToken as inner:
+                rows["payload"] = (False, inner.reason)
+        else:
+            rows.update(token=(True, ""), mac=(True, ""), payload=(False, exc.reason))
+
+    # The author the token names must be the record's signer (a member cannot re-sign another's block).
+    author = member.address if member is not None else signer_address
+    if payload is not None and payload.signer is not None and payload.signer != author and rows["signer"][0]:
+        rows["signer"] = (False, f"the token names {network.name_of(payload.signer)} ({payload.signer[:10]}…) "
+                                 f"as its author, but the record names {network.name_of(author)}")
+
+    # index, link, pow, timestamp: need readable claims
+    if payload is None:
+        for name in ("index", "link", "pow", "timestamp", "contract"):
+            rows[name] = (None, "the claims cannot be read")
+    else:
+        if payload.index is None or payload.index == index:
+            rows["index"] = (True, f"index {index}" if payload.index is not None else "no index declared")
+        else:
+            rows["index"] = (False, f"declares index {payload.index}, should be {index}")
+        expected_prev = GENESIS_HASH if link is None else link.hash
+        if payload.prev_hash == expected_prev:
+            rows["link"] = (True, f"prev_hash {expected_prev[:12]}…")
+        else:
+            rows["link"] = (False, f"prev_hash {payload.prev_hash[:12]}… is not {expected_prev[:12]}…")
+        digest = token_hash(token)
+        difficulty = max(network.difficulty, payload.difficulty or 0)
+        if payload.difficulty is not None and payload.difficulty < network.difficulty:
+            rows["pow"] = (False, f"declares difficulty {payload.difficulty}, below the network's {network.difficulty}")
+        elif meets_difficulty(digest, difficulty):
+            rows["pow"] = (True, f"hash {digest[:12]}… has {difficulty} leading zeros")
+        else:
+            rows["pow"] = (False, f"hash {digest[:12]}… does not start with {difficulty} zeros")
+        when = payload.time
+        if link is not None and link.time is not None and when < link.time:
+            rows["timestamp"] = (False, f"{payload.timestamp} is earlier than block {link.index}'s")
+        elif (when - now).total_seconds() > network.max_clock_skew:
+            rows["timestamp"] = (False, f"{payload.timestamp} is in the future")
+        else:
+            rows["timestamp"] = (True, payload.timestamp)
+        if state is None:
+            rows["contract"] = (None, "the state before this block is unknown")
+        else:
+            vm = OISC()
+            vm.state = {table: dict(records) for table, records in state.items()}
+            context = Context(signer=member.address if member else "", index=index, block_hash=digest)
+            try:
+                vm.execute_smart_contract(payload.transaction_data, context)
+                rows["contract"] = (True, "applies to the state")
+            except ContractError as exc:
+                rows["contract"] = (False, str(exc))
+    rows["ancestry"] = (True, "") if ancestry is None else (False, ancestry)
+
+    # The verdict, in the order a peer reaches it: verify_block, then ancestry, then the VM.
+    error: InvalidBlock | None = None
+    if block is None:
+        error = InvalidBlock(index, "record", rows["record"][1])
+    else:
+        try:
+            verify_block(block, network, link, now=now)
+        except InvalidBlock as exc:
+            error = exc
+    if error is None and ancestry is not None:
+        error = InvalidBlock(index, "ancestry", ancestry)
+    if error is None and rows["contract"][0] is False:
+        error = InvalidBlock(index, "contract", rows["contract"][1])
+
+    next_error = None
+    if next_block is not None and block is not None:
+        when = payload.time if payload is not None else None
+        try:
+            verify_block(next_block, network, Link(index, token_hash(token), when), now=now)
+        except InvalidBlock as exc:
+            next_error = exc
+    return Audit(index, block, error, tuple((name, *rows[name]) for name in CHECKS),
+                 next_error, next_block is not None)
+
+
+def _audit_html(audit: Audit) -> str:
+    colors = {True: "#e6f4ea", False: "#fce8e6", None: "#f1f3f4"}
+    body = []
+    for number, (name, ok, detail) in enumerate(audit.rows, start=1):
+        mark = _OK if ok else _BAD if ok is False else _UNKNOWN
+        here = name == audit.failed_check
+        verdict = "<b>← rejected here</b>" if here else ""
+        style = f"background:{colors[ok]}" + (";outline:2px solid #a50e0e" if here else "")
+        body.append(
+            f'<tr class="labkit-check labkit-{"pass" if ok else "fail" if ok is False else "unknown"}" '
+            f'data-check="{name}" style="{style};text-align:left"><td>{number}</td><td><code>{name}</code></td>'
+            f'<td>{html.escape(QUESTIONS[name])}</td><td style="text-align:center">{mark}</td>'
+            f"<td>{verdict}</td><td>{html.escape(detail)}</td></tr>")
+    if audit.error is None:
+        verdict = '<p style="color:#137333"><b>Accepted:</b> the block passes every check.</p>'
+    else:
+        verdict = (f'<p style="color:#a50e0e"><b>Rejected</b> at <code>{audit.error.check}</code>: '
+                   f"{html.escape(audit.error.reason)}</p>")
+    if audit.has_next:
+        following = audit.index + 1
+        if audit.next_error is None:
+            verdict += f"<p>Block {following} still accepts this block as its parent.</p>"
+        else:
+            verdict += (f'<p style="color:#a50e0e">Block {following} no longer follows: '
+                        f"<code>{audit.next_error.check}</code>: {html.escape(audit.next_error.reason)}</p>")
+    head = ("<tr><th>#</th><th>check</th><th>asks</th><th>on its own</th><th>verdict</th><th>detail</th></tr>")
+    return (f'<div class="labkit-audit">{verdict}<table style="border-collapse:collapse;font-size:90%">'
+            f"{head}{''.join(body)}</table></div>")
+
+
+# --- parts of a token -------------------------------------------------------------------
+
+
+def _pretty(segment: str, *, indent: int | None) -> str:
+    """A base64url JSON segment shown as text; raw bytes if it is not JSON."""
+    data = b64url_decode(segment)
+    try:
+        value = loads_strict(data)
+    except StrictJSONError:
+        return data.decode("utf-8", "replace")
+    separators = (", ", ": ") if indent is None else None
+    return json.dumps(value, indent=indent, separators=separators, ensure_ascii=False)
+
+
+def _segment(text: str) -> str:
+    """Text back to a base64url segment, compact as pyjwt writes it; raw bytes if it is not JSON."""
+    try:
+        value = loads_strict(text)
+    except StrictJSONError:
+        return b64url_encode(text.strip().encode("utf-8"))
+    return b64url_encode(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+def _first_text(value: Any, path: tuple = (), key: str | None = None) -> tuple | None:
+    """The path to the first string inside a contract (the first ``key`` field if given), never an action name."""
+    if isinstance(value, str) and path and path[-1] != "action" and key in (None, path[-1]):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, item in items:
+        found = _first_text(item, (*path, name), key)
+        if found:
+            return found
+    return None
+
+
+def _edit_contract(claims: dict) -> None:
+    """Change a name in the contract (the student's, the course's...), or else its first text."""
+    contract = claims.get("transaction_data", {})
+    path = _first_text(contract, ("transaction_data",), "name") or _first_text(contract, ("transaction_data",))
+    if path is None:
+        claims["transaction_data"] = {"actions": []}
+        return
+    target = claims
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = target[path[-1]] + " (edited)"
+
+
+def _backdate(claims: dict) -> None:
+    when = parse_timestamp(claims["timestamp"]) - dt.timedelta(days=1)
+    claims["timestamp"] = when.isoformat()
+
+
+# Each preset edits the parts of the original block; the forger's tools come after.
+# name -> (what it does to the claims, the header, the signature, the signer)
+PRESETS: dict[str, str] = {
+    "original": "the block as it was mined and signed",
+    "edit the contract": "change a name in the contract (the student's, the course's...)",
+    "change the nonce": "add 1 to the nonce",
+    "point prev_hash elsewhere": "make prev_hash name a block that is not the parent",
+    "backdate the timestamp": "move the time one day back, before the parent",
+    "claim difficulty 0": "declare a difficulty below the network's",
+    "change the index": "declare the next index",
+    "alg: none": "the classic JWT attack: header says no MAC, MAC removed",
+    "flip a bit of the signature": "change the last bit of the RSA signature",
+    "name another member as signer": "keep the signature, name a different member",
+    "name an outsider as signer": "name an address that is not a member",
+}
+
+
+# --- the widget -----------------------------------------------------------------------
+
+
+class BlockInspector(widgets.VBox):
+    """Edit a block's parts, use a forger's tools, and see which check fails."""
+
+    def __init__(
+        self,
+        network: Network,
+        blocks: Sequence[Block],
+        index: int = 1,
+        *,
+        wallets: Sequence[Wallet] = (),
+        now: dt.datetime | None = None,
+        miner: Callable | None = None,
+    ):
+        if not blocks:
+            raise ValueError("the inspector needs at least one block")
+        if not 0 <= index < len(blocks):
+            raise IndexError(f"block index {index} is outside 0..{len(blocks) - 1}")
+        self.network = network
+        self.blocks = list(blocks)
+        self.index = index
+        self.wallets = list(wallets)
+        self.now = now
+        self.miner = miner
+        self.audit: Audit | None = None
+        self.status = ""  # the last message from a tool, e.g. why re-mining was refused
+
+        self._context()
+        wide = widgets.Layout(width="98%")
+        label = {"description_width": "80px"}
+        self.header_text = widgets.Text(description="header", layout=wide, style=label)
+        self.payload_text = widgets.Textarea(description="payload", rows=20, layout=wide, style=label)
+        self.mac_text = widgets.Text(description="MAC", layout=wide, style=label)
+        self.signer = widgets.Dropdown(description="signer", options=self._signer_options(), style=label)
+        self.signature_text = widgets.Textarea(description="signature", rows=4, layout=wide, style=label)
+        self.preset = widgets.Dropdown(description="tamper", options=list(PRESETS), value="original", style=label)
+        self.reset_button = widgets.Button(description="Reset", icon="undo")
+        self.remac_button = widgets.Button(description="re-MAC with the secret", layout=widgets.Layout(width="auto"),
+                                           tooltip="every member holds the network secret")
+        self.remine_button = widgets.Button(description="re-mine", icon="hammer", layout=widgets.Layout(width="auto"),
+                                            tooltip="find a new nonce at the network's difficulty (re-MACs too)")
+        self.sign_as = widgets.Dropdown(description="sign as", options=[(w.name or w.short_address, w) for w in self.wallets],
+                                        style=label, disabled=not self.wallets)
+        self.claim_button = widgets.Button(description="name me as author", icon="user",
+                                           layout=widgets.Layout(width="auto"), disabled=not self.wallets,
+                                           tooltip="write the chosen wallet's address into the token's signer claim")
+        self.resign_button = widgets.Button(description="re-sign", icon="pencil", disabled=not self.wallets,
+                                            layout=widgets.Layout(width="auto"),
+                                            tooltip="sign the token with the chosen wallet and name it as signer")
+        self.check_button = widgets.Button(description="Check", button_style="primary", icon="check")
+        self.hash_html = widgets.HTML()
+        self.result_html = widgets.HTML()
+
+        self.reset_button.on_click(lambda _: self.apply_preset("original"))
+        self.claim_button.on_click(lambda _: self.claim_authorship())
+        self.remac_button.on_click(lambda _: self.remac())
+        self.remine_button.on_click(lambda _: self.remine())
+        self.resign_button.on_click(lambda _: self.resign())
+        self.check_button.on_click(lambda _: self.check())
+        self.preset.observe(lambda change: self.apply_preset(change["new"]), names="value")
+
+        tools = widgets.VBox([
+            widgets.HTML("<b>Forger's tools</b> (a member's: the network secret and their own key)"),
+            widgets.HBox([self.sign_as, self.claim_button, self.remac_button, self.remine_button, self.resign_button]),
+        ])
+        super().__init__([
+            widgets.HTML(f"<b>Block {index}</b> of {len(self.blocks)}: edit any part, or pick a tamper, then Check."),
+            widgets.HBox([self.preset, self.reset_button]),
+            self.header_text, self.payload_text, self.mac_text, self.signer, self.signature_text,
+            tools, widgets.HBox([self.check_button, self.hash_html]), self.result_html,
+        ])
+        self.reset()
+
+    # --- the chain around the block ------------------------------------------------
+
+    def _context(self) -> None:
+        """The parent link, the VM state and the ancestry verdict for block ``index``."""
+        self._parent: Entry | Link | None = None
+        self._ancestry: str | None = None
+        vm = OISC()
+        for report, entry in validate_blocks(self.network, self.blocks[: self.index], now=self.now):
+            if entry is None:
+                self._ancestry = self._ancestry or f"block {report.index} was rejected ({report.check}: {report.reason})"
+                block = self.blocks[report.index]
+                try:
+                    when = block.payload(self.network.secret).time
+                except InvalidToken:
+                    when = None
+                self._parent = Link(report.index, block.hash, when)
+                continue
+            self._parent = entry
+            if self._ancestry is None:
+                try:
+                    vm.execute_smart_contract(entry.payload.transaction_data,
+                                              Context(entry.signer, entry.index, entry.hash))
+                except ContractError as exc:
+                    self._ancestry = f"block {entry.index}'s contract fails ({exc})"
+        self._state = None if self._ancestry else vm.state
+        self._next = self.blocks[self.index + 1] if self.index + 1 < len(self.blocks) else None
+
+    def _signer_options(self) -> list[tuple[str, str]]:
+        options = [(f"{m.name} ({m.address[:10]}…)", m.address) for m in self.network.members]
+        options.append(("mallory (not a member)", OUTSIDER))
+        for wallet in self.wallets:
+            if not self.network.is_member(wallet.address):
+                options.append((f"{wallet.name or 'wallet'} (not a member)", wallet.address))
+        original = self.blocks[self.index].signer
+        if original is not None and original not in [value for _, value in options]:
+            options.append((f"{original[:10]}… (not a member)", original))
+        if original is None:
+            options.insert(0, ("(none named, as in the seed)", ""))
+        return options
+
+    # --- parts <-> record ----------------------------------------------------------
+
+    @property
+    def original(self) -> Block:
+        return self.blocks[self.index]
+
+    def token(self) -> str:
+        """The token the parts make now."""
+        header, payload = self.header_text.value, self.payload_text.value
+        head = self._original_parts[0] if header == self._original_texts[0] else _segment(header)
+        body = self._original_parts[1] if payload == self._original_texts[1] else _segment(payload)
+        return f"{head}.{body}.{self.mac_text.value.strip()}"
+
+    def record(self) -> dict:
+        """The record the parts make now, as a peer would read it from a blocks file."""
+        record = {"token": self.token(), "signature": self.signature_text.value.strip().lower()}
+        if self.signer.value:
+            record["signer"] = self.signer.value
+        return record
+
+    def _show(self, token: str, signature: bytes, signer: str | None) -> None:
+        parts = token.split(".")
+        self.header_text.value = _pretty(parts[0], indent=None)
+        self.payload_text.value = _pretty(parts[1], indent=2)
+        self.mac_text.value = parts[2]
+        self.signature_text.value = signature.hex()
+        self.signer.value = signer or ""
+
+    # --- actions ---------------------------------------------------------------------
+
+    def reset(self) -> Audit:
+        """Show the original block again."""
+        block = self.original
+        self._original_parts = block.token.split(".")
+        self._show(block.token, block.signature, block.signer)
+        self._original_texts = (self.header_text.value, self.payload_text.value)
+        self.status = ""
+        return self.check()
+
+    def apply_preset(self, name: str) -> Audit:
+        """Start from the original block and make one of the PRESETS edits."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        if self.preset.value != name:
+            self.preset.value = name  # the observer calls back here
+            return self.audit  # type: ignore[return-value]
+        self.reset()
+        claims = json.loads(self.payload_text.value)
+        if name == "edit the contract":
+            _edit_contract(claims)
+        elif name == "change the nonce":
+            claims["nonce"] += 1
+        elif name == "point prev_hash elsewhere":
+            claims["prev_hash"] = hashlib.sha256(b"some other block").hexdigest()
+        elif name == "backdate the timestamp":
+            _backdate(claims)
+        elif name == "claim difficulty 0":
+            claims["difficulty"] = 0
+        elif name == "change the index":
+            claims["index"] = self.index + 1
+        elif name == "alg: none":
+            self.header_text.value = '{"alg": "none", "typ": "JWT"}'
+            self.mac_text.value = ""
+        elif name == "flip a bit of the signature":
+            signature = bytearray(self.original.signature)
+            signature[-1] ^= 1
+            self.signature_text.value = signature.hex()
+        elif name == "name another member as signer":
+            others = [m.address for m in self.network.members if m.address != self.original.signer]
+            self.signer.value = others[0] if others else OUTSIDER
+        elif name == "name an outsider as signer":
+            self.signer.value = OUTSIDER
+        if claims != json.loads(self.payload_text.value):
+            # Keep the claims' order, as pyjwt wrote it, so only the edited value changes.
+            self.payload_text.value = json.dumps(claims, indent=2, ensure_ascii=False)
+        self.status = PRESETS[name]
+        return self.check()
+
+    def claim_authorship(self) -> Audit:
+        """Write the chosen wallet's address into the token's ``signer`` claim (the MAC and the hash go stale)."""
+        wallet: Wallet | None = self.sign_as.value
+        try:
+            claims = loads_strict(self.payload_text.value)
+        except StrictJSONError as exc:
+            claims = None
+            self.status = f"cannot edit the claims: {exc}"
+        if wallet is not None and isinstance(claims, dict):
+            nonce = claims.pop("nonce", 0)
+            claims["signer"] = wallet.address
+            claims["nonce"] = nonce  # the nonce stays last, where the miner expects it
+            self.payload_text.value = json.dumps(claims, indent=2, ensure_ascii=False)
+            self.status = f"the token now names {wallet.name or wallet.short_address} as its author"
+        return self.check()
+
+    def remac(self) -> Audit:
+        """MAC the header and payload with the network secret, as any member can."""
+        head, body, _ = self.token().split(".", 2)
+        mac = hmac.new(self.network.secret, f"{head}.{body}".encode("ascii", "replace"), hashlib.sha256).digest()
+        self.mac_text.value = b64url_encode(mac)
+        self.status = "re-MACed with the network secret"
+        return self.check()
+
+    def remine(self) -> Audit:
+        """Mine the edited claims again: a new nonce, a new MAC, a hash that meets the difficulty."""
+        try:
+            payload = Payload.from_claims(loads_strict(self.payload_text.value))
+        except (StrictJSONError, InvalidToken) as exc:
+            self.status = f"cannot re-mine: the payload is not a valid block payload ({exc})"
+            return self.check()
+        if self.miner is None:
+            from ..fastmine import mine as miner
+        else:
+            miner = self.miner
+        difficulty = max(self.network.difficulty, payload.difficulty or 0)
+        result = miner(payload.with_nonce(0), self.network.secret, difficulty)
+        parts = result.token.split(".")
+        self.header_text.value = _pretty(parts[0], indent=None)
+        self.payload_text.value = _pretty(parts[1], indent=2)
+        self.mac_text.value = parts[2]
+        self.status = f"re-mined: nonce {result.nonce} after {result.attempts:,} attempts"
+        return self.check()
+
+    def resign(self) -> Audit:
+        """Sign the token with the chosen wallet and name that wallet as the signer."""
+        wallet: Wallet | None = self.sign_as.value
+        if wallet is None:
+            self.status = "no wallet to sign with"
+            return self.check()
+        token = self.token()
+        self.signature_text.value = wallet.sign(token.encode("ascii", "replace")).hex()
+        self.signer.value = wallet.address
+        self.status = f"re-signed with {wallet.name or 'the chosen'}'s key"
+        return self.check()
+
+    def check(self) -> Audit:
+        """Rebuild the record from the parts and judge it; updates the table."""
+        record = self.record()
+        self.audit = audit_record(record, self.network, self._parent, state=self._state,
+                                  ancestry=self._ancestry, next_block=self._next, now=self.now)
+        digest = token_hash(record["token"]) if record["token"].isascii() else "?"
+        changed = "" if record["token"] == self.original.token else " (the token changed)"
+        status = f"<br><i>{html.escape(self.status)}</i>" if self.status else ""
+        self.hash_html.value = (f"&nbsp;hash <code>{digest[:16]}…</code>{changed}; "
+                                f"was <code>{self.original.hash[:16]}…</code>{status}")
+        self.result_html.value = _audit_html(self.audit)
+        return self.audit
+
+    # --- results -----------------------------------------------------------------------
+
+    @property
+    def result(self) -> InvalidBlock | None:
+        return None if self.audit is None else self.audit.error
+
+    @property
+    def failed_check(self) -> str | None:
+        return None if self.audit is None else self.audit.failed_check
+
+    @property
+    def block(self) -> Block | None:
+        return None if self.audit is None else self.audit.block
+
+    @property
+    def next_result(self) -> InvalidBlock | None:
+        return None if self.audit is None else self.audit.next_error
+
+    @property
+    def checks(self) -> "pd.DataFrame":
+        if self.audit is None:
+            self.check()
+        return self.audit.frame()  # type: ignore[union-attr]
+
+
+def block_inspector(
+    network: Network,
+    blocks: Sequence[Block],
+    index: int = 1,
+    *,
+    wallets: Sequence[Wallet] = (),
+    now: dt.datetime | None = None,
+    miner: Callable | None = None,
+) -> BlockInspector:
+    """The block inspector for ``blocks[index]``; ``wallets`` are the keys the forger may re-sign with."""
+    return BlockInspector(network, blocks, index, wallets=wallets, now=now, miner=miner)
