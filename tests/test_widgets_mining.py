@@ -136,3 +136,16 @@ def test_highlight_zeros():
     html = highlight_zeros("000abc", 3)
     assert ">000</span>abc</code>" in html
     assert highlight_zeros("abc", 0) == '<code class="labkit-hash">abc</code>'
+
+
+def test_mines_on_a_parent_after_its_time(network, alice, bob, contracts):
+    from labkit.chain import Chain
+
+    chain = Chain(network.with_difficulty(1))
+    chain.mine(alice, contracts[0], miner=fastmine.mine)  # now, not the demo start
+    widget = difficulty_widget(network, bob, contracts[1], parent=chain.tip)
+    widget.slider.value = 1
+    widget.mine_button.click()
+    assert widget.wait(timeout=60) is not None
+    entry = verify_block(widget.block, network.with_difficulty(1), chain.tip)
+    assert entry.index == 1 and entry.payload.time > chain.tip.payload.time

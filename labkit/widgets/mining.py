@@ -74,11 +74,14 @@ class DifficultyWidget(widgets.VBox):
         contract: dict,
         *,
         parent: Entry | Link | None = None,
-        timestamp: dt.datetime = DEMO_START,
+        timestamp: dt.datetime | None = None,
         difficulty: int | None = None,
         miners: Mapping[str, Callable] | None = None,
         max_difficulty: int = MAX_SLIDER,
     ):
+        if timestamp is None:  # fixed, so a run is reproducible; after the parent's, so the block is valid
+            when = parent.link.time if isinstance(parent, Entry) else parent.time if parent else None
+            timestamp = DEMO_START if when is None else when + dt.timedelta(minutes=1)
         self.network = network
         self.wallet = wallet
         self.contract = contract
@@ -241,16 +244,17 @@ def difficulty_widget(
     contract: dict,
     *,
     parent: Entry | Link | None = None,
-    timestamp: dt.datetime = DEMO_START,
+    timestamp: dt.datetime | None = None,
     difficulty: int | None = None,
     miners: Mapping[str, Callable] | None = None,
     max_difficulty: int = MAX_SLIDER,
 ) -> DifficultyWidget:
     """The difficulty widget: mine ``contract`` on ``parent`` at the slider's difficulty, signed by ``wallet``.
 
-    ``timestamp`` is fixed (the demo start) so a run is reproducible: the same
-    difficulty always finds the same nonce. ``miners`` maps a name to a miner
-    (default: the reference and the fast one).
+    ``timestamp`` is fixed (by default the demo start, or a minute after the
+    parent) so a run is reproducible: the same difficulty always finds the
+    same nonce. ``miners`` maps a name to a miner (default: the reference
+    and the fast one).
     """
     return DifficultyWidget(network, wallet, contract, parent=parent, timestamp=timestamp,
                             difficulty=difficulty, miners=miners, max_difficulty=max_difficulty)
