@@ -327,7 +327,8 @@ class BlockTree:
                          "signer": self.network.name_of(tip.signer),
                          "forks_after": None if canonical else (entry.index if entry is not None else -1),
                          "canonical": canonical})
-        return pd.DataFrame(rows, columns=["tip", "blocks", "total_work", "signer", "forks_after", "canonical"])
+        frame = pd.DataFrame(rows, columns=["tip", "blocks", "total_work", "signer", "forks_after", "canonical"])
+        return frame.astype({"forks_after": "Int64"})  # empty for the canonical branch
 
     def frame(self) -> "pd.DataFrame":
         """Every valid block: index, hash, parent, signer, work, total work, canonical or side."""
@@ -354,7 +355,13 @@ class BlockTree:
         listed in ``TreeUpdate.rejected`` rather than raised.
         """
         self._arrivals += 1
-        update = self._add(block, now or utc_now())
+        now = now or utc_now()
+        try:
+            update = self._add(block, now)
+        except InvalidBlock:
+            if isinstance(block, Block) and block.hash in self._invalid:
+                self._free_orphans(block.hash, now)  # orphans waiting for it are refused with it
+            raise
         dropped = self._expire_orphans()
         if dropped:
             update = replace(update, dropped=update.dropped + dropped)
@@ -398,12 +405,7 @@ class BlockTree:
             dropped = self._add_orphan(block, payload)
             return TreeUpdate(block_hash, "orphan", dropped=dropped)
 
-        try:
-            entry = self._join(block, payload, self._entries.get(parent_hash), now)
-        except InvalidBlock:
-            if block_hash in self._invalid:
-                self._free_orphans(block_hash, now)  # orphans waiting for it are refused with it
-            raise
+        entry = self._join(block, payload, self._entries.get(parent_hash), now)
         connected, rejected = self._free_orphans(entry.hash, now)
         change = self._choose((entry, *connected))
         return TreeUpdate(block_hash, self.status(block_hash), (entry, *connected), tuple(rejected), (), change)

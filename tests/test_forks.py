@@ -451,3 +451,18 @@ def test_state_is_always_the_replay_of_the_canonical_chain(forest):
     assert {e.hash for e in tree} == {e.hash for e in reference}
     assert tree.chain.total_work == reference.chain.total_work
     assert tree.orphans == ()
+
+
+def test_orphans_of_a_block_refused_for_ancestry_are_refused_too(tree, trunk):
+    """A grandchild waits; its parent arrives after the grandparent was refused: both are refused."""
+    bad = mined(entry_of(tree, trunk[-1]), BOB, register("S000"), minute=800)
+    child = mined(verify_block(bad, NET, entry_of(tree, trunk[-1]), now=NOW), minute=801)
+    grandchild = mined(verify_block(child, NET, verify_block(bad, NET, entry_of(tree, trunk[-1]), now=NOW),
+                                    now=NOW), minute=802)
+    with pytest.raises(InvalidBlock):
+        tree.add(bad, now=NOW)
+    assert tree.add(grandchild, now=NOW).status == "orphan"
+    with pytest.raises(InvalidBlock) as info:
+        tree.add(child, now=NOW)
+    assert info.value.check == "ancestry"
+    assert tree.orphans == () and tree.rejection(grandchild.hash).check == "ancestry"
