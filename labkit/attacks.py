@@ -875,19 +875,23 @@ def confirmation_table(shares: Iterable[float] = (0.1, 0.2, 0.3, 0.4, 0.45),
 
 
 def plot_confirmations(frame: "pd.DataFrame", *, title: str | None = None) -> "Figure":
-    """Lines for Nakamoto's formula, dots for the simulation; one colour per hashpower share."""
-    from matplotlib.figure import Figure
+    """Nakamoto's formula (lines), the exact value (dashes) and the simulation (dots), a colour per share.
 
-    figure = Figure(figsize=(7, 4.2))
-    ax = figure.subplots()
+    Returns the Figure (closed in pyplot, so a notebook shows it once).
+    """
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(7, 4.2))
+    plt.close(figure)
     for (q, group), color in zip(frame.groupby("share"), ("C0", "C1", "C2", "C3", "C4", "C5", "C6")):
         ax.plot(group["confirmations"], group["nakamoto"], color=color, label=f"attacker {q:.0%}")
+        ax.plot(group["confirmations"], group["exact"], "--", color=color, alpha=0.7)
         ax.plot(group["confirmations"], group["simulated"], "o", color=color, markersize=4)
     ax.set_yscale("log")
     ax.set_ylim(1e-4, 1.5)
     ax.set_xlabel("confirmations z (honest blocks after the payment)")
     ax.set_ylabel("chance the attacker catches up")
-    ax.set_title(title or "Nakamoto's formula (lines) and a simulation (dots)")
+    ax.set_title(title or "Nakamoto's formula (lines), exact value (dashes), simulation (dots)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     figure.tight_layout()

@@ -185,7 +185,7 @@ def test_confirmation_table_and_plot():
     assert list(frame.columns) == ["share", "confirmations", "nakamoto", "exact", "simulated"]
     assert len(frame) == 8 and (frame.loc[frame["confirmations"] == 0, "simulated"] == 1.0).all()
     figure = attacks.plot_confirmations(frame)
-    assert len(figure.axes[0].lines) == 4
+    assert len(figure.axes[0].lines) == 6  # per share: formula, exact, simulation
 
 
 @pytest.mark.parametrize("q,z", [(-0.1, 1), (1.5, 1), (0.2, -1), (0.2, 1.5)])
