@@ -159,9 +159,9 @@ def encode_token(payload: Payload, secret: bytes) -> str:
     return jwt.encode(payload.to_claims(), secret, algorithm=ALGORITHM)
 
 
-def _header(segment: str) -> dict:
+def _header(raw: bytes) -> dict:
     try:
-        header = loads_strict(b64url_decode(segment))
+        header = loads_strict(raw)
     except (ValueError, StrictJSONError) as exc:
         raise InvalidToken(f"header is not base64url JSON ({exc})") from None
     if not isinstance(header, dict):
@@ -196,20 +196,21 @@ def decode_token(token: Any, secret: bytes) -> Payload:
     parts = token.split(".")
     if len(parts) != 3:
         raise InvalidToken(f"a JWT has 3 dot-separated parts, this one has {len(parts)}")
+    decoded = []
     for name, part in zip(("header", "payload", "signature"), parts):
         try:
-            b64url_decode(part)
+            decoded.append(b64url_decode(part))
         except ValueError as exc:
             raise InvalidToken(f"{name} part: {exc}") from None
-    _header(parts[0])
+    _header(decoded[0])
     # The MAC is checked by hand (RFC 7515 section 5.2 with HS256): pyjwt's own
     # decoder would do the same work twice over after the strict checks above.
     # tests/test_tokens.py checks that jwt.decode agrees on every token.
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
     expected = hmac.new(secret, signing_input, hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, b64url_decode(parts[2])):
+    if not hmac.compare_digest(expected, decoded[2]):
         raise InvalidToken("MAC does not match the network secret", check="mac")
-    body = b64url_decode(parts[1])
+    body = decoded[1]
     try:
         claims = loads_strict(body)
     except StrictJSONError as exc:
