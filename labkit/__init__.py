@@ -16,8 +16,10 @@ from .errors import __all__ as _errors_all
 __version__ = "0.1.0"
 
 _MODULES = (
-    "encoding", "tokens", "pow", "wallet", "network", "block", "chain",
-    "operations", "vm", "peer", "tables", "demo", "torrent", "fastmine", "forks", "attacks",
+    "encoding", "tokens", "pow", "fastmine", "wallet", "network", "block", "chain",
+    "forks", "operations", "vm", "peer", "tables", "display", "data", "demo",
+    "torrent", "exercises", "student", "measure", "envcheck", "factoring",
+    "attacks", "widgets",
 )
 
 __all__ = ["__version__", *_errors_all, *_MODULES]
