@@ -123,6 +123,8 @@ class Peer:
         if block.hash in later:
             report = later[block.hash]
             return BlockReport(report.index, report.hash, False, report.check, report.reason, report.signer, line)
+        if status == "invalid":  # a waiting orphan refused together with a block that came after it
+            return BlockReport.rejected(self.tree.rejection(block.hash), block, line)  # type: ignore[arg-type]
         payload = block.payload(self.network.secret)  # it passed its own checks to be held as an orphan
         index = -1 if payload.index is None else payload.index
         if payload.prev_hash in refused:

@@ -466,3 +466,15 @@ def test_orphans_of_a_block_refused_for_ancestry_are_refused_too(tree, trunk):
         tree.add(child, now=NOW)
     assert info.value.check == "ancestry"
     assert tree.orphans == () and tree.rejection(grandchild.hash).check == "ancestry"
+
+
+def test_peer_reports_an_orphan_refused_with_a_later_block(trunk):
+    """The child comes first and waits; its parent then fails its contract: the child's report says ancestry."""
+    peer = Peer("alice", ALICE, NET)
+    peer.receive(trunk, now=NOW)
+    tip = peer.chain.tip
+    bad = mined(tip, BOB, register("S000"), minute=900)
+    child = mined(verify_block(bad, NET, tip, now=NOW), minute=901)
+    reports = peer.receive([child, bad], now=NOW)
+    assert [(r.index, r.check) for r in reports] == [(4, "ancestry"), (3, "contract")]
+    assert peer.tree.orphans == ()
