@@ -452,6 +452,7 @@ class BlockInspector(widgets.VBox):
             self.header_text, self.payload_text, self.mac_text, self.signer, self.signature_text,
             tools, widgets.HBox([self.check_button, self.hash_html]), self.result_html,
         ])
+        self.add_class("labkit-block-inspector")  # how the browser tests find it in the page
         self.reset()
 
     # --- the chain around the block ------------------------------------------------

@@ -126,6 +126,7 @@ class DifficultyWidget(widgets.VBox):
                          layout=widgets.Layout(justify_content="space-between", width="600px")),
             self.nonce_label, self.hash_html, self.status_html, self.history_html,
         ])
+        self.add_class("labkit-difficulty-widget")  # how the browser tests find it in the page
 
     # --- running ------------------------------------------------------------------
 
