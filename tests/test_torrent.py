@@ -1,0 +1,528 @@
+"""Tests for labkit.torrent: v1 metainfo, magnet links, loopback sessions, swarms and faults.
+
+Every session listens on 127.0.0.x; nothing here contacts another address.
+Waits are on conditions (alerts, status polling) with generous time-outs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+lt = pytest.importorskip("libtorrent")
+
+from labkit.errors import FetchTimeout, InvalidTorrent, TorrentError  # noqa: E402
+from labkit.torrent import (  # noqa: E402
+    PARTIAL_DIR,
+    LocalSwarm,
+    Magnet,
+    PeerSession,
+    TorrentFile,
+    TransferStatus,
+    check_file,
+    distribute,
+    magnet_link,
+    make_torrent,
+    session_settings,
+    swarm_experiment,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+KiB = 1024
+
+
+def write(path: Path, size: int, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(random.Random(seed).randbytes(size))
+    return path
+
+
+@pytest.fixture
+def blocks(tmp_path: Path) -> Path:
+    return write(tmp_path / "src" / "blocks.jsonl", 300 * KiB)
+
+
+def pump_until(condition, sessions, timeout: float = 30.0) -> None:
+    """Poll sessions until condition() holds (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        for s in sessions:
+            s.poll(0.02)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# A second bencoder, to check libtorrent's info-hash against hashlib without libtorrent.
+def bencode(value) -> bytes:
+    if isinstance(value, int):
+        return b"i%de" % value
+    if isinstance(value, bytes):
+        return b"%d:%s" % (len(value), value)
+    if isinstance(value, str):
+        return bencode(value.encode())
+    if isinstance(value, list):
+        return b"l" + b"".join(bencode(v) for v in value) + b"e"
+    if isinstance(value, dict):
+        return b"d" + b"".join(bencode(k) + bencode(value[k]) for k in sorted(value)) + b"e"
+    raise TypeError(type(value))
+
+
+# --- metainfo ---------------------------------------------------------------------
+
+
+def test_torrent_is_v1_only_and_its_info_hash_is_sha1_of_the_info_dict(blocks):
+    t = make_torrent(blocks)
+    meta = lt.bdecode(t.data)
+    info = meta[b"info"]
+    assert b"piece layers" not in meta
+    assert b"meta version" not in info and b"file tree" not in info
+    assert set(info) == {b"name", b"length", b"piece length", b"pieces"}
+    assert b"announce" not in meta and b"announce-list" not in meta  # no trackers by default
+    assert info[b"name"] == b"blocks.jsonl" and info[b"length"] == blocks.stat().st_size
+    assert len(t.info_hash) == 40
+    assert t.info_hash == hashlib.sha1(bencode(info)).hexdigest()
+    assert lt.torrent_info(t.data).info_hashes().has_v2() is False
+
+
+def test_piece_hashes_agree_with_hashlib(blocks):
+    t = make_torrent(blocks)
+    data = blocks.read_bytes()
+    expected = [hashlib.sha1(data[i:i + t.piece_length]).digest() for i in range(0, len(data), t.piece_length)]
+    assert list(t.piece_hashes) == expected
+    assert t.num_pieces == len(expected) and t.size == len(data)
+
+
+def test_torrentfile_round_trips_and_is_deterministic(blocks, tmp_path):
+    t = make_torrent(blocks)
+    assert TorrentFile.decode(t.encode()) == t
+    assert TorrentFile.load(t.save(tmp_path / "blocks.torrent")) == t
+    assert make_torrent(blocks) == t  # no creation date: same file, same bytes
+    assert dataclasses.is_dataclass(t)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.name = "other"  # type: ignore[misc]
+
+
+def test_trackers_only_when_asked(blocks):
+    t = make_torrent(blocks, trackers=["http://tracker.invalid/announce"])
+    assert lt.bdecode(t.data)[b"announce"] == b"http://tracker.invalid/announce"
+    assert "tr=http%3A%2F%2Ftracker.invalid%2Fannounce" in t.magnet
+
+
+@pytest.mark.parametrize("cut", ["empty", "garbage", "truncated", "half", "no info"])
+def test_bad_torrents_raise_invalid_torrent(blocks, tmp_path, cut):
+    good = make_torrent(blocks).data
+    data = {"empty": b"", "garbage": b"this is not bencoding", "truncated": good[:-1],
+            "half": good[: len(good) // 2], "no info": b"d3:fooi1ee"}[cut]
+    path = tmp_path / "bad.torrent"
+    path.write_bytes(data)
+    with pytest.raises(InvalidTorrent) as info:
+        TorrentFile.load(path)
+    assert str(path) in str(info.value)
+    assert "Traceback" not in str(info.value)
+
+
+def test_decode_wants_bytes():
+    with pytest.raises(TypeError):
+        TorrentFile.decode("d4:infode")  # type: ignore[arg-type]
+
+
+def test_cannot_share_empty_file_or_folder(tmp_path):
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(TorrentError):
+        make_torrent(tmp_path / "empty")
+    with pytest.raises(TorrentError):
+        make_torrent(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        make_torrent(tmp_path / "missing")
+
+
+def test_check_file_accepts_the_file_and_rejects_others(blocks, tmp_path):
+    t = make_torrent(blocks)
+    check_file(blocks, t)
+    check_file(blocks, t.magnet)
+    shorter = write(tmp_path / "shorter", t.size - 1)
+    with pytest.raises(InvalidTorrent, match="another file"):
+        check_file(shorter, t)
+    flipped = bytearray(blocks.read_bytes())
+    flipped[-1] ^= 1
+    (tmp_path / "flipped").write_bytes(flipped)
+    with pytest.raises(InvalidTorrent, match=f"piece {t.num_pieces - 1}"):
+        check_file(tmp_path / "flipped", t)
+
+
+def test_magnet_whose_info_hash_does_not_match_the_file(blocks, tmp_path):
+    other = make_torrent(write(tmp_path / "other" / "blocks.jsonl", 300 * KiB, seed=1))
+    with pytest.raises(InvalidTorrent, match="another file"):
+        check_file(blocks, other.magnet)
+    with PeerSession() as s:
+        with pytest.raises(InvalidTorrent):
+            s.seed(blocks, other.magnet)
+        with pytest.raises(InvalidTorrent):
+            s.seed(blocks, other)
+        assert s.transfers == []
+
+
+# --- magnet links ------------------------------------------------------------------
+
+
+def test_magnet_round_trip_with_peers():
+    m = Magnet("0123456789abcdef0123456789abcdef01234567", "blocks & more.jsonl",
+               (("127.0.0.2", 6881), ("::1", 7000)))
+    assert Magnet.parse(m.to_uri()) == m
+    parsed = lt.parse_magnet_uri(m.to_uri())  # a second reader agrees
+    assert str(parsed.info_hashes.v1) == m.info_hash
+    assert parsed.name == m.name
+    assert parsed.peers == [("127.0.0.2", 6881), ("::1", 7000)]
+
+
+def test_magnet_link_agrees_with_libtorrent(blocks):
+    t = make_torrent(blocks)
+    ours = Magnet.parse(t.magnet)
+    theirs = Magnet.parse(lt.make_magnet_uri(lt.torrent_info(t.data)))
+    assert ours == theirs == Magnet(t.info_hash, "blocks.jsonl")
+    assert "x.pe=127.0.0.2:6881" in magnet_link(t, [("127.0.0.2", 6881)])
+
+
+@pytest.mark.parametrize("uri", ["", "http://example.invalid/", "magnet:?xt=urn:btih:zz", "magnet:?dn=x"])
+def test_bad_magnets(uri):
+    with pytest.raises(InvalidTorrent):
+        Magnet.parse(uri)
+
+
+# --- sessions ----------------------------------------------------------------------
+
+
+def test_default_session_is_loopback_only_with_discovery_off():
+    with PeerSession() as s:
+        settings = s.settings()
+        for key in ("enable_dht", "enable_lsd", "enable_upnp", "enable_natpmp"):
+            assert settings[key] is False, key
+        assert settings["listen_interfaces"] == "127.0.0.1:0"
+        assert settings["enable_outgoing_utp"] is False
+        assert settings["alert_mask"] & lt.alert_category.status
+        host, port = s.address
+        assert s.addresses == [("127.0.0.1", port)] and port > 0
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        with pytest.raises(OSError):  # not listening on any other address
+            socket.create_connection(("127.0.0.2", port), timeout=5).close()
+
+
+def test_loopback_session_refuses_peers_elsewhere(blocks, tmp_path):
+    t = make_torrent(blocks)
+    with PeerSession() as s:
+        with pytest.raises(TorrentError, match="loopback"):
+            s.add(t, tmp_path / "dest", peers=[("192.0.2.1", 6881)])  # refused before any packet
+        assert s.transfers == []
+
+
+def test_lsd_only_in_lan_mode():
+    with pytest.raises(TorrentError, match="LAN"):
+        PeerSession(lsd=True)
+    assert session_settings(lsd=False)["enable_lsd"] is False
+    lan = session_settings("127.0.0.2:6881", lsd=True)  # built, not started: LSD would multicast
+    assert lan["enable_lsd"] is True and lan["listen_interfaces"] == "127.0.0.2:6881"
+    assert session_settings("127.0.0.2")["listen_interfaces"] == "127.0.0.2:6881"
+
+
+def test_lan_mode_binds_the_address_and_the_magnet_carries_it(blocks, tmp_path):
+    with PeerSession(listen="127.0.0.2:0") as teacher, PeerSession() as student:
+        host, port = teacher.address
+        assert host == "127.0.0.2" and port > 0
+        shared = teacher.seed(blocks)
+        magnet = teacher.magnet(shared)
+        assert f"x.pe=127.0.0.2:{port}" in magnet
+        path = student.fetch(magnet, tmp_path / "student", timeout=60)
+        assert path.read_bytes() == blocks.read_bytes()
+
+
+def test_busy_port_is_an_error():
+    with PeerSession() as s:
+        with pytest.raises(TorrentError, match="cannot listen"):
+            PeerSession(listen=f"127.0.0.1:{s.port}")
+
+
+def test_fetch_reports_progress_and_leaves_no_partial_file(blocks, tmp_path):
+    seen: list[TransferStatus] = []
+    with PeerSession() as seeder, PeerSession() as peer:
+        seeder.seed(blocks)
+        path = peer.fetch(make_torrent(blocks), tmp_path / "dest", [seeder.address], timeout=60,
+                          progress=seen.append)
+    assert path == tmp_path / "dest" / "blocks.jsonl"
+    assert path.read_bytes() == blocks.read_bytes()
+    assert not (tmp_path / "dest" / PARTIAL_DIR).exists()
+    assert seen and seen[-1].complete and seen[-1].progress == 1.0
+    assert all(0.0 <= s.progress <= 1.0 for s in seen)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        seen[-1].progress = 0.5  # type: ignore[misc]
+
+
+def test_existing_files_at_the_destination(blocks, tmp_path):
+    t = make_torrent(blocks)
+    dest = tmp_path / "dest"
+    write(dest / "blocks.jsonl", 10)  # another file of that name
+    with PeerSession() as seeder, PeerSession() as peer:
+        seeder.seed(blocks)
+        with pytest.raises(TorrentError, match="already exists"):
+            peer.add(t, dest, [seeder.address])
+        assert (dest / "blocks.jsonl").stat().st_size == 10  # untouched
+        path = peer.fetch(t, dest, [seeder.address], timeout=60, overwrite=True)
+        assert path.read_bytes() == blocks.read_bytes()
+    with PeerSession() as peer:  # the same file already there: complete at once, nothing to download
+        transfer = peer.add(t, dest, [("127.0.0.1", closed_port())])
+        assert transfer.complete and transfer.status().downloaded == 0
+
+
+def test_seed_a_copy_with_another_name(blocks, tmp_path):
+    t = make_torrent(blocks)
+    copy = tmp_path / "mine" / "blocks (1).jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes(blocks.read_bytes())
+    with PeerSession() as helper, PeerSession() as peer:
+        helper.seed(copy, t)
+        path = peer.fetch(t, tmp_path / "dest", [helper.address], timeout=60)
+    assert path.name == "blocks.jsonl" and path.read_bytes() == blocks.read_bytes()
+
+
+# --- faults ------------------------------------------------------------------------
+
+
+def test_no_peer_answers_raises_fetch_timeout(blocks, tmp_path):
+    t = make_torrent(blocks)
+    port = closed_port()
+    with PeerSession() as s:
+        with pytest.raises(FetchTimeout) as info:
+            s.fetch(t, tmp_path / "dest", [("127.0.0.1", port)], timeout=1.5)
+        assert s.transfers == []  # the failed fetch left the session
+    err = info.value
+    assert err.name == "blocks.jsonl" and err.peers == [f"127.0.0.1:{port}"]
+    assert err.seconds == 1.5 and err.progress == 0.0
+    assert "blocks.jsonl" in str(err) and f"127.0.0.1:{port}" in str(err)
+    assert not (tmp_path / "dest" / "blocks.jsonl").exists()
+
+
+def test_magnet_timeout_names_the_magnet(blocks, tmp_path):
+    magnet = magnet_link(make_torrent(blocks), [("127.0.0.1", closed_port())])
+    with PeerSession() as s, pytest.raises(FetchTimeout, match="blocks.jsonl"):
+        s.fetch(magnet, tmp_path / "dest", timeout=1.0)
+
+
+def test_seeder_killed_mid_transfer_download_completes_from_the_other(tmp_path):
+    src = write(tmp_path / "a" / "blocks.jsonl", 512 * KiB)
+    copy = write(tmp_path / "b" / "blocks.jsonl", 512 * KiB)  # same seed: the same bytes
+    t = make_torrent(src)
+    first = PeerSession(upload_limit=128 * KiB)
+    with first, PeerSession(upload_limit=128 * KiB) as second, PeerSession() as peer:
+        first.seed(src, t)
+        second.seed(copy, t)
+        transfer = peer.add(t, tmp_path / "dest", [first.address, second.address])
+        pump_until(lambda: transfer.status().progress >= 0.2, [peer])
+        progress_at_kill = transfer.status().progress
+        first.close()  # the first seeder leaves mid-transfer
+        path = transfer.wait(timeout=60)
+    assert progress_at_kill < 0.9
+    assert path.read_bytes() == src.read_bytes()
+
+
+def test_corrupt_peer_is_detected_banned_and_the_file_is_still_right(tmp_path):
+    good = write(tmp_path / "good" / "blocks.jsonl", 512 * KiB)
+    bad = write(tmp_path / "bad" / "blocks.jsonl", 512 * KiB)
+    t = make_torrent(good)
+    with PeerSession() as liar, PeerSession(upload_limit=256 * KiB) as honest, PeerSession() as peer:
+        liar.seed(bad, t)  # libtorrent checks the file: every piece is right ...
+        data = bytearray(bad.read_bytes())
+        for start in range(0, len(data), t.piece_length):
+            data[start + 7] ^= 0xFF
+        with bad.open("r+b") as f:  # ... then the disk "rots" under it, and it serves bad pieces
+            f.write(data)
+        honest.seed(good, t)
+        transfer = peer.add(t, tmp_path / "dest", [liar.address, honest.address])
+        path = transfer.wait(timeout=60)
+        status = transfer.status()
+    assert status.hash_failures >= 1 and transfer.failed_pieces
+    liar_address = f"{liar.address[0]}:{liar.address[1]}"
+    assert liar_address in status.banned_peers
+    assert path.read_bytes() == good.read_bytes()
+    check_file(path, t)
+
+
+@pytest.mark.parametrize("how", ["resume data", "recheck"])
+def test_interrupted_download_resumes(tmp_path, how):
+    src = write(tmp_path / "src" / "blocks.jsonl", 512 * KiB)
+    t = make_torrent(src)
+    dest = tmp_path / "dest"
+    staging = dest / PARTIAL_DIR / t.info_hash
+    with PeerSession(upload_limit=256 * KiB) as seeder:
+        seeder.seed(src, t)
+        with PeerSession() as first:
+            transfer = first.add(t, dest, [seeder.address])
+            pump_until(lambda: transfer.status().progress >= 0.4, [first])
+        before = transfer.status()  # the last status, kept after the session closed
+        assert before.progress < 1.0
+        assert (staging / "resume.dat").exists() and not (dest / "blocks.jsonl").exists()
+        if how == "recheck":
+            (staging / "resume.dat").unlink()
+        with PeerSession() as second:
+            again = second.add(t, dest, [seeder.address])
+            path = again.wait(timeout=60)
+            downloaded = again.status().downloaded
+    assert path.read_bytes() == src.read_bytes()
+    assert downloaded <= t.size - 0.3 * t.size  # it did not start over
+    assert not staging.exists()
+
+
+def test_ctrl_c_during_fetch_closes_cleanly_and_keeps_resume_data(tmp_path):
+    src = write(tmp_path / "src" / "blocks.jsonl", 512 * KiB)
+    t = make_torrent(src)
+
+    def interrupt(status: TransferStatus) -> None:
+        if status.progress > 0.1:
+            raise KeyboardInterrupt
+
+    with PeerSession(upload_limit=256 * KiB) as seeder:
+        seeder.seed(src, t)
+        peer = PeerSession()
+        with pytest.raises(KeyboardInterrupt):
+            with peer:
+                peer.fetch(t, tmp_path / "dest", [seeder.address], timeout=60, progress=interrupt)
+    assert peer.transfers == []
+    with pytest.raises(TorrentError, match="closed"):
+        peer.poll()
+    assert (tmp_path / "dest" / PARTIAL_DIR / t.info_hash / "resume.dat").exists()
+
+
+# --- swarms ------------------------------------------------------------------------
+
+
+def test_three_peer_swarm_gets_identical_copies(blocks, tmp_path):
+    seen: dict[str, TransferStatus] = {}
+    result = LocalSwarm(blocks, 3, work_dir=tmp_path / "swarm").run(
+        timeout=60, progress=lambda name, status: seen.__setitem__(name, status))
+    assert len(result.paths) == 3
+    for path in result.paths:
+        assert path.read_bytes() == blocks.read_bytes()
+    frame = result.to_frame()
+    assert list(frame.index) == ["seeder", "peer 1", "peer 2", "peer 3"]
+    assert {"finished_s", "downloaded_bytes", "uploaded_bytes"} <= set(frame.columns)
+    assert (frame.loc[["peer 1", "peer 2", "peer 3"], "finished_s"] > 0).all()
+    size = blocks.stat().st_size
+    peers = frame.loc[["peer 1", "peer 2", "peer 3"]]
+    assert (peers["downloaded_bytes"] >= size).all()
+    # every byte received was sent by someone (some may still be in flight, or redundant)
+    assert frame["uploaded_bytes"].sum() >= frame["downloaded_bytes"].sum() - 64 * KiB
+    assert frame["uploaded_bytes"].sum() >= 3 * size - 64 * KiB
+    assert result.seconds == max(r.finished_s for r in result.reports[1:])
+    assert set(seen) == {"peer 1", "peer 2", "peer 3"} and all(s.complete for s in seen.values())
+
+
+def test_one_server_swarm_gets_everything_from_the_seeder(blocks, tmp_path):
+    result = LocalSwarm(blocks, 3, exchange=False, work_dir=tmp_path / "one").run(timeout=60)
+    size = blocks.stat().st_size
+    assert all(r.uploaded == 0 for r in result.reports[1:])
+    assert result.seeder.uploaded == 3 * size
+
+
+def test_distribute_into_folders(blocks, tmp_path):
+    dests = [tmp_path / "bob", tmp_path / "carol"]
+    write(dests[1] / "blocks.jsonl", 100)  # an older file: distribute replaces it
+    result = distribute(blocks, dests, timeout=60)
+    assert result.paths == (dests[0] / "blocks.jsonl", dests[1] / "blocks.jsonl")
+    for path in result.paths:
+        assert path.read_bytes() == blocks.read_bytes()
+    assert [r.name for r in result.reports] == ["seeder", "peer 1", "peer 2"]
+
+
+def test_small_swarm_experiment(tmp_path):
+    size, limit = 256 * KiB, 1024 * KiB
+    frame = swarm_experiment(size, ns=(1, 2), upload_limit=limit, work_dir=tmp_path)
+    assert list(frame.columns) == ["peers", "bittorrent_s", "one_server_s", "ratio",
+                                   "bittorrent_seeder_bytes", "one_server_seeder_bytes"]
+    assert list(frame["peers"]) == [1, 2]
+    assert (frame[["bittorrent_s", "one_server_s"]] > 0).all().all()
+    assert list(frame["one_server_seeder_bytes"]) == [size, 2 * size]
+    assert frame.attrs["file_size"] == size
+    assert list(tmp_path.iterdir()) == []  # it cleaned up
+
+
+# --- imports and the command line -------------------------------------------------------
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_import_labkit_does_not_load_libtorrent():
+    done = run_python("import sys, labkit, labkit.torrent_cli; print('libtorrent' in sys.modules)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_missing_libtorrent_says_how_to_install_it():
+    done = run_python(
+        "import sys; sys.modules['libtorrent'] = None\n"
+        "import labkit.torrent as t\n"
+        "try:\n    t.PeerSession()\nexcept t.TorrentError as e:\n    print(e)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pip install libtorrent" in done.stdout
+
+
+def test_cli_share_and_fetch(blocks, tmp_path):
+    from labkit.torrent_cli import fetch_command, share_command
+
+    out, stop = io.StringIO(), threading.Event()
+    sharer = threading.Thread(target=share_command, args=(blocks,),
+                              kwargs={"stop": stop, "out": out, "progress": lambda status: None})
+    sharer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "magnet:?" not in out.getvalue():
+            assert time.monotonic() < deadline and sharer.is_alive()
+            time.sleep(0.05)
+        magnet = next(line for line in out.getvalue().splitlines() if line.startswith("magnet:?"))
+        assert "x.pe=127.0.0.1:" in magnet
+        assert fetch_command(magnet, [], tmp_path / "dest", 60, out=io.StringIO()) == 0
+    finally:
+        stop.set()
+        sharer.join(30)
+    assert not sharer.is_alive()
+    assert (tmp_path / "dest" / "blocks.jsonl").read_bytes() == blocks.read_bytes()
+
+
+def test_cli_subcommands_are_registered(tmp_path):
+    import argparse
+
+    from labkit.torrent_cli import add_subcommands
+
+    parser = argparse.ArgumentParser()
+    add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["fetch", "x.torrent", "--peer", "127.0.0.1:6881", "--peer", "127.0.0.2:6882",
+                              "--dest", str(tmp_path), "--timeout", "5"])
+    assert args.peer == ["127.0.0.1:6881", "127.0.0.2:6882"] and args.timeout == 5.0
+    args = parser.parse_args(["share", "blocks.jsonl", "--listen", "127.0.0.2:6881", "--lsd"])
+    assert args.listen == "127.0.0.2:6881" and args.lsd
+    assert parser.parse_args(["share", "blocks.jsonl", "--lsd"]).func(
+        parser.parse_args(["share", "blocks.jsonl", "--lsd"])) == 2  # LSD needs --listen
+
+
+def test_cli_fetch_of_a_bad_torrent_fails_cleanly(tmp_path):
+    (tmp_path / "bad.torrent").write_bytes(b"garbage")
+    done = subprocess.run([sys.executable, "-m", "labkit", "fetch", str(tmp_path / "bad.torrent"),
+                           "--peer", "127.0.0.1:1", "--dest", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "not a valid .torrent" in done.stderr and "Traceback" not in done.stderr
