@@ -53,6 +53,7 @@ class SwarmProgress(widgets.VBox):
         self.rows = widgets.VBox()
         self.summary = widgets.HTML()
         super().__init__([self.title, self.rows, self.summary])
+        self.add_class("labkit-swarm")  # how the browser tests find it in the page
         for name in names:
             self._row(self.labels.get(name, name))
 
