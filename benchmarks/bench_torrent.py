@@ -36,7 +36,7 @@ def transfer_50mb(root: Path, size: int = 50 * 10**6) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from labkit.torrent import swarm_experiment
+    from labkit.swarm import swarm_experiment
 
     rows = []
     size = (10 if quick else 50) * 10**6

@@ -72,7 +72,7 @@ def run_demo(
     files = {miner_peer.name: blocks_file}
     transport = "file"
     if use_torrent:
-        from .torrent import distribute
+        from .swarm import distribute
 
         dests = [_peer_dir(workdir, p) for p in peers[1:]]
         fetched = distribute(blocks_file, dests)

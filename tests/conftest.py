@@ -8,6 +8,9 @@ a chain to change make their own ``Chain`` from its blocks.
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import pytest
 
 from labkit.chain import Chain, save_blocks
@@ -124,3 +127,19 @@ def rsa_e3_pem() -> bytes:
     key = crypto_rsa.generate_private_key(public_exponent=3, key_size=2048)
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                              serialization.NoEncryption())
+
+
+# --- files of random bytes, for the torrent and swarm tests ------------------------------
+
+
+def random_file(path: Path, size: int, seed: int = 0) -> Path:
+    """Write ``size`` reproducible random bytes to ``path`` (folders made as needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(random.Random(seed).randbytes(size))
+    return path
+
+
+@pytest.fixture
+def shared_file(tmp_path: Path) -> Path:
+    """A 300 KiB file standing in for a blocks file: several pieces, quick to share."""
+    return random_file(tmp_path / "src" / "blocks.jsonl", 300 * 1024)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import FetchTimeout
-from labkit.torrent import LocalSwarm, PeerReport, SwarmResult, TorrentFile, TransferStatus
+from labkit.swarm import LocalSwarm, PeerReport, SwarmResult
+from labkit.torrent import TorrentFile, TransferStatus
 from labkit.widgets.swarm import SwarmProgress, human_bytes, swarm_progress
 
 SIZE = 64 * 1024

@@ -2,7 +2,7 @@
 
 One bar per peer, with its rate while it downloads and the time it took
 once it has every piece, driven by the progress callback of
-``labkit.torrent`` (``LocalSwarm.run(progress=...)``, ``Transfer.wait(progress=...)``).
+``labkit.swarm`` (``LocalSwarm.run(progress=...)``, ``Transfer.wait(progress=...)``).
 A bar shows the share of the file whose pieces have passed their SHA-1
 check, so it reaches 100% only for a complete, verified copy.
 
@@ -21,7 +21,8 @@ import ipywidgets as widgets
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ..torrent import LocalSwarm, SwarmResult, TransferStatus
+    from ..swarm import LocalSwarm, SwarmResult
+    from ..torrent import TransferStatus
 
 __all__ = ["SwarmProgress", "swarm_progress", "human_bytes"]
 

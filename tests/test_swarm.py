@@ -1,0 +1,66 @@
+"""labkit.swarm: a seeder and N peers on 127.0.0.1, and BitTorrent against one server."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from conftest import random_file
+from labkit.swarm import LocalSwarm, distribute, swarm_experiment
+from labkit.torrent import TransferStatus
+
+KiB = 1024
+
+
+def test_three_peer_swarm_gets_identical_copies(shared_file, tmp_path):
+    seen: dict[str, TransferStatus] = {}
+    result = LocalSwarm(shared_file, 3, work_dir=tmp_path / "swarm").run(
+        timeout=60, progress=lambda name, status: seen.__setitem__(name, status))
+    assert len(result.paths) == 3
+    for path in result.paths:
+        assert path.read_bytes() == shared_file.read_bytes()
+    frame = result.to_frame()
+    assert list(frame.index) == ["seeder", "peer 1", "peer 2", "peer 3"]
+    assert {"finished_s", "downloaded_bytes", "uploaded_bytes"} <= set(frame.columns)
+    assert (frame.loc[["peer 1", "peer 2", "peer 3"], "finished_s"] > 0).all()
+    size = shared_file.stat().st_size
+    peers = frame.loc[["peer 1", "peer 2", "peer 3"]]
+    assert (peers["downloaded_bytes"] >= size).all()
+    # every byte received was sent by someone (some may still be in flight, or redundant)
+    assert frame["uploaded_bytes"].sum() >= frame["downloaded_bytes"].sum() - 64 * KiB
+    assert frame["uploaded_bytes"].sum() >= 3 * size - 64 * KiB
+    assert result.seconds == max(r.finished_s for r in result.reports[1:])
+    assert set(seen) == {"peer 1", "peer 2", "peer 3"} and all(s.complete for s in seen.values())
+
+
+def test_one_server_swarm_gets_everything_from_the_seeder(shared_file, tmp_path):
+    result = LocalSwarm(shared_file, 3, exchange=False, work_dir=tmp_path / "one").run(timeout=60)
+    size = shared_file.stat().st_size
+    assert all(r.uploaded == 0 for r in result.reports[1:])
+    assert result.seeder.uploaded == 3 * size
+
+
+def test_distribute_into_folders(shared_file, tmp_path):
+    dests = [tmp_path / "bob", tmp_path / "carol"]
+    random_file(dests[1] / "blocks.jsonl", 100)  # an older file: distribute replaces it
+    result = distribute(shared_file, dests, timeout=60)
+    assert result.paths == (dests[0] / "blocks.jsonl", dests[1] / "blocks.jsonl")
+    for path in result.paths:
+        assert path.read_bytes() == shared_file.read_bytes()
+    assert [r.name for r in result.reports] == ["seeder", "peer 1", "peer 2"]
+
+
+def test_small_swarm_experiment(tmp_path):
+    size, limit = 256 * KiB, 1024 * KiB
+    frame = swarm_experiment(size, ns=(1, 2), upload_limit=limit, work_dir=tmp_path)
+    assert list(frame.columns) == ["peers", "bittorrent_s", "one_server_s", "ratio",
+                                   "bittorrent_seeder_bytes", "one_server_seeder_bytes"]
+    assert list(frame["peers"]) == [1, 2]
+    assert (frame[["bittorrent_s", "one_server_s"]] > 0).all().all()
+    assert list(frame["one_server_seeder_bytes"]) == [size, 2 * size]
+    assert frame.attrs["file_size"] == size
+    assert list(tmp_path.iterdir()) == []  # it cleaned up
+
+
