@@ -921,9 +921,13 @@ class PeerSession:
                     self._dispatch(alert)
                     continue
                 if isinstance(alert, lib.save_resume_data_alert):
-                    path = transfer._staging / "resume.dat"
-                    path.write_bytes(lib.write_resume_data_buf(alert.params))
                     del waiting[transfer.info_hash]
+                    try:
+                        (transfer._staging / "resume.dat").write_bytes(lib.write_resume_data_buf(alert.params))
+                    except OSError:
+                        # The staging folder is gone (deleted under us): there is nothing to resume,
+                        # and closing must not hide the error that made the caller close.
+                        pass
                 elif isinstance(alert, lib.save_resume_data_failed_alert):
                     del waiting[transfer.info_hash]  # the partial file will be rechecked instead
 
