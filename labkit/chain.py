@@ -341,6 +341,8 @@ class LoadResult:
     blocks: list[Block]
     problems: list[LineProblem] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)  # the line number of each block
+    # well-formed records after the first bad line: (line number, block), read but not accepted
+    after_problem: list[tuple[int, Block]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -352,6 +354,7 @@ def parse_lines(data: bytes) -> LoadResult:
     blocks: list[Block] = []
     lines: list[int] = []
     problems: list[LineProblem] = []
+    after: list[tuple[int, Block]] = []
     raw_lines = data.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()  # the newline that ends the last line
@@ -365,10 +368,12 @@ def parse_lines(data: bytes) -> LoadResult:
         except InvalidRecord as exc:
             problems.append(LineProblem(number, exc.reason))
             continue
-        if not problems:  # only the prefix before the first bad line is accepted
+        if problems:  # only the prefix before the first bad line is accepted
+            after.append((number, block))
+        else:
             blocks.append(block)
             lines.append(number)
-    return LoadResult(blocks, problems, lines)
+    return LoadResult(blocks, problems, lines, after)
 
 
 def load_blocks(path: str | os.PathLike) -> LoadResult:

@@ -82,6 +82,13 @@ class Peer:
             blocks, lines = loaded.blocks, list(loaded.lines)
             problems = [BlockReport(len(blocks) + i, None, False, "record", p.reason, line=p.line)
                         for i, p in enumerate(loaded.problems)]  # a bad line is numbered where it stood
+            if loaded.problems:
+                first_bad = loaded.problems[0].line
+                problems += [BlockReport(len(blocks), block.hash, False, "ancestry",
+                                         f"comes after bad line {first_bad}; only the lines before it are read",
+                                         block.signer, line)
+                             for line, block in loaded.after_problem]
+                problems.sort(key=lambda report: report.line)
         else:
             blocks = list(source)
             lines = [None] * len(blocks)

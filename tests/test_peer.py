@@ -102,10 +102,12 @@ def test_bad_line_is_reported_with_its_number(peers, blocks_file, prefix_digests
     peer = peers[0]
     reports = peer.receive(blocks_file, now=NOW)
     assert [r.accepted for r in reports[:2]] == [True, True]
-    problem = reports[-1]
+    problem, after = reports[2:]
     assert (problem.accepted, problem.check, problem.line) == (False, "record", 3)
     assert "unknown field(s) 'sig'" in problem.reason
-    assert not any(r.accepted for r in reports[2:])
+    # the well-formed line after it is read but not accepted, and says why
+    assert (after.accepted, after.check, after.line) == (False, "ancestry", 4)
+    assert "after bad line 3" in after.reason
     assert peer.digest() == prefix_digests[2]
 
 
