@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from labkit.chain import GENESIS_HASH, Link, mine_block, validate_blocks
+from labkit.chain import Link, mine_block, validate_blocks
 from labkit.data import demo_network, demo_wallets
 from labkit.peer import Peer
-from labkit.tokens import Payload, format_timestamp
 from labkit.vm import OISC
 
 try:

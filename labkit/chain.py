@@ -29,16 +29,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .block import Block
 from .errors import InvalidBlock, InvalidRecord, InvalidSignature, InvalidToken, UnknownSigner
+from .files import atomic_write
 from .network import Network
 from .pow import Miner, expected_attempts, meets_difficulty
-from .tokens import GENESIS_HASH, Payload, encode_token, format_timestamp, utc_now
+from .tokens import GENESIS_HASH, Payload, format_timestamp, utc_now
 from .wallet import Wallet, verify
 
 __all__ = [
@@ -386,16 +386,4 @@ def save_blocks(path: str | os.PathLike, blocks: Iterable[Block]) -> Path:
     """Write one JSON line per block atomically: a temporary file, flushed, then renamed."""
     path = Path(path)
     data = "".join(block.to_line() + "\n" for block in blocks).encode("ascii")
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, data)

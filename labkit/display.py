@@ -129,8 +129,6 @@ def changed_cells(before: "pd.DataFrame", after: "pd.DataFrame") -> "pd.DataFram
 
 def style_changes(before: "pd.DataFrame", after: "pd.DataFrame", *, caption: str | None = None) -> "Styler":
     """``after`` with new rows in green and changed cells in bold yellow; removed rows named in the caption."""
-    import pandas as pd
-
     marks = changed_cells(before, after)
     css = marks.replace({"new": COLORS["new"], "changed": COLORS["changed"]})
     classes = marks.replace({"new": "labkit-new", "changed": "labkit-changed"})

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
@@ -21,6 +20,7 @@ import rsa
 
 from .encoding import StrictJSONError, loads_strict
 from .errors import ConfigError, InvalidKey, UnknownSigner
+from .files import atomic_write
 from .pow import check_difficulty
 from .wallet import Wallet, address_of, check_public_key, load_public_key, public_key_pem
 
@@ -163,20 +163,10 @@ class Network:
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the configuration atomically with mode 0600 (it holds the secret)."""
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise ConfigError(f"{path} already exists; pass overwrite=True to replace it")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w") as f:
-                f.write(self.to_json())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        return path
+            return atomic_write(path, self.to_json().encode("utf-8"), mode=0o600, overwrite=overwrite)
+        except FileExistsError:
+            raise ConfigError(f"{path} already exists; pass overwrite=True to replace it") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Network":

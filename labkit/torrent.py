@@ -32,15 +32,12 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
-import random
 import shutil
-import tempfile
 import time
 import urllib.parse
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 from .errors import FetchTimeout, InvalidTorrent, TorrentError
 
@@ -48,9 +45,6 @@ try:
     import libtorrent as lt
 except ImportError:  # the rest of labkit works without it
     lt = None
-
-if TYPE_CHECKING:
-    import pandas
 
 __all__ = [
     "TorrentFile",
@@ -725,7 +719,7 @@ class PeerSession:
         and seeds it; if it holds another file of that name, TorrentError,
         unless ``overwrite``. A partial download left by an earlier session is resumed.
         """
-        lib = _lt()
+        _lt()  # a clear TorrentError if libtorrent is missing
         item = _load_source(source)
         dest_dir = Path(dest_dir).resolve()
         dest_dir.mkdir(parents=True, exist_ok=True)

@@ -18,13 +18,13 @@ import functools
 import hashlib
 import hmac
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import rsa
 
 from .errors import InvalidKey, InvalidSignature, KeyFileExists
+from .files import atomic_write
 
 __all__ = [
     "MIN_BITS",
@@ -224,27 +224,10 @@ class Wallet:
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the private key as PEM with mode 0600; refuse to replace a file unless overwrite=True."""
-        path = Path(path)
-        data = self.to_pem().encode("ascii")
-        if not overwrite:
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                raise KeyFileExists(f"{path} already exists; pass overwrite=True to replace it") from None
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            return path
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        return path
+            return atomic_write(path, self.to_pem().encode("ascii"), mode=0o600, overwrite=overwrite)
+        except FileExistsError:
+            raise KeyFileExists(f"{path} already exists; pass overwrite=True to replace it") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, name: str | None = None, teaching: bool = False) -> "Wallet":

@@ -31,7 +31,7 @@ from labkit.errors import (
     KeyFileExists,
 )
 from labkit.network import Network
-from labkit.tokens import GENESIS_HASH, decode_token
+from labkit.tokens import decode_token
 from labkit.wallet import Wallet, verify
 
 HS256 = {"alg": "HS256", "typ": "JWT"}

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import random
-from pathlib import Path
 
-import pytest
 
 from conftest import random_file
 from labkit.swarm import LocalSwarm, distribute, swarm_experiment
