@@ -441,6 +441,10 @@ class BlockInspector(widgets.VBox):
         self.resign_button.on_click(lambda _: self.resign())
         self.check_button.on_click(lambda _: self.check())
         self.preset.observe(lambda change: self.apply_preset(change["new"]), names="value")
+        # A hand edit makes the last tool's message stale ("the block as it was mined and signed"
+        # under an edited block); the tools edit the parts first and then set their message.
+        for part in (self.header_text, self.payload_text, self.mac_text, self.signer, self.signature_text):
+            part.observe(lambda _: setattr(self, "status", ""), names="value")
 
         tools = widgets.VBox([
             widgets.HTML("<b>Forger's tools</b> (a member's: the network secret and their own key)"),
