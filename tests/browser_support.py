@@ -1,0 +1,458 @@
+"""JupyterLab and Chromium for the browser tests: a private server, a sandboxed browser, a notebook page.
+
+The server runs on 127.0.0.1 with a random token and port, on a temporary copy of the
+notebooks, with HOME and every Jupyter/IPython directory pointed into a temporary folder,
+so a test run never writes to the committed notebooks or to the user's home.
+News, update checks and the extension manager's index are switched off; Chromium runs
+with its background networking off and resolves no host name but 127.0.0.1, so nothing
+leaves the machine, and a page that tries (a CDN, a web font) is reported.
+
+The page helper does what a learner does (open the notebook, Run > Run All Cells, wait,
+click and type in widgets) and, when something does not appear in time, fails with the
+page's console errors and a screenshot.
+
+References: JupyterLab's DOM classes (jp-Notebook, jp-InputPrompt, jp-OutputArea-output),
+ipywidgets' (widget-slider, widget-button, widget-label), Playwright's sync API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+try:
+    from playwright.sync_api import Error as PlaywrightError  # TimeoutError is a subclass
+except ImportError:  # the tests skip (or fail in CI) before anything here runs
+    PlaywrightError = Exception  # type: ignore[misc, assignment]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from playwright.sync_api import Locator
+
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "INSTALL_HINT",
+    "browser_required",
+    "missing_browser",
+    "LabServer",
+    "NotebookPage",
+    "launch_chromium",
+]
+
+# Debian's package (Playwright's own browser download does not work here); LABKIT_CHROMIUM may name another.
+CHROMIUM = Path(os.environ.get("LABKIT_CHROMIUM", "/usr/bin/chromium"))
+# Headless, sandbox off (containers run as root), and no traffic of Chromium's own:
+# without the last four flags it tries to reach Google's services and gets refused.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # and the page's: every host name but the server's fails to resolve (see NotebookPage.blocked)
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+INSTALL_HINT = "install it with: sudo apt-get install chromium (Debian's package, /usr/bin/chromium)"
+
+# Settings a learner could set in Settings > Settings Editor; here they keep the run quiet and offline.
+LAB_SETTINGS = {
+    # no "Would you like to receive news?" toast over the notebook, no request to jupyter.org
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    # the copy of the notebooks is thrown away; saving it only adds disk writes
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+}
+
+
+def browser_required() -> bool:
+    """In CI the browser tests must run: a missing browser is a failure, not a skip."""
+    return any(os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+               for name in ("LABKIT_REQUIRE_BROWSER", "CI"))
+
+
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing; install the test extras: pip install -e '.[test]'"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"no Chromium at {CHROMIUM}; {INSTALL_HINT}"
+    return None
+
+
+def launch_chromium(playwright, home: Path):
+    """Debian's Chromium, headless, with a fresh profile and HOME inside the test's folder."""
+    env = {**os.environ, "HOME": str(home), "TMPDIR": str(home)}
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, env=env
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the server
+
+
+class LabServer:
+    """JupyterLab on a temporary copy of ``notebooks``; use as a context manager.
+
+    The server is always shut down on exit (terminate, wait, kill), also when start-up fails.
+    """
+
+    def __init__(self, notebooks: Path, workdir: Path, *, python: str = sys.executable, timeout: float = 90):
+        self.source = notebooks
+        self.workdir = workdir
+        self.python = python
+        self.timeout = timeout
+        self.root = workdir / "notebooks"
+        self.log_path = workdir / "jupyterlab.log"
+        self.home = workdir / "home"
+        self.token = secrets.token_hex(24)
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def notebook_url(self, name: str) -> str:
+        # reset: start from an empty workspace, not the tabs the previous test left open
+        return f"{self.base_url}/lab/tree/{name}?reset&token={self.token}"
+
+    def __enter__(self) -> "LabServer":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _environment(self) -> dict[str, str]:
+        dirs = {
+            "HOME": self.home,
+            "JUPYTER_CONFIG_DIR": self.workdir / "jupyter-config",
+            "JUPYTER_DATA_DIR": self.workdir / "jupyter-data",
+            "JUPYTER_RUNTIME_DIR": self.workdir / "jupyter-runtime",
+            "IPYTHONDIR": self.workdir / "ipython",
+            "MPLCONFIGDIR": self.workdir / "matplotlib",
+        }
+        for path in dirs.values():
+            path.mkdir(parents=True, exist_ok=True)
+        settings = dirs["JUPYTER_CONFIG_DIR"] / "lab" / "user-settings"
+        for plugin, values in LAB_SETTINGS.items():
+            path = settings / f"{plugin}.jupyterlab-settings"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values), "utf-8")
+        env = {**os.environ, **{key: str(value) for key, value in dirs.items()}}
+        env.pop("JUPYTER_TOKEN", None)  # ours is on the command line
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def start(self) -> None:
+        shutil.copytree(self.source, self.root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        env = self._environment()
+        # The free port is found by binding and closing it, so another process may take it
+        # before JupyterLab binds it (the torrent tests open ports all the time): then try another.
+        for attempt in range(3):
+            self.port = _free_port()
+            with open(self.log_path, "wb") as log:
+                self.process = subprocess.Popen(
+                    self._command(), cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            try:
+                self._wait_ready()
+                return
+            except RuntimeError:
+                if attempt == 2 or "is not available" not in self.log_tail():
+                    raise
+                self.process = None
+
+    def _command(self) -> list[str]:
+        command = [
+            self.python, "-m", "jupyter", "lab",
+            "--no-browser",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",  # fail rather than move to a port we do not know
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+            "--ServerApp.terminals_enabled=False",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
+            command.append("--ServerApp.allow_root=True")
+        return command
+
+    def _wait_ready(self) -> None:
+        """Poll /api/status with the token until the server answers, dies or runs out of time."""
+        request = urllib.request.Request(
+            f"{self.base_url}/api/status", headers={"Authorization": f"token {self.token}"}
+        )
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            try:  # doubles as the pause between polls, and notices an early exit
+                self.process.wait(timeout=0.25)
+            except subprocess.TimeoutExpired:
+                continue
+            raise RuntimeError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}")
+        raise TimeoutError(f"JupyterLab did not answer /api/status in {self.timeout:.0f} s:\n{self.log_tail()}")
+
+    def _api(self, method: str, path: str):
+        request = urllib.request.Request(f"{self.base_url}/api/{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self) -> None:
+        """End every notebook session and its kernel, so the next test has the CPU to itself."""
+        for session in self._api("GET", "sessions"):
+            self._api("DELETE", f"sessions/{session['id']}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text("utf-8", errors="replace")
+        except FileNotFoundError:
+            return "(no server log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # SIGTERM: jupyter_server shuts its kernels down and exits
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+# --- the page
+
+
+class NotebookPage:
+    """One notebook open in JupyterLab, driven as a learner would.
+
+    It records the page's console errors and uncaught exceptions; every wait goes
+    through ``fail`` when it runs out, which names what did not happen, saves a
+    screenshot and lists those errors and any traceback shown in the notebook.
+    """
+
+    PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    PROMPTS = f"{PANEL} .jp-CodeCell .jp-InputPrompt"
+    KERNEL_STATUS = "#jp-main-statusbar [title^='Change kernel']"  # "Python 3 (ipykernel) | Idle"
+
+    def __init__(self, page, server: LabServer, name: str, artifacts: Path):
+        self.page = page
+        self.server = server
+        self.name = name
+        self.artifacts = artifacts
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+        self.blocked: list[str] = []  # requests that tried to leave the machine
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+        page.on("requestfailed", self._on_request_failed)
+
+    def _on_console(self, message) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+        elif message.type == "warning" and "terminals" not in message.text:  # we turned terminals off
+            self.warnings.append(message.text)
+
+    def _on_request_failed(self, request) -> None:
+        if not request.url.startswith(self.server.base_url):
+            self.blocked.append(request.url)
+
+    @property
+    def notebook(self):
+        return self.page.locator(f"{self.PANEL} .jp-Notebook")
+
+    # --- opening and running
+
+    def open(self, timeout: float = 60_000) -> None:
+        """Open the notebook's URL and wait for its kernel."""
+        self.page.goto(self.server.notebook_url(self.name))
+        self.wait_visible(self.notebook.locator(".jp-Cell").first, "the notebook's first cell", timeout)
+        self.wait_kernel_idle(timeout)
+
+    def wait_kernel_idle(self, timeout: float = 60_000) -> None:
+        """Until the status bar reads '<kernel> | Idle'.
+
+        Not the toolbar's circle: it says idle before the kernel exists, and a Run All
+        clicked then asks the learner to select a kernel.
+        """
+        script = """(selector) => {
+            const item = document.querySelector(selector);
+            return item !== null && /\\| Idle$/.test(item.textContent) && !item.textContent.startsWith("No Kernel");
+        }"""
+        self._wait_function(script, self.KERNEL_STATUS, "the kernel to be idle", timeout)
+
+    def run_all(self, timeout: float = 90_000) -> None:
+        """Run > Run All Cells; wait until the run is over and check that every code cell ran."""
+        self.page.get_by_role("menuitem", name="Run", exact=True).click()
+        self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        # Over when nothing is queued or running ([*]) and the kernel is idle: then either
+        # every code cell shows its execution count, or one raised and Run All stopped there.
+        script = """([prompts, status]) => {
+            const texts = [...document.querySelectorAll(prompts)].map(p => p.textContent);
+            const kernel = document.querySelector(status);
+            return texts.some(t => /\\[\\d+\\]/.test(t)) && !texts.some(t => t.includes("*"))
+                && kernel !== null && /\\| Idle$/.test(kernel.textContent);
+        }"""
+        self._wait_function(script, [self.PROMPTS, self.KERNEL_STATUS], "Run All Cells to finish", timeout)
+        prompts = self.page.locator(self.PROMPTS).all_text_contents()  # innerText is "" for offscreen cells
+        not_run = [n for n, text in enumerate(prompts, start=1) if not re.search(r"\[\d+\]", text)]
+        if not_run:
+            self.fail(f"Run All Cells stopped early: code cells {not_run} of {len(prompts)} did not run")
+
+    # --- finding and waiting
+
+    def widget(self, css_class: str) -> "Locator":
+        """A labkit widget by the class its module gives it (e.g. ``labkit-contract-builder``)."""
+        return self.notebook.locator(f".{css_class}")
+
+    def output_with(self, inner) -> "Locator":
+        """The cell output that contains ``inner`` (a locator), e.g. the one holding a widget's button."""
+        return self.notebook.locator(".jp-OutputArea-output").filter(has=inner)
+
+    def button(self, label: str, scope=None):
+        """The widget button labelled ``label``.
+
+        By its text, not its role: a button with an icon has the icon's glyph in its
+        accessible name, and a role selector skips cells scrolled out of view.
+        """
+        pattern = re.compile(rf"^\s*{re.escape(label)}\s*$")
+        return (scope or self.page).locator("button.jupyter-button", has_text=pattern)
+
+    def widget_with_button(self, label: str):
+        """The cell output holding the widget button labelled ``label``."""
+        return self.output_with(self.button(label))
+
+    def wait_visible(self, locator, what: str, timeout: float = 30_000):
+        """``locator`` once attached, scrolled to and visible; fails naming ``what`` if it does not appear in time.
+
+        Cells far from the viewport are not laid out (JupyterLab's content-visibility
+        windowing), so their widgets count as hidden, even to role selectors, until
+        scrolled to, as a learner would.
+        """
+        deadline = time.monotonic() + timeout / 1000
+        failure: BaseException | None = None
+        while time.monotonic() < deadline:
+            left = max(1, round((deadline - time.monotonic()) * 1000))
+            try:
+                locator.first.wait_for(state="attached", timeout=left)
+                locator.first.scroll_into_view_if_needed(timeout=left)
+                locator.first.wait_for(state="visible", timeout=min(left, 5_000))
+                return locator
+            except PlaywrightError as error:  # e.g. re-rendered (detached) while we scrolled: try again
+                failure = error
+        self.fail(f"{what} did not appear within {timeout / 1000:.0f} s", failure)
+
+    def wait_text(self, locator, pattern: str, what: str, timeout: float = 30_000) -> str:
+        """Wait until ``locator``'s text matches the regular expression ``pattern`` (``.`` matches newlines too)."""
+        from playwright.sync_api import expect
+
+        try:
+            expect(locator).to_have_text(re.compile(pattern, re.DOTALL), timeout=timeout)
+            return locator.text_content()
+        except AssertionError as error:
+            failure = error
+        self.fail(f"{what}: its text did not match {pattern!r} within {timeout / 1000:.0f} s", failure)
+
+    def check(self, condition: bool, message: str) -> None:
+        """An assertion that fails like a wait does: with a screenshot and the console errors."""
+        if not condition:
+            self.fail(message)
+
+    def finish(self, show=None) -> Path:
+        """The screenshot after the interaction (``show`` scrolled into view); fails on console errors
+        and on requests that tried to leave the machine."""
+        path = self.screenshot("after", show=show)
+        if self.errors:
+            self.fail(f"the page logged {len(self.errors)} error(s) to the browser console")
+        if self.blocked:  # the workbook must work offline: no CDN, no web fonts, no phoning home
+            self.fail(f"the page tried to reach {len(self.blocked)} URL(s) outside the server")
+        return path
+
+    def _wait_function(self, script: str, arg, what: str, timeout: float) -> None:
+        try:
+            self.page.wait_for_function(script, arg=arg, timeout=timeout, polling=100)
+            return
+        except PlaywrightError as error:
+            failure = error
+        self.fail(f"waited {timeout / 1000:.0f} s for {what}", failure)
+
+    # --- evidence
+
+    def screenshot(self, label: str, show=None) -> Path:
+        """A PNG of the page in test-artifacts/, named after the notebook; ``show`` is scrolled into view first."""
+        if show is not None:
+            show.first.scroll_into_view_if_needed()
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        path = self.artifacts / f"{Path(self.name).stem}-{label}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def tracebacks(self) -> list[str]:
+        """Error outputs shown in the notebook (each cut to its last lines)."""
+        outputs = self.notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        return ["\n".join(text.splitlines()[-12:]) for text in outputs.all_text_contents()]  # innerText is "" off screen
+
+    def fail(self, message: str, error: BaseException | None = None) -> NoReturn:
+        """Fail the test with ``message``, a screenshot, the console errors and the notebook's tracebacks."""
+        import pytest
+
+        details = [f"{self.name}: {message}"]
+        if error is not None:
+            details.append(f"  ({str(error).splitlines()[0]})")
+        try:
+            details.append(f"screenshot: {self.screenshot('failure')}")
+            tracebacks = self.tracebacks()
+            dialogs = self.page.locator(".jp-Dialog").all_inner_texts()
+        except PlaywrightError as shot_error:  # the page itself may be gone
+            details.append(f"no screenshot: {str(shot_error).splitlines()[0]}")
+            tracebacks, dialogs = [], []
+        details.append("browser console errors:" + "".join(f"\n  {e}" for e in self.errors[-20:]) if self.errors
+                       else "browser console errors: none")
+        if self.warnings:
+            details.append("browser console warnings:" + "".join(f"\n  {w}" for w in self.warnings[-10:]))
+        if self.blocked:
+            details.append("requests to other hosts (blocked): " + ", ".join(self.blocked[:10]))
+        if dialogs:
+            details.append("open dialog: " + " | ".join(" ".join(d.split()) for d in dialogs))
+        if tracebacks:
+            details.append("errors shown in the notebook:\n" + "\n---\n".join(tracebacks))
+        pytest.fail("\n".join(details), pytrace=False)
