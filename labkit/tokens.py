@@ -33,8 +33,12 @@ __all__ = [
     "GENESIS_HASH",
     "MAX_TOKEN_BYTES",
     "Payload",
+    "TokenParts",
     "encode_token",
     "decode_token",
+    "split_token",
+    "check_mac",
+    "read_claims",
     "utc_now",
     "format_timestamp",
     "parse_timestamp",
@@ -177,16 +181,17 @@ def _header(raw: bytes) -> dict:
     return header
 
 
-def decode_token(token: Any, secret: bytes) -> Payload:
-    """Decode and check a block's JWT; raises InvalidToken naming the failed check.
+@dataclass(frozen=True)
+class TokenParts:
+    """A JWT whose shape and header are right: what its MAC covers, its claims as JSON, and its MAC."""
 
-    Checks, in order: size and shape, canonical base64url, the header (HS256
-    only: no "none", no RS256/HS256 confusion), the HMAC-SHA256 MAC with
-    ``secret``, then the payload schema (strict JSON, no
-    unknown, missing or mistyped fields, no exp/nbf/iat).
-    """
-    if isinstance(secret, str):
-        secret = secret.encode("utf-8")
+    signing_input: bytes  # "<header>.<payload>", base64url as ASCII: what the MAC is computed over
+    body: bytes  # the payload part decoded: the claims as JSON text
+    mac: bytes  # the third part decoded: HMAC-SHA256(secret, signing_input) if the token is genuine
+
+
+def split_token(token: Any) -> TokenParts:
+    """The "token" check: size, three canonical base64url parts, an HS256 header; raises InvalidToken."""
     if not isinstance(token, str):
         raise InvalidToken(f"token must be a string, not {type(token).__name__}")
     if len(token) > MAX_TOKEN_BYTES:
@@ -203,16 +208,42 @@ def decode_token(token: Any, secret: bytes) -> Payload:
         except ValueError as exc:
             raise InvalidToken(f"{name} part: {exc}") from None
     _header(decoded[0])
+    return TokenParts(f"{parts[0]}.{parts[1]}".encode("ascii"), decoded[1], decoded[2])
+
+
+def check_mac(parts: TokenParts, secret: bytes) -> None:
+    """The "mac" check: the token was MACed with ``secret``; raises InvalidToken(check="mac")."""
     # The MAC is checked by hand (RFC 7515 section 5.2 with HS256): pyjwt's own
-    # decoder would do the same work twice over after the strict checks above.
+    # decoder would do the same work twice over after the strict checks of split_token.
     # tests/test_tokens.py checks that jwt.decode agrees on every token.
-    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-    expected = hmac.new(secret, signing_input, hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, decoded[2]):
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    expected = hmac.new(secret, parts.signing_input, hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, parts.mac):
         raise InvalidToken("MAC does not match the network secret", check="mac")
-    body = decoded[1]
+
+
+def read_claims(parts: TokenParts) -> Payload:
+    """The "payload" check: the claims are strict JSON with the right fields and types.
+
+    It trusts nothing: on its own (without ``check_mac``) it reads the claims
+    of a token whose MAC is wrong, to show what a forger wrote.
+    """
     try:
-        claims = loads_strict(body)
+        claims = loads_strict(parts.body)
     except StrictJSONError as exc:
         raise InvalidToken(f"payload: {exc}", check="payload") from None
     return Payload.from_claims(claims)
+
+
+def decode_token(token: Any, secret: bytes) -> Payload:
+    """Decode and check a block's JWT; raises InvalidToken naming the failed check.
+
+    Checks, in order: size and shape, canonical base64url, the header (HS256
+    only: no "none", no RS256/HS256 confusion), the HMAC-SHA256 MAC with
+    ``secret``, then the payload schema (strict JSON, no
+    unknown, missing or mistyped fields, no exp/nbf/iat).
+    """
+    parts = split_token(token)
+    check_mac(parts, secret)
+    return read_claims(parts)
