@@ -132,7 +132,7 @@ def style_changes(before: "pd.DataFrame", after: "pd.DataFrame", *, caption: str
     marks = changed_cells(before, after)
     css = marks.replace({"new": COLORS["new"], "changed": COLORS["changed"]})
     classes = marks.replace({"new": "labkit-new", "changed": "labkit-changed"})
-    styler = after.style.apply(lambda _: css, axis=None).set_td_classes(classes)
+    styler = after.style.apply(lambda _: css, axis=None).set_td_classes(classes).format(na_rep="")
     new_rows = set(after.index) - set(before.index)
     styler = styler.apply_index(lambda labels: [COLORS["new"] if label in new_rows else "" for label in labels])
     removed = [str(row) for row in before.index if row not in after.index]
