@@ -2,7 +2,8 @@
 
 Genesis ``prev_hash`` is 64 zeros; every later block's ``prev_hash`` is the
 sha256 hex of the previous block's token exactly as stored. A block is
-accepted only if it passes, in this order (the names are ``CHECKS``):
+accepted only if it passes, in this order (the names are ``CHECKS``; each
+rule is one small function, listed in order in ``BLOCK_CHECKS``):
 
 ====================  =========================================================
 record                the line is a well-formed record (see labkit.block)
@@ -31,18 +32,21 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .block import Block
-from .errors import InvalidBlock, InvalidRecord, InvalidSignature, InvalidToken, UnknownSigner
+from .errors import InvalidBlock, InvalidRecord, InvalidSignature, InvalidToken, RuleBroken, UnknownSigner
 from .files import atomic_write
-from .network import Network
-from .pow import Miner, expected_attempts, meets_difficulty
-from .tokens import GENESIS_HASH, Payload, format_timestamp, utc_now
+from .network import Member, Network
+from .pow import Miner, expected_attempts, meets_difficulty, token_hash
+from .tokens import GENESIS_HASH, Payload, TokenParts, check_mac, format_timestamp, read_claims, split_token, utc_now
 from .wallet import Wallet, verify
 
 __all__ = [
     "CHECKS",
+    "BLOCK_CHECKS",
+    "BlockContext",
+    "Rule",
     "Link",
     "Entry",
     "BlockReport",
@@ -67,6 +71,17 @@ class Link:
     index: int
     hash: str
     time: dt.datetime | None  # None when the parent's payload could not be read
+
+    @classmethod
+    def of(cls, block: Block, network: Network, index: int) -> "Link":
+        """The link the block at ``index`` offers the next one, even if it is invalid (to report what follows it)."""
+        if not isinstance(block, Block):  # failed the "record" check: nothing can link to it
+            return cls(index, "", None)
+        try:
+            when = block.payload(network.secret).time
+        except InvalidToken:
+            when = None
+        return cls(index, block.hash, when)
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,166 @@ class BlockReport:
                    block.signer if block else None, line)
 
 
+# --- the rules, one small function each -------------------------------------------
+
+
+@dataclass
+class BlockContext:
+    """One block being checked: what the checks start from, and what each passing check establishes.
+
+    The checks fill it in as they pass, in order; ``Rule.needs`` names what a
+    check uses that an earlier one established.
+    """
+
+    network: Network
+    parent: Link | None  # None for the first block
+    now: dt.datetime
+    received: Any  # what was handed in; "record" makes sure it is a Block
+    token: str = ""  # "record": the record's fields
+    signature: bytes | None = None
+    signer: str | None = None  # the address the record names ("signer" fills it in for a seed record)
+    member: Member | None = None  # "signer": who signed the block
+    jwt: TokenParts | None = None  # "token": the token split at its dots and decoded
+    payload: Payload | None = None  # "payload": the claims
+    difficulty: int | None = None  # "pow": the zeros the hash has to have
+
+    @property
+    def index(self) -> int:
+        return 0 if self.parent is None else self.parent.index + 1
+
+    @property
+    def hash(self) -> str:
+        """sha256 hex of the token: what the proof of work is about, and what the next block links to."""
+        return token_hash(self.token)
+
+
+Check = Callable[[BlockContext], None]  # raises RuleBroken (or InvalidToken) if the block breaks the rule
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the table: the check's name (one of CHECKS), its function, and what it needs."""
+
+    check: str
+    test: Check
+    needs: tuple[str, ...] = ()  # BlockContext fields an earlier check must have set
+
+    def ask(self, ctx: BlockContext) -> None:
+        """Ask this rule about ``ctx``'s block; raise InvalidBlock naming it if the block breaks it."""
+        try:
+            self.test(ctx)
+        except (RuleBroken, InvalidToken) as exc:
+            raise InvalidBlock(ctx.index, self.check, exc.reason) from None
+
+
+def is_a_record(ctx: BlockContext) -> None:
+    """What was received is a Block (a line of a blocks file becomes one through Block.from_line)."""
+    block = ctx.received
+    if not isinstance(block, Block):
+        raise RuleBroken(f"expected a Block, got {type(block).__name__}")
+    ctx.token, ctx.signature, ctx.signer = block.token, block.signature, block.signer
+
+
+def signer_is_a_member(ctx: BlockContext) -> None:
+    """The signer the record names is a member; a seed record names none, so the only member is assumed."""
+    members = ctx.network.members
+    if ctx.signer is None:
+        if len(members) != 1:
+            raise RuleBroken(f"the record names no signer and the network has {len(members)} members")
+        ctx.member = members[0]
+        ctx.signer = ctx.member.address
+        return
+    try:
+        ctx.member = ctx.network.member(ctx.signer)
+    except UnknownSigner:
+        raise RuleBroken(f"signer {ctx.signer[:10]}… is not a member of the network") from None
+
+
+def signed_by_the_member(ctx: BlockContext) -> None:
+    """The RSA signature over the token is the member's."""
+    try:
+        verify(ctx.member.public_key, ctx.token.encode("ascii"), ctx.signature)
+    except InvalidSignature as exc:
+        raise RuleBroken(f"not signed by {ctx.member.name}: {exc}") from None
+
+
+def token_is_a_jwt(ctx: BlockContext) -> None:
+    """The token is a well-formed HS256 JWT."""
+    ctx.jwt = split_token(ctx.token)
+
+
+def mac_matches_the_secret(ctx: BlockContext) -> None:
+    """The JWT was MACed with the network secret."""
+    check_mac(ctx.jwt, ctx.network.secret)
+
+
+def claims_are_well_formed(ctx: BlockContext) -> None:
+    """The claims have the right fields and types."""
+    ctx.payload = read_claims(ctx.jwt)
+
+
+def token_names_the_signer(ctx: BlockContext) -> None:
+    """The author the token names, if any, signed the record (labkit's miner always names one; the seed did not)."""
+    author = ctx.payload.signer
+    if author is not None and author != ctx.signer:
+        raise RuleBroken(f"the token names {ctx.network.name_of(author)} ({author[:10]}…) "
+                         f"as its author, but the record is signed by {ctx.member.name}")
+
+
+def index_follows_the_parent(ctx: BlockContext) -> None:
+    """The declared index, if any, is the parent's plus one."""
+    declared, index = ctx.payload.index, ctx.index
+    if declared is not None and declared != index:
+        raise RuleBroken(f"block declares index {declared} but follows block {index - 1}"
+                         if index else f"block declares index {declared} but is the first block")
+
+
+def links_to_the_parent(ctx: BlockContext) -> None:
+    """prev_hash is the parent's hash (the genesis hash for the first block)."""
+    parent, prev_hash = ctx.parent, ctx.payload.prev_hash
+    if prev_hash != (GENESIS_HASH if parent is None else parent.hash):
+        what = "the genesis hash (64 zeros)" if parent is None else f"block {parent.index}'s hash {parent.hash[:12]}…"
+        raise RuleBroken(f"prev_hash {prev_hash[:12]}… is not {what}")
+
+
+def meets_the_difficulty(ctx: BlockContext) -> None:
+    """The hash starts with the network's number of zeros, or the higher number the block declares."""
+    network, declared = ctx.network, ctx.payload.difficulty
+    if declared is not None and declared < network.difficulty:
+        raise RuleBroken(f"declares difficulty {declared}, below the network's {network.difficulty}")
+    difficulty = network.difficulty if declared is None else declared
+    digest = ctx.hash
+    if not meets_difficulty(digest, difficulty):
+        raise RuleBroken(f"hash {digest[:12]}… does not start with {difficulty} zeros")
+    ctx.difficulty = difficulty
+
+
+def is_on_time(ctx: BlockContext) -> None:
+    """Not before the parent, and not further in the future than the network's clock skew allows."""
+    payload, parent, skew = ctx.payload, ctx.parent, ctx.network.max_clock_skew
+    if parent is not None and parent.time is not None and payload.time < parent.time:
+        raise RuleBroken(f"{payload.timestamp} is earlier than block {parent.index}'s")
+    if (payload.time - ctx.now).total_seconds() > skew:
+        raise RuleBroken(f"{payload.timestamp} is more than {skew} s in the future")
+
+
+# Every rule verify_block asks, in the order it asks them. "contract" and "ancestry" need
+# the blocks before this one: labkit.peer and validate_blocks ask those.
+BLOCK_CHECKS: tuple[Rule, ...] = (
+    Rule("record", is_a_record),
+    Rule("signer", signer_is_a_member),
+    Rule("signature", signed_by_the_member, needs=("member", "signature")),
+    Rule("token", token_is_a_jwt),
+    Rule("mac", mac_matches_the_secret, needs=("jwt",)),
+    Rule("payload", claims_are_well_formed, needs=("jwt",)),
+    Rule("signer", token_names_the_signer, needs=("member", "payload")),
+    Rule("index", index_follows_the_parent, needs=("payload",)),
+    Rule("link", links_to_the_parent, needs=("payload",)),
+    Rule("pow", meets_the_difficulty, needs=("payload",)),
+    Rule("timestamp", is_on_time, needs=("payload",)),
+)
+
+
 def verify_block(
     block: Block,
     network: Network,
@@ -125,82 +300,20 @@ def verify_block(
 ) -> Entry:
     """Check one block against its parent (None for the first block); raise InvalidBlock.
 
-    A record without ``signer`` (as the seed writes them) is checked against
-    the network's only member; with several members it is refused.
+    Asks every rule of BLOCK_CHECKS in order and stops at the first the block
+    breaks. A record without ``signer`` (as the seed writes them) is checked
+    against the network's only member; with several members it is refused.
     """
     work_before = parent.total_work if isinstance(parent, Entry) else 0
     if isinstance(parent, Entry):
         parent = parent.link
-    index = 0 if parent is None else parent.index + 1
-
-    def fail(check: str, reason: str) -> InvalidBlock:
-        return InvalidBlock(index, check, reason)
-
-    if not isinstance(block, Block):
-        raise fail("record", f"expected a Block, got {type(block).__name__}")
-    # signer
-    signer = block.signer
-    if signer is None:
-        if len(network.members) != 1:
-            raise fail("signer", f"the record names no signer and the network has {len(network.members)} members")
-        member = network.members[0]
-        block = Block(block.token, block.signature, member.address)
-    else:
-        try:
-            member = network.member(signer)
-        except UnknownSigner:
-            raise fail("signer", f"signer {signer[:10]}… is not a member of the network") from None
-    # signature
-    try:
-        verify(member.public_key, block.token.encode("ascii"), block.signature)
-    except InvalidSignature as exc:
-        raise fail("signature", f"not signed by {member.name}: {exc}") from None
-    # token, mac, payload
-    try:
-        payload = block.payload(network.secret)
-    except InvalidToken as exc:
-        raise fail(exc.check, exc.reason) from None
-    # the author the token names (labkit's miner always writes it; the seed did not)
-    if payload.signer is not None and payload.signer != block.signer:
-        raise fail("signer", f"the token names {network.name_of(payload.signer)} ({payload.signer[:10]}…) "
-                             f"as its author, but the record is signed by {member.name}")
-    # index
-    if payload.index is not None and payload.index != index:
-        raise fail("index", f"block declares index {payload.index} but follows block {index - 1}"
-                   if index else f"block declares index {payload.index} but is the first block")
-    # link
-    expected_prev = GENESIS_HASH if parent is None else parent.hash
-    if payload.prev_hash != expected_prev:
-        what = "the genesis hash (64 zeros)" if parent is None else f"block {parent.index}'s hash {parent.hash[:12]}…"
-        raise fail("link", f"prev_hash {payload.prev_hash[:12]}… is not {what}")
-    # proof of work
-    difficulty = network.difficulty
-    if payload.difficulty is not None:
-        if payload.difficulty < network.difficulty:
-            raise fail("pow", f"declares difficulty {payload.difficulty}, below the network's {network.difficulty}")
-        difficulty = payload.difficulty
-    if not meets_difficulty(block.hash, difficulty):
-        raise fail("pow", f"hash {block.hash[:12]}… does not start with {difficulty} zeros")
-    # timestamp
-    when = payload.time
-    if parent is not None and parent.time is not None and when < parent.time:
-        raise fail("timestamp", f"{payload.timestamp} is earlier than block {parent.index}'s")
-    now = now or utc_now()
-    if (when - now).total_seconds() > network.max_clock_skew:
-        raise fail("timestamp", f"{payload.timestamp} is more than {network.max_clock_skew} s in the future")
-    work = expected_attempts(difficulty)
-    return Entry(block, payload, index, work, work_before + work)
-
-
-def _link_of(block: Block, network: Network, index: int) -> Link:
-    """A parent link for a block that may itself be invalid (for reporting what follows it)."""
-    if not isinstance(block, Block):  # failed the "record" check: nothing can link to it
-        return Link(index, "", None)
-    try:
-        when = block.payload(network.secret).time
-    except InvalidToken:
-        when = None
-    return Link(index, block.hash, when)
+    ctx = BlockContext(network, parent, now or utc_now(), block)
+    for rule in BLOCK_CHECKS:
+        rule.ask(ctx)
+    if block.signer is None:  # a seed record: the Entry names the member who signed it
+        block = Block(block.token, block.signature, ctx.signer)
+    work = expected_attempts(ctx.difficulty)
+    return Entry(block, ctx.payload, ctx.index, work, work_before + work)
 
 
 def validate_blocks(
@@ -233,7 +346,7 @@ def validate_blocks(
             if first_bad is None:
                 first_bad = exc.index
             yield BlockReport.rejected(exc, block), None
-            prev = _link_of(block, network, index)
+            prev = Link.of(block, network, index)
             continue
         yield BlockReport(entry.index, entry.hash, True, signer=entry.signer), entry
         prev = entry

@@ -15,6 +15,7 @@ __all__ = [
     "InvalidToken",
     "InvalidRecord",
     "InvalidBlock",
+    "RuleBroken",
     "UnknownSigner",
     "ConfigError",
     "ContractError",
@@ -90,6 +91,18 @@ class InvalidBlock(LabkitError):
         super().__init__(f"block {index}: {check}: {reason}")
         self.index = index
         self.check = check
+        self.reason = reason
+
+
+class RuleBroken(LabkitError):
+    """One check function's verdict: its rule is broken, and why.
+
+    The functions of ``labkit.chain.BLOCK_CHECKS`` raise it; ``Rule.ask``
+    turns it into an InvalidBlock naming the check and the block.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
         self.reason = reason
 
 

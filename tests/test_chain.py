@@ -371,3 +371,12 @@ def test_save_into_a_missing_folder(tmp_path, small_blocks):
 def test_save_empty_chain(tmp_path):
     path = save_blocks(tmp_path / "empty.jsonl", [])
     assert path.read_bytes() == b"" and load_blocks(path).ok
+
+
+def test_the_rules_table_follows_checks():
+    # verify_block asks BLOCK_CHECKS in order; their names must read as CHECKS does
+    # (contract and ancestry need the chain around the block and are asked elsewhere).
+    from labkit.chain import BLOCK_CHECKS
+
+    names = list(dict.fromkeys(rule.check for rule in BLOCK_CHECKS))
+    assert names == [c for c in CHECKS if c not in ("contract", "ancestry")]
