@@ -295,3 +295,16 @@ def test_seed_record_without_signer(network, blocks, alice):
     record = Block(blocks[0].token, blocks[0].signature, None)
     w = block_inspector(solo, [record], 0, now=NOW)
     assert w.signer.value == "" and w.result is None
+
+
+def test_the_table_gives_the_verdicts_own_reason(inspector, bob, carol):
+    # The table asks the chain's own rules, so the rejecting row says what verify_block says.
+    for preset in PRESETS:
+        inspector.preset.value = preset
+        for tool in (None, inspector.remac, inspector.remine, lambda: resign_as(inspector, bob),
+                     lambda: resign_as(inspector, carol)):
+            if tool:
+                tool()
+            if inspector.result is not None:
+                details = {check: detail for check, _, detail in inspector.audit.rows}
+                assert details[inspector.failed_check] == inspector.result.reason, preset

@@ -15,7 +15,8 @@ peer would receive it, and judged twice:
 * ``verify_block`` (plus the VM and the earlier blocks, as ``labkit.peer``
   does) gives the verdict: the first rule of ``labkit.chain.CHECKS`` the
   block breaks, as an ``InvalidBlock``, or none;
-* each rule is also asked on its own, so the table shows that one edited
+* each rule is also asked on its own, by the same functions
+  (``labkit.chain.BLOCK_CHECKS``), so the table shows that one edited
   byte breaks several seals at once (signature, MAC and proof of work),
   though a verifier stops at the first.
 
@@ -45,15 +46,15 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import ipywidgets as widgets
 
 from ..block import Block
-from ..chain import CHECKS, Entry, Link, validate_blocks, verify_block
+from ..chain import BLOCK_CHECKS, CHECKS, BlockContext, Entry, Link, Rule, validate_blocks, verify_block
 from ..encoding import StrictJSONError, b64url_decode, b64url_encode, loads_strict
-from ..errors import ContractError, InvalidBlock, InvalidRecord, InvalidSignature, InvalidToken
+from ..errors import ContractError, InvalidBlock, InvalidRecord, InvalidToken
 from ..network import Network
 from ..operations import Context
-from ..pow import meets_difficulty, token_hash
-from ..tokens import GENESIS_HASH, Payload, decode_token, parse_timestamp, utc_now
+from ..pow import token_hash
+from ..tokens import Payload, parse_timestamp, utc_now
 from ..vm import OISC
-from ..wallet import Wallet, verify
+from ..wallet import Wallet
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -118,18 +119,54 @@ class Audit:
         return _audit_html(self)
 
 
-def _unverified_payload(token: str) -> Payload:
-    """The claims of a token whose MAC is wrong, read without trusting them."""
-    parts = token.split(".")
+# Why one of the chain's rules cannot be asked on its own: what it needs that the rules before it
+# could not establish (see labkit.chain.Rule.needs).
+_CANNOT_ASK = {
+    "member": "no member's key to check it with",
+    "signature": "no signature to check",
+    "jwt": "the token cannot be read",
+    "payload": "the claims cannot be read",
+}
+
+# What a passed check found, for the table (the chain's rules only say why a block breaks them).
+_FOUND: dict[str, Callable[[BlockContext], str]] = {
+    "signer": lambda ctx: f"{ctx.member.name} is a member",
+    "signature": lambda ctx: f"signed with {ctx.member.name}'s key",
+    "index": lambda ctx: "no index declared" if ctx.payload.index is None else f"index {ctx.index}",
+    "link": lambda ctx: f"prev_hash {ctx.payload.prev_hash[:12]}…",
+    "pow": lambda ctx: f"hash {ctx.hash[:12]}… has {ctx.difficulty} leading zeros",
+    "timestamp": lambda ctx: ctx.payload.timestamp,
+}
+
+_WORST_FIRST = {False: 0, True: 1, None: 2}  # broken, passed, not asked
+
+
+def _ask(rule: Rule, ctx: BlockContext) -> tuple[bool | None, str]:
+    """Ask one of the chain's rules on its own: (True, what it found), (False, why) or (None, why not asked)."""
+    missing = [need for need in rule.needs if getattr(ctx, need) is None]
+    if missing:
+        return None, _CANNOT_ASK[missing[0]]
     try:
-        claims = loads_strict(b64url_decode(parts[1]))
-    except (ValueError, StrictJSONError, IndexError) as exc:
-        raise InvalidToken(f"payload: {exc}", check="payload") from None
-    return Payload.from_claims(claims)
+        rule.ask(ctx)
+    except InvalidBlock as exc:
+        return False, exc.reason
+    return True, _FOUND[rule.check](ctx) if rule.check in _FOUND else ""
 
 
-def _parent_link(parent: Entry | Link | None) -> Link | None:
-    return parent.link if isinstance(parent, Entry) else parent
+def _contract(ctx: BlockContext, state: dict | None) -> tuple[bool | None, str]:
+    """Run the contract on a copy of the state before the block, as labkit.peer does."""
+    if ctx.payload is None:
+        return None, _CANNOT_ASK["payload"]
+    if state is None:
+        return None, "the state before this block is unknown"
+    vm = OISC()
+    vm.state = {table: dict(records) for table, records in state.items()}
+    signer = ctx.member.address if ctx.member else ""
+    try:
+        vm.execute_smart_contract(ctx.payload.transaction_data, Context(signer, ctx.index, ctx.hash))
+    except ContractError as exc:
+        return False, str(exc)
+    return True, "applies to the state"
 
 
 def audit_record(
@@ -149,133 +186,54 @@ def audit_record(
     all were accepted); ``next_block`` is checked against this one.
     """
     now = now or utc_now()
-    link = _parent_link(parent)
-    index = 0 if link is None else link.index + 1
-    rows: dict[str, tuple[bool | None, str]] = {}
-
-    # record
-    block: Block | None = None
+    link = parent.link if isinstance(parent, Entry) else parent
+    unreadable = ""
     try:
-        block = Block.from_dict(record)
-        rows["record"] = (True, "")
+        block: Block | None = Block.from_dict(record)
     except InvalidRecord as exc:
-        rows["record"] = (False, exc.reason)
-    token = record.get("token") if isinstance(record.get("token"), str) else ""
-    signature = block.signature if block else None
+        block, unreadable = None, exc.reason
+    ctx = BlockContext(network, link, now, block)
+    if block is None:  # not a record, but its token and signer can still be asked about
+        token, signer = record.get("token"), record.get("signer")
+        ctx.token = token if isinstance(token, str) else ""
+        ctx.signer = None if signer is None else str(signer)
 
-    # signer
-    signer_address = record.get("signer")
-    member = None
-    if signer_address is None and len(network.members) == 1:
-        member = network.members[0]
-        rows["signer"] = (True, f"no signer named; the network's only member is {member.name}")
-    elif isinstance(signer_address, str) and network.is_member(signer_address):
-        member = network.member(signer_address)
-        rows["signer"] = (True, f"{member.name} is a member")
-    elif signer_address is None:
-        rows["signer"] = (False, f"the record names no signer and the network has {len(network.members)} members")
-    else:
-        rows["signer"] = (False, f"{str(signer_address)[:10]}… is not a member of the network")
-
-    # signature
-    if member is None or signature is None:
-        rows["signature"] = (None, "no member's key to check it with" if member is None else "no signature to check")
-    else:
-        try:
-            verify(member.public_key, token.encode("ascii", "replace"), signature)
-            rows["signature"] = (True, f"signed with {member.name}'s key")
-        except InvalidSignature as exc:
-            rows["signature"] = (False, f"not signed by {member.name}: {exc}")
-
-    # token, mac, payload
-    payload: Payload | None = None
-    try:
-        payload = decode_token(token, network.secret)
-        rows.update(token=(True, ""), mac=(True, ""), payload=(True, ""))
-    except InvalidToken as exc:
-        if exc.check == "token":
-            rows.update(token=(False, exc.reason), mac=(None, "the token cannot be read"),
-                        payload=(None, "the token cannot be read"))
-        elif exc.check == "mac":
-            rows.update(token=(True, ""), mac=(False, exc.reason))
-            try:
-                payload = _unverified_payload(token)
-                rows["payload"] = (True, "(read without trusting it: the MAC is wrong)")
-            except InvalidToken as inner:
-                rows["payload"] = (False, inner.reason)
-        else:
-            rows.update(token=(True, ""), mac=(True, ""), payload=(False, exc.reason))
-
-    # The author the token names must be the record's signer (a member cannot re-sign another's block).
-    author = member.address if member is not None else signer_address
-    if payload is not None and payload.signer is not None and payload.signer != author and rows["signer"][0]:
-        rows["signer"] = (False, f"the token names {network.name_of(payload.signer)} ({payload.signer[:10]}…) "
-                                 f"as its author, but the record names {network.name_of(author)}")
-
-    # index, link, pow, timestamp: need readable claims
-    if payload is None:
-        for name in ("index", "link", "pow", "timestamp", "contract"):
-            rows[name] = (None, "the claims cannot be read")
-    else:
-        if payload.index is None or payload.index == index:
-            rows["index"] = (True, f"index {index}" if payload.index is not None else "no index declared")
-        else:
-            rows["index"] = (False, f"declares index {payload.index}, should be {index}")
-        expected_prev = GENESIS_HASH if link is None else link.hash
-        if payload.prev_hash == expected_prev:
-            rows["link"] = (True, f"prev_hash {expected_prev[:12]}…")
-        else:
-            rows["link"] = (False, f"prev_hash {payload.prev_hash[:12]}… is not {expected_prev[:12]}…")
-        digest = token_hash(token)
-        difficulty = max(network.difficulty, payload.difficulty or 0)
-        if payload.difficulty is not None and payload.difficulty < network.difficulty:
-            rows["pow"] = (False, f"declares difficulty {payload.difficulty}, below the network's {network.difficulty}")
-        elif meets_difficulty(digest, difficulty):
-            rows["pow"] = (True, f"hash {digest[:12]}… has {difficulty} leading zeros")
-        else:
-            rows["pow"] = (False, f"hash {digest[:12]}… does not start with {difficulty} zeros")
-        when = payload.time
-        if link is not None and link.time is not None and when < link.time:
-            rows["timestamp"] = (False, f"{payload.timestamp} is earlier than block {link.index}'s")
-        elif (when - now).total_seconds() > network.max_clock_skew:
-            rows["timestamp"] = (False, f"{payload.timestamp} is in the future")
-        else:
-            rows["timestamp"] = (True, payload.timestamp)
-        if state is None:
-            rows["contract"] = (None, "the state before this block is unknown")
-        else:
-            vm = OISC()
-            vm.state = {table: dict(records) for table, records in state.items()}
-            context = Context(signer=member.address if member else "", index=index, block_hash=digest)
-            try:
-                vm.execute_smart_contract(payload.transaction_data, context)
-                rows["contract"] = (True, "applies to the state")
-            except ContractError as exc:
-                rows["contract"] = (False, str(exc))
+    # Every rule verify_block asks, each on what the rules before it established, whether or not
+    # they passed: one edited byte breaks several seals at once, though a verifier stops at the first.
+    outcomes: dict[str, list[tuple[bool | None, str]]] = {}
+    for rule in BLOCK_CHECKS:
+        outcome = (False, unreadable) if rule.check == "record" and block is None else _ask(rule, ctx)
+        outcomes.setdefault(rule.check, []).append(outcome)
+    rows = {check: min(found, key=lambda outcome: _WORST_FIRST[outcome[0]]) for check, found in outcomes.items()}
+    if rows["signer"][0] and record.get("signer") is None:
+        rows["signer"] = (True, f"no signer named; the network's only member is {ctx.member.name}")
+    if rows["payload"][0] and rows["mac"][0] is False:
+        rows["payload"] = (True, "(read without trusting it: the MAC is wrong)")
+    rows["contract"] = _contract(ctx, state)
     rows["ancestry"] = (True, "") if ancestry is None else (False, ancestry)
 
     # The verdict, in the order a peer reaches it: verify_block, then ancestry, then the VM.
     error: InvalidBlock | None = None
     if block is None:
-        error = InvalidBlock(index, "record", rows["record"][1])
+        error = InvalidBlock(ctx.index, "record", unreadable)
     else:
         try:
             verify_block(block, network, link, now=now)
         except InvalidBlock as exc:
             error = exc
     if error is None and ancestry is not None:
-        error = InvalidBlock(index, "ancestry", ancestry)
+        error = InvalidBlock(ctx.index, "ancestry", ancestry)
     if error is None and rows["contract"][0] is False:
-        error = InvalidBlock(index, "contract", rows["contract"][1])
+        error = InvalidBlock(ctx.index, "contract", rows["contract"][1])
 
     next_error = None
     if next_block is not None and block is not None:
-        when = payload.time if payload is not None else None
+        when = ctx.payload.time if ctx.payload is not None else None
         try:
-            verify_block(next_block, network, Link(index, token_hash(token), when), now=now)
+            verify_block(next_block, network, Link(ctx.index, ctx.hash, when), now=now)
         except InvalidBlock as exc:
             next_error = exc
-    return Audit(index, block, error, tuple((name, *rows[name]) for name in CHECKS),
+    return Audit(ctx.index, block, error, tuple((name, *rows[name]) for name in CHECKS),
                  next_error, next_block is not None)
 
 
@@ -405,7 +363,7 @@ class BlockInspector(widgets.VBox):
         self.wallets = list(wallets)
         self.now = now
         self.miner = miner
-        self.audit: Audit | None = None
+        self.audit: Audit  # the last check's, set by reset() below
         self.status = ""  # the last message from a tool, e.g. why re-mining was refused
 
         self._context()
@@ -469,12 +427,7 @@ class BlockInspector(widgets.VBox):
         for report, entry in validate_blocks(self.network, self.blocks[: self.index], now=self.now):
             if entry is None:
                 self._ancestry = self._ancestry or f"block {report.index} was rejected ({report.check}: {report.reason})"
-                block = self.blocks[report.index]
-                try:
-                    when = block.payload(self.network.secret).time
-                except InvalidToken:
-                    when = None
-                self._parent = Link(report.index, block.hash, when)
+                self._parent = Link.of(self.blocks[report.index], self.network, report.index)
                 continue
             self._parent = entry
             if self._ancestry is None:
@@ -544,7 +497,7 @@ class BlockInspector(widgets.VBox):
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
         if self.preset.value != name:
             self.preset.value = name  # the observer calls back here
-            return self.audit  # type: ignore[return-value]
+            return self.audit
         self.reset()
         claims = json.loads(self.payload_text.value)
         if name == "edit the contract":
@@ -650,25 +603,23 @@ class BlockInspector(widgets.VBox):
 
     @property
     def result(self) -> InvalidBlock | None:
-        return None if self.audit is None else self.audit.error
+        return self.audit.error
 
     @property
     def failed_check(self) -> str | None:
-        return None if self.audit is None else self.audit.failed_check
+        return self.audit.failed_check
 
     @property
     def block(self) -> Block | None:
-        return None if self.audit is None else self.audit.block
+        return self.audit.block
 
     @property
     def next_result(self) -> InvalidBlock | None:
-        return None if self.audit is None else self.audit.next_error
+        return self.audit.next_error
 
     @property
     def checks(self) -> "pd.DataFrame":
-        if self.audit is None:
-            self.check()
-        return self.audit.frame()  # type: ignore[union-attr]
+        return self.audit.frame()
 
 
 def block_inspector(
