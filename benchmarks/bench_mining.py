@@ -120,6 +120,10 @@ def run(quick: bool = False) -> list[dict]:
                     target=">= 30x the seed", met=one >= 30 * seed))
     rows.append(row("mining", f"fast miner, {cores} cores", every, "attempts/s",
                     baseline=seed, baseline_name=seed_name))
+    if cores > 1:
+        rows.append(row("mining", f"fast miner, {cores} cores against 1 core", every, "attempts/s",
+                        baseline=one, baseline_name="fast miner, 1 core",
+                        target=">= 1.7x on 2 cores", met=every >= 1.7 * one))
 
     for difficulty, blocks in ((4, 5 if quick else 15), (5, 3 if quick else 9)):
         expected = math.log(2) * 16**difficulty / seed  # the seed's expected median, from its rate
