@@ -25,11 +25,21 @@ def _print_tables(peer, network) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
+    from .fastmine import mine
 
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="labkit-demo-"))
     print(f"labkit demo: the seed's scenario with three peers, working in {workdir}")
-    result = run_demo(workdir, difficulty=args.difficulty, use_torrent=not args.no_torrent,
-                      step=lambda message: print("  " + message), miner=_miner(args))
+    bar = _MiningBar()
+
+    def step(message: str) -> None:
+        bar.close()  # a block is done: its progress line makes way for the step's line
+        print("  " + message)
+
+    try:
+        result = run_demo(workdir, difficulty=args.difficulty, use_torrent=not args.no_torrent,
+                          step=step, miner=mine, progress=bar)
+    finally:
+        bar.close()
     print(f"\nState tables as {result.peers[-1].name} sees them:")
     _print_tables(result.peers[-1], result.network)
     print("\nState digests:")
@@ -39,13 +49,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.agree else 1
 
 
-def _miner(args: argparse.Namespace):
-    """The fast miner when it is available, with a progress bar on the terminal."""
-    try:
-        from .fastmine import mine
-    except ImportError:
-        from .pow import mine
-    return mine
+class _MiningBar:
+    """A tqdm line that shows attempts and attempts/s while a block is mined (long at high difficulty)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, progress) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc="    mining", unit=" attempts", unit_scale=True, leave=False)
+        self.bar.update(progress.attempts - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

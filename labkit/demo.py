@@ -47,11 +47,13 @@ def run_demo(
     use_torrent: bool = True,
     step: Step | None = None,
     miner=None,
+    progress=None,
 ) -> DemoResult:
     """Mine the seed's four contracts (alice signs), write the blocks file, and let every peer verify and run it.
 
     With ``use_torrent`` the blocks file travels to bob's and carol's folders
     over BitTorrent on 127.0.0.1 (alice seeds); otherwise they read it directly.
+    ``progress`` is the miner's progress callback (labkit.pow.MiningProgress).
     """
     say = step or (lambda message: None)
     workdir = Path(workdir)
@@ -64,7 +66,7 @@ def run_demo(
     chain = Chain(network)
     contracts = seed_contracts()
     for contract, when in zip(contracts, demo_timestamps(len(contracts))):
-        entry = chain.mine(miner_peer.wallet, contract, timestamp=when, miner=miner)
+        entry = chain.mine(miner_peer.wallet, contract, timestamp=when, miner=miner, progress=progress)
         say(f"mined block {entry.index}: nonce {entry.payload.nonce}, hash {entry.hash[:16]}…")
     blocks_file = save_blocks(_peer_dir(workdir, miner_peer) / "blocks.jsonl", chain.blocks)
     say(f"wrote {len(chain)} blocks to {blocks_file}")
