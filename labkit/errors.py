@@ -155,10 +155,11 @@ class InvalidTorrent(TorrentError, ValueError):
 class FetchTimeout(TorrentError, TimeoutError):
     """No peer delivered the whole file in time."""
 
-    def __init__(self, name: str, peers: list[str], seconds: float, progress: float = 0.0):
+    def __init__(self, name: str, peers: list[str], seconds: float, progress: float = 0.0, detail: str = ""):
         tried = ", ".join(peers) if peers else "no peers"
         super().__init__(
             f"fetching {name!r} timed out after {seconds:g} s at {progress:.0%}; peers tried: {tried}"
+            + (f" ({detail})" if detail else "")
         )
         self.name = name
         self.peers = list(peers)
