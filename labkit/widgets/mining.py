@@ -208,8 +208,14 @@ class DifficultyWidget(widgets.VBox):
         self.nonce_label.value = f"nonce: {result.nonce:,}"
         self.hash_html.value = "hash: " + highlight_zeros(result.hash, difficulty)
         expected = expected_attempts(difficulty)
-        self.status_html.value = (f"found after {_count(result.attempts)} attempts, "
-                                  f"{result.attempts / expected:.2f} × the expected {_count(expected)}; "
+        # Nonces are tried from 0 upwards, so the winner is the (nonce+1)-th in order. Parallel
+        # workers also hash nonces above it before they hear of the win: say so, or the count
+        # would look like bad luck.
+        in_order = result.nonce + 1
+        extra = (f" ({_count(result.attempts)} hashes computed in all: the other workers were already past it)"
+                 if result.attempts > in_order else "")
+        self.status_html.value = (f"found after {_count(in_order)} attempts in nonce order, "
+                                  f"{in_order / expected:.2f} × the expected {_count(expected)}{extra}; "
                                   f"the block is valid at difficulty {difficulty} (signed by {html.escape(self.wallet.name)}, "
                                   f"mining and signing took {total:.2f} s)")
         self.history.append({"difficulty": difficulty, "miner": name, "nonce": result.nonce,
