@@ -1,4 +1,4 @@
-"""Command line: ``python -m labkit demo | verify BLOCKS_FILE | share | fetch``."""
+"""Command line: ``python -m labkit demo | verify | wallet new | network new | share | fetch``."""
 
 from __future__ import annotations
 
@@ -105,6 +105,50 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if rejected else 0
 
 
+def cmd_wallet_new(args: argparse.Namespace) -> int:
+    """A new 2048-bit wallet: NAME.pem (private, mode 0600) and NAME.pub.pem (to hand to the instructor)."""
+    from .wallet import Wallet, public_key_pem
+    from .files import atomic_write
+
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    private, public = folder / f"{args.name}.pem", folder / f"{args.name}.pub.pem"
+    if public.exists():
+        print(f"error: {public} already exists", file=sys.stderr)
+        return 2
+    wallet = Wallet.generate(name=args.name)
+    wallet.save(private)  # refuses to replace an existing key (KeyFileExists)
+    atomic_write(public, public_key_pem(wallet.public_key).encode("ascii"), overwrite=False)
+    print(f"wrote {private} (keep it secret) and {public}")
+    print(f"address {wallet.address}")
+    return 0
+
+
+def cmd_network_new(args: argparse.Namespace) -> int:
+    """A classroom network from members' public keys, with a freshly generated secret."""
+    from .errors import ConfigError, InvalidKey
+    from .network import Member, Network
+    from .wallet import load_public_key
+
+    members = []
+    for spec in args.member:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            print(f"error: --member takes NAME=PUBLIC_KEY.pem, not {spec!r}", file=sys.stderr)
+            return 2
+        try:
+            members.append(Member(name, load_public_key(Path(path).read_bytes())))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        except InvalidKey as exc:
+            raise ConfigError(f"member {name!r}: {exc}") from None
+    network = Network.create(members, difficulty=args.difficulty, name=args.name)
+    network.save(args.out)
+    print(f"wrote {args.out} (mode 0600: it holds the network's secret; share it only with members)")
+    print(repr(network))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--seed-secret", help="read a file the seed wrote: its HS256 secret ...")
     verify.add_argument("--signer-key", help="... and its signer's public key PEM file (with --difficulty)")
     verify.set_defaults(func=cmd_verify)
+
+    wallet = sub.add_parser("wallet", help="make a member's key pair").add_subparsers(dest="action", required=True)
+    new_wallet = wallet.add_parser("new", help="write NAME.pem (private, 0600) and NAME.pub.pem")
+    new_wallet.add_argument("name")
+    new_wallet.add_argument("--dir", default=".", help="folder for the key files (default: .)")
+    new_wallet.set_defaults(func=cmd_wallet_new)
+
+    network = sub.add_parser("network", help="make a classroom network").add_subparsers(dest="action", required=True)
+    new_network = network.add_parser("new", help="a network configuration with a fresh secret")
+    new_network.add_argument("--member", action="append", required=True, metavar="NAME=PUBLIC_KEY.pem",
+                             help="a member and the public key file `wallet new` wrote (repeatable)")
+    new_network.add_argument("--difficulty", type=int, default=3, help="hex zeros every block needs (default: 3)")
+    new_network.add_argument("--name", default="classroom")
+    new_network.add_argument("--out", default="classroom.json", help="where to write it (default: classroom.json)")
+    new_network.set_defaults(func=cmd_network_new)
 
     try:
         from .torrent_cli import add_subcommands

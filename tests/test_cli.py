@@ -143,3 +143,65 @@ def test_usage_errors():
     assert info.value.code == 2
     with pytest.raises(SystemExit):
         main(["verify"])
+
+
+# --- setting up a classroom: wallet new, network new -------------------------------------
+
+
+def test_wallet_new_writes_a_private_and_a_public_key(tmp_path, capsys):
+    from labkit.wallet import Wallet, load_public_key
+
+    assert main(["wallet", "new", "ana", "--dir", str(tmp_path)]) == 0
+    private, public = tmp_path / "ana.pem", tmp_path / "ana.pub.pem"
+    assert private.stat().st_mode & 0o777 == 0o600
+    wallet = Wallet.load(private)
+    assert load_public_key(public.read_bytes()) == wallet.public_key
+    assert wallet.address in capsys.readouterr().out
+
+
+def test_wallet_new_never_replaces_a_key(tmp_path, capsys):
+    assert main(["wallet", "new", "ana", "--dir", str(tmp_path)]) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(["wallet", "new", "ana", "--dir", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_network_new_from_members_public_keys(tmp_path, capsys):
+    from labkit.network import Network
+    from labkit.wallet import Wallet
+
+    for name in ("ana", "ben"):
+        assert main(["wallet", "new", name, "--dir", str(tmp_path)]) == 0
+    out = tmp_path / "classroom.json"
+    assert main(["network", "new", "--member", f"ana={tmp_path / 'ana.pub.pem'}",
+                 "--member", f"ben={tmp_path / 'ben.pub.pem'}", "--difficulty", "2", "--out", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600  # it holds the secret
+    network = Network.load(out)
+    assert [m.name for m in network.members] == ["ana", "ben"] and network.difficulty == 2
+    assert len(network.secret) >= 32
+    assert network.is_member(Wallet.load(tmp_path / "ben.pem").address)
+
+
+@pytest.mark.parametrize("member, words", [
+    ("ana", "NAME=PUBLIC_KEY.pem"),
+    ("ana={missing}", "cannot read"),
+    ("ana={garbage}", "not a PEM public key"),
+])
+def test_network_new_refuses_bad_members_and_writes_nothing(tmp_path, capsys, member, words):
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key")
+    out = tmp_path / "classroom.json"
+    spec = member.format(missing=tmp_path / "missing.pem", garbage=garbage)
+    assert main(["network", "new", "--member", spec, "--out", str(out)]) == 2
+    assert words in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_network_new_never_replaces_a_configuration(tmp_path, capsys):
+    assert main(["wallet", "new", "ana", "--dir", str(tmp_path)]) == 0
+    out = tmp_path / "classroom.json"
+    out.write_text("the old one")
+    assert main(["network", "new", "--member", f"ana={tmp_path / 'ana.pub.pem'}", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_text() == "the old one"
