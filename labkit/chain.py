@@ -161,6 +161,8 @@ class BlockContext:
     @property
     def hash(self) -> str:
         """sha256 hex of the token: what the proof of work is about, and what the next block links to."""
+        if isinstance(self.received, Block) and self.received.token == self.token:
+            return self.received.hash  # the record caches it; the Entry reuses the same value
         return token_hash(self.token)
 
 
