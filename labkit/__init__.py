@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _MODULES = (
     "encoding", "tokens", "pow", "fastmine", "wallet", "network", "block", "chain",
-    "forks", "operations", "vm", "peer", "tables", "display", "data", "demo",
+    "blocksfile", "forks", "operations", "vm", "peer", "tables", "display", "data", "demo",
     "torrent", "exercises", "student", "measure", "envcheck", "factoring",
     "attacks", "widgets",
 )

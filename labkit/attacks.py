@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from .block import MAX_LINE_BYTES, Block
-from .chain import Entry, Link, mine_block, save_blocks
+from .blocksfile import save_blocks
+from .chain import Entry, Link, mine_block
 from .data import DEMO_START, demo_network, demo_wallets, seed_contracts
 from .encoding import b64url_decode, b64url_encode
 from .errors import InvalidBlock, InvalidRecord, LabkitError

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .block import Block
-from .errors import InvalidBlock, InvalidRecord, InvalidSignature, InvalidToken, RuleBroken, UnknownSigner
-from .files import atomic_write
+from .errors import InvalidBlock, InvalidSignature, InvalidToken, RuleBroken, UnknownSigner
 from .network import Member, Network
 from .pow import Miner, expected_attempts, meets_difficulty, token_hash
 from .tokens import GENESIS_HASH, Payload, TokenParts, check_mac, format_timestamp, read_claims, split_token, utc_now
@@ -50,14 +49,10 @@ __all__ = [
     "Link",
     "Entry",
     "BlockReport",
-    "LineProblem",
-    "LoadResult",
     "verify_block",
     "validate_blocks",
     "mine_block",
     "Chain",
-    "load_blocks",
-    "save_blocks",
 ]
 
 CHECKS = ("record", "signer", "signature", "token", "mac", "payload", "index",
@@ -433,72 +428,10 @@ class Chain:
         return self.append(mine_block(self.network, wallet, contract, parent=self.tip, **kwargs))
 
     def save(self, path: str | os.PathLike) -> Path:
+        from .blocksfile import save_blocks
+
         return save_blocks(path, self.blocks)
 
     def __repr__(self) -> str:
         tip = f", tip={self.tip.hash[:12]}…" if self._entries else ""
         return f"Chain({len(self)} blocks{tip})"
-
-
-# --- blocks files ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LineProblem:
-    line: int  # 1-based line number in the file
-    reason: str
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    """What a blocks file held: the well-formed prefix, and every bad line."""
-
-    blocks: list[Block]
-    problems: list[LineProblem] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)  # the line number of each block
-    # well-formed records after the first bad line: (line number, block), read but not accepted
-    after_problem: list[tuple[int, Block]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def parse_lines(data: bytes) -> LoadResult:
-    """Parse the bytes of a blocks file (one JSON record per line)."""
-    blocks: list[Block] = []
-    lines: list[int] = []
-    problems: list[LineProblem] = []
-    after: list[tuple[int, Block]] = []
-    raw_lines = data.split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()  # the newline that ends the last line
-    for number, raw in enumerate(raw_lines, start=1):
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        try:
-            if not raw.strip():
-                raise InvalidRecord("empty line")
-            block = Block.from_line(raw)
-        except InvalidRecord as exc:
-            problems.append(LineProblem(number, exc.reason))
-            continue
-        if problems:  # only the prefix before the first bad line is accepted
-            after.append((number, block))
-        else:
-            blocks.append(block)
-            lines.append(number)
-    return LoadResult(blocks, problems, lines, after)
-
-
-def load_blocks(path: str | os.PathLike) -> LoadResult:
-    """Read a blocks file. The file is only read, never rewritten."""
-    path = Path(path)
-    return parse_lines(path.read_bytes())
-
-
-def save_blocks(path: str | os.PathLike, blocks: Iterable[Block]) -> Path:
-    """Write one JSON line per block atomically: a temporary file, flushed, then renamed."""
-    path = Path(path)
-    data = "".join(block.to_line() + "\n" for block in blocks).encode("ascii")
-    return atomic_write(path, data)

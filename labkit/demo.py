@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from .block import Block
-from .chain import BlockReport, Chain, save_blocks
+from .blocksfile import save_blocks
+from .chain import BlockReport, Chain
 from .data import demo_network, demo_timestamps, demo_wallets, seed_contracts
 from .network import Network
 from .peer import Peer

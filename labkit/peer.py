@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .block import Block
-from .chain import BlockReport, Chain, load_blocks, save_blocks
+from .blocksfile import load_blocks, save_blocks
+from .chain import BlockReport, Chain
 from .errors import InvalidBlock
 from .forks import MAX_ORPHANS, BlockTree, Reorg, TreeUpdate
 from .network import Network

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.chain import Chain, save_blocks
+from labkit.blocksfile import save_blocks
+from labkit.chain import Chain
 from labkit.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
 from labkit.operations import Context
 from labkit.vm import OISC

@@ -9,15 +9,13 @@ import stat
 import pytest
 
 from labkit.block import Block
+from labkit.blocksfile import load_blocks, parse_lines, save_blocks
 from labkit.chain import (
     CHECKS,
     Chain,
     Entry,
     Link,
-    load_blocks,
     mine_block,
-    parse_lines,
-    save_blocks,
     validate_blocks,
     verify_block,
 )

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from labkit.block import Block
-from labkit.chain import load_blocks
+from labkit.blocksfile import load_blocks
 from labkit.peer import Peer
 from makers import NOW
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from labkit.chain import parse_lines
+from labkit.blocksfile import parse_lines
 from labkit.encoding import StrictJSONError, b64url_decode, b64url_encode, dumps_canonical, loads_strict
 from labkit.errors import InvalidToken
 from labkit.peer import Peer

@@ -17,7 +17,7 @@ import pytest
 import rsa
 
 from labkit.__main__ import main
-from labkit.chain import save_blocks
+from labkit.blocksfile import save_blocks
 from labkit.errors import ConfigError, InvalidKey
 from labkit.network import Member, Network
 from labkit.peer import Peer
