@@ -2,20 +2,37 @@
 
 The demo keys and secret are public (they are in the repository), so lessons
 are reproducible; they must never hold anything of value.
+
+data/ lives at the top of the repository. A checkout (and an editable install)
+reads it there; a wheel carries a copy as ``labkit/_data`` (setup.py's build
+step), read with ``importlib.resources``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from importlib import resources
 from pathlib import Path
 
 from .network import Network
 from .wallet import Wallet
 
-__all__ = ["DATA_DIR", "DEMO_NAMES", "demo_wallets", "demo_network", "seed_contracts", "demo_timestamps", "work_dir"]
+__all__ = ["DATA_DIR", "DEMO_NAMES", "demo_wallets", "demo_network", "seed_contracts", "demo_timestamps",
+           "work_dir"]
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+def _locate_data() -> tuple[Path, Path | None]:
+    """(the data folder, the checkout's root or None when labkit is installed from a wheel)."""
+    installed = resources.files(__package__) / "_data"
+    if installed.is_dir():
+        # Installed packages are plain folders (pip unpacks wheels), so this is a real path.
+        return Path(str(installed)), None
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout / "data", checkout
+
+
+DATA_DIR, _CHECKOUT = _locate_data()
 DEMO_NAMES = ("alice", "bob", "carol")
 DEMO_START = dt.datetime(2024, 11, 23, 12, 0, tzinfo=dt.timezone.utc)  # the seed's NFT creation date
 
@@ -42,7 +59,13 @@ def demo_timestamps(count: int, *, step: dt.timedelta = dt.timedelta(minutes=1))
 
 
 def work_dir(name: str = "") -> Path:
-    """A git-ignored folder at the repository root for files made at run time."""
-    path = DATA_DIR.parent / "work" / name
+    """A folder for files made at run time, created if missing.
+
+    In a checkout it is ``work/`` at the repository root (git-ignored); when
+    labkit is installed from a wheel it is ``labkit-work/`` in the current
+    directory, never inside site-packages.
+    """
+    root = _CHECKOUT / "work" if _CHECKOUT is not None else Path.cwd() / "labkit-work"
+    path = root / name
     path.mkdir(parents=True, exist_ok=True)
     return path

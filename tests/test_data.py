@@ -7,6 +7,8 @@ import json
 import shutil
 import subprocess
 
+from pathlib import Path
+
 from labkit.data import (
     DATA_DIR,
     DEMO_NAMES,
@@ -82,3 +84,10 @@ def test_work_dir_is_git_ignored():
             assert result.returncode == 0
     finally:
         path.rmdir()
+
+
+def test_a_checkout_reads_data_in_place():
+    # A wheel carries a copy as labkit/_data instead (tests/test_wheel.py).
+    root = Path(__file__).resolve().parent.parent
+    assert DATA_DIR == root / "data"
+    assert sorted(p.name for p in DATA_DIR.glob("*.json")) == ["demo-network.json", "seed-contracts.json"]
