@@ -9,18 +9,15 @@ libtorrent.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from .errors import *  # noqa: F401,F403  (error classes are part of the top-level API)
 from .errors import __all__ as _errors_all
 
 __version__ = "0.1.0"
 
-_MODULES = (
-    "encoding", "tokens", "pow", "fastmine", "wallet", "network", "block", "chain",
-    "blocksfile", "forks", "operations", "vm", "peer", "tables", "display", "data", "demo",
-    "torrent", "exercises", "student", "measure", "envcheck", "factoring",
-    "attacks", "widgets",
-)
+# Every public module and subpackage of this folder, found by listing it (nothing is imported here).
+_MODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
 
 __all__ = ["__version__", *_errors_all, *_MODULES]
 
