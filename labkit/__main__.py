@@ -1,15 +1,31 @@
-"""Command line: ``python -m labkit demo | verify | wallet new | network new | share | fetch``."""
+"""Command line: ``python -m labkit demo | verify | wallet new | network new | share | fetch``.
+
+Bad input gets one line on stderr, ``error: ...`` naming the argument or the
+path and what is wrong with it, and a non-zero exit (2; verify exits 1 when
+it rejected lines of the file), with nothing created or changed. Every
+argument is checked before anything is written: ``argparse`` types check
+paths (never opening a FIFO or a device), numbers and names, and ``main``
+turns any LabkitError or OSError into that one line. Text that came from a
+user (names, reasons, paths) goes through ``labkit.terminal.printable``
+before it is printed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LabkitError
+from .terminal import printable
 
 __all__ = ["main"]
+
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a tool killed by SIGPIPE (output piped into head)
 
 
 def _print_tables(peer, network) -> None:
@@ -18,17 +34,17 @@ def _print_tables(peer, network) -> None:
     from .tables import state_frames
 
     with pd.option_context("display.width", 120, "display.max_columns", 20):
-        for name, frame in state_frames(peer.vm.state, network).items():
-            print(f"\n{name}:")
-            print(frame.to_string() if len(frame) else "  (empty)")
+        for name, frame in state_frames(peer.state, network).items():
+            print(f"\n{printable(name)}:")
+            print(printable(frame.to_string(), newlines=True) if len(frame) else "  (empty)")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     from .fastmine import mine
 
-    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="labkit-demo-"))
-    print(f"labkit demo: the seed's scenario with three peers, working in {workdir}")
+    workdir = args.workdir if args.workdir else Path(tempfile.mkdtemp(prefix="labkit-demo-"))
+    print(f"labkit demo: the seed's scenario with three peers, working in {printable(workdir)}")
     bar = _MiningBar()
 
     def step(message: str) -> None:
@@ -36,8 +52,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("  " + message)
 
     try:
-        result = run_demo(workdir, difficulty=args.difficulty, use_torrent=not args.no_torrent,
-                          step=step, miner=mine, progress=bar)
+        with _undone_on_failure(workdir):
+            result = run_demo(workdir, difficulty=args.difficulty, use_torrent=not args.no_torrent,
+                              step=step, miner=mine, progress=bar)
     finally:
         bar.close()
     print(f"\nState tables as {result.peers[-1].name} sees them:")
@@ -68,119 +85,284 @@ class _MiningBar:
             self.bar = None
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One line of verify's report: the lines ``first`` to ``last`` of the file and their verdict."""
+
+    first: int
+    last: int
+    verdict: str  # "ok", or "REJECTED [check] reason"
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict == "ok"
+
+    def __str__(self) -> str:
+        if self.first == self.last:
+            return f"{f'line {self.first}':>10}: {printable(self.verdict)}"
+        count = self.last - self.first + 1
+        return f"{f'lines {self.first}-{self.last}':>10}: {printable(self.verdict)} ({count:,} lines)"
+
+
+def _report_rows(peer, loaded) -> list[_Row]:
+    """One row per line of the blocks file, in file order; runs of lines with the same rejection are one row.
+
+    The peer is given each distinct record once: it skips a record it already
+    holds, so a repeated line would otherwise get no verdict at all. Each
+    repeat is reported here, against the line it repeats.
+    """
+    rows: list[_Row] = []
+    first_copy: dict[tuple[str, bytes], int] = {}  # (token, signature) -> line of its first copy
+    unique, unique_lines = [], []
+    for line, block in zip(loaded.lines, loaded.blocks):
+        key = (block.token, block.signature)
+        if key in first_copy:
+            rows.append(_Row(line, line, f"REJECTED [duplicate] repeats line {first_copy[key]}"))
+        else:
+            first_copy[key] = line
+            unique.append(block)
+            unique_lines.append(line)
+    reports = peer.receive(unique)
+    if len(reports) != len(unique):  # the peer promises one report per block it has not seen
+        raise LabkitError(f"the peer gave {len(reports)} verdicts for {len(unique)} blocks")
+    for line, report in zip(unique_lines, reports):
+        verdict = "ok" if report.accepted else f"REJECTED [{report.check}] {report.reason}"
+        rows.append(_Row(line, line, verdict))
+    for problem in loaded.problems:
+        rows.append(_Row(problem.line, problem.last, f"REJECTED [record] {problem.reason}"))
+    if loaded.problems:
+        first_bad = loaded.problems[0].line
+        after = f"REJECTED [ancestry] comes after bad line {first_bad}; only the lines before it are read"
+        rows += [_Row(line, line, after) for line, _ in loaded.after_problem]
+    rows.sort(key=lambda row: row.first)
+    merged: list[_Row] = []
+    for row in rows:  # a run of rejections for the same reason is one row
+        if merged and not row.accepted and merged[-1].verdict == row.verdict and merged[-1].last + 1 == row.first:
+            merged[-1] = _Row(merged[-1].first, row.last, row.verdict)
+        else:
+            merged.append(row)
+    return merged
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
+    from .blocksfile import load_blocks
     from .data import demo_network
     from .network import Member, Network
     from .peer import Peer
-    from .wallet import Wallet, load_public_key
+    from .wallet import Wallet, load_public_key_file
 
     if args.seed_secret is not None:
         # A file written by the seed: one signer, a short shared secret, a difficulty.
-        try:
-            pem = Path(args.signer_key).read_bytes()
-        except OSError as exc:
-            print(f"error: cannot read the signer key {args.signer_key}: {exc.strerror}", file=sys.stderr)
-            return 2
-        key = load_public_key(pem, teaching=True)
+        key = load_public_key_file(args.signer_key, teaching=True)
         network = Network("seed", args.seed_secret.encode("utf-8"), args.difficulty,
                           (Member("seed", key),), teaching=True)
     else:
         network = Network.load(args.network) if args.network else demo_network()
         if args.difficulty is not None:
             network = network.with_difficulty(args.difficulty)
-    peer = Peer("verifier", Wallet.generate(), network)
-    path = Path(args.blocks_file)
-    if not path.is_file():
-        print(f"error: {path} is not a file", file=sys.stderr)
-        return 2
-    reports = peer.receive(path)
-    for r in reports:
-        where = f"line {r.line}" if r.line else f"block {r.index}"
-        verdict = "ok" if r.accepted else f"REJECTED [{r.check}] {r.reason}"
-        print(f"{where:>10}: {verdict}")
-    rejected = [r for r in reports if not r.accepted]
-    print(f"\n{len(reports) - len(rejected)} accepted, {len(rejected)} rejected; state digest {peer.digest()}")
+    loaded = load_blocks(args.blocks_file)
+    peer = Peer("verifier", network)
+    rows = _report_rows(peer, loaded)
+    for row in rows:
+        print(row)
+    rejected = sum(row.last - row.first + 1 for row in rows if not row.accepted)
+    accepted = sum(1 for row in rows if row.accepted)
+    print(f"\n{accepted} accepted, {rejected} rejected; state digest {peer.digest()}")
     if args.tables:
         _print_tables(peer, network)
-    return 1 if rejected else 0
+    if rejected:
+        sys.stdout.flush()  # the report first, then the one error line
+        print(f"error: {printable(args.blocks_file)}: {rejected:,} of {loaded.line_count:,} lines rejected",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_wallet_new(args: argparse.Namespace) -> int:
     """A new 2048-bit wallet: NAME.pem (private, mode 0600) and NAME.pub.pem (to hand to the instructor)."""
+    from .files import atomic_write, check_new_file, missing_folders
     from .wallet import Wallet, public_key_pem
-    from .files import atomic_write
 
-    folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder: Path = args.dir
     private, public = folder / f"{args.name}.pem", folder / f"{args.name}.pub.pem"
-    if public.exists():
-        print(f"error: {public} already exists", file=sys.stderr)
-        return 2
-    wallet = Wallet.generate(name=args.name)
-    wallet.save(private)  # refuses to replace an existing key (KeyFileExists)
-    atomic_write(public, public_key_pem(wallet.public_key).encode("ascii"), overwrite=False)
-    print(f"wrote {private} (keep it secret) and {public}")
+    if folder.exists():
+        check_new_file(private)  # before the key is made: never replace a key, never half a pair
+        check_new_file(public)
+    made = missing_folders(folder)
+    written: list[Path] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        wallet = Wallet.generate(name=args.name)
+        written.append(wallet.save(private))  # refuses to replace an existing key (KeyFileExists)
+        written.append(atomic_write(public, public_key_pem(wallet.public_key).encode("ascii"), overwrite=False))
+    except BaseException:
+        for path in written:  # undo: a refused command leaves nothing behind
+            path.unlink()
+        for path in reversed(made):
+            path.rmdir()
+        raise
+    print(f"wrote {printable(private)} (keep it secret) and {printable(public)}")
     print(f"address {wallet.address}")
     return 0
 
 
 def cmd_network_new(args: argparse.Namespace) -> int:
     """A classroom network from members' public keys, with a freshly generated secret."""
-    from .errors import ConfigError, InvalidKey
+    from .errors import ConfigError
     from .network import Member, Network
-    from .wallet import load_public_key
+    from .wallet import load_public_key_file
 
-    members = []
-    for spec in args.member:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            print(f"error: --member takes NAME=PUBLIC_KEY.pem, not {spec!r}", file=sys.stderr)
-            return 2
-        try:
-            members.append(Member(name, load_public_key(Path(path).read_bytes())))
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-        except InvalidKey as exc:
-            raise ConfigError(f"member {name!r}: {exc}") from None
+    members, seen = [], set()
+    for name, path in args.member:
+        if name in seen:
+            raise ConfigError(f"--member {name!r} is given twice")
+        seen.add(name)
+        members.append(Member(name, load_public_key_file(path)))
     network = Network.create(members, difficulty=args.difficulty, name=args.name)
     network.save(args.out)
-    print(f"wrote {args.out} (mode 0600: it holds the network's secret; share it only with members)")
-    print(repr(network))
+    print(f"wrote {printable(args.out)} (mode 0600: it holds the network's secret; share it only with members)")
+    print(printable(repr(network)))
     return 0
 
 
+# --- checking arguments before anything is done ---------------------------------------------------
+# Each returns the value checked or raises ArgumentTypeError, which the parser prints as one error line.
+
+
+def _checked(check, *, empty: str = "an empty path"):
+    """An argparse type from a check that raises LabkitError (or OSError)."""
+    def convert(value: str):
+        if value == "":
+            raise argparse.ArgumentTypeError(empty)
+        try:
+            return check(value)
+        except (LabkitError, OSError) as exc:
+            from .files import describe
+
+            raise argparse.ArgumentTypeError(describe(exc) if isinstance(exc, OSError) else str(exc)) from None
+    return convert
+
+
+def _input_file(limit: int):
+    from .files import check_regular
+
+    return _checked(lambda value: str(check_regular(value, limit=limit)))
+
+
+def _new_file(value: str) -> str:
+    from .files import check_new_file
+
+    return str(_checked(check_new_file)(value))
+
+
+def _folder(value: str) -> Path:
+    from .files import check_folder
+
+    return _checked(lambda v: check_folder(v, create=True))(value)
+
+
+def _text(value: str, *, what: str = "the value") -> str:
+    """Text given on the command line must be UTF-8 (Python keeps other bytes as lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{what} {value!r} is not valid UTF-8") from None
+    return value
+
+
+def _secret(value: str) -> str:
+    _text(value, what="the secret")
+    if not value:
+        raise argparse.ArgumentTypeError("the secret must not be empty")
+    return value
+
+
+def _network_name(value: str) -> str:
+    _text(value, what="the network name")
+    if not value or len(value) > 64 or not value.isprintable():
+        raise argparse.ArgumentTypeError(f"the network name {value!r} must be 1 to 64 printable "
+                                         "characters")
+    return value
+
+
+def _difficulty(value: str) -> int:
+    from .pow import MAX_DIFFICULTY
+
+    # Only ASCII digits: int() would also take "٣", "1_0" and " 3 "; never nan, inf, negatives or 10**100.
+    if not re.fullmatch(r"[0-9]{1,3}", value) or int(value) > MAX_DIFFICULTY:
+        raise argparse.ArgumentTypeError(f"difficulty must be a whole number of hex zeros from 0 to "
+                                         f"{MAX_DIFFICULTY}, not {value!r}")
+    return int(value)
+
+
+def _name(value: str) -> str:
+    from .network import check_name
+
+    _text(value, what="the name")
+    return _checked(check_name, empty="a member name must not be empty")(value)
+
+
+def _member(value: str) -> tuple[str, str]:
+    from .network import check_name
+    from .wallet import MAX_KEY_FILE_BYTES
+
+    name, sep, path = value.partition("=")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"--member takes NAME=PUBLIC_KEY.pem, not {value!r}")
+    _name(name)
+    return name, _input_file(MAX_KEY_FILE_BYTES)(path)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one ``error:`` line, like every other refusal."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {printable(message)} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__)
+    from .blocksfile import MAX_FILE_BYTES
+    from .network import MAX_CONFIG_BYTES
+    from .wallet import MAX_KEY_FILE_BYTES
+
+    parser = _Parser(prog="python -m labkit", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the seed's scenario with three peers")
-    demo.add_argument("--workdir", help="folder for the blocks files (default: a new temporary folder)")
-    demo.add_argument("--difficulty", type=int, default=None, help="hex zeros (default: the demo network's, 2)")
+    demo.add_argument("--workdir", type=_folder,
+                      help="folder for the blocks files (default: a new temporary folder)")
+    demo.add_argument("--difficulty", type=_difficulty, default=None,
+                      help="hex zeros, 0 to 8 (default: the demo network's, 2)")
     demo.add_argument("--no-torrent", action="store_true", help="peers read the file directly instead of by BitTorrent")
     demo.set_defaults(func=cmd_demo)
 
     verify = sub.add_parser("verify", help="verify and execute a blocks file; exit 1 if any block is rejected")
-    verify.add_argument("blocks_file")
-    verify.add_argument("--network", help="network configuration JSON (default: data/demo-network.json)")
-    verify.add_argument("--difficulty", type=int, default=None, help="override the network's difficulty")
+    verify.add_argument("blocks_file", type=_input_file(MAX_FILE_BYTES))
+    verify.add_argument("--network", type=_input_file(MAX_CONFIG_BYTES),
+                        help="network configuration JSON (default: data/demo-network.json)")
+    verify.add_argument("--difficulty", type=_difficulty, default=None, help="override the network's difficulty")
     verify.add_argument("--tables", action="store_true", help="print the state tables afterwards")
-    verify.add_argument("--seed-secret", help="read a file the seed wrote: its HS256 secret ...")
-    verify.add_argument("--signer-key", help="... and its signer's public key PEM file (with --difficulty)")
+    verify.add_argument("--seed-secret", type=_secret, help="read a file the seed wrote: its HS256 secret ...")
+    verify.add_argument("--signer-key", type=_input_file(MAX_KEY_FILE_BYTES),
+                        help="... and its signer's public key PEM file (with --difficulty)")
     verify.set_defaults(func=cmd_verify)
 
     wallet = sub.add_parser("wallet", help="make a member's key pair").add_subparsers(dest="action", required=True)
     new_wallet = wallet.add_parser("new", help="write NAME.pem (private, 0600) and NAME.pub.pem")
-    new_wallet.add_argument("name")
-    new_wallet.add_argument("--dir", default=".", help="folder for the key files (default: .)")
+    new_wallet.add_argument("name", type=_name,
+                            help="1 to 32 letters, digits, '_', '-' or '.', starting with a letter or digit")
+    new_wallet.add_argument("--dir", type=_folder, default=".", help="folder for the key files (default: .)")
     new_wallet.set_defaults(func=cmd_wallet_new)
 
     network = sub.add_parser("network", help="make a classroom network").add_subparsers(dest="action", required=True)
     new_network = network.add_parser("new", help="a network configuration with a fresh secret")
-    new_network.add_argument("--member", action="append", required=True, metavar="NAME=PUBLIC_KEY.pem",
+    new_network.add_argument("--member", type=_member, action="append", required=True, metavar="NAME=PUBLIC_KEY.pem",
                              help="a member and the public key file `wallet new` wrote (repeatable)")
-    new_network.add_argument("--difficulty", type=int, default=3, help="hex zeros every block needs (default: 3)")
-    new_network.add_argument("--name", default="classroom")
-    new_network.add_argument("--out", default="classroom.json", help="where to write it (default: classroom.json)")
+    new_network.add_argument("--difficulty", type=_difficulty, default=3,
+                             help="hex zeros every block needs, 0 to 8 (default: 3)")
+    new_network.add_argument("--name", type=_network_name, default="classroom")
+    new_network.add_argument("--out", type=_new_file, default="classroom.json",
+                             help="where to write it, a file that does not exist yet (default: classroom.json)")
     new_network.set_defaults(func=cmd_network_new)
 
     try:
@@ -192,16 +374,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "seed_secret", None) is not None and (args.signer_key is None or args.difficulty is None):
-        print("error: --seed-secret needs --signer-key and --difficulty", file=sys.stderr)
-        return 2
+def _undone_on_failure(workdir: Path):
+    """Remove ``workdir`` again if this command made it and then failed (nothing is left behind)."""
+    import contextlib
+    import shutil
+
+    @contextlib.contextmanager
+    def guard():
+        existed = workdir.exists()
+        try:
+            yield
+        except BaseException:
+            if not existed and workdir.exists():
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
+    return guard()
+
+
+def _fail(message: str) -> int:
+    print(f"error: {printable(message)}", file=sys.stderr)
+    return 2
+
+
+def _broken_pipe() -> int:
+    """The reader of our output went away (``| head``): stop quietly, as Unix tools do."""
     try:
-        return args.func(args)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
+    except (OSError, ValueError):  # stdout without a file descriptor (e.g. captured by a test)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .files import describe
+
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+            if getattr(args, "seed_secret", None) is not None and (args.signer_key is None or args.difficulty is None):
+                parser.error("--seed-secret needs --signer-key and --difficulty")
+        except SystemExit as stop:  # --help, or a usage error already printed as one line
+            return stop.code if isinstance(stop.code, int) else 0
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the try
+        return code
+    except BrokenPipeError:
+        return _broken_pipe()
     except LabkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(describe(exc))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,19 +1,187 @@
-"""Writing files all at once: a reader sees the old file or the new one, never half of either.
+"""Files a user names: read only regular files, within a size limit; write all at once.
 
-Used for blocks files, key files and network configurations. The data goes
-to a temporary file in the same folder, is flushed to disk, and then takes
-the file's name in one step: ``os.replace`` to overwrite, or ``os.link``
-when an existing file must never be replaced (link fails if the name exists).
+Reading: ``check_regular`` refuses a path that is missing, a folder, or not
+a regular file (a FIFO or a device such as /dev/zero would make a reader
+wait or read forever) without opening it; ``open_regular`` opens without
+blocking, asks the open file itself what it is, and enforces a size limit;
+``read_regular`` reads such a file whole. Each raises ``FileRefused``, which
+names the path and says what is wrong with it (``describe`` does the same
+for any OSError).
+
+Writing: ``atomic_write`` is used for blocks files, key files and network
+configurations. The data goes to a temporary file in the same folder, is
+flushed to disk, and then takes the file's name in one step: ``os.replace``
+to overwrite, or ``os.link`` when an existing file must never be replaced
+(link fails if the name exists). A reader sees the old file or the new one,
+never half of either.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["atomic_write"]
+from .errors import LabkitError
+
+__all__ = ["FileRefused", "describe", "refused", "check_regular", "open_regular", "read_regular", "check_new_file",
+           "check_folder", "missing_folders", "atomic_write"]
+
+# What an errno means, said the way the rest of labkit's messages are said.
+_WHAT = {
+    errno.ENOENT: "no such file or folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "no space left on the device",
+    errno.EEXIST: "already exists",
+    errno.ENAMETOOLONG: "the name is too long",
+    errno.ELOOP: "too many levels of symbolic links",
+}
+
+
+class FileRefused(LabkitError, OSError):
+    """A path labkit was asked to read or write is missing, of the wrong kind, too large or not allowed.
+
+    An OSError too, with ``filename``, ``errno`` and ``strerror`` (the reason, in words).
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str, code: int = errno.EINVAL):
+        super().__init__(code, reason, os.fspath(path))
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.reason}"
+
+
+def describe(exc: OSError) -> str:
+    """One line naming the path(s) of an OSError and what is wrong: ``"keys/ana.pem: permission denied"``."""
+    if isinstance(exc, FileRefused):
+        what = exc.reason
+    else:
+        what = _WHAT.get(exc.errno) or (exc.strerror or str(exc)).lower()
+    if exc.filename is None:
+        return what
+    where = os.fsdecode(exc.filename)
+    if getattr(exc, "filename2", None) is not None:
+        where += f" -> {os.fsdecode(exc.filename2)}"
+    return f"{where}: {what}"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (named pipe), not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file"
+    return "is not a regular file"
+
+
+def refused(path: str | os.PathLike, exc: OSError) -> FileRefused:
+    """The FileRefused that says, for ``path``, what an OSError from the operating system means."""
+    return FileRefused(path, _WHAT.get(exc.errno) or (exc.strerror or str(exc)).lower(), exc.errno or errno.EIO)
+
+
+def _check_stat(path: str | os.PathLike, info: os.stat_result, limit: int | None) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise FileRefused(path, _kind(info.st_mode), errno.EISDIR if stat.S_ISDIR(info.st_mode) else errno.EINVAL)
+    if limit is not None and info.st_size > limit:
+        raise FileRefused(path, f"is {info.st_size:,} bytes; the limit is {limit:,}", errno.EFBIG)
+
+
+def check_regular(path: str | os.PathLike, *, limit: int | None = None) -> Path:
+    """Refuse, without opening it, a path that is not a readable regular file of at most ``limit`` bytes."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise refused(path, exc) from None
+    except ValueError:  # an embedded NUL
+        raise FileRefused(path, "the name holds a NUL character") from None
+    _check_stat(path, info, limit)
+    if not os.access(path, os.R_OK):
+        raise FileRefused(path, "permission denied", errno.EACCES)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def open_regular(path: str | os.PathLike, *, limit: int | None = None):
+    """Open a regular file for reading in binary; refuse anything else without waiting on it.
+
+    O_NONBLOCK makes opening a FIFO return at once instead of waiting for a
+    writer; the open file's own fstat then says what it is, so a path
+    swapped after ``check_regular`` is still refused.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise refused(path, exc) from None
+    except ValueError:
+        raise FileRefused(path, "the name holds a NUL character") from None
+    try:
+        _check_stat(path, os.fstat(fd), limit)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        file: BinaryIO = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with file:
+        try:
+            yield file
+        except OSError as exc:  # e.g. EIO while reading
+            if isinstance(exc, FileRefused):
+                raise
+            raise refused(path, exc) from None
+
+
+def read_regular(path: str | os.PathLike, *, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (also if it grows while being read)."""
+    with open_regular(path, limit=limit) as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise FileRefused(path, f"is more than {limit:,} bytes; the limit is {limit:,}", errno.EFBIG)
+    return data
+
+
+def check_new_file(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Refuse, before anything is written, a destination whose folder is missing or not writable,
+    which is a folder, or which exists when it must not be replaced."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise refused(path, exc) from None
+    except ValueError:
+        raise FileRefused(path, "the name holds a NUL character") from None
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            raise FileRefused(path, "is a folder, not a file", errno.EISDIR)
+        if not overwrite:
+            raise FileRefused(path, "already exists", errno.EEXIST)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused(path, _kind(info.st_mode))
+    folder = path.parent
+    try:
+        folder_info = os.stat(folder)
+    except OSError as exc:
+        raise refused(folder, exc) from None
+    if not stat.S_ISDIR(folder_info.st_mode):
+        raise FileRefused(folder, "is a file, not a folder", errno.ENOTDIR)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise FileRefused(folder, "permission denied: cannot write in this folder", errno.EACCES)
+    return path
 
 
 def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> Path:
@@ -22,7 +190,10 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int = 0o644, ove
     With ``overwrite=False`` an existing file raises FileExistsError and is left untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # created 0600
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # created 0600
+    except OSError as exc:  # name the folder that refused, not the temporary name that never existed
+        raise type(exc)(exc.errno, exc.strerror, os.fspath(path.parent)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -39,3 +210,45 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int = 0o644, ove
             os.unlink(tmp)
         raise
     return path
+
+
+def check_folder(path: str | os.PathLike, *, create: bool = False) -> Path:
+    """Refuse a path that is not a folder. With ``create=True`` it is a folder to write in: it must be
+    writable, or be missing with a writable folder as its nearest existing ancestor (the caller makes
+    it later). Nothing is created here."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise refused(path, exc) from None
+    except ValueError:
+        raise FileRefused(path, "the name holds a NUL character") from None
+    if info is not None:
+        if not stat.S_ISDIR(info.st_mode):
+            raise FileRefused(path, "is a file, not a folder" if stat.S_ISREG(info.st_mode)
+                              else _kind(info.st_mode).replace("regular file", "folder"), errno.ENOTDIR)
+        if create and not os.access(path, os.W_OK | os.X_OK):
+            raise FileRefused(path, "permission denied: cannot write in this folder", errno.EACCES)
+        return path
+    if not create:
+        raise FileRefused(path, "no such folder", errno.ENOENT)
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise FileRefused(ancestor, "is a file, not a folder", errno.ENOTDIR)
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise FileRefused(ancestor, "permission denied: cannot make a folder in it", errno.EACCES)
+    return path
+
+
+def missing_folders(path: str | os.PathLike) -> list[Path]:
+    """The folders ``Path(path).mkdir(parents=True)`` would create, outermost first (to undo it)."""
+    missing = []
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing[::-1]

@@ -5,6 +5,13 @@ of members (name and RSA public key), the secret that MACs every block's
 JWT, the proof-of-work difficulty, and how far ahead of a verifier's clock
 a block's timestamp may be. The secret is generated (32 random bytes) and
 stored in the configuration file, never written in code.
+
+A member's name also names files (``wallet new NAME`` writes NAME.pem, the
+demo a folder per peer), so ``check_name`` says what a name may be:
+1 to 32 characters, letters, digits, "_", "-" and ".", starting with a
+letter or a digit. No "/" or "\\", so a name never places a file outside
+its folder; no leading "." or "-", so no hidden file and nothing a command
+line takes for an option; no spaces or control characters.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
@@ -20,14 +28,37 @@ import rsa
 
 from .encoding import StrictJSONError, loads_strict
 from .errors import ConfigError, InvalidKey, UnknownSigner
-from .files import atomic_write
+from .files import atomic_write, describe, read_regular, refused
 from .pow import check_difficulty
 from .wallet import Wallet, address_of, check_public_key, load_public_key, public_key_pem
 
-__all__ = ["SECRET_BYTES", "Member", "Network"]
+__all__ = ["SECRET_BYTES", "MAX_NAME_CHARS", "MAX_CONFIG_BYTES", "check_name", "Member", "Network"]
 
 SECRET_BYTES = 32  # RFC 7518 section 3.2: an HS256 key must be at least 256 bits
 DEFAULT_CLOCK_SKEW = 300  # seconds a block may be ahead of the verifier's clock
+MAX_NAME_CHARS = 32  # characters; at 4 UTF-8 bytes each, NAME.pub.pem stays well under 255 bytes
+MAX_CONFIG_BYTES = 1024 * 1024  # a configuration with a thousand 2048-bit members is about 500 KB
+_NAME_PUNCTUATION = "_-."
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it may name a member (and its files); raise ConfigError saying why not."""
+    if not isinstance(name, str):
+        raise ConfigError(f"a member name must be a string, not {type(name).__name__}")
+    if not name:
+        raise ConfigError("a member name must not be empty")
+    if len(name) > MAX_NAME_CHARS:
+        raise ConfigError(f"member name {name[:MAX_NAME_CHARS]!r}... is {len(name)} characters; "
+                          f"the limit is {MAX_NAME_CHARS}")
+    for ch in name:
+        if not (ch.isalnum() or ch in _NAME_PUNCTUATION):
+            what = "a slash" if ch in "/\\" else "a space" if ch.isspace() else \
+                f"{unicodedata.name(ch, 'the character')} ({ch!r})" if ch.isprintable() else f"{ch!r}"
+            raise ConfigError(f"member name {name!r} holds {what}; a name is letters, digits, "
+                              f"'_', '-' and '.'")
+    if not name[0].isalnum():
+        raise ConfigError(f"member name {name!r} must start with a letter or a digit")
+    return name
 
 
 @dataclass(frozen=True)
@@ -172,10 +203,13 @@ class Network:
     def load(cls, path: str | os.PathLike) -> "Network":
         path = Path(path)
         try:
-            text = path.read_bytes()
+            text = read_regular(path, limit=MAX_CONFIG_BYTES)  # never a FIFO or /dev/zero
         except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+            raise ConfigError(f"cannot read {describe(exc)}") from None
         try:
             return cls.from_json(text)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        except OSError as exc:  # a missing or read-only folder, a full disk: say which path, in one line
+            raise refused(exc.filename or path, exc) from None
+        """Read a configuration file; raises ConfigError naming the file (missing, not a regular file, malformed)."""

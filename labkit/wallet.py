@@ -24,7 +24,7 @@ from pathlib import Path
 import rsa
 
 from .errors import InvalidKey, InvalidSignature, KeyFileExists
-from .files import atomic_write
+from .files import atomic_write, describe, read_regular, refused
 
 __all__ = [
     "MIN_BITS",
@@ -34,6 +34,8 @@ __all__ = [
     "short_address",
     "check_public_key",
     "load_public_key",
+    "load_public_key_file",
+    "MAX_KEY_FILE_BYTES",
     "public_key_pem",
     "verify",
     "sign_with",
@@ -42,6 +44,7 @@ __all__ = [
 MIN_BITS = 2048
 PUBLIC_EXPONENT = 65537
 SHORT = 10  # hex digits of an address shown in tables
+MAX_KEY_FILE_BYTES = 64 * 1024  # a 16384-bit private key in PEM is about 12 KiB
 
 # DER of DigestInfo{ sha256, NULL } followed by the 32-byte digest (RFC 8017 section 9.2, note 1).
 _SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
@@ -98,6 +101,18 @@ def load_public_key(pem: str | bytes, *, teaching: bool = False) -> rsa.PublicKe
         raise InvalidKey(f"not an RSA key ({type(key).__name__})")
     numbers = key.public_numbers()
     return check_public_key(rsa.PublicKey(numbers.n, numbers.e), teaching=teaching)
+
+
+def load_public_key_file(path: str | os.PathLike, *, teaching: bool = False) -> rsa.PublicKey:
+    """Read a public key PEM file; raises InvalidKey naming the file (missing, not a regular file, not a key)."""
+    try:
+        data = read_regular(path, limit=MAX_KEY_FILE_BYTES)
+    except OSError as exc:
+        raise InvalidKey(f"cannot read {describe(exc)}") from None
+    try:
+        return load_public_key(data, teaching=teaching)
+    except InvalidKey as exc:
+        raise InvalidKey(f"{os.fspath(path)}: {exc}") from None
 
 
 def verify(public_key: rsa.PublicKey, data: bytes, signature: bytes) -> None:
@@ -228,15 +243,17 @@ class Wallet:
             return atomic_write(path, self.to_pem().encode("ascii"), mode=0o600, overwrite=overwrite)
         except FileExistsError:
             raise KeyFileExists(f"{path} already exists; pass overwrite=True to replace it") from None
+        except OSError as exc:  # a missing or read-only folder, a full disk: say which path, in one line
+            raise refused(exc.filename or path, exc) from None
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, name: str | None = None, teaching: bool = False) -> "Wallet":
         """Read a private key file written by ``save`` (or any unencrypted RSA PEM)."""
         path = Path(path)
         try:
-            data = path.read_bytes()
+            data = read_regular(path, limit=MAX_KEY_FILE_BYTES)  # never a FIFO or /dev/zero
         except OSError as exc:
-            raise InvalidKey(f"cannot read {path}: {exc.strerror}") from None
+            raise InvalidKey(f"cannot read {describe(exc)}") from None
         try:
             return cls.from_pem(data, name=path.stem if name is None else name, teaching=teaching)
         except InvalidKey as exc:

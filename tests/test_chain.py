@@ -318,7 +318,9 @@ def test_load_reports_huge_and_non_utf8_lines(small_blocks):
 
 
 def test_load_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    from labkit.files import FileRefused
+
+    with pytest.raises(FileRefused, match="missing.jsonl: no such file or folder"):
         load_blocks(tmp_path / "missing.jsonl")
 
 
