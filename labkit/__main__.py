@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     new_network.set_defaults(func=cmd_network_new)
 
     try:
-        from .torrent_cli import add_subcommands
+        from .sharing.cli import add_subcommands
     except ImportError:
         pass
     else:
