@@ -19,13 +19,14 @@ except ImportError:
 
 
 def transfer_50mb(root: Path, size: int = 50 * 10**6) -> float:
-    from labkit.torrent import PeerSession, make_torrent
+    from labkit.sharing.metainfo import make_torrent
+    from labkit.sharing.session import TorrentSession
 
     source = root / "seed" / "big.bin"
     source.parent.mkdir(parents=True)
     source.write_bytes(random.Random(1).randbytes(size))
     torrent = make_torrent(source)
-    with PeerSession() as seeder, PeerSession() as getter:
+    with TorrentSession() as seeder, TorrentSession() as getter:
         seeder.seed(source, torrent)
         start = time.perf_counter()
         fetched = getter.add(torrent, root / "got", peers=[seeder.address]).wait(timeout=300)
@@ -36,7 +37,7 @@ def transfer_50mb(root: Path, size: int = 50 * 10**6) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from labkit.swarm import swarm_experiment
+    from labkit.sharing.swarm import swarm_experiment
 
     rows = []
     size = (10 if quick else 50) * 10**6

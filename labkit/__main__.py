@@ -54,7 +54,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         with _undone_on_failure(workdir):
             result = run_demo(workdir, difficulty=args.difficulty, use_torrent=not args.no_torrent,
-                              step=step, miner=mine, progress=bar)
+                              step=step, miner=mine, progress=bar, share_progress=_ShareProgress())
     finally:
         bar.close()
     print(f"\nState tables as {result.peers[-1].name} sees them:")
@@ -64,6 +64,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {name:6} {digest}")
     print("all peers agree" if result.agree else "PEERS DISAGREE")
     return 0 if result.agree else 1
+
+
+class _ShareProgress:
+    """One line each time a peer's download of the blocks file moves on: share, rate, peers."""
+
+    def __init__(self) -> None:
+        self.shown: dict[str, tuple[int, bool]] = {}
+
+    def __call__(self, name: str, status) -> None:
+        percent = int(100 * status.progress)
+        if self.shown.get(name) == (percent, status.complete):
+            return
+        self.shown[name] = (percent, status.complete)
+        if status.complete:
+            print(f"    {name:6} {percent:3d}%  done in {status.elapsed:.2f} s, every piece checked", flush=True)
+        else:
+            print(f"    {name:6} {percent:3d}%  {status.download_rate / 1024:.1f} KiB/s from "
+                  f"{status.peers} peer(s)", flush=True)
 
 
 class _MiningBar:

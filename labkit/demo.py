@@ -49,12 +49,16 @@ def run_demo(
     step: Step | None = None,
     miner=None,
     progress=None,
+    share_progress=None,
 ) -> DemoResult:
     """Mine the seed's four contracts (alice signs), write the blocks file, and let every peer verify and run it.
 
     With ``use_torrent`` the blocks file travels to bob's and carol's folders
     over BitTorrent on 127.0.0.1 (alice seeds); otherwise they read it directly.
-    ``progress`` is the miner's progress callback (labkit.pow.MiningProgress).
+    ``progress`` is the miner's progress callback (labkit.pow.MiningProgress);
+    ``share_progress(peer_name, status)`` follows each peer's download (a
+    :class:`~labkit.sharing.transfer.TransferStatus`), and ``step`` is told the
+    magnet link alice shares.
     """
     say = step or (lambda message: None)
     workdir = Path(workdir)
@@ -75,10 +79,13 @@ def run_demo(
     files = {miner_peer.name: blocks_file}
     transport = "file"
     if use_torrent:
-        from .swarm import distribute
+        from .sharing.swarm import distribute
 
         dests = [_peer_dir(workdir, p) for p in peers[1:]]
-        fetched = distribute(blocks_file, dests)
+        names = {f"peer {i}": p.name for i, p in enumerate(peers[1:], start=1)}  # the swarm's names -> ours
+        report = (lambda name, status: share_progress(names[name], status)) if share_progress else None
+        fetched = distribute(blocks_file, dests, progress=report,
+                             announce=lambda magnet: say(f"{miner_peer.name} shares {blocks_file.name}: {magnet}"))
         for peer, path in zip(peers[1:], fetched.paths):
             files[peer.name] = path
         transport = "torrent"

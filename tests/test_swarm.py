@@ -1,12 +1,12 @@
-"""labkit.swarm: a seeder and N peers on 127.0.0.1, and BitTorrent against one server."""
+"""labkit.sharing.swarm: a seeder and N peers on 127.0.0.1, and BitTorrent against one server."""
 
 from __future__ import annotations
 
 
 
 from conftest import random_file
-from labkit.swarm import LocalSwarm, distribute, swarm_experiment
-from labkit.torrent import TransferStatus
+from labkit.sharing.swarm import LocalSwarm, distribute, swarm_experiment
+from labkit.sharing.transfer import TransferStatus
 
 KiB = 1024
 

@@ -1,4 +1,4 @@
-"""Tests for labkit.torrent: v1 metainfo, magnet links, loopback sessions, swarms and faults.
+"""Tests for labkit.sharing: metainfo, magnet links, addresses, loopback sessions and faults.
 
 Every session listens on 127.0.0.x; nothing here contacts another address.
 Waits are on conditions (alerts, status polling) with generous time-outs.
@@ -22,17 +22,17 @@ import libtorrent as lt  # a hard dependency: a broken install must fail, not sk
 
 from conftest import random_file
 from labkit.errors import FetchTimeout, InvalidTorrent, TorrentError  # noqa: E402
-from labkit.torrent import (  # noqa: E402
+from labkit.sharing.addresses import AddressPolicy, is_loopback, parse_address, split_peers  # noqa: E402
+from labkit.sharing.metainfo import (  # noqa: E402
     PARTIAL_DIR,
     Magnet,
-    PeerSession,
     TorrentFile,
-    TransferStatus,
     check_file,
     magnet_link,
     make_torrent,
-    session_settings,
 )
+from labkit.sharing.session import TorrentSession, session_settings  # noqa: E402
+from labkit.sharing.transfer import TransferStatus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KiB = 1024
@@ -133,7 +133,7 @@ def test_cannot_share_empty_file_or_folder(tmp_path):
         make_torrent(tmp_path / "empty")
     with pytest.raises(TorrentError):
         make_torrent(tmp_path)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(TorrentError, match="no such file"):
         make_torrent(tmp_path / "missing")
 
 
@@ -155,7 +155,7 @@ def test_magnet_whose_info_hash_does_not_match_the_file(shared_file, tmp_path):
     other = make_torrent(random_file(tmp_path / "other" / "blocks.jsonl", 300 * KiB, seed=1))
     with pytest.raises(InvalidTorrent, match="another file"):
         check_file(shared_file, other.magnet)
-    with PeerSession() as s:
+    with TorrentSession() as s:
         with pytest.raises(InvalidTorrent):
             s.seed(shared_file, other.magnet)
         with pytest.raises(InvalidTorrent):
@@ -194,12 +194,12 @@ def test_bad_magnets(uri):
 
 
 def test_default_session_is_loopback_only_with_discovery_off():
-    with PeerSession() as s:
+    with TorrentSession() as s:
         settings = s.settings()
         for key in ("enable_dht", "enable_lsd", "enable_upnp", "enable_natpmp"):
             assert settings[key] is False, key
         assert settings["listen_interfaces"] == "127.0.0.1:0"
-        assert settings["enable_outgoing_utp"] is False
+        assert settings["enable_outgoing_utp"] is True and settings["enable_incoming_utp"] is True
         assert settings["alert_mask"] & lt.alert_category.status
         host, port = s.address
         assert s.addresses == [("127.0.0.1", port)] and port > 0
@@ -210,7 +210,7 @@ def test_default_session_is_loopback_only_with_discovery_off():
 
 def test_loopback_session_refuses_peers_elsewhere(shared_file, tmp_path):
     t = make_torrent(shared_file)
-    with PeerSession() as s:
+    with TorrentSession() as s:
         with pytest.raises(TorrentError, match="loopback"):
             s.add(t, tmp_path / "dest", peers=[("192.0.2.1", 6881)])  # refused before any packet
         assert s.transfers == []
@@ -218,7 +218,7 @@ def test_loopback_session_refuses_peers_elsewhere(shared_file, tmp_path):
 
 def test_lsd_only_in_lan_mode():
     with pytest.raises(TorrentError, match="LAN"):
-        PeerSession(lsd=True)
+        TorrentSession(lsd=True)
     assert session_settings(lsd=False)["enable_lsd"] is False
     lan = session_settings("127.0.0.2:6881", lsd=True)  # built, not started: LSD would multicast
     assert lan["enable_lsd"] is True and lan["listen_interfaces"] == "127.0.0.2:6881"
@@ -226,7 +226,7 @@ def test_lsd_only_in_lan_mode():
 
 
 def test_lan_mode_binds_the_address_and_the_magnet_carries_it(shared_file, tmp_path):
-    with PeerSession(listen="127.0.0.2:0") as teacher, PeerSession() as student:
+    with TorrentSession(listen="127.0.0.2:0") as teacher, TorrentSession() as student:
         host, port = teacher.address
         assert host == "127.0.0.2" and port > 0
         shared = teacher.seed(shared_file)
@@ -237,14 +237,14 @@ def test_lan_mode_binds_the_address_and_the_magnet_carries_it(shared_file, tmp_p
 
 
 def test_busy_port_is_an_error():
-    with PeerSession() as s:
+    with TorrentSession() as s:
         with pytest.raises(TorrentError, match="cannot listen"):
-            PeerSession(listen=f"127.0.0.1:{s.port}")
+            TorrentSession(listen=f"127.0.0.1:{s.port}")
 
 
 def test_fetch_reports_progress_and_leaves_no_partial_file(shared_file, tmp_path):
     seen: list[TransferStatus] = []
-    with PeerSession() as seeder, PeerSession() as peer:
+    with TorrentSession() as seeder, TorrentSession() as peer:
         seeder.seed(shared_file)
         path = peer.fetch(make_torrent(shared_file), tmp_path / "dest", [seeder.address], timeout=60,
                           progress=seen.append)
@@ -261,14 +261,14 @@ def test_existing_files_at_the_destination(shared_file, tmp_path):
     t = make_torrent(shared_file)
     dest = tmp_path / "dest"
     random_file(dest / "blocks.jsonl", 10)  # another file of that name
-    with PeerSession() as seeder, PeerSession() as peer:
+    with TorrentSession() as seeder, TorrentSession() as peer:
         seeder.seed(shared_file)
         with pytest.raises(TorrentError, match="already exists"):
             peer.add(t, dest, [seeder.address])
         assert (dest / "blocks.jsonl").stat().st_size == 10  # untouched
         path = peer.fetch(t, dest, [seeder.address], timeout=60, overwrite=True)
         assert path.read_bytes() == shared_file.read_bytes()
-    with PeerSession() as peer:  # the same file already there: complete at once, nothing to download
+    with TorrentSession() as peer:  # the same file already there: complete at once, nothing to download
         transfer = peer.add(t, dest, [("127.0.0.1", closed_port())])
         assert transfer.complete and transfer.status().downloaded == 0
 
@@ -278,7 +278,7 @@ def test_seed_a_copy_with_another_name(shared_file, tmp_path):
     copy = tmp_path / "mine" / "blocks (1).jsonl"
     copy.parent.mkdir()
     copy.write_bytes(shared_file.read_bytes())
-    with PeerSession() as helper, PeerSession() as peer:
+    with TorrentSession() as helper, TorrentSession() as peer:
         helper.seed(copy, t)
         path = peer.fetch(t, tmp_path / "dest", [helper.address], timeout=60)
     assert path.name == "blocks.jsonl" and path.read_bytes() == shared_file.read_bytes()
@@ -290,7 +290,7 @@ def test_seed_a_copy_with_another_name(shared_file, tmp_path):
 def test_no_peer_answers_raises_fetch_timeout(shared_file, tmp_path):
     t = make_torrent(shared_file)
     port = closed_port()
-    with PeerSession() as s:
+    with TorrentSession() as s:
         with pytest.raises(FetchTimeout) as info:
             s.fetch(t, tmp_path / "dest", [("127.0.0.1", port)], timeout=1.5)
         assert s.transfers == []  # the failed fetch left the session
@@ -303,7 +303,7 @@ def test_no_peer_answers_raises_fetch_timeout(shared_file, tmp_path):
 
 def test_magnet_timeout_names_the_magnet(shared_file, tmp_path):
     magnet = magnet_link(make_torrent(shared_file), [("127.0.0.1", closed_port())])
-    with PeerSession() as s, pytest.raises(FetchTimeout, match="blocks.jsonl"):
+    with TorrentSession() as s, pytest.raises(FetchTimeout, match="blocks.jsonl"):
         s.fetch(magnet, tmp_path / "dest", timeout=1.0)
 
 
@@ -311,8 +311,8 @@ def test_seeder_killed_mid_transfer_download_completes_from_the_other(tmp_path):
     src = random_file(tmp_path / "a" / "blocks.jsonl", 512 * KiB)
     copy = random_file(tmp_path / "b" / "blocks.jsonl", 512 * KiB)  # same seed: the same bytes
     t = make_torrent(src)
-    first = PeerSession(upload_limit=128 * KiB)
-    with first, PeerSession(upload_limit=128 * KiB) as second, PeerSession() as peer:
+    first = TorrentSession(upload_limit=128 * KiB)
+    with first, TorrentSession(upload_limit=128 * KiB) as second, TorrentSession() as peer:
         first.seed(src, t)
         second.seed(copy, t)
         transfer = peer.add(t, tmp_path / "dest", [first.address, second.address])
@@ -328,7 +328,7 @@ def test_corrupt_peer_is_detected_banned_and_the_file_is_still_right(tmp_path):
     good = random_file(tmp_path / "good" / "blocks.jsonl", 512 * KiB)
     bad = random_file(tmp_path / "bad" / "blocks.jsonl", 512 * KiB)
     t = make_torrent(good)
-    with PeerSession() as liar, PeerSession(upload_limit=256 * KiB) as honest, PeerSession() as peer:
+    with TorrentSession() as liar, TorrentSession(upload_limit=256 * KiB) as honest, TorrentSession() as peer:
         liar.seed(bad, t)  # libtorrent checks the file: every piece is right ...
         data = bytearray(bad.read_bytes())
         for start in range(0, len(data), t.piece_length):
@@ -352,9 +352,9 @@ def test_interrupted_download_resumes(tmp_path, how):
     t = make_torrent(src)
     dest = tmp_path / "dest"
     staging = dest / PARTIAL_DIR / t.info_hash
-    with PeerSession(upload_limit=256 * KiB) as seeder:
+    with TorrentSession(upload_limit=256 * KiB) as seeder:
         seeder.seed(src, t)
-        with PeerSession() as first:
+        with TorrentSession() as first:
             transfer = first.add(t, dest, [seeder.address])
             pump_until(lambda: transfer.status().progress >= 0.4, [first])
         before = transfer.status()  # the last status, kept after the session closed
@@ -362,7 +362,7 @@ def test_interrupted_download_resumes(tmp_path, how):
         assert (staging / "resume.dat").exists() and not (dest / "blocks.jsonl").exists()
         if how == "recheck":
             (staging / "resume.dat").unlink()
-        with PeerSession() as second:
+        with TorrentSession() as second:
             again = second.add(t, dest, [seeder.address])
             path = again.wait(timeout=60)
             downloaded = again.status().downloaded
@@ -379,9 +379,9 @@ def test_ctrl_c_during_fetch_closes_cleanly_and_keeps_resume_data(tmp_path):
         if status.progress > 0.1:
             raise KeyboardInterrupt
 
-    with PeerSession(upload_limit=256 * KiB) as seeder:
+    with TorrentSession(upload_limit=256 * KiB) as seeder:
         seeder.seed(src, t)
-        peer = PeerSession()
+        peer = TorrentSession()
         with pytest.raises(KeyboardInterrupt):
             with peer:
                 peer.fetch(t, tmp_path / "dest", [seeder.address], timeout=60, progress=interrupt)
@@ -399,7 +399,7 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_import_labkit_does_not_load_libtorrent():
-    done = run_python("import sys, labkit, labkit.torrent_cli; print('libtorrent' in sys.modules)")
+    done = run_python("import sys, labkit, labkit.sharing, labkit.sharing.cli; print('libtorrent' in sys.modules)")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
 
@@ -407,15 +407,15 @@ def test_import_labkit_does_not_load_libtorrent():
 def test_missing_libtorrent_says_how_to_install_it():
     done = run_python(
         "import sys; sys.modules['libtorrent'] = None\n"
-        "import labkit.torrent as t\n"
-        "try:\n    t.PeerSession()\nexcept t.TorrentError as e:\n    print(e)\n"
+        "import labkit.sharing.session as s\nfrom labkit.errors import TorrentError\n"
+        "try:\n    s.TorrentSession()\nexcept TorrentError as e:\n    print(e)\n"
     )
     assert done.returncode == 0, done.stderr
     assert "pip install libtorrent" in done.stdout
 
 
 def test_cli_share_and_fetch(shared_file, tmp_path):
-    from labkit.torrent_cli import fetch_command, share_command
+    from labkit.sharing.cli import fetch_command, share_command
 
     out, stop = io.StringIO(), threading.Event()
     sharer = threading.Thread(target=share_command, args=(shared_file,),
@@ -439,7 +439,7 @@ def test_cli_share_and_fetch(shared_file, tmp_path):
 def test_cli_subcommands_are_registered(tmp_path):
     import argparse
 
-    from labkit.torrent_cli import add_subcommands
+    from labkit.sharing.cli import add_subcommands
 
     parser = argparse.ArgumentParser()
     add_subcommands(parser.add_subparsers(dest="command", required=True))
@@ -459,3 +459,246 @@ def test_cli_fetch_of_a_bad_torrent_fails_cleanly(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "not a valid .torrent" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- what a .torrent may hold (issue 12) ----------------------------------------------------
+
+
+def hand_made(info: dict, extra: bytes = b"") -> bytes:
+    return bencode({"info": info}) + extra
+
+
+def v1_info(data: bytes, piece_length: int, name: str = "blocks.jsonl") -> dict:
+    pieces = b"".join(hashlib.sha1(data[i:i + piece_length]).digest() for i in range(0, len(data), piece_length))
+    return {"name": name, "length": len(data), "piece length": piece_length, "pieces": pieces}
+
+
+def folder_torrent(tmp_path: Path, version: str) -> bytes:
+    """A torrent of a folder holding one file: the multi-file layout, with a single file."""
+    folder = tmp_path / "folder"
+    random_file(folder / "blocks.jsonl", 40 * KiB)
+    flags = {"v1": lt.create_torrent.v1_only, "v2": lt.create_torrent.v2_only, "hybrid": 0}[version]
+    creator = lt.create_torrent(lt.list_files(str(folder)), 0, flags)
+    lt.set_piece_hashes(creator, str(tmp_path))
+    return lt.bencode(creator.generate())
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
+def test_a_multi_file_layout_is_refused_when_read_even_with_one_file(tmp_path, version):
+    data = folder_torrent(tmp_path, version)
+    assert lt.torrent_info(data).num_files() >= 1  # libtorrent itself reads it
+    with pytest.raises(InvalidTorrent, match="folder|one file per torrent"):
+        TorrentFile.decode(data)
+    (tmp_path / "folder.torrent").write_bytes(data)
+    with TorrentSession() as s:
+        with pytest.raises(InvalidTorrent):
+            s.add(tmp_path / "folder.torrent", tmp_path / "dest", [("127.0.0.1", closed_port())])
+        assert s.transfers == []
+    assert not (tmp_path / "dest").exists()  # refused before anything was written
+
+
+def test_trailing_bytes_after_the_metainfo_are_refused(shared_file):
+    good = make_torrent(shared_file).data
+    for extra in (b"x", b"\n", b"d3:fooi1ee"):
+        with pytest.raises(InvalidTorrent, match="after the metainfo"):
+            TorrentFile.decode(good + extra)
+
+
+@pytest.mark.parametrize("piece_length", [8 * KiB, 48 * KiB, 16 * KiB + 1, 2**29])
+def test_piece_lengths_must_be_powers_of_two_of_at_least_16_kib(piece_length):
+    data = b"x" * (40 * KiB)
+    with pytest.raises(InvalidTorrent, match="piece length"):
+        TorrentFile.decode(hand_made(v1_info(data, piece_length)))
+
+
+def test_a_hand_made_torrent_with_a_good_piece_length_is_read():
+    data = b"x" * (40 * KiB)
+    t = TorrentFile.decode(hand_made(v1_info(data, 16 * KiB)))
+    assert (t.name, t.size, t.num_pieces, t.version) == ("blocks.jsonl", len(data), 3, "v1")
+
+
+@pytest.mark.parametrize("piece_length", [2**31, 2**40, 12345, 8 * KiB, -16384, True])
+def test_make_torrent_refuses_bad_piece_lengths_with_a_labkit_error(shared_file, piece_length):
+    with pytest.raises(InvalidTorrent, match="piece length"):
+        make_torrent(shared_file, piece_length=piece_length)
+
+
+@pytest.mark.parametrize("name", [PARTIAL_DIR, PARTIAL_DIR.upper(), "..", "."])
+def test_a_torrent_named_like_the_staging_folder_is_refused(name):
+    with pytest.raises(InvalidTorrent, match="partial downloads|plain file name|not a valid"):
+        TorrentFile.decode(hand_made(v1_info(b"x" * 100, 16 * KiB, name=name)))
+
+
+def test_make_torrent_of_a_file_named_like_the_staging_folder(tmp_path):
+    with pytest.raises(InvalidTorrent, match="partial downloads"):
+        make_torrent(random_file(tmp_path / PARTIAL_DIR, 100))
+
+
+def test_load_refuses_folders_fifos_and_missing_files_with_labkit_errors(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "fifo.torrent")
+    (tmp_path / "folder.torrent").mkdir()
+    for path, why in [(tmp_path / "folder.torrent", "folder"), (tmp_path / "fifo.torrent", "special file"),
+                      (tmp_path / "missing.torrent", "cannot read")]:
+        with pytest.raises(TorrentError, match=why) as info:
+            TorrentFile.load(path)
+        assert not isinstance(info.value, OSError)
+
+
+def test_a_destination_whose_file_path_is_a_folder_is_refused(shared_file, tmp_path):
+    t = make_torrent(shared_file)
+    dest = tmp_path / "dest"
+    (dest / "blocks.jsonl").mkdir(parents=True)
+    with TorrentSession() as s:
+        for overwrite in (False, True):
+            with pytest.raises(TorrentError, match="is a folder"):
+                s.add(t, dest, [("127.0.0.1", closed_port())], overwrite=overwrite)
+            with pytest.raises(TorrentError, match="is a folder"):
+                s.add(Magnet.parse(magnet_link(t, [("127.0.0.1", closed_port())])), dest)
+        assert s.transfers == []
+    assert sorted(p.name for p in dest.iterdir()) == ["blocks.jsonl"]  # nothing else was made
+
+
+def test_check_file_of_a_folder_is_a_labkit_error(shared_file, tmp_path):
+    with pytest.raises(TorrentError, match="folder"):
+        check_file(tmp_path, make_torrent(shared_file))
+
+
+# --- BitTorrent v2 and hybrid torrents -----------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["v2", "hybrid"])
+def test_v2_and_hybrid_torrents_round_trip_and_check_files(shared_file, tmp_path, version):
+    t = make_torrent(shared_file, version=version)
+    assert t.version == version and len(t.info_hash_v2) == 64
+    assert t.info_hash == (t.info_hash_v2 if version == "v2" else str(lt.torrent_info(t.data).info_hashes().v1))
+    assert TorrentFile.decode(t.data) == t and t.size == shared_file.stat().st_size
+    check_file(shared_file, t)
+    check_file(shared_file, t.magnet)
+    assert Magnet.parse(t.magnet).info_hash == t.info_hash
+    flipped = bytearray(shared_file.read_bytes())
+    flipped[-1] ^= 1
+    (tmp_path / "flipped").write_bytes(flipped)
+    with pytest.raises(InvalidTorrent, match="another file"):
+        check_file(tmp_path / "flipped", t)
+
+
+def test_the_merkle_root_agrees_with_libtorrent(tmp_path):
+    from labkit.sharing.metainfo import merkle_root
+
+    for size in (10, 16 * KiB, 20_000, 300 * KiB):
+        path = random_file(tmp_path / f"f{size}", size)
+        info = lt.bdecode(make_torrent(path, version="v2").data)[b"info"]
+        assert merkle_root(path) == info[b"file tree"][path.name.encode()][b""][b"pieces root"]
+
+
+@pytest.mark.parametrize("version", ["v2", "hybrid"])
+@pytest.mark.parametrize("how", ["torrent", "magnet"])
+def test_v2_and_hybrid_torrents_are_fetched(shared_file, tmp_path, version, how):
+    t = make_torrent(shared_file, version=version)
+    with TorrentSession() as seeder, TorrentSession() as peer:
+        shared = seeder.seed(shared_file, t)
+        source = t if how == "torrent" else seeder.magnet(shared)
+        path = peer.fetch(source, tmp_path / "dest", [seeder.address] if how == "torrent" else [], timeout=60)
+        assert peer.transfers[0].torrent.info_hash == t.info_hash
+    assert path.read_bytes() == shared_file.read_bytes()
+    assert not (tmp_path / "dest" / PARTIAL_DIR).exists()
+
+
+# --- addresses and the network policy (issue 12) --------------------------------------------------
+
+
+def test_ipv4_mapped_loopback_is_loopback():
+    assert is_loopback("::ffff:127.0.0.1") and is_loopback("127.3.4.5") and is_loopback("::1")
+    assert not is_loopback("::ffff:192.0.2.1") and not is_loopback("localhost")
+    assert AddressPolicy().allow(("::ffff:127.0.0.1", 6881)) == ("127.0.0.1", 6881)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "255.255.255.255", "224.0.0.1", "239.1.2.3", "ff02::1",
+                                  "::ffff:0.0.0.0", "::ffff:224.0.0.1"])
+@pytest.mark.parametrize("lan", [False, True])
+def test_unspecified_broadcast_and_multicast_peers_are_refused(host, lan):
+    policy = AddressPolicy(lan=lan)
+    with pytest.raises(TorrentError, match="unspecified, broadcast or multicast"):
+        policy.allow((host, 6881))
+    assert policy.explicit == set()
+
+
+def test_lan_mode_allows_private_and_named_unicast_addresses():
+    policy = AddressPolicy(lan=True)
+    assert policy.allow("192.168.1.5:6881") == ("192.168.1.5", 6881)
+    assert policy.explicit == set()
+    assert policy.allow("198.51.100.7:6881") == ("198.51.100.7", 6881)  # named by the user
+    assert policy.explicit == {"198.51.100.7"} and ("198.51.100.7", "198.51.100.7") in policy.ranges()
+    with pytest.raises(TorrentError, match="loopback-only"):
+        AddressPolicy().allow("192.168.1.5:6881")
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:6881", "[::]:6881", "255.255.255.255:6881", "224.0.0.1:6881",
+                                    "0.0.0.0"])
+def test_lan_mode_refuses_to_listen_on_unspecified_broadcast_or_multicast(listen):
+    with pytest.raises(TorrentError, match="cannot listen"):
+        session_settings(listen)
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:abc", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:\u0668\u0660",
+                                  "127.0.0.1:\u00b2", "127.0.0.1", ":6881", "127.0.0.1:6881\x00"])
+def test_bad_addresses_are_labkit_errors(text):
+    with pytest.raises(TorrentError):
+        parse_address(text)
+
+
+def test_magnet_peers_with_host_names_or_bad_ports_are_reported():
+    good, bad = split_peers(["127.0.0.1:6881", "peer.example:6881", "127.0.0.1:0", "127.0.0.1:99999",
+                             "[::1]:7000", "127.0.0.1"])
+    assert good == (("127.0.0.1", 6881), ("::1", 7000))
+    assert bad == ("peer.example:6881", "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1")
+    m = Magnet.parse("magnet:?xt=urn:btih:" + "ab" * 20 + "&x.pe=peer.example:6881&x.pe=127.0.0.1:6881")
+    assert m.peers == (("127.0.0.1", 6881),) and m.ignored_peers == ("peer.example:6881",)
+
+
+def test_fetch_with_a_magnet_naming_a_lan_peer_stays_on_loopback_and_refuses(shared_file, tmp_path):
+    from labkit.sharing.cli import fetch_command
+
+    magnet = magnet_link(make_torrent(shared_file), [("192.0.2.1", 6881)])
+    with pytest.raises(TorrentError, match="loopback-only"):
+        fetch_command(magnet, [], tmp_path / "dest", 5, out=io.StringIO(), err=io.StringIO())
+    assert not (tmp_path / "dest").exists()
+
+
+def test_fetch_warns_about_magnet_peers_it_cannot_use(shared_file, tmp_path):
+    from labkit.sharing.cli import fetch_command
+
+    magnet = magnet_link(make_torrent(shared_file), [("127.0.0.1", closed_port())]) + "&x.pe=peer.example:6881"
+    err = io.StringIO()
+    with pytest.raises(FetchTimeout):
+        fetch_command(magnet, [], tmp_path / "dest", 1, out=io.StringIO(), err=err)
+    assert err.getvalue().count("warning:") == 1 and "x.pe=peer.example:6881" in err.getvalue()
+
+
+def test_tracker_urls_follow_the_policy():
+    policy = AddressPolicy()
+    assert policy.allow_tracker("http://127.0.0.1:6969/announce") == "http://127.0.0.1:6969/announce"
+    for url, why in [("http://tracker.example:6969/announce", "IP address"),
+                     ("http://192.0.2.1:6969/announce", "loopback-only"),
+                     ("ftp://127.0.0.1/announce", "not a tracker URL"),
+                     ("udp://127.0.0.1/announce", "no port"),
+                     ("http://127.0.0.1:99999/announce", "bad port")]:
+        with pytest.raises(TorrentError, match=why):
+            policy.allow_tracker(url)
+
+
+def test_a_torrents_trackers_are_used_only_when_asked(shared_file, tmp_path):
+    t = make_torrent(shared_file, trackers=["http://127.0.0.1:9/announce"])
+    with TorrentSession() as s:
+        transfer = s.add(t, tmp_path / "a", [("127.0.0.1", closed_port())])
+        assert transfer.trackers == []
+        s.remove(transfer)
+        transfer = s.add(t, tmp_path / "b", use_trackers=True)
+        assert transfer.trackers == ["http://127.0.0.1:9/announce"]
+    with TorrentSession() as s, pytest.raises(TorrentError, match="IP address"):
+        s.add(make_torrent(shared_file, trackers=["http://tracker.example/announce"]), tmp_path / "c",
+              use_trackers=True)
+    assert not (tmp_path / "c").exists()
+

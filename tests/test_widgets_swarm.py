@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import FetchTimeout
-from labkit.swarm import LocalSwarm, PeerReport, SwarmResult
-from labkit.torrent import TorrentFile, TransferStatus
+from labkit.sharing.swarm import LocalSwarm, PeerReport, SwarmResult
+from labkit.sharing.metainfo import TorrentFile
+from labkit.sharing.transfer import TransferStatus
 from labkit.widgets.swarm import SwarmProgress, human_bytes, swarm_progress
 
 SIZE = 64 * 1024

@@ -1,7 +1,7 @@
 """A swarm on this machine: one seeder and N peers on 127.0.0.1, and what BitTorrent buys.
 
 ``LocalSwarm`` runs one seeder and N peers, each its own
-:class:`~labkit.torrent.PeerSession`, and reports when each peer finished and
+:class:`~labkit.sharing.session.TorrentSession`, and reports when each peer finished and
 what each uploaded. ``swarm_experiment`` measures, for N = 1, 2, 4, 8, the
 time for all peers to get a file from a seeder with a capped upload, with
 BitTorrent (peers trade pieces) against one server (peers can only ask the
@@ -21,8 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from .errors import FetchTimeout
-from .torrent import PeerSession, TorrentFile, TransferStatus, _format_address, make_torrent
+from ..errors import FetchTimeout
+from .addresses import format_address
+from .metainfo import TorrentFile, make_torrent
+from .session import TorrentSession
+from .transfer import TransferStatus
 
 if TYPE_CHECKING:
     import pandas
@@ -91,7 +94,7 @@ SWARM_PEER_SETTINGS: Mapping[str, Any] = {"whole_pieces_threshold": 0}
 
 
 class LocalSwarm:
-    """One seeder and N peers, each its own PeerSession on 127.0.0.1, fetching one file.
+    """One seeder and N peers, each its own TorrentSession on 127.0.0.1, fetching one file.
 
     ``exchange=True`` is BitTorrent: every peer is told every other peer's
     address (as a tracker would) and peer exchange is on, so peers trade the
@@ -133,14 +136,20 @@ class LocalSwarm:
         self.overwrite = overwrite
 
     def run(self, *, timeout: float = 120.0, torrent: TorrentFile | None = None,
-            progress: Callable[[str, TransferStatus], None] | None = None, interval: float = 0.25) -> SwarmResult:
-        """Seed, let every peer fetch, and report; ``progress(peer_name, status)`` for each peer."""
+            progress: Callable[[str, TransferStatus], None] | None = None, interval: float = 0.25,
+            announce: Callable[[str], None] | None = None) -> SwarmResult:
+        """Seed, let every peer fetch, and report; ``progress(peer_name, status)`` for each peer.
+
+        ``announce(magnet)`` receives the seeder's magnet link as soon as it seeds.
+        """
         torrent = torrent or make_torrent(self.path)
         names = [f"peer {i}" for i in range(1, len(self.dest_dirs) + 1)]
         with ExitStack() as stack:
-            seeder = stack.enter_context(PeerSession(upload_limit=self.upload_limit, settings=self.seeder_settings))
+            seeder = stack.enter_context(TorrentSession(upload_limit=self.upload_limit, settings=self.seeder_settings))
             seed = seeder.seed(self.path, torrent, pex=self.exchange)
-            sessions = [stack.enter_context(PeerSession(settings=self.peer_settings)) for _ in self.dest_dirs]
+            if announce:
+                announce(seeder.magnet(seed))
+            sessions = [stack.enter_context(TorrentSession(settings=self.peer_settings)) for _ in self.dest_dirs]
             start = time.monotonic()
             transfers = [s.add(torrent, d, pex=self.exchange, overwrite=self.overwrite)
                          for s, d in zip(sessions, self.dest_dirs)]
@@ -174,28 +183,29 @@ class LocalSwarm:
                 for name, transfer in zip(names, transfers):
                     progress(name, transfer.status())
             st = seed.status()
-            reports = [PeerReport("seeder", _format_address(seeder.address), None, st.downloaded, st.uploaded,
+            reports = [PeerReport("seeder", format_address(seeder.address), None, st.downloaded, st.uploaded,
                                   st.hash_failures, self.path)]
             for name, session, transfer in zip(names, sessions, transfers):
                 st = transfer.status()
-                reports.append(PeerReport(name, _format_address(session.address), transfer.finished_s,
+                reports.append(PeerReport(name, format_address(session.address), transfer.finished_s,
                                           st.downloaded, st.uploaded, st.hash_failures, transfer.path))
         return SwarmResult(torrent, self.exchange, self.upload_limit, seconds, tuple(reports))
 
 
 def distribute(path: str | os.PathLike, dest_dirs: Sequence[str | os.PathLike], *,
                upload_limit: int | None = None, timeout: float = 120.0, overwrite: bool = True,
-               progress: Callable[[str, TransferStatus], None] | None = None) -> SwarmResult:
+               progress: Callable[[str, TransferStatus], None] | None = None,
+               announce: Callable[[str], None] | None = None) -> SwarmResult:
     """Share ``path`` by BitTorrent on 127.0.0.1 into every folder of ``dest_dirs``.
 
     The file's owner seeds it; one peer per destination fetches it (the peers
     trade pieces) and checks every piece. ``result.paths`` are the copies, in
     the order of ``dest_dirs``; ``result.reports`` the per-peer figures. An older
     file of the same name in a destination is replaced (``overwrite=False``
-    raises TorrentError instead).
+    raises TorrentError instead). ``progress`` and ``announce`` are :meth:`LocalSwarm.run`'s.
     """
     swarm = LocalSwarm(path, dest_dirs=dest_dirs, upload_limit=upload_limit, exchange=True, overwrite=overwrite)
-    return swarm.run(timeout=timeout, progress=progress)
+    return swarm.run(timeout=timeout, progress=progress, announce=announce)
 
 
 def swarm_experiment(

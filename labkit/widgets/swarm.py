@@ -2,7 +2,8 @@
 
 One bar per peer, with its rate while it downloads and the time it took
 once it has every piece, driven by the progress callback of
-``labkit.swarm`` (``LocalSwarm.run(progress=...)``, ``Transfer.wait(progress=...)``).
+:mod:`labkit.sharing.swarm` (``LocalSwarm.run(progress=...)``) or of a
+:class:`~labkit.sharing.transfer.Transfer` (``Transfer.wait(progress=...)``).
 A bar shows the share of the file whose pieces have passed their SHA-1
 check, so it reaches 100% only for a complete, verified copy.
 
@@ -21,8 +22,8 @@ import ipywidgets as widgets
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ..swarm import LocalSwarm, SwarmResult
-    from ..torrent import TransferStatus
+    from ..sharing.swarm import LocalSwarm, SwarmResult
+    from ..sharing.transfer import TransferStatus
 
 __all__ = ["SwarmProgress", "swarm_progress", "human_bytes"]
 
@@ -42,7 +43,7 @@ class SwarmProgress(widgets.VBox):
     def __init__(self, names: Iterable[str] = (), *, swarm: "LocalSwarm | None" = None,
                  labels: dict[str, str] | None = None, title: str = "", timeout: float = 120.0):
         self.swarm = swarm
-        self.labels = dict(labels or {})  # the torrent module's peer name -> the name shown (and used in bars)
+        self.labels = dict(labels or {})  # the swarm's peer name ("peer 1") -> the name shown (and used in bars)
         self.timeout = timeout
         self.result: SwarmResult | None = None
         self.error: BaseException | None = None
@@ -72,7 +73,7 @@ class SwarmProgress(widgets.VBox):
             return self.bars[name]
 
     def update(self, name: str, status: "TransferStatus") -> None:
-        """Show one peer's status: the progress callback of labkit.torrent (per peer)."""
+        """Show one peer's status: the progress callback of a LocalSwarm (one call per peer and report)."""
         name = self.labels.get(name, name)
         bar = self._row(name)
         bar.value = 100.0 * status.progress
@@ -161,7 +162,7 @@ def swarm_progress(swarm: "LocalSwarm", *, names: Iterable[str] | None = None, t
                    timeout: float = 120.0) -> SwarmProgress:
     """Bars for a LocalSwarm, one per peer; call ``w.run()`` to start it.
 
-    The torrent module calls its peers "peer 1", "peer 2"...; ``names`` shows
+    A LocalSwarm calls its peers "peer 1", "peer 2"...; ``names`` shows
     (and keys ``w.bars`` by) other names instead, e.g. ["bob", "carol"].
     """
     own = [f"peer {i}" for i in range(1, len(swarm.dest_dirs) + 1)]
