@@ -30,8 +30,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# JupyterLab listens on this machine only unless told otherwise (make lab LAB_HOST=0.0.0.0 LAB_PORT=9000);
+# if LAB_PORT is taken it tries the next ones. It prints the address to open, with its token.
+LAB_HOST ?= 127.0.0.1
+LAB_PORT ?= 8888
+
+# As root (containers, CI) JupyterLab refuses to start without --allow-root; where no browser can be
+# shown (ssh, containers: no DISPLAY or BROWSER) it is asked not to try, rather than start a text browser.
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	@flags=""; \
+	if [ "$$(id -u)" = 0 ]; then \
+	    echo "make lab: running as root, so JupyterLab gets --allow-root"; flags="--allow-root"; fi; \
+	if [ "$$(uname)" != Darwin ] && [ -z "$$DISPLAY$$WAYLAND_DISPLAY$$BROWSER" ]; then \
+	    echo "make lab: no display here, so no browser: open the /lab?token= address JupyterLab prints below"; \
+	    flags="$$flags --no-browser"; fi; \
+	set -x; exec $(BIN)/jupyter lab notebooks/ --ip=$(LAB_HOST) --port=$(LAB_PORT) $$flags
 
 # tests/ holds unit tests, the student-build check and the browser tests; notebooks/ runs under nbval.
 test: install
