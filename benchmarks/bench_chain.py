@@ -58,7 +58,7 @@ def run(quick: bool = False) -> list[dict]:
     rows.append(row("chain", f"validation, {count:,} blocks, 2048-bit signatures", count / secs, "blocks/s",
                     target=">= 2,500 blocks/s", met=count / secs >= 2500))
 
-    peer = Peer("replayer", demo_wallets()[0], network)
+    peer = Peer("replayer", network, wallet=demo_wallets()[0])
     start = time.perf_counter()
     reports = peer.receive(blocks)
     secs = time.perf_counter() - start

@@ -1,51 +1,57 @@
-"""The chain: blocks linked by hashes, each checked by every rule in order.
+"""The chain: blocks linked by hashes, and the one verdict on each block.
 
 Genesis ``prev_hash`` is 64 zeros; every later block's ``prev_hash`` is the
-sha256 hex of the previous block's token exactly as stored. A block is
-accepted only if it passes, in this order (the names are ``CHECKS``; each
-rule is one small function, listed in order in ``BLOCK_CHECKS``):
+sha256 hex of the previous block's token exactly as stored. ``judge`` decides
+a block's fate given what its parent established (its ``Link``, and the VM
+state after it): it asks every rule of ``labkit.rules.RULES`` in order and
+returns a ``Verdict`` with each rule's outcome and the first rule broken.
+Everything that accepts or refuses a block asks ``judge``: ``verify_block``,
+``validate_blocks``, ``Chain``, the block tree (labkit.forks), peers, the
+inspector's audit and the attack lab.
 
-====================  =========================================================
-record                the line is a well-formed record (see labkit.block)
-signer                the record's signer is a member, and the author the token names
-signature             the RSA signature over the token is the signer's
-token                 the token is a well-formed HS256 JWT
-mac                   the JWT's MAC matches the network secret
-payload               the claims have the right fields and types
-index                 the declared index follows the previous block's
-link                  prev_hash is the previous block's hash
-pow                   the hash meets the network's difficulty (and any higher one declared)
-timestamp             not before the previous block, not too far in the future
-contract              the contract applies to the VM (checked by labkit.peer)
-ancestry              every earlier block was accepted
-====================  =========================================================
-
-Each validated block becomes an ``Entry`` that knows its parent's hash and the
+Each accepted block becomes an ``Entry`` that knows its parent's hash and the
 cumulative work behind it (expected attempts, 16^difficulty per block), so a
 store of competing branches and a fork choice by most work can be built on the
-same pieces (see labkit.forks).
+same pieces (see labkit.forks). A ``Chain`` holds one branch from genesis and
+the VM state after its last block; it changes only through its own methods,
+which keep the two in step.
+
+To read every rule a block must pass: this module (``judge``), then
+``labkit.rules`` (the table and one function per rule), then ``labkit.vm``
+(``execute``, the contract rule).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+
+import enum
 
 from .block import Block
-from .errors import InvalidBlock, InvalidSignature, InvalidToken, RuleBroken, UnknownSigner
-from .network import Member, Network
-from .pow import Miner, expected_attempts, meets_difficulty, token_hash
-from .tokens import GENESIS_HASH, Payload, TokenParts, check_mac, format_timestamp, read_claims, split_token, utc_now
-from .wallet import Wallet, verify
+from .errors import InvalidBlock, InvalidToken, RuleBroken
+from .network import Network
+from .operations import Context, Operation, empty_state
+from .pow import Miner, expected_attempts
+from .rules import CHECKS, QUESTIONS, RULES, BlockContext, NotAsked, TooEarly, Waiting
+from .tokens import GENESIS_HASH, Payload, format_timestamp, utc_now
+from .vm import State, state_digest
+from .wallet import Wallet
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "CHECKS",
-    "BLOCK_CHECKS",
-    "BlockContext",
-    "Rule",
+    "QUESTIONS",
+    "Outcome",
+    "RuleOutcome",
+    "Verdict",
+    "judge",
+    "UNKNOWN_PARENT",
     "Link",
     "Entry",
     "BlockReport",
@@ -55,28 +61,17 @@ __all__ = [
     "Chain",
 ]
 
-CHECKS = ("record", "signer", "signature", "token", "mac", "payload", "index",
-          "link", "pow", "timestamp", "contract", "ancestry")
 
 
 @dataclass(frozen=True)
 class Link:
-    """What a block needs to know about its parent."""
+    """What a block's parent established for it: where it stands, its hash, time and work, and whether it was refused."""
 
     index: int
     hash: str
     time: dt.datetime | None  # None when the parent's payload could not be read
-
-    @classmethod
-    def of(cls, block: Block, network: Network, index: int) -> "Link":
-        """The link the block at ``index`` offers the next one, even if it is invalid (to report what follows it)."""
-        if not isinstance(block, Block):  # failed the "record" check: nothing can link to it
-            return cls(index, "", None)
-        try:
-            when = block.payload(network.secret).time
-        except InvalidToken:
-            when = None
-        return cls(index, block.hash, when)
+    total_work: int = 0  # work of the parent and all its ancestors
+    refused: str | None = None  # why the parent, or a block before it, was refused; None if accepted
 
 
 @dataclass(frozen=True)
@@ -103,7 +98,12 @@ class Entry:
 
     @property
     def link(self) -> Link:
-        return Link(self.index, self.hash, self.payload.time)
+        return Link(self.index, self.hash, self.payload.time, self.total_work)
+
+    @property
+    def context(self) -> Context:
+        """What the block tells its contract's operations: its author, height and hash."""
+        return Context(self.signer, self.index, self.hash)
 
 
 @dataclass(frozen=True)
@@ -125,167 +125,183 @@ class BlockReport:
         return cls(error.index, block.hash if block else None, False, error.check, error.reason,
                    block.signer if block else None, line)
 
+    def at_line(self, line: int | None) -> "BlockReport":
+        return replace(self, line=line)
 
-# --- the rules, one small function each -------------------------------------------
+
+# --- the verdict -------------------------------------------------------------------
 
 
-@dataclass
-class BlockContext:
-    """One block being checked: what the checks start from, and what each passing check establishes.
+class Outcome(enum.Enum):
+    """What one rule said about a block."""
 
-    The checks fill it in as they pass, in order; ``Rule.needs`` names what a
-    check uses that an earlier one established.
-    """
-
-    network: Network
-    parent: Link | None  # None for the first block
-    now: dt.datetime
-    received: Any  # what was handed in; "record" makes sure it is a Block
-    token: str = ""  # "record": the record's fields
-    signature: bytes | None = None
-    signer: str | None = None  # the address the record names ("signer" fills it in for a seed record)
-    member: Member | None = None  # "signer": who signed the block
-    jwt: TokenParts | None = None  # "token": the token split at its dots and decoded
-    payload: Payload | None = None  # "payload": the claims
-    difficulty: int | None = None  # "pow": the zeros the hash has to have
+    PASSED = "passed"
+    BROKEN = "broken"
+    WAITING = "waiting"  # needs the block's parent, which has not arrived
+    NOT_ASKED = "not asked"  # an earlier rule failed, or what the rule needs was not given
 
     @property
-    def index(self) -> int:
-        return 0 if self.parent is None else self.parent.index + 1
-
-    @property
-    def hash(self) -> str:
-        """sha256 hex of the token: what the proof of work is about, and what the next block links to."""
-        if isinstance(self.received, Block) and self.received.token == self.token:
-            return self.received.hash  # the record caches it; the Entry reuses the same value
-        return token_hash(self.token)
-
-
-Check = Callable[[BlockContext], None]  # raises RuleBroken (or InvalidToken) if the block breaks the rule
+    def mark(self) -> str:
+        return {"passed": "✓", "broken": "✗"}.get(self.value, "–")
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One row of the table: the check's name (one of CHECKS), its function, and what it needs."""
+class RuleOutcome:
+    rule: str  # one of CHECKS
+    outcome: Outcome
+    detail: str  # what the rule found, why it is broken, or why it was not asked
 
-    check: str
-    test: Check
-    needs: tuple[str, ...] = ()  # BlockContext fields an earlier check must have set
+    @property
+    def question(self) -> str:
+        return QUESTIONS[self.rule]
 
-    def ask(self, ctx: BlockContext) -> None:
-        """Ask this rule about ``ctx``'s block; raise InvalidBlock naming it if the block breaks it."""
+
+class _Unknown:
+    """The parent of an orphan: it has not arrived, so the rules about it wait."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN_PARENT"
+
+
+UNKNOWN_PARENT = _Unknown()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A block's fate: every rule's outcome in table order, and the first rule broken."""
+
+    index: int  # the block's height (the one it declares while its parent is unknown; -1 if none)
+    hash: str | None  # sha256 of the token, None when there is no token to hash
+    signer: str | None  # the address of the member who signed it, when known
+    outcomes: tuple[RuleOutcome, ...]
+    entry: Entry | None = None  # the accepted block's place in the chain
+    state: State | None = None  # the VM state after the block, when its contract ran
+    time: dt.datetime | None = None  # the block's time, when its claims could be read
+    remembered: bool = True  # a refusal that holds for every record of this token (see labkit.forks)
+
+    @property
+    def broken(self) -> RuleOutcome | None:
+        """The first rule the block breaks: the verdict's reason."""
+        return next((o for o in self.outcomes if o.outcome is Outcome.BROKEN), None)
+
+    @property
+    def accepted(self) -> bool:
+        return self.entry is not None
+
+    @property
+    def waiting(self) -> bool:
+        """Nothing broken so far, but some rules wait for the parent."""
+        return self.broken is None and any(o.outcome is Outcome.WAITING for o in self.outcomes)
+
+    @property
+    def rule(self) -> str | None:
+        broken = self.broken
+        return None if broken is None else broken.rule
+
+    @property
+    def error(self) -> InvalidBlock | None:
+        broken = self.broken
+        return None if broken is None else InvalidBlock(self.index, broken.rule, broken.detail)
+
+    def outcome(self, rule: str) -> RuleOutcome:
+        return self.outcomes[CHECKS.index(rule)]
+
+    @property
+    def link(self) -> Link:
+        """What this block establishes for a block built on it."""
+        if self.entry is not None:
+            return self.entry.link
+        broken = self.broken
+        refused = (broken.detail if broken is not None and broken.rule == "ancestry"
+                   else f"builds on rejected block {self.index}")
+        return Link(self.index, self.hash or "", self.time, 0, refused)
+
+    def report(self, line: int | None = None) -> BlockReport:
+        broken = self.broken
+        if broken is None:
+            return BlockReport(self.index, self.hash, True, signer=self.signer, line=line)
+        return BlockReport(self.index, self.hash, False, broken.rule, broken.detail, self.signer, line)
+
+    def frame(self) -> "pd.DataFrame":
+        """The rules as a table: what each asks, ✓/✗/–, and what it found or why it failed."""
+        import pandas as pd
+
+        broken = self.rule
+        rows = [{"rule": o.rule, "asks": o.question, "outcome": o.outcome.mark,
+                 "verdict": "rejected here" if o.rule == broken else "", "detail": o.detail}
+                for o in self.outcomes]
+        return pd.DataFrame(rows).set_index("rule")
+
+
+_CANNOT_ASK = {  # why a rule cannot be asked: what it needs that the rules before it could not establish
+    "member": "no member's key to check it with",
+    "signature": "no signature to check",
+    "jwt": "the token cannot be read",
+    "payload": "the claims cannot be read",
+}
+
+
+def judge(
+    received: Block | dict,
+    network: Network,
+    parent: Link | Entry | None = None,
+    *,
+    state: State | None = None,
+    now: dt.datetime | None = None,
+    operations: dict[str, Operation] | None = None,
+    every_rule: bool = False,
+) -> Verdict:
+    """The verdict on one block built on ``parent``: every rule of RULES, in order.
+
+    ``parent`` is the parent's Link (or Entry), None for the first block, or
+    UNKNOWN_PARENT for an orphan (rules about the parent then wait).
+    ``state`` is the VM state after the parent (the empty state for the first
+    block); without it the contract rule is not asked. After the first
+    broken rule the rest are not asked, unless ``every_rule`` (the
+    inspector's audit asks them all: one edited byte breaks several seals).
+    """
+    known = parent is not UNKNOWN_PARENT
+    link = parent.link if isinstance(parent, Entry) else (parent if known else None)
+    if state is None and known and link is None:
+        state = empty_state()
+    ctx = BlockContext(network, link, now or utc_now(), received, state, operations, known)
+    outcomes: list[RuleOutcome] = []
+    broken: RuleBroken | InvalidToken | None = None
+    for rule in RULES:
+        if broken is not None and not every_rule:
+            outcomes.append(RuleOutcome(rule.name, Outcome.NOT_ASKED, "an earlier rule is broken"))
+            continue
+        missing = [need for need in rule.needs if getattr(ctx, need) is None]
+        if missing:
+            outcomes.append(RuleOutcome(rule.name, Outcome.NOT_ASKED, _CANNOT_ASK[missing[0]]))
+            continue
         try:
-            self.test(ctx)
+            found = rule.ask(ctx)
         except (RuleBroken, InvalidToken) as exc:
-            raise InvalidBlock(ctx.index, self.check, exc.reason) from None
-
-
-def is_a_record(ctx: BlockContext) -> None:
-    """What was received is a Block (a line of a blocks file becomes one through Block.from_line)."""
-    block = ctx.received
-    if not isinstance(block, Block):
-        raise RuleBroken(f"expected a Block, got {type(block).__name__}")
-    ctx.token, ctx.signature, ctx.signer = block.token, block.signature, block.signer
-
-
-def signer_is_a_member(ctx: BlockContext) -> None:
-    """The signer the record names is a member; a seed record names none, so the only member is assumed."""
-    members = ctx.network.members
-    if ctx.signer is None:
-        if len(members) != 1:
-            raise RuleBroken(f"the record names no signer and the network has {len(members)} members")
-        ctx.member = members[0]
-        ctx.signer = ctx.member.address
-        return
-    try:
-        ctx.member = ctx.network.member(ctx.signer)
-    except UnknownSigner:
-        raise RuleBroken(f"signer {ctx.signer[:10]}… is not a member of the network") from None
-
-
-def signed_by_the_member(ctx: BlockContext) -> None:
-    """The RSA signature over the token is the member's."""
-    try:
-        verify(ctx.member.public_key, ctx.token.encode("ascii"), ctx.signature)
-    except InvalidSignature as exc:
-        raise RuleBroken(f"not signed by {ctx.member.name}: {exc}") from None
-
-
-def token_is_a_jwt(ctx: BlockContext) -> None:
-    """The token is a well-formed HS256 JWT."""
-    ctx.jwt = split_token(ctx.token)
-
-
-def mac_matches_the_secret(ctx: BlockContext) -> None:
-    """The JWT was MACed with the network secret."""
-    check_mac(ctx.jwt, ctx.network.secret)
-
-
-def claims_are_well_formed(ctx: BlockContext) -> None:
-    """The claims have the right fields and types."""
-    ctx.payload = read_claims(ctx.jwt)
-
-
-def token_names_the_signer(ctx: BlockContext) -> None:
-    """The author the token names, if any, signed the record (labkit's miner always names one; the seed did not)."""
-    author = ctx.payload.signer
-    if author is not None and author != ctx.signer:
-        raise RuleBroken(f"the token names {ctx.network.name_of(author)} ({author[:10]}…) "
-                         f"as its author, but the record is signed by {ctx.member.name}")
-
-
-def index_follows_the_parent(ctx: BlockContext) -> None:
-    """The declared index, if any, is the parent's plus one."""
-    declared, index = ctx.payload.index, ctx.index
-    if declared is not None and declared != index:
-        raise RuleBroken(f"block declares index {declared} but follows block {index - 1}"
-                         if index else f"block declares index {declared} but is the first block")
-
-
-def links_to_the_parent(ctx: BlockContext) -> None:
-    """prev_hash is the parent's hash (the genesis hash for the first block)."""
-    parent, prev_hash = ctx.parent, ctx.payload.prev_hash
-    if prev_hash != (GENESIS_HASH if parent is None else parent.hash):
-        what = "the genesis hash (64 zeros)" if parent is None else f"block {parent.index}'s hash {parent.hash[:12]}…"
-        raise RuleBroken(f"prev_hash {prev_hash[:12]}… is not {what}")
-
-
-def meets_the_difficulty(ctx: BlockContext) -> None:
-    """The hash starts with the network's number of zeros, or the higher number the block declares."""
-    network, declared = ctx.network, ctx.payload.difficulty
-    if declared is not None and declared < network.difficulty:
-        raise RuleBroken(f"declares difficulty {declared}, below the network's {network.difficulty}")
-    difficulty = network.difficulty if declared is None else declared
-    digest = ctx.hash
-    if not meets_difficulty(digest, difficulty):
-        raise RuleBroken(f"hash {digest[:12]}… does not start with {difficulty} zeros")
-    ctx.difficulty = difficulty
-
-
-def is_on_time(ctx: BlockContext) -> None:
-    """Not before the parent, and not further in the future than the network's clock skew allows."""
-    payload, parent, skew = ctx.payload, ctx.parent, ctx.network.max_clock_skew
-    if parent is not None and parent.time is not None and payload.time < parent.time:
-        raise RuleBroken(f"{payload.timestamp} is earlier than block {parent.index}'s")
-    if (payload.time - ctx.now).total_seconds() > skew:
-        raise RuleBroken(f"{payload.timestamp} is more than {skew} s in the future")
-
-
-# Every rule verify_block asks, in the order it asks them. "contract" and "ancestry" need
-# the blocks before this one: labkit.peer and validate_blocks ask those.
-BLOCK_CHECKS: tuple[Rule, ...] = (
-    Rule("record", is_a_record),
-    Rule("signer", signer_is_a_member),
-    Rule("signature", signed_by_the_member, needs=("member", "signature")),
-    Rule("token", token_is_a_jwt),
-    Rule("mac", mac_matches_the_secret, needs=("jwt",)),
-    Rule("payload", claims_are_well_formed, needs=("jwt",)),
-    Rule("signer", token_names_the_signer, needs=("member", "payload")),
-    Rule("index", index_follows_the_parent, needs=("payload",)),
-    Rule("link", links_to_the_parent, needs=("payload",)),
-    Rule("pow", meets_the_difficulty, needs=("payload",)),
-    Rule("timestamp", is_on_time, needs=("payload",)),
-)
+            outcomes.append(RuleOutcome(rule.name, Outcome.BROKEN, exc.reason))
+            if broken is None:
+                broken = exc
+                remembered = rule.about == "token" and not isinstance(exc, TooEarly)
+        except Waiting:
+            outcomes.append(RuleOutcome(rule.name, Outcome.WAITING, "waits for the parent block"))
+        except NotAsked as exc:
+            outcomes.append(RuleOutcome(rule.name, Outcome.NOT_ASKED, exc.reason))
+        else:
+            outcomes.append(RuleOutcome(rule.name, Outcome.PASSED, found))
+    block = ctx.received if isinstance(ctx.received, Block) else None
+    block_hash = ctx.hash if ctx.token else None
+    time = ctx.payload.time if ctx.payload is not None else None
+    common = dict(index=ctx.index, hash=block_hash, signer=ctx.signer,
+                  outcomes=tuple(outcomes), time=time)
+    if broken is not None:
+        return Verdict(**common, remembered=remembered)
+    if any(o.outcome is Outcome.WAITING for o in outcomes):
+        return Verdict(**common)
+    if block.signer is None:  # a seed record: the Entry names the member who signed it
+        block = Block(block.token, block.signature, ctx.signer)
+    work = expected_attempts(ctx.difficulty)
+    entry = Entry(block, ctx.payload, ctx.index, work, (link.total_work if link else 0) + work)
+    return Verdict(**common, entry=entry, state=ctx.state_after)
 
 
 def verify_block(
@@ -293,24 +309,18 @@ def verify_block(
     network: Network,
     parent: Link | Entry | None,
     *,
+    state: State | None = None,
     now: dt.datetime | None = None,
 ) -> Entry:
-    """Check one block against its parent (None for the first block); raise InvalidBlock.
+    """The Entry of a block ``judge`` accepts; raises InvalidBlock naming the first rule it breaks.
 
-    Asks every rule of BLOCK_CHECKS in order and stops at the first the block
-    breaks. A record without ``signer`` (as the seed writes them) is checked
-    against the network's only member; with several members it is refused.
+    Without ``state`` (the VM state after the parent) the contract of a
+    block after the first is not run.
     """
-    work_before = parent.total_work if isinstance(parent, Entry) else 0
-    if isinstance(parent, Entry):
-        parent = parent.link
-    ctx = BlockContext(network, parent, now or utc_now(), block)
-    for rule in BLOCK_CHECKS:
-        rule.ask(ctx)
-    if block.signer is None:  # a seed record: the Entry names the member who signed it
-        block = Block(block.token, block.signature, ctx.signer)
-    work = expected_attempts(ctx.difficulty)
-    return Entry(block, ctx.payload, ctx.index, work, work_before + work)
+    verdict = judge(block, network, parent, state=state, now=now)
+    if verdict.entry is None:
+        raise verdict.error
+    return verdict.entry
 
 
 def validate_blocks(
@@ -318,35 +328,24 @@ def validate_blocks(
     blocks: Iterable[Block],
     *,
     parent: Entry | None = None,
+    state: State | None = None,
     now: dt.datetime | None = None,
-    on_entry: Callable[[Entry], None] | None = None,
+    operations: dict[str, Operation] | None = None,
 ) -> Iterator[tuple[BlockReport, Entry | None]]:
-    """Check a sequence of blocks in order; yield a report (and the Entry if accepted) per block.
+    """Judge a sequence of blocks in order; yield a report (and the Entry if accepted) per block.
 
-    Each block is checked against the block before it in the sequence, so
-    after a tampered block the next one fails its ``link``; a block that
-    passes its own checks but follows a rejected one is reported as failing
-    ``ancestry``. ``on_entry`` may raise InvalidBlock (the peer runs the
-    contract there) to reject a block that is otherwise valid.
+    Each block is judged on the block before it in the sequence, so after a
+    tampered block the next one breaks ``link``; a block that passes its own
+    rules but follows a refused one breaks ``ancestry``. Contracts run from
+    ``state`` (the empty state from genesis).
     """
     prev: Link | Entry | None = parent
-    first_bad: int | None = None
     for block in blocks:
-        index = 0 if prev is None else prev.index + 1
-        try:
-            entry = verify_block(block, network, prev, now=now)
-            if first_bad is not None:
-                raise InvalidBlock(index, "ancestry", f"builds on rejected block {first_bad}")
-            if on_entry is not None:
-                on_entry(entry)
-        except InvalidBlock as exc:
-            if first_bad is None:
-                first_bad = exc.index
-            yield BlockReport.rejected(exc, block), None
-            prev = Link.of(block, network, index)
-            continue
-        yield BlockReport(entry.index, entry.hash, True, signer=entry.signer), entry
-        prev = entry
+        verdict = judge(block, network, prev, state=state, now=now, operations=operations)
+        yield verdict.report(), verdict.entry
+        prev = verdict.link
+        if verdict.accepted:
+            state = verdict.state
 
 
 def mine_block(
@@ -380,11 +379,20 @@ def mine_block(
 
 
 class Chain:
-    """A validated sequence of blocks from genesis, held as Entries."""
+    """One branch from genesis, validated block by block, and the VM state after its last block.
 
-    def __init__(self, network: Network, blocks: Iterable[Block] = ()):
+    Its invariants: every entry was accepted by ``judge`` on the entry before
+    it, and ``state`` is the state after running every entry's contract in
+    order. Only its own methods change it (``append``, and ``switch_branch``
+    for the block tree's reorganisations), and they keep both.
+    """
+
+    def __init__(self, network: Network, blocks: Iterable[Block] = (), *,
+                 operations: dict[str, Operation] | None = None):
         self.network = network
+        self.operations = operations
         self._entries: list[Entry] = []
+        self._state: State = empty_state()
         for block in blocks:
             self.append(block)
 
@@ -404,6 +412,15 @@ class Chain:
     def total_work(self) -> int:
         return self.tip.total_work if self._entries else 0
 
+    @property
+    def state(self) -> State:
+        """The VM state after the last block (do not edit it: copy it, e.g. with copy.deepcopy)."""
+        return self._state
+
+    def digest(self) -> str:
+        """sha256 of the state's canonical JSON (labkit.vm.state_digest)."""
+        return state_digest(self._state)
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -413,15 +430,40 @@ class Chain:
     def __iter__(self) -> Iterator[Entry]:
         return iter(self._entries)
 
-    def check(self, block: Block, *, now: dt.datetime | None = None) -> Entry:
-        """Verify a block as the next one, without adding it."""
-        return verify_block(block, self.network, self.tip, now=now)
+    def judge(self, block: Block, *, now: dt.datetime | None = None, every_rule: bool = False) -> Verdict:
+        """The verdict on a block as the next one, without adding it."""
+        return judge(block, self.network, self.tip, state=self._state, now=now,
+                     operations=self.operations, every_rule=every_rule)
 
     def append(self, block: Block, *, now: dt.datetime | None = None) -> Entry:
-        """Verify and add a block; raises InvalidBlock and leaves the chain unchanged."""
-        entry = self.check(block, now=now)
-        self._entries.append(entry)
-        return entry
+        """Judge and add a block; raises InvalidBlock and leaves the chain unchanged."""
+        verdict = self.judge(block, now=now)
+        if verdict.entry is None:
+            raise verdict.error
+        self._entries.append(verdict.entry)
+        self._state = verdict.state
+        return verdict.entry
+
+    def switch_branch(self, fork_index: int, branch: Sequence[Entry], state: State) -> tuple[Entry, ...]:
+        """Replace the blocks after ``fork_index`` by ``branch``; return the entries rolled back.
+
+        ``branch`` must link on from block ``fork_index`` (-1: from genesis),
+        each entry on the one before with its work added up, and ``state``
+        is the state after its last entry as ``judge`` computed it. Raises
+        ValueError, changing nothing, if the entries do not link.
+        """
+        if not -1 <= fork_index < len(self._entries):
+            raise ValueError(f"fork index {fork_index} is not in a chain of {len(self._entries)} blocks")
+        prev = self._entries[fork_index] if fork_index >= 0 else None
+        for entry in branch:
+            expected = (GENESIS_HASH, 0, 0) if prev is None else (prev.hash, prev.index + 1, prev.total_work)
+            if (entry.prev_hash, entry.index, entry.total_work - entry.work) != expected:
+                raise ValueError(f"block {entry.hash[:12]}… does not follow block {expected[1] - 1} of the branch")
+            prev = entry
+        rolled_back = tuple(self._entries[fork_index + 1:])
+        self._entries[fork_index + 1:] = branch
+        self._state = state
+        return rolled_back
 
     def mine(self, wallet: Wallet, contract: dict, **kwargs) -> Entry:
         """Mine a block with ``contract`` on the tip, sign it, and append it."""

@@ -20,6 +20,10 @@ __all__ = ["StrictJSONError", "loads_strict", "dumps_canonical", "b64url_encode"
 # Integers beyond this many digits are refused: nothing in a block needs them
 # and Python would happily spend seconds on a million-digit nonce.
 MAX_INT_DIGITS = 40
+# Nesting deeper than this is refused before parsing: how deep json.loads can go before
+# RecursionError depends on the Python version (3.12 changed the C recursion limit), and a
+# verdict must not.
+MAX_DEPTH = 32
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -54,13 +58,37 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _check_depth(text: str) -> None:
+    """Refuse arrays and objects nested more than MAX_DEPTH deep (brackets inside strings do not count)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise StrictJSONError(f"nested more than {MAX_DEPTH} deep")
+        elif char in "]}":
+            depth -= 1
+
+
 def loads_strict(text: str | bytes) -> Any:
-    """Parse JSON, refusing duplicate keys, NaN/Infinity, huge numbers and lone surrogates."""
+    """Parse JSON, refusing duplicate keys, NaN/Infinity, huge numbers, deep nesting and lone surrogates."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise StrictJSONError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    _check_depth(text)
     try:
         value = json.loads(
             text,

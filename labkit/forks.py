@@ -11,7 +11,9 @@ secret, so a peer keeps every valid block it has seen as a tree, not a list:
   ``MAX_ORPHAN_AGE`` arrivals is dropped as too old, each with a reason;
 * the canonical chain is the branch whose tip has the most cumulative work
   (``Entry.total_work``: 16^difficulty expected attempts per block), not the
-  most blocks; on a tie the branch that joined the tree first stays canonical;
+  most blocks; on a tie the tip with the smaller hash wins. That tie rule
+  makes the choice depend only on which blocks a peer holds, never on the
+  order they arrived in, so honest peers holding the same blocks agree;
 * when another branch overtakes it, the VM state is rebuilt to match the new
   canonical chain and a ``Reorg`` says which blocks were rolled back and
   which were applied.
@@ -32,13 +34,20 @@ most recently used ``STATE_CACHE`` blocks (the VM stages every contract on
 copies and never edits a state in place, so keeping references is safe) and
 replays forward from the nearest remembered ancestor, or from genesis.
 
-Which verdicts are remembered: a rejection that the token alone decides
-(bad MAC or payload, wrong index, no proof of work, timestamp before the
-parent's, contract, ancestry) is remembered by block hash, so a child of such
-a block is refused at once. A rejection of the *record* (signer, signature)
-is not, because the hash covers only the token: another copy of the same
-token with a good signature may still arrive. Nor is a timestamp too far in
-the future, which the clock will fix.
+Every block is judged by ``labkit.chain.judge``, on what its parent
+established (an orphan, whose parent is unknown, on what it can be judged
+alone; the rest when the parent arrives). Which refusals are remembered: one
+that the token alone decides (bad MAC or payload, wrong index, no proof of
+work, timestamp before the parent's, ancestry, contract) is remembered by
+block hash, so a child of such a block is refused at once. A refusal of the
+*record* (signer, signature, author) is not, because the hash covers only the
+token: another copy of the same token with a good signature may still
+arrive. Nor is a timestamp too far in the future, which the clock will fix
+(``Verdict.remembered`` says which).
+
+The canonical chain changes only through ``Chain.switch_branch``, which
+checks that the new branch links on, so the chain's invariants hold after
+every reorganisation.
 
 References: S. Nakamoto, "Bitcoin: A Peer-to-Peer Electronic Cash System"
 (2008), sections 4 and 5 (the chain with the most proof of work wins);
@@ -48,18 +57,19 @@ Bitcoin Core's chain selection by ``nChainWork`` and its orphan-block pool.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
 
 from .block import Block
-from .chain import BlockReport, Chain, Entry, Link, verify_block
+from .chain import UNKNOWN_PARENT, BlockReport, Chain, Entry, Link, Outcome, Verdict, judge
 from .encoding import StrictJSONError, b64url_decode, loads_strict
-from .errors import ContractError, InvalidBlock, InvalidToken
+from .errors import InvalidBlock
 from .network import Network
-from .operations import Context, empty_state
-from .tokens import GENESIS_HASH, Payload, utc_now
-from .vm import OISC
+from .operations import Operation, empty_state
+from .tokens import GENESIS_HASH, utc_now
+from .vm import State, execute
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -68,6 +78,7 @@ __all__ = [
     "MAX_ORPHANS",
     "MAX_ORPHAN_AGE",
     "STATE_CACHE",
+    "BlockStatus",
     "Dropped",
     "Reorg",
     "TreeUpdate",
@@ -80,19 +91,27 @@ MAX_ORPHAN_AGE = 1000  # arrivals an orphan may wait before it is dropped as too
 STATE_CACHE = 32  # states kept for fast reorgs; older ones are replayed
 MAX_REMEMBERED_INVALID = 1000  # rejected block hashes remembered, so their children are refused at once
 
-# Rejections of the record, not of the token: another copy of the token may be fine.
-_RECORD_CHECKS = frozenset({"record", "signer", "signature"})
 
-State = dict
+class BlockStatus(enum.Enum):
+    """Where a block stands in a peer's tree."""
+
+    CANONICAL = "canonical"  # on the branch with the most work
+    SIDE = "side"  # valid, on another branch
+    ORPHAN = "orphan"  # waiting for its parent
+    REFUSED = "refused"  # remembered as refused
+    UNKNOWN = "unknown"  # never seen, forgotten, or dropped from the orphan pool
+
+    def __str__(self) -> str:
+        return self.value
 
 
-def replay(entries: "list[Entry] | tuple[Entry, ...] | Chain", vm: OISC | None = None) -> State:
+def replay(entries: "list[Entry] | tuple[Entry, ...] | Chain",
+           operations: dict[str, Operation] | None = None) -> State:
     """The state after executing the contracts of ``entries`` in order, from an empty state."""
-    vm = OISC() if vm is None else vm
+    state = empty_state()
     for entry in entries:
-        vm.execute_smart_contract(entry.payload.transaction_data,
-                                  Context(entry.signer, entry.index, entry.hash))
-    return vm.state
+        state = execute(state, entry.payload.transaction_data, entry.context, operations)
+    return state
 
 
 # --- what an arrival did ------------------------------------------------------
@@ -155,7 +174,8 @@ class TreeUpdate:
     """What adding one block did to the tree."""
 
     hash: str
-    status: str  # "canonical", "side" (valid, on another branch), "orphan" (waiting) or "known" (held already)
+    status: BlockStatus  # where the block stands now: CANONICAL, SIDE or ORPHAN
+    known: bool = False  # the tree held this block already; nothing changed
     connected: tuple[Entry, ...] = ()  # blocks that joined the tree: this one and orphans it freed
     rejected: tuple[BlockReport, ...] = ()  # waiting orphans refused once their parent arrived
     dropped: tuple[Dropped, ...] = ()  # orphans that stopped waiting
@@ -170,7 +190,8 @@ class TreeUpdate:
 @dataclass(frozen=True)
 class _Orphan:
     block: Block
-    payload: Payload
+    verdict: Verdict  # judged alone: nothing broken, the rules about the parent waiting
+    prev_hash: str
     arrival: int  # the tree's arrival counter when it came
 
 
@@ -187,29 +208,32 @@ class BlockTree:
     """Every valid block a peer holds, its canonical chain, and the VM state of that chain.
 
     ``chain`` is a ``labkit.chain.Chain`` holding the canonical branch and
-    ``vm`` the OISC whose state matches it; both are kept in step by ``add``.
+    its state; the tree changes it only through ``Chain.switch_branch``.
     """
 
     def __init__(
         self,
         network: Network,
         *,
-        vm: OISC | None = None,
+        operations: dict[str, Operation] | None = None,
         max_orphans: int = MAX_ORPHANS,
         max_orphan_age: int = MAX_ORPHAN_AGE,
     ):
         self.network = network
-        self.vm = OISC() if vm is None else vm
-        self.chain = Chain(network)
+        self.operations = operations
+        self.chain = Chain(network, operations=operations)
         self.max_orphans = max_orphans
         self.max_orphan_age = max_orphan_age
         self._entries: dict[str, Entry] = {}
-        self._joined: dict[str, int] = {}  # the order blocks joined the tree in: ties go to the earlier
+        self._joined: dict[str, int] = {}  # the order blocks joined the tree in (for display only)
         self._children: dict[str, list[str]] = {}
         self._states: OrderedDict[str, State] = OrderedDict()  # state after a block, most recent last
         self._orphans: OrderedDict[str, _Orphan] = OrderedDict()  # oldest first
         self._waiting: dict[str, list[str]] = {}  # parent hash -> orphans waiting for it
-        self._invalid: OrderedDict[str, tuple[InvalidBlock, Link]] = OrderedDict()
+        self._refused: OrderedDict[str, Verdict] = OrderedDict()  # tokens refused for good
+        # Records refused for now (a bad signature, a time ahead of the clock): another
+        # record of the same token may yet be accepted, so blocks built on them wait too.
+        self._refused_records: OrderedDict[str, Verdict] = OrderedDict()
         self._arrivals = 0
 
     # --- looking ---------------------------------------------------------------
@@ -231,6 +255,14 @@ class BlockTree:
         return self.chain.tip
 
     @property
+    def state(self) -> State:
+        """The VM state of the canonical chain."""
+        return self.chain.state
+
+    def digest(self) -> str:
+        return self.chain.digest()
+
+    @property
     def orphans(self) -> tuple[Block, ...]:
         """Blocks waiting for their parent, oldest first."""
         return tuple(o.block for o in self._orphans.values())
@@ -247,25 +279,31 @@ class BlockTree:
         return (entry is not None and entry.index < len(self.chain)
                 and self.chain[entry.index].hash == block_hash)
 
-    def status(self, block_hash: str) -> str:
-        """"canonical", "side", "orphan", "invalid" (remembered as rejected) or "unknown"."""
+    def status(self, block_hash: str) -> BlockStatus:
         if block_hash in self._entries:
-            return "canonical" if self.is_canonical(block_hash) else "side"
+            return BlockStatus.CANONICAL if self.is_canonical(block_hash) else BlockStatus.SIDE
         if block_hash in self._orphans:
-            return "orphan"
-        if block_hash in self._invalid:
-            return "invalid"
-        return "unknown"
+            return BlockStatus.ORPHAN
+        if block_hash in self._refused:
+            return BlockStatus.REFUSED
+        return BlockStatus.UNKNOWN
 
     def waiting_for(self, block_hash: str) -> str | None:
         """The parent hash an orphan waits for (None if it is not an orphan)."""
         orphan = self._orphans.get(block_hash)
-        return orphan.payload.prev_hash if orphan else None
+        return orphan.prev_hash if orphan else None
+
+    def verdict(self, block_hash: str) -> Verdict | None:
+        """The verdict the tree holds on a block: accepted, waiting (an orphan) or remembered as refused."""
+        orphan = self._orphans.get(block_hash)
+        if orphan is not None:
+            return orphan.verdict
+        return self._refused.get(block_hash)
 
     def rejection(self, block_hash: str) -> InvalidBlock | None:
         """Why a block was refused, if the tree remembers it."""
-        found = self._invalid.get(block_hash)
-        return found[0] if found else None
+        found = self._refused.get(block_hash)
+        return found.error if found else None
 
     def holds(self, block: Block) -> bool:
         """Whether this very record (same token and signature) is already in the tree."""
@@ -282,9 +320,9 @@ class BlockTree:
         return entries[::-1]
 
     def tips(self) -> list[Entry]:
-        """The last block of every branch, most work first (ties: the one that joined first)."""
+        """The last block of every branch, best first: most work, then the smaller hash."""
         tips = [e for h, e in self._entries.items() if not self._children.get(h)]
-        return sorted(tips, key=lambda e: (-e.total_work, self._joined[e.hash]))
+        return sorted(tips, key=_rank)
 
     def state_after(self, block_hash: str | None) -> State:
         """The VM state after this block on its own branch (None or the genesis hash: empty).
@@ -309,7 +347,7 @@ class BlockTree:
             entry = self._entries[entry.prev_hash]
         for entry in reversed(todo):
             # Each contract was executed on this very state when its block joined the tree.
-            state = self._apply(state, entry)
+            state = execute(state, entry.payload.transaction_data, entry.context, self.operations)
             self._remember_state(entry.hash, state)
         return state
 
@@ -336,7 +374,7 @@ class BlockTree:
 
         rows = [{"index": e.index, "hash": e.hash[:12], "prev_hash": e.prev_hash[:12],
                  "signer": self.network.name_of(e.signer), "actions": _actions(e.payload.transaction_data),
-                 "work": e.work, "total_work": e.total_work, "status": self.status(e.hash)}
+                 "work": e.work, "total_work": e.total_work, "status": self.status(e.hash).value}
                 for e in sorted(self._entries.values(), key=lambda e: (e.index, self._joined[e.hash]))]
         columns = ["index", "hash", "prev_hash", "signer", "actions", "work", "total_work", "status"]
         return pd.DataFrame(rows, columns=columns)
@@ -347,97 +385,125 @@ class BlockTree:
 
     # --- adding ----------------------------------------------------------------
 
+    def judge(self, block: Block, *, now: dt.datetime | None = None) -> Verdict:
+        """The verdict on a block on the parent it names, as ``add`` reaches it, without adding it."""
+        now = now or utc_now()
+        if not isinstance(block, Block):
+            return self._numbered(judge(block, self.network, UNKNOWN_PARENT, now=now))
+        held = self._entries.get(block.hash)
+        parent = self._parent_of(block) if held is None else self.parent(held)
+        parent_state = None
+        if parent is UNKNOWN_PARENT:
+            pass
+        elif parent is None:
+            parent_state = empty_state()
+        elif isinstance(parent, Entry):
+            parent_state = self.state_after(parent.hash)
+        return self._numbered(judge(block, self.network, parent, state=parent_state, now=now,
+                                    operations=self.operations))
+
     def add(self, block: Block, *, now: dt.datetime | None = None) -> TreeUpdate:
         """Add a block; raise InvalidBlock (and change nothing) if it is refused.
 
         A block whose parent is unknown is not an error: it waits as an orphan.
-        Orphans freed by this block are checked in turn; those refused are
+        Orphans freed by this block are judged in turn; those refused are
         listed in ``TreeUpdate.rejected`` rather than raised.
         """
         self._arrivals += 1
         now = now or utc_now()
-        try:
-            update = self._add(block, now)
-        except InvalidBlock:
-            if isinstance(block, Block) and block.hash in self._invalid:
-                self._free_orphans(block.hash, now)  # orphans waiting for it are refused with it
-            raise
+        update = self._add(block, now)
         dropped = self._expire_orphans()
         if dropped:
             update = replace(update, dropped=update.dropped + dropped)
         return update
 
     def _add(self, block: Block, now: dt.datetime) -> TreeUpdate:
-        if not isinstance(block, Block):
-            raise InvalidBlock(len(self.chain), "record", f"expected a Block, got {type(block).__name__}")
-        block_hash = block.hash
-
-        held = self._entries.get(block_hash)
-        if held is not None:
-            if _same_record(held.block, block):
-                return TreeUpdate(block_hash, "known")
-            verify_block(block, self.network, self.parent(held), now=now)  # names a bad signature...
-            raise self._second_author(block, held.block, held.index)  # ...or refuses a good one
-        orphan = self._orphans.get(block_hash)
-        if orphan is not None:
-            if _same_record(orphan.block, block):
-                return TreeUpdate(block_hash, "orphan")
-            self._check_alone(block, orphan.payload, now)
-            raise self._second_author(block, orphan.block, orphan.payload.index)
-        if block_hash in self._invalid:
-            error, _ = self._invalid[block_hash]
-            self._invalid.move_to_end(block_hash)
-            raise InvalidBlock(error.index, error.check, error.reason)
-
-        try:
-            payload = block.payload(self.network.secret)
-        except InvalidToken as exc:
-            # Let verify_block name the first rule broken, in CHECKS order.
-            guess = self._guess_parent(block)
-            verify_block(block, self.network, guess, now=now)
-            raise InvalidBlock(0 if guess is None else guess.index + 1, exc.check, exc.reason) from None
-
-        parent_hash = payload.prev_hash
-        if parent_hash != GENESIS_HASH and parent_hash not in self._entries:
-            if parent_hash in self._invalid:
-                raise self._refuse_descendant(block, payload, parent_hash, now)
-            self._check_alone(block, payload, now)
-            dropped = self._add_orphan(block, payload)
-            return TreeUpdate(block_hash, "orphan", dropped=dropped)
-
-        entry = self._join(block, payload, self._entries.get(parent_hash), now)
+        if isinstance(block, Block):
+            block_hash = block.hash
+            held = self._entries.get(block_hash)
+            if held is not None and _same_record(held.block, block):
+                return TreeUpdate(block_hash, self.status(block_hash), known=True)
+            orphan = self._orphans.get(block_hash)
+            if orphan is not None and _same_record(orphan.block, block):
+                return TreeUpdate(block_hash, BlockStatus.ORPHAN, known=True)
+            remembered = self._refused.get(block_hash)
+            if remembered is not None:  # the token itself was refused: any record of it is
+                self._refused.move_to_end(block_hash)
+                raise remembered.error
+        verdict = self.judge(block, now=now)
+        if verdict.broken is not None:
+            if verdict.hash is None:
+                raise verdict.error
+            if self._builds_on_a_refused_record(block, verdict):
+                self._add_orphan(block, verdict)  # refused for now; it waits for a good copy of its parent
+            elif verdict.remembered:
+                self._remember_refused(verdict)
+                self._free_orphans(verdict.hash, now)  # orphans waiting for it are refused with it
+            else:
+                self._remember(self._refused_records, verdict)
+            raise verdict.error
+        if block.hash in self._entries or block.hash in self._orphans:
+            # Another record of a token held already that passes every rule: the same block.
+            return TreeUpdate(block.hash, self.status(block.hash), known=True)
+        if verdict.waiting:
+            dropped = self._add_orphan(block, verdict)
+            return TreeUpdate(block.hash, BlockStatus.ORPHAN, dropped=dropped)
+        entry = self._join(verdict)
         connected, rejected = self._free_orphans(entry.hash, now)
         change = self._choose((entry, *connected))
-        return TreeUpdate(block_hash, self.status(block_hash), (entry, *connected), tuple(rejected), (), change)
+        return TreeUpdate(block.hash, self.status(block.hash), False, (entry, *connected),
+                          tuple(rejected), (), change)
 
     # --- the steps of add -----------------------------------------------------------
 
-    def _join(self, block: Block, payload: Payload, parent: Entry | None, now: dt.datetime) -> Entry:
-        """Check a block against its parent and its branch's state; add it to the tree or raise."""
+    def _numbered(self, verdict: Verdict) -> Verdict:
+        """A record that cannot be read at all is numbered as the next block of the canonical chain."""
+        if verdict.rule == "record" and verdict.index < 0:
+            return replace(verdict, index=len(self.chain))
+        return verdict
+
+    def _parent_of(self, block: Block) -> Link | Entry | None:
+        """The parent the block names (read without checking the MAC: the verdict checks it)."""
         try:
-            entry = verify_block(block, self.network, parent, now=now)
-        except InvalidBlock as exc:
-            future = exc.check == "timestamp" and (payload.time - now).total_seconds() > self.network.max_clock_skew
-            if exc.check not in _RECORD_CHECKS and not future:
-                self._remember_invalid(block.hash, exc, payload)
-            raise
-        try:
-            state = self._apply(self.state_after(entry.prev_hash), entry)
-        except ContractError as exc:
-            error = InvalidBlock(entry.index, "contract", str(exc))
-            self._remember_invalid(block.hash, error, payload)
-            raise error from None
+            claims = loads_strict(b64url_decode(block.token.split(".")[1]))
+            prev_hash = claims["prev_hash"]
+        except (IndexError, ValueError, StrictJSONError, KeyError, TypeError):
+            return UNKNOWN_PARENT
+        if not isinstance(prev_hash, str):
+            return UNKNOWN_PARENT
+        if prev_hash == GENESIS_HASH or claims.get("index") == 0:  # a first block links to genesis
+            return None
+        if prev_hash in self._entries:
+            return self._entries[prev_hash]
+        if prev_hash in self._refused:
+            return self._refused[prev_hash].link
+        refused_for_now = self._refused_for_now(prev_hash)
+        if refused_for_now is not None:
+            return refused_for_now.link
+        return UNKNOWN_PARENT
+
+    def _refused_for_now(self, block_hash: str) -> Verdict | None:
+        """A refused record (another copy of its token may pass), or a block waiting on one."""
+        found = self._refused_records.get(block_hash)
+        if found is None and block_hash in self._orphans:
+            found = self._orphans[block_hash].verdict
+        return found if found is not None and found.broken is not None else None
+
+    def _builds_on_a_refused_record(self, block: Block, verdict: Verdict) -> bool:
+        return (verdict.rule == "ancestry" and verdict.outcome("payload").outcome is Outcome.PASSED
+                and self._refused_for_now(_claimed_prev_hash(block)) is not None)
+
+    def _join(self, verdict: Verdict) -> Entry:
+        entry = verdict.entry
+        self._refused_records.pop(entry.hash, None)
         self._entries[entry.hash] = entry
         self._joined[entry.hash] = len(self._joined)
         self._children.setdefault(entry.prev_hash, []).append(entry.hash)
-        self._remember_state(entry.hash, state)
+        self._remember_state(entry.hash, verdict.state)
         return entry
 
     def _free_orphans(self, block_hash: str, now: dt.datetime) -> tuple[list[Entry], list[BlockReport]]:
-        """Connect the orphans waiting for a block, and theirs, breadth first in arrival order.
-
-        If that block was refused, they are refused (``ancestry``) instead.
-        """
+        """Judge the orphans waiting for a block, and theirs, breadth first in arrival order."""
         connected: list[Entry] = []
         rejected: list[BlockReport] = []
         queue = deque([block_hash])
@@ -445,25 +511,28 @@ class BlockTree:
             parent_hash = queue.popleft()
             for orphan_hash in self._waiting.pop(parent_hash, []):
                 orphan = self._orphans.pop(orphan_hash)
-                parent = self._entries.get(parent_hash)
-                try:
-                    if parent is None:  # its parent was refused just now
-                        raise self._refuse_descendant(orphan.block, orphan.payload, parent_hash, now)
-                    child = self._join(orphan.block, orphan.payload, parent, now)
-                except InvalidBlock as exc:
-                    rejected.append(BlockReport.rejected(exc, orphan.block))
-                    if orphan_hash in self._invalid:
+                verdict = self.judge(orphan.block, now=now)
+                if verdict.broken is not None and self._builds_on_a_refused_record(orphan.block, verdict):
+                    self._add_orphan(orphan.block, verdict)  # still waiting for a good copy of its parent
+                    continue
+                if verdict.broken is not None:
+                    rejected.append(verdict.report())
+                    if verdict.remembered:
+                        self._remember_refused(verdict)
                         queue.append(orphan_hash)  # its own orphans are refused in turn
                     continue
-                connected.append(child)
-                queue.append(child.hash)
+                if verdict.waiting:  # cannot happen: its parent is known now
+                    self._add_orphan(orphan.block, verdict)
+                    continue
+                connected.append(self._join(verdict))
+                queue.append(orphan_hash)
         return connected, rejected
 
     def _choose(self, candidates: tuple[Entry, ...]) -> Reorg | None:
-        """Make the candidate with the most work canonical if it beats the tip (ties keep the tip)."""
+        """Make the best candidate canonical if it beats the tip: more work, or as much and a smaller hash."""
         best = self.chain.tip
-        for entry in candidates:  # in the order they joined, so among equals the first wins
-            if best is None or entry.total_work > best.total_work:
+        for entry in candidates:
+            if best is None or _rank(entry) < _rank(best):
                 best = entry
         if best is None or best is self.chain.tip:
             return None
@@ -474,61 +543,19 @@ class BlockTree:
             entry = self.parent(entry)
         fork_index = entry.index if entry is not None else -1
         old_work = self.chain.total_work
-        rolled_back = tuple(self.chain._entries[fork_index + 1:])
         applied = tuple(reversed(new_branch))
-        state = self.state_after(best.hash)
-        self.chain._entries[fork_index + 1:] = applied  # the tree owns this Chain
-        self.vm.state = state
+        rolled_back = self.chain.switch_branch(fork_index, applied, self.state_after(best.hash))
         return Reorg(fork_index, rolled_back, applied, old_work, best.total_work)
 
-    def _check_alone(self, block: Block, payload: Payload, now: dt.datetime) -> None:
-        """Every check that does not need the parent: signer, signature, token, MAC, payload, work, clock."""
-        if payload.index == 0 or payload.prev_hash == GENESIS_HASH:
-            verify_block(block, self.network, None, now=now)
-            return
-        stand_in = Link((payload.index or 1) - 1, payload.prev_hash, None)  # the parent it claims
-        verify_block(block, self.network, stand_in, now=now)
-
-    def _refuse_descendant(self, block: Block, payload: Payload, parent_hash: str,
-                           now: dt.datetime) -> InvalidBlock:
-        """The error for a block built on a refused one: its own fault first (as validate_blocks does), else ancestry."""
-        found = self._invalid.get(parent_hash)
-        link = found[1] if found else Link(-1, parent_hash, None)
-        verify_block(block, self.network, link, now=now)
-        error = InvalidBlock(link.index + 1, "ancestry", f"builds on rejected block {link.index}")
-        self._remember_invalid(block.hash, error, payload)
-        return error
-
-    def _second_author(self, block: Block, held: Block, index: int | None) -> InvalidBlock:
-        """A valid signature on a token the tree already holds under another signer."""
-        return InvalidBlock(-1 if index is None else index, "signer",
-                            f"block {block.hash[:12]}… is already held, signed by "
-                            f"{self.network.name_of(held.signer or '')}; another signature cannot change its author")
-
-    def _guess_parent(self, block: Block) -> Link | None:
-        """The parent a block that cannot be decoded claims (read without checking the MAC), for its index."""
-        try:
-            claims = loads_strict(b64url_decode(block.token.split(".")[1]))
-            prev_hash = claims["prev_hash"]
-        except (IndexError, ValueError, StrictJSONError, KeyError, TypeError):
-            return None
-        if not isinstance(prev_hash, str) or prev_hash == GENESIS_HASH:
-            return None
-        if prev_hash in self._entries:
-            return self._entries[prev_hash].link
-        index = claims.get("index")
-        if isinstance(index, int) and not isinstance(index, bool) and index > 0:
-            return Link(index - 1, prev_hash, None)
-        return None
-
-    def _add_orphan(self, block: Block, payload: Payload) -> tuple[Dropped, ...]:
+    def _add_orphan(self, block: Block, verdict: Verdict) -> tuple[Dropped, ...]:
         dropped = []
         while len(self._orphans) >= self.max_orphans:
             oldest = next(iter(self._orphans))
             dropped.append(self._drop_orphan(
                 oldest, f"the orphan pool is full ({self.max_orphans} blocks): the oldest makes room"))
-        self._orphans[block.hash] = _Orphan(block, payload, self._arrivals)
-        self._waiting.setdefault(payload.prev_hash, []).append(block.hash)
+        prev_hash = _claimed_prev_hash(block)
+        self._orphans[block.hash] = _Orphan(block, verdict, prev_hash, self._arrivals)
+        self._waiting.setdefault(prev_hash, []).append(block.hash)
         return tuple(dropped)
 
     def _expire_orphans(self) -> tuple[Dropped, ...]:
@@ -540,30 +567,36 @@ class BlockTree:
                 break
             dropped.append(self._drop_orphan(
                 oldest_hash, f"waited more than {self.max_orphan_age} arrivals for its parent "
-                             f"{oldest.payload.prev_hash[:12]}…: too old"))
+                             f"{oldest.prev_hash[:12]}…: too old"))
         return tuple(dropped)
 
     def _drop_orphan(self, block_hash: str, reason: str) -> Dropped:
         orphan = self._orphans.pop(block_hash)
-        waiting = self._waiting.get(orphan.payload.prev_hash, [])
+        waiting = self._waiting.get(orphan.prev_hash, [])
         if block_hash in waiting:
             waiting.remove(block_hash)
         if not waiting:
-            self._waiting.pop(orphan.payload.prev_hash, None)
-        return Dropped(block_hash, orphan.payload.index, reason)
+            self._waiting.pop(orphan.prev_hash, None)
+        declared = orphan.verdict.index
+        return Dropped(block_hash, None if declared < 0 else declared, reason)
 
-    def _remember_invalid(self, block_hash: str, error: InvalidBlock, payload: Payload | None) -> None:
-        self._invalid[block_hash] = (error, Link(error.index, block_hash, payload.time if payload else None))
-        self._invalid.move_to_end(block_hash)
-        while len(self._invalid) > MAX_REMEMBERED_INVALID:
-            self._invalid.popitem(last=False)
+    def _remember_refused(self, verdict: Verdict) -> None:
+        self._refused_records.pop(verdict.hash, None)
+        self._remember(self._refused, verdict)
+
+    @staticmethod
+    def _remember(memory: OrderedDict, verdict: Verdict) -> None:
+        memory[verdict.hash] = verdict
+        memory.move_to_end(verdict.hash)
+        while len(memory) > MAX_REMEMBERED_INVALID:
+            memory.popitem(last=False)
 
     # --- states ------------------------------------------------------------------
 
     def _known_state(self, block_hash: str) -> State | None:
         tip = self.chain.tip
         if tip is not None and tip.hash == block_hash:
-            return self.vm.state
+            return self.chain.state
         state = self._states.get(block_hash)
         if state is not None:
             self._states.move_to_end(block_hash)
@@ -575,12 +608,15 @@ class BlockTree:
         while len(self._states) > STATE_CACHE:
             self._states.popitem(last=False)
 
-    def _apply(self, state: State, entry: Entry) -> State:
-        """The state after ``entry``'s contract, run by a VM with this tree's operations; raises ContractError."""
-        vm = OISC(self.vm.operations)
-        vm.state = state  # execute_smart_contract stages on copies: ``state`` itself is not changed
-        vm.execute_smart_contract(entry.payload.transaction_data, Context(entry.signer, entry.index, entry.hash))
-        return vm.state
+
+def _rank(entry: Entry) -> tuple[int, str]:
+    """Sort key of tips, best first: the most work, then the smaller hash (never the arrival order)."""
+    return (-entry.total_work, entry.hash)
+
+
+def _claimed_prev_hash(block: Block) -> str:
+    """The prev_hash an orphan names (it passed the payload rule, so its claims read)."""
+    return loads_strict(b64url_decode(block.token.split(".")[1]))["prev_hash"]
 
 
 def _same_record(a: Block, b: Block) -> bool:

@@ -77,6 +77,9 @@ class Network:
 
     ``teaching=True`` admits the seed's weak choices (short secret, 512-bit
     keys) so its files can be read in a lesson; never use it for anything else.
+    ``seed_file=True`` (see ``for_seed_file``) is the one way to read records
+    that do not name their author, as the seed wrote them: the caller names
+    the single member who signed them all.
     """
 
     name: str
@@ -85,6 +88,7 @@ class Network:
     members: tuple[Member, ...]
     max_clock_skew: int = DEFAULT_CLOCK_SKEW  # seconds
     teaching: bool = False
+    seed_file: bool = False  # records and tokens need not name their author (one member only)
 
     def __post_init__(self) -> None:
         if not isinstance(self.secret, bytes) or not self.secret:
@@ -98,6 +102,8 @@ class Network:
         if isinstance(self.max_clock_skew, bool) or not isinstance(self.max_clock_skew, int) or self.max_clock_skew < 0:
             raise ConfigError("max_clock_skew must be a non-negative number of seconds")
         object.__setattr__(self, "members", tuple(self.members))
+        if self.seed_file and len(self.members) != 1:
+            raise ConfigError(f"a seed file has one signer, not {len(self.members)}")
         by_address: dict[str, Member] = {}
         for member in self.members:
             try:
@@ -123,6 +129,15 @@ class Network:
             Member(m.name, m.public_key) if isinstance(m, Wallet) else m for m in members
         )
         return cls(name, secrets.token_bytes(SECRET_BYTES), difficulty, as_members, max_clock_skew)
+
+    @classmethod
+    def for_seed_file(cls, signer: Member, secret: bytes, difficulty: int, *, name: str = "seed") -> "Network":
+        """The network a file written by the seed is read in: one signer, named by the caller.
+
+        The seed's records name no signer and its tokens no author; they are
+        accepted only here, where the caller says who signed every block.
+        """
+        return cls(name, secret, difficulty, (signer,), teaching=True, seed_file=True)
 
     def with_difficulty(self, difficulty: int) -> "Network":
         return replace(self, difficulty=difficulty)
@@ -198,9 +213,12 @@ class Network:
             return atomic_write(path, self.to_json().encode("utf-8"), mode=0o600, overwrite=overwrite)
         except FileExistsError:
             raise ConfigError(f"{path} already exists; pass overwrite=True to replace it") from None
+        except OSError as exc:  # a missing or read-only folder, a full disk: say which path, in one line
+            raise refused(exc.filename or path, exc) from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Network":
+        """Read a configuration file; raises ConfigError naming the file (missing, not a regular file, malformed)."""
         path = Path(path)
         try:
             text = read_regular(path, limit=MAX_CONFIG_BYTES)  # never a FIFO or /dev/zero
@@ -210,6 +228,3 @@ class Network:
             return cls.from_json(text)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        except OSError as exc:  # a missing or read-only folder, a full disk: say which path, in one line
-            raise refused(exc.filename or path, exc) from None
-        """Read a configuration file; raises ConfigError naming the file (missing, not a regular file, malformed)."""

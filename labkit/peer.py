@@ -1,8 +1,9 @@
-"""A peer: a wallet, a tree of blocks, its canonical chain and a VM, kept in step.
+"""A peer: a tree of blocks, its canonical chain and that chain's state, kept in step.
 
-Given blocks (records or a blocks file), a peer checks each one by every
-rule of labkit.chain, runs its contract on the VM, and keeps it only if
-both succeed. It returns one report per block, so a notebook can show
+Given blocks (records or a blocks file), a peer has each one judged by the
+rules of labkit.rules (``labkit.chain.judge``, contract included) and keeps
+it only if it is accepted. A peer needs no wallet to verify: ``wallet`` is
+only for mining its own blocks. It returns one report per block, so a notebook can show
 which block was refused and why. Peers fed the same blocks end with the
 same state digest.
 
@@ -24,22 +25,24 @@ from .block import Block
 from .blocksfile import load_blocks, save_blocks
 from .chain import BlockReport, Chain
 from .errors import InvalidBlock
-from .forks import MAX_ORPHANS, BlockTree, Reorg, TreeUpdate
+from .forks import MAX_ORPHANS, BlockStatus, BlockTree, Reorg, TreeUpdate
 from .network import Network
-from .vm import OISC
+from .operations import Operation
+from .vm import State
 from .wallet import Wallet
 
 __all__ = ["Peer"]
 
 
 class Peer:
-    """One participant: its wallet, its block tree (canonical ``chain`` and ``vm``) and its reorgs."""
+    """One participant: its block tree (canonical ``chain`` and its ``state``) and its reorgs."""
 
-    def __init__(self, name: str, wallet: Wallet, network: Network, *, max_orphans: int = MAX_ORPHANS):
+    def __init__(self, name: str, network: Network, *, wallet: Wallet | None = None,
+                 operations: dict[str, Operation] | None = None, max_orphans: int = MAX_ORPHANS):
         self.name = name
-        self.wallet = wallet
+        self.wallet = wallet  # only to mine blocks of its own; verifying needs none
         self.network = network
-        self.tree = BlockTree(network, max_orphans=max_orphans)
+        self.tree = BlockTree(network, operations=operations, max_orphans=max_orphans)
         self.reorgs: list[Reorg] = []  # every switch to another branch, oldest first
 
     @property
@@ -48,16 +51,16 @@ class Peer:
         return self.tree.chain
 
     @property
-    def vm(self) -> OISC:
-        """The VM, whose state is that of the canonical chain."""
-        return self.tree.vm
+    def state(self) -> State:
+        """The VM state of the canonical chain (do not edit it)."""
+        return self.tree.state
 
     @property
-    def address(self) -> str:
-        return self.wallet.address
+    def address(self) -> str | None:
+        return None if self.wallet is None else self.wallet.address
 
     def digest(self) -> str:
-        return self.vm.digest()
+        return self.tree.digest()
 
     def receive_block(self, block: Block, *, now: dt.datetime | None = None) -> TreeUpdate:
         """Add one block to the tree; raises InvalidBlock if it is refused (nothing changes then)."""
@@ -70,11 +73,13 @@ class Peer:
         """Verify and execute blocks; one report per block, in the order given.
 
         ``source`` is a sequence of Blocks or the path of a blocks file (read,
-        never rewritten). Blocks the peer already holds are skipped. A block
-        is reported accepted when it is valid and kept, on the canonical
-        chain or on a competing branch; a block whose parent has not arrived
-        is reported as failing ``link`` (it waits as an orphan), and one built
-        on a refused block as failing ``ancestry``.
+        never rewritten). Blocks the peer held before this call are skipped;
+        a block given twice is reported twice. A block is reported accepted
+        when it is valid and kept, on the canonical chain or on a competing
+        branch; a block whose parent has not arrived is reported as failing
+        ``link`` (it waits as an orphan), and one built on a refused block as
+        failing ``ancestry``. Each report is the tree's verdict once every
+        block of the batch has arrived.
         """
         problems: list[BlockReport] = []
         lines: list[int | None]
@@ -93,59 +98,56 @@ class Peer:
         else:
             blocks = list(source)
             lines = [None] * len(blocks)
+        held_before = {block.hash for block in blocks if isinstance(block, Block) and self.tree.holds(block)}
         errors: dict[int, InvalidBlock] = {}
         later: dict[str, BlockReport] = {}  # orphans refused once their parent came
-        refused: dict[str, int] = {}  # hash -> index of blocks refused in this batch
         fresh: list[int] = []
         for position, block in enumerate(blocks):
-            if isinstance(block, Block) and self.tree.holds(block):
+            if isinstance(block, Block) and block.hash in held_before:
                 continue
             fresh.append(position)
             try:
                 update = self.receive_block(block, now=now)
             except InvalidBlock as exc:
                 errors[position] = exc
-                if isinstance(block, Block):
-                    refused[block.hash] = exc.index
                 continue
             for report in update.rejected:
                 later[report.hash] = report  # type: ignore[index]
-                refused[report.hash] = report.index  # type: ignore[index]
-        reports = []
-        for position in fresh:
-            report = self._report(position, blocks[position], lines[position], errors, later, refused)
-            if not report.accepted and report.check != "link" and report.hash is not None:
-                refused.setdefault(report.hash, report.index)  # its descendants fail "ancestry" too
-            reports.append(report)
+        reports = [self._report(position, blocks[position], lines[position], errors, later) for position in fresh]
         return reports + problems
 
     def _report(self, position: int, block: Block, line: int | None, errors: dict[int, InvalidBlock],
-                later: dict[str, BlockReport], refused: dict[str, int]) -> BlockReport:
+                later: dict[str, BlockReport]) -> BlockReport:
         """The final verdict on one block of a batch, after every block of it has arrived."""
-        if position in errors:
-            return BlockReport.rejected(errors[position], block if isinstance(block, Block) else None, line)
-        status = self.tree.status(block.hash)
-        if status in ("canonical", "side"):
+        status = self.tree.status(block.hash) if isinstance(block, Block) else BlockStatus.UNKNOWN
+        if status in (BlockStatus.CANONICAL, BlockStatus.SIDE):  # a later block may have let it in
             entry = self.tree.entry(block.hash)
             return BlockReport(entry.index, entry.hash, True, signer=entry.signer, line=line)
-        if block.hash in later:
-            report = later[block.hash]
-            return BlockReport(report.index, report.hash, False, report.check, report.reason, report.signer, line)
-        if status == "invalid":  # a waiting orphan refused together with a block that came after it
-            return BlockReport.rejected(self.tree.rejection(block.hash), block, line)  # type: ignore[arg-type]
-        payload = block.payload(self.network.secret)  # it passed its own checks to be held as an orphan
-        index = -1 if payload.index is None else payload.index
-        if payload.prev_hash in refused:
-            return BlockReport(index, block.hash, False, "ancestry",
-                               f"builds on rejected block {refused[payload.prev_hash]}", block.signer, line)
-        where = "waits in the orphan pool" if status == "orphan" else "was dropped from the orphan pool"
-        return BlockReport(index, block.hash, False, "link",
-                           f"its parent {payload.prev_hash[:12]}… has not arrived; the block {where}",
+        if position in errors:
+            return BlockReport.rejected(errors[position], block if isinstance(block, Block) else None, line)
+        if status is BlockStatus.REFUSED:  # an orphan refused once its parent came
+            return self.tree.verdict(block.hash).report(line)
+        if block.hash in later:  # ...refused for its record, so not remembered
+            return later[block.hash].at_line(line)
+        waiting = self.tree.verdict(block.hash) if status is BlockStatus.ORPHAN else None
+        if waiting is not None and waiting.broken is not None:  # built on a record refused for now
+            return waiting.report(line)
+        index = -1 if waiting is None else waiting.index
+        where = "waits in the orphan pool" if status is BlockStatus.ORPHAN else "was dropped from the orphan pool"
+        parent = self.tree.waiting_for(block.hash)
+        parent_text = f"its parent {parent[:12]}…" if parent else "its parent"
+        return BlockReport(index, block.hash, False, "link", f"{parent_text} has not arrived; the block {where}",
                            block.signer, line)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the canonical chain as a blocks file, atomically."""
         return save_blocks(path, self.chain.blocks)
+
+    def _repr_html_(self) -> str:
+        tip = self.chain.tip
+        tip_text = "no blocks" if tip is None else f"{len(self.chain)} blocks, tip <code>{tip.hash[:12]}…</code>"
+        return (f"<b>Peer {self.name}</b>: {tip_text}, work {self.chain.total_work:,}, "
+                f"state digest <code>{self.digest()[:12]}…</code>")
 
     def __repr__(self) -> str:
         return f"Peer({self.name!r}, {len(self.chain)} blocks, digest={self.digest()[:12]}…)"

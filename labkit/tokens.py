@@ -60,21 +60,56 @@ def utc_now() -> dt.datetime:
 
 
 def format_timestamp(when: dt.datetime) -> str:
-    """ISO 8601 in UTC with an explicit offset, e.g. 2024-11-23T12:00:00+00:00."""
+    """RFC 3339 in UTC with an explicit offset, e.g. 2024-11-23T12:00:00+00:00 (what labkit's miner writes)."""
     if when.tzinfo is None:
         raise ValueError("timestamp must be timezone-aware (use datetime.timezone.utc)")
     return when.astimezone(dt.timezone.utc).isoformat()
 
 
+# labkit's own timestamp grammar, the same on every Python (datetime.fromisoformat
+# accepts more forms on 3.11+ than on 3.10, so it cannot decide what a block may say):
+#
+#   YYYY-MM-DD "T" HH:MM:SS [ "." 1-6 digits ] [ "Z" | ("+" | "-") HH:MM ]
+#
+# * RFC 3339 section 5.6 "date-time", restricted: upper-case "T" and "Z" only (RFC 3339
+#   also allows "t", "z" and a space); seconds 00-59 (no leap second 60, which datetime
+#   cannot hold); at most 6 fraction digits (microseconds); offsets -23:59 to +23:59.
+# * No offset at all is the one form outside RFC 3339: the seed wrote naive UTC times
+#   (datetime.utcnow().isoformat()), so a time without an offset is read as UTC.
+# * Digits are ASCII 0-9 only. The date must exist (2023-02-29 does not), the year is
+#   0001-9999, and the instant must stay within years 1-9999 once moved to UTC.
+# Refused, among others: basic format (20241123T120000Z), week and ordinal dates,
+# a date without a time, hours without seconds, ",5" fractions, "+0100" or "+01" offsets.
+_TIMESTAMP = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
+    r"(?:\.(?P<fraction>[0-9]{1,6}))?"
+    r"(?P<offset>Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
 def parse_timestamp(text: str) -> dt.datetime:
-    """Read an ISO 8601 timestamp; a naive one (as the seed wrote) is taken as UTC."""
-    when = dt.datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+    """Read a block's timestamp by labkit's grammar (above) as an aware UTC datetime; raises ValueError."""
+    match = _TIMESTAMP.fullmatch(text) if isinstance(text, str) and text.isascii() else None
+    if match is None:
+        raise ValueError(f"timestamp {str(text)[:40]!r} is not YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+HH:MM]")
+    year, month, day = (int(part) for part in match["date"].split("-"))
+    hour, minute, second = int(match["hour"]), int(match["minute"]), int(match["second"])
+    micro = int((match["fraction"] or "").ljust(6, "0"))
     try:
-        return when.astimezone(dt.timezone.utc)
-    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
-        raise ValueError(f"timestamp {text[:40]!r} is out of range in UTC") from None
+        when = dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=dt.timezone.utc)
+    except ValueError:  # month 13, 31 April, hour 24, year 0 (datetime's own wording varies by version)
+        raise ValueError(f"timestamp {text!r} names no real date and time") from None
+    offset = match["offset"]
+    if offset and offset != "Z":
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"timestamp {text!r} has an offset beyond ±23:59")
+        shift = dt.timedelta(hours=hours, minutes=minutes)
+        try:
+            when = when - shift if offset[0] == "+" else when + shift
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
+            raise ValueError(f"timestamp {text!r} is out of range in UTC") from None
+    return when
 
 
 def _is_int(value: Any) -> bool:
@@ -86,7 +121,7 @@ class Payload:
     """The claims of a block's JWT, in their wire order (nonce last)."""
 
     prev_hash: str  # hex sha256 of the previous block's token, 64 zeros for the first
-    timestamp: str  # ISO 8601 UTC, e.g. "2024-11-23T12:00:00+00:00"
+    timestamp: str  # RFC 3339 (see parse_timestamp), e.g. "2024-11-23T12:00:00+00:00"
     transaction_data: dict = field(hash=False)  # the contract: {"actions": [...]}
     nonce: int = 0
     index: int | None = None  # position in the chain, 0 for the first block
@@ -134,11 +169,11 @@ class Payload:
         if not isinstance(prev_hash, str) or not _HEX64.fullmatch(prev_hash):
             raise bad("prev_hash must be 64 lowercase hex digits")
         if not isinstance(timestamp, str):
-            raise bad("timestamp must be an ISO 8601 string")
+            raise bad("timestamp must be a string")
         try:
             parse_timestamp(timestamp)
-        except ValueError:
-            raise bad(f"timestamp {timestamp[:40]!r} is not ISO 8601") from None
+        except ValueError as exc:
+            raise bad(str(exc)) from None
         if not isinstance(claims["transaction_data"], dict):
             raise bad("transaction_data must be a JSON object")
         nonce = claims["nonce"]

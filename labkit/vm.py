@@ -7,10 +7,12 @@ an action", and what the action does is looked up in a table of operations
 looks up opcodes. The seed's unused memory and registers are gone; the
 state is four tables: students, courses, proposals and NFTs.
 
-A contract (``{"actions": [...]}``) is applied atomically: every action is
-run on staged copies of the tables, and the state changes only if all of
-them succeed. A failing contract raises ContractError and leaves the state
-exactly as it was.
+Executing a contract is one pure function, ``execute(state, contract,
+context)``: it returns the new state, or raises ContractError (the refusal)
+and the state it was given is untouched. Every action runs on staged copies
+of the tables, so a contract applies atomically: all of it or nothing.
+Peers, the chain and the block tree call ``execute``; ``OISC`` is the same
+function with a state of its own, for notebook 06's experiments.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from .encoding import dumps_canonical
 from .errors import ContractError
 from .operations import OPERATIONS, Context, Operation, empty_state
 
-__all__ = ["OISC", "check_contract", "state_digest"]
+__all__ = ["OISC", "State", "execute", "check_contract", "state_digest"]
 
 MAX_ACTIONS = 100
+
+State = dict  # {"students": {...}, "courses": {...}, "proposals": {...}, "nfts": {...}}
 
 
 def state_digest(state: dict) -> str:
@@ -48,6 +52,39 @@ def check_contract(contract: Any) -> list[dict]:
     return actions
 
 
+def _run(staged: dict, instruction: Any, context: Context, operations: dict[str, Operation],
+         position: int | None) -> None:
+    name = instruction.get("action") if isinstance(instruction, dict) else None
+    try:
+        if not isinstance(instruction, dict):
+            raise ContractError("an action is a JSON object with an 'action' field")
+        if not isinstance(name, str):
+            raise ContractError("the 'action' field must be a string")
+        operation = operations.get(name)
+        if operation is None:
+            raise ContractError(f"unknown action {name!r}; known: {', '.join(sorted(operations))}")
+        operation(staged, instruction, context)
+    except ContractError as exc:
+        raise ContractError(exc.reason, action_index=position,
+                            action=name if isinstance(name, str) else None) from None
+
+
+def execute(state: State, contract: Any, context: Context,
+            operations: dict[str, Operation] | None = None) -> State:
+    """The state after ``contract`` runs on ``state``; raises ContractError and changes nothing.
+
+    ``contract`` is ``{"actions": [...]}`` (or, as the seed wrote, a bare list
+    of actions). Operations store new records instead of editing old ones, so
+    shallow copies of the tables are enough to stage the contract.
+    """
+    actions = contract if isinstance(contract, list) else check_contract(contract)
+    operations = OPERATIONS if operations is None else operations
+    staged = {table: dict(records) for table, records in state.items()}
+    for position, instruction in enumerate(actions):
+        _run(staged, instruction, context, operations, position)
+    return staged
+
+
 class OISC:
     """The contract VM: state, a table of operations, and atomic execution."""
 
@@ -59,40 +96,15 @@ class OISC:
         """Add (or replace) the function that runs ``action_name``."""
         self.operations[action_name] = function
 
-    def _run(self, staged: dict, instruction: Any, context: Context, position: int | None) -> None:
-        name = instruction.get("action") if isinstance(instruction, dict) else None
-        try:
-            if not isinstance(instruction, dict):
-                raise ContractError("an action is a JSON object with an 'action' field")
-            if not isinstance(name, str):
-                raise ContractError("the 'action' field must be a string")
-            operation = self.operations.get(name)
-            if operation is None:
-                raise ContractError(f"unknown action {name!r}; known: {', '.join(sorted(self.operations))}")
-            operation(staged, instruction, context)
-        except ContractError as exc:
-            raise ContractError(exc.reason, action_index=position,
-                                action=name if isinstance(name, str) else None) from None
-
-    def _staged(self) -> dict:
-        # Operations store new records instead of editing old ones, so shallow
-        # copies of the tables are enough to stage a contract.
-        return {table: dict(records) for table, records in self.state.items()}
-
     def execute(self, instruction: dict, context: Context | None = None) -> None:
         """Apply one action atomically."""
-        staged = self._staged()
-        self._run(staged, instruction, context or Context(signer=""), None)
+        staged = {table: dict(records) for table, records in self.state.items()}
+        _run(staged, instruction, context or Context(signer=""), self.operations, None)
         self.state = staged
 
     def execute_smart_contract(self, contract: dict | list, context: Context | None = None) -> None:
         """Apply a contract (or, as in the seed, a bare list of actions): all or nothing."""
-        actions = contract if isinstance(contract, list) else check_contract(contract)
-        context = context or Context(signer="")
-        staged = self._staged()
-        for position, instruction in enumerate(actions):
-            self._run(staged, instruction, context, position)
-        self.state = staged
+        self.state = execute(self.state, contract, context or Context(signer=""), self.operations)
 
     def digest(self) -> str:
         return state_digest(self.state)

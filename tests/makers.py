@@ -62,6 +62,13 @@ def _parent_fields(parent: Entry | Link | None) -> tuple[str, int]:
     return parent.hash, parent.index + 1
 
 
+def filler_contract(parent_hash: str, when: dt.datetime, wallet: Wallet) -> dict:
+    """A contract that applies on any branch: a student whose id no other made-up block shares."""
+    tag = hashlib.sha256(f"{parent_hash}{when.isoformat()}{wallet.address}".encode()).hexdigest()[:12]
+    return {"actions": [{"action": "register_student",
+                         "student": {"id": f"T-{tag}", "name": "Test Student", "department": "QA"}}]}
+
+
 def forge(
     secret: bytes,
     wallet: Wallet,
@@ -75,21 +82,23 @@ def forge(
     prev_hash: str | None = None,
     meet: bool = True,
     accept: Callable[[str], bool] | None = None,
-    author: str | None = None,
+    author: str | None = "wallet",
     signer: str | None = "author",
 ) -> Block:
     """A well-formed block whose fields a test may bend one at a time.
 
     The nonce is searched so the hash meets ``difficulty`` (or, with
     ``meet=False``, so that it does not; or so that ``accept(hash)`` holds).
-    ``author`` is the token's signer claim (labkit's miner writes the wallet's
-    address there; None leaves it out, as the seed did).
+    ``author`` is the token's signer claim: the wallet's address by default,
+    as labkit's miner writes it; None leaves it out, as the seed did.
     """
+    if author == "wallet":
+        author = wallet.address
     parent_hash, next_index = _parent_fields(parent)
     template = Payload(
         prev_hash=prev_hash if prev_hash is not None else parent_hash,
         timestamp=format_timestamp(when),
-        transaction_data=contract if contract is not None else {"actions": []},
+        transaction_data=contract if contract is not None else filler_contract(parent_hash, when, wallet),
         index=next_index if index == "next" else index,
         difficulty=difficulty if declared == "same" else declared,
         signer=author,

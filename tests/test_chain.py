@@ -21,6 +21,7 @@ from labkit.chain import (
 )
 from labkit.data import demo_timestamps
 from labkit.errors import InvalidBlock
+from labkit.network import Member, Network
 from labkit.peer import Peer
 from labkit.pow import meets_difficulty, mine
 from labkit.tokens import GENESIS_HASH
@@ -62,7 +63,9 @@ def bad_blocks(case: str, net1, small_blocks, wallets, outsider) -> tuple[list, 
         unsigned = block2()
         return [*good, Block(unsigned.token, unsigned.signature)], 2, "signer", "names no signer"
     if case == "token names another author":
-        return [*good, block2(author=alice.address, wallet=bob)], 2, "signer", "the token names alice"
+        return [*good, block2(author=alice.address, wallet=bob)], 2, "author", "the token names alice"
+    if case == "token names no author, three members":
+        return [*good, block2(author=None)], 2, "author", "does not name its author"
     if case == "signature by another member":
         return [*good, block2(wallet=bob, signer=carol.address)], 2, "signature", "not signed by carol"
     if case == "signature over another token":
@@ -110,7 +113,8 @@ CASES = {
     "not a block": "record",
     "unknown signer": "signer",
     "no signer, three members": "signer",
-    "token names another author": "signer",
+    "token names another author": "author",
+    "token names no author, three members": "author",
     "signature by another member": "signature",
     "signature over another token": "signature",
     "alg none": "token",
@@ -138,7 +142,7 @@ def test_every_check_has_a_case():
 def test_peer_rejects_the_bad_block(case, net1, small_blocks, wallets, outsider, prefix_digests):
     blocks, index, check, words = bad_blocks(case, net1, small_blocks, wallets, outsider)
     assert CASES[case] == check
-    peer = Peer("verifier", wallets[0], net1)
+    peer = Peer("verifier", net1, wallet=wallets[0])
     reports = peer.receive(blocks, now=NOW)
     assert len(reports) == len(blocks)
     assert all(r.accepted for r in reports[:index])
@@ -160,7 +164,7 @@ def test_ancestry_is_reported_after_a_tampered_block(net1, small_blocks, wallets
     assert reports[2].reason == "builds on rejected block 1"
 
 
-@pytest.mark.parametrize("case", [c for c, check in CASES.items() if check not in ("record", "contract")])
+@pytest.mark.parametrize("case", [c for c, check in CASES.items() if check != "record"])
 def test_chain_append_refuses_and_stays_unchanged(case, net1, small_blocks, wallets, outsider):
     blocks, index, check, words = bad_blocks(case, net1, small_blocks, wallets, outsider)
     chain = Chain(net1, blocks[:index])
@@ -187,23 +191,31 @@ def test_boundaries_accepted(net1, small_blocks, wallets):
     carol = wallets[2]
     chain = Chain(net1, small_blocks[:2])
     same_time = forge(net1.secret, carol, parent=chain.tip, when=T[1], difficulty=1)
-    assert chain.check(same_time, now=NOW).index == 2  # equal timestamps are not decreasing
+    assert chain.judge(same_time, now=NOW).entry.index == 2  # equal timestamps are not decreasing
     edge = NOW + dt.timedelta(seconds=net1.max_clock_skew)
-    assert chain.check(forge(net1.secret, carol, parent=chain.tip, when=edge, difficulty=1), now=NOW)
+    assert chain.judge(forge(net1.secret, carol, parent=chain.tip, when=edge, difficulty=1), now=NOW).accepted
     bare = forge(net1.secret, carol, parent=chain.tip, when=T[2], difficulty=1, index=None, declared=None)
-    entry = chain.check(bare, now=NOW)
+    entry = chain.judge(bare, now=NOW).entry
     assert (entry.index, entry.payload.index, entry.payload.difficulty) == (2, None, None)
     harder = forge(net1.secret, carol, parent=chain.tip, when=T[2], difficulty=2)
-    assert chain.check(harder, now=NOW).work == 256  # a declared higher difficulty counts as more work
+    assert chain.judge(harder, now=NOW).entry.work == 256  # a declared higher difficulty counts as more work
     assert len(chain) == 2  # check never adds
 
 
-def test_single_member_network_needs_no_signer(net1, wallets):
+def test_only_a_seed_file_may_omit_the_signer(net1, wallets):
     alice = wallets[0]
-    solo = net1.with_members([alice])
-    block = forge(solo.secret, alice, when=T[0], difficulty=1, signer=None)
-    entry = verify_block(block, solo, None, now=NOW)
+    seed = Network.for_seed_file(Member("alice", alice.public_key), net1.secret, 1)
+    block = forge(seed.secret, alice, when=T[0], difficulty=1, signer=None, author=None)
+    entry = verify_block(block, seed, None, now=NOW)
     assert entry.signer == alice.address and entry.block.signer == alice.address
+    # A network of one member that is not a seed file: the record and the token must both name her.
+    solo = net1.with_members([alice])
+    with pytest.raises(InvalidBlock, match="names no signer"):
+        verify_block(block, solo, None, now=NOW)
+    unnamed = forge(solo.secret, alice, when=T[0], difficulty=1, author=None)
+    with pytest.raises(InvalidBlock) as info:
+        verify_block(unnamed, solo, None, now=NOW)
+    assert info.value.check == "author"
 
 
 def test_blocks_of_another_network_fail_the_mac(net1, small_blocks, wallets):
@@ -225,7 +237,7 @@ def test_chain_holds_the_small_blocks(small_chain, small_blocks):
         assert child.prev_hash == parent.hash
     assert [e.work for e in small_chain] == [16] * 4
     assert small_chain.total_work == small_chain.tip.total_work == 64
-    assert small_chain.tip.link == Link(3, small_blocks[3].hash, T[3])
+    assert small_chain.tip.link == Link(3, small_blocks[3].hash, T[3], 64)
     assert isinstance(small_chain.entries, tuple) and isinstance(small_chain[0], Entry)
     assert "4 blocks" in repr(small_chain)
 
@@ -371,12 +383,3 @@ def test_save_into_a_missing_folder(tmp_path, small_blocks):
 def test_save_empty_chain(tmp_path):
     path = save_blocks(tmp_path / "empty.jsonl", [])
     assert path.read_bytes() == b"" and load_blocks(path).ok
-
-
-def test_the_rules_table_follows_checks():
-    # verify_block asks BLOCK_CHECKS in order; their names must read as CHECKS does
-    # (contract and ancestry need the chain around the block and are asked elsewhere).
-    from labkit.chain import BLOCK_CHECKS
-
-    names = list(dict.fromkeys(rule.check for rule in BLOCK_CHECKS))
-    assert names == [c for c in CHECKS if c not in ("contract", "ancestry")]

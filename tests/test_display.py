@@ -97,7 +97,7 @@ def test_peers_table_marks_the_digest_that_disagrees(demo):
     from labkit.peer import Peer
 
     network, chain = demo
-    peers = [Peer(w.name, w, network) for w in demo_wallets()]
+    peers = [Peer(w.name, network, wallet=w) for w in demo_wallets()]
     for peer in peers:
         peer.receive(chain.blocks if peer.name != "carol" else chain.blocks[:2])
     styler = peers_table(peers)

@@ -65,7 +65,7 @@ WORKDIR = Path(tempfile.mkdtemp(prefix="labkit-fuzz-"))
 def receive_bytes(data: bytes) -> Peer:
     path = WORKDIR / "mutated.jsonl"
     path.write_bytes(data)
-    peer = Peer("fuzz", CAROL, NET)
+    peer = Peer("fuzz", NET, wallet=CAROL)
     reports = peer.receive(path, now=NOW)
     assert path.read_bytes() == data  # the source file is only read
     for report in reports:
@@ -228,7 +228,7 @@ def resigned_blocks(draw):
 @settings(FUZZ, max_examples=max(50, EXAMPLES // 2))  # each example signs and mines: half the budget
 @given(st.lists(resigned_blocks(), min_size=1, max_size=3))
 def test_member_resigned_mutations_never_crash_a_peer(extra):
-    peer = Peer("fuzz", CAROL, NET)
+    peer = Peer("fuzz", NET, wallet=CAROL)
     peer.receive(BLOCKS, now=NOW)
     for block in extra:
         try:
@@ -237,4 +237,4 @@ def test_member_resigned_mutations_never_crash_a_peer(extra):
             pass
     assert peer.digest() == state_digest(replay(peer.chain))
     assert Chain(NET, peer.chain.blocks).total_work == peer.chain.total_work
-    assert peer.chain.blocks[: len(BLOCKS)] == BLOCKS or peer.chain.total_work > CHAIN.total_work
+    assert peer.chain.blocks[: len(BLOCKS)] == BLOCKS or peer.chain.total_work >= CHAIN.total_work  # ties: the smaller hash

@@ -9,13 +9,14 @@ import pytest
 
 from labkit.block import Block
 from labkit.blocksfile import load_blocks
+from labkit.network import Member, Network
 from labkit.peer import Peer
 from makers import NOW
 
 
 @pytest.fixture
 def peers(wallets, net1):
-    return [Peer(w.name, w, net1) for w in wallets]
+    return [Peer(w.name, net1, wallet=w) for w in wallets]
 
 
 def tamper_line(path, line_number: int, change) -> None:
@@ -40,7 +41,7 @@ def test_three_peers_agree(peers, small_blocks, prefix_digests, wallets):
     assert {peer.digest() for peer in peers} == {prefix_digests[4]}
     assert all(peer.chain.blocks == list(small_blocks) for peer in peers)
     # each peer's own wallet plays no part in what it accepts
-    assert peers[1].vm.state["proposals"]["P001"]["voters"] == [wallets[2].address]
+    assert peers[1].state["proposals"]["P001"]["voters"] == [wallets[2].address]
 
 
 def test_peers_reading_the_file(peers, blocks_file, prefix_digests):
@@ -133,13 +134,15 @@ def test_peer_save(peers, small_blocks, tmp_path):
     assert os.listdir(tmp_path) == ["mine.jsonl"]
 
 
-def test_seedlike_records_need_a_single_member_network(peers, small_blocks, net1, wallets):
+def test_records_without_a_signer_only_in_a_seed_file(peers, small_blocks, net1, wallets):
     unsigned = [Block(b.token, b.signature) for b in small_blocks]
     reports = peers[0].receive(unsigned, now=NOW)
     assert (reports[0].accepted, reports[0].check) == (False, "signer")
-    solo = Peer("solo", wallets[0], net1.with_members([wallets[0]]))
-    reports = solo.receive(unsigned[:1], now=NOW)
-    assert reports[0].accepted and reports[0].signer is not None
+    solo = Peer("solo", net1.with_members([wallets[0]]))  # one member, but not a seed file
+    assert solo.receive(unsigned[:1], now=NOW)[0].check == "signer"
+    seed = Peer("seed", Network.for_seed_file(Member("alice", wallets[0].public_key), net1.secret, 1))
+    reports = seed.receive(unsigned[:1], now=NOW)  # the token names alice: that is accepted too
+    assert reports[0].accepted and reports[0].signer == wallets[0].address
 
 
 def test_peer_identity(peers, wallets):

@@ -39,7 +39,7 @@ byte_values = st.sampled_from(b' \t\r\n"\\{}[]:,.0aAfF=-_\x00\x80\xff') | st.int
 
 
 def _peer_state(net1, wallet, blocks) -> Peer:
-    peer = Peer("verifier", wallet, net1)
+    peer = Peer("verifier", net1, wallet=wallet)
     peer.receive(blocks, now=NOW)
     return peer
 

@@ -133,7 +133,7 @@ def seed_file(tmp_path, seed_key, contracts):
 
 @pytest.fixture
 def seed_network(seed_key):
-    return Network("seed", SEED_SECRET.encode(), SEED_DIFFICULTY, (Member("seed", seed_key[0]),), teaching=True)
+    return Network.for_seed_file(Member("seed", seed_key[0]), SEED_SECRET.encode(), SEED_DIFFICULTY)
 
 
 def test_seed_records_have_no_labkit_fields(seed_file):
@@ -146,11 +146,11 @@ def test_seed_records_have_no_labkit_fields(seed_file):
 
 def test_labkit_verifies_and_executes_a_seed_file(seed_file, seed_network, seed_key):
     before = seed_file.read_bytes()
-    peer = Peer("reader", _any_wallet(), seed_network)
+    peer = Peer("reader", seed_network)
     reports = peer.receive(seed_file, now=NOW)
     assert [(r.index, r.accepted) for r in reports] == [(0, True), (1, True), (2, True), (3, True)]
     author = seed_network.members[0].address
-    state = peer.vm.state
+    state = peer.state
     assert state["students"]["S001"]["name"] == "John Doe"
     assert state["courses"]["C001"]["name"] == "Blockchain Technology"
     assert state["proposals"]["P001"]["votes"] == 1 and state["proposals"]["P001"]["voters"] == [author]
@@ -171,9 +171,8 @@ def test_seed_file_through_the_command_line(seed_file, seed_key, tmp_path, capsy
 
 def test_seed_file_with_the_wrong_signer_key(seed_file, seed_network):
     other_public, _ = rsa.newkeys(512)
-    network = Network("seed", SEED_SECRET.encode(), SEED_DIFFICULTY, (Member("other", other_public),),
-                      teaching=True)
-    reports = Peer("reader", _any_wallet(), network).receive(seed_file, now=NOW)
+    network = Network.for_seed_file(Member("other", other_public), SEED_SECRET.encode(), SEED_DIFFICULTY)
+    reports = Peer("reader", network).receive(seed_file, now=NOW)
     assert (reports[0].accepted, reports[0].check) == (False, "signature")
 
 
@@ -183,7 +182,7 @@ def test_seed_file_tampered_is_refused(seed_file, seed_network):
     record["token"] = seed_mine("0" * 64, "2024-11-23T12:01:00", {"actions": []})[0]  # re-mined, not re-signed
     lines[1] = json.dumps(record)
     seed_file.write_text("\n".join(lines) + "\n")
-    reports = Peer("reader", _any_wallet(), seed_network).receive(seed_file, now=NOW)
+    reports = Peer("reader", seed_network).receive(seed_file, now=NOW)
     assert [r.accepted for r in reports] == [True, False, False, False]
     assert reports[1].check == "signature"
 
@@ -206,9 +205,9 @@ def labkit_file(tmp_path, small_blocks):
 def test_seed_loop_reads_a_labkit_file(labkit_file, wallets, net1, small_chain):
     author_keys = {w.address: w.public_key for w in wallets}
     seed_vm = seed_verify_and_execute(labkit_file, author_keys, net1.secret)
-    peer = Peer("alice", wallets[0], net1)
+    peer = Peer("alice", net1, wallet=wallets[0])
     assert all(r.accepted for r in peer.receive(labkit_file, now=NOW))
-    labkit_state = peer.vm.state
+    labkit_state = peer.state
     assert seed_vm.state["students"] == labkit_state["students"]
     assert seed_vm.state["courses"] == labkit_state["courses"]
     assert {k: p["votes"] for k, p in seed_vm.state["proposals"].items()} == \

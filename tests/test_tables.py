@@ -23,22 +23,22 @@ from makers import NOW
 
 @pytest.fixture(scope="module")
 def peer(net1, wallets, small_blocks):
-    peer = Peer("alice", wallets[0], net1)
+    peer = Peer("alice", net1, wallet=wallets[0])
     peer.receive(small_blocks, now=NOW)
     return peer
 
 
 def test_students_and_courses(peer):
-    students = students_frame(peer.vm.state)
+    students = students_frame(peer.state)
     assert students.index.name == "id" and list(students.index) == ["S001"]
     assert list(students.columns) == ["name", "department"]
     assert students.loc["S001", "name"] == "John Doe"
-    courses = courses_frame(peer.vm.state)
+    courses = courses_frame(peer.state)
     assert courses.loc["C001", "name"] == "Blockchain Technology"
 
 
 def test_proposals_with_votes_and_voters(peer, net1, wallets):
-    state = peer.vm.snapshot()
+    state = peer.state
     vm = OISC()
     vm.state = state
     vm.execute_smart_contract({"actions": [{"action": "vote_proposal", "proposal": {"id": "P001"}}]},
@@ -52,7 +52,7 @@ def test_proposals_with_votes_and_voters(peer, net1, wallets):
 
 
 def test_nfts_flatten_metadata(peer, net1):
-    frame = nfts_frame(peer.vm.state, net1)
+    frame = nfts_frame(peer.state, net1)
     assert list(frame.columns) == ["name", "owner", "metadata.artist", "metadata.creation_date",
                                    "metadata.description"]
     assert frame.loc["NFT001", "owner"] == "alice"
@@ -76,7 +76,7 @@ def test_empty_state_gives_empty_tables():
 
 
 def test_state_frames_match_the_state(peer, net1):
-    frames = state_frames(peer.vm.state, net1)
+    frames = state_frames(peer.state, net1)
     assert {name: len(frame) for name, frame in frames.items()} == {
         "students": 1, "courses": 1, "proposals": 1, "nfts": 1}
 

@@ -15,7 +15,7 @@ def wallets():
 
 @pytest.fixture
 def peer(wallets):
-    return Peer("alice", wallets[0], demo_network(1))
+    return Peer("alice", demo_network(1), wallet=wallets[0])
 
 
 def fill(w, action, **values):
@@ -38,7 +38,7 @@ def test_submit_mines_a_block_the_peer_accepts_and_highlights_the_new_row(peer):
     w.submit_button.click()
     assert w.last_report.accepted and w.last_report.index == 0
     assert len(peer.chain) == 1
-    assert peer.vm.state["students"]["S001"]["name"] == "Ada Lovelace"
+    assert peer.state["students"]["S001"]["name"] == "Ada Lovelace"
     assert (w.tables["students"].labkit_marks.loc["S001"] == "new").all()
     assert "labkit-new" in w.state_output.value
     assert "labkit-ok" in w.status.value
@@ -48,14 +48,14 @@ def test_a_failing_contract_shows_its_reason_and_leaves_the_state_untouched(peer
     w = contract_builder(peer)
     fill(w, "register_student", id="S001", name="Ada", department="Maths")
     w.submit_button.click()
-    state, digest, height = peer.vm.snapshot(), peer.digest(), len(peer.chain)
+    state, digest, height = peer.state, peer.digest(), len(peer.chain)
     fill(w, "register_student", id="S001", name="Someone else", department="Maths")
     w.submit_button.click()
     report = w.last_report
     assert not report.accepted and report.check == "contract"
     assert "already exists" in report.reason
     assert "already exists" in w.status.value and "labkit-error" in w.status.value
-    assert peer.vm.state == state and peer.digest() == digest and len(peer.chain) == height
+    assert peer.state == state and peer.digest() == digest and len(peer.chain) == height
     assert not any(t.labkit_mask.any().any() for t in w.tables.values())
 
 
@@ -68,7 +68,7 @@ def test_votes_count_once_per_signer_and_the_changed_cells_are_marked(peer, wall
     w.signer.value = "bob"
     w.submit_button.click()
     assert w.last_report.accepted
-    assert peer.vm.state["proposals"]["P001"]["votes"] == 2
+    assert peer.state["proposals"]["P001"]["votes"] == 2
     marks = w.tables["proposals"].labkit_marks.loc["P001"]
     assert marks["votes"] == "changed" and marks["description"] == ""
 
@@ -79,7 +79,7 @@ def test_nft_metadata_as_key_value_lines_or_json(peer):
     w.submit_button.click()
     fill(w, "generate_nft", id="NFT002", name="Other", metadata='{"artist": "Bob", "edition": 2}')
     w.submit_button.click()
-    nfts = peer.vm.state["nfts"]
+    nfts = peer.state["nfts"]
     assert nfts["NFT001"]["metadata"] == {"artist": "Alice", "creation_date": "2024-11-23"}
     assert nfts["NFT002"]["metadata"] == {"artist": "Bob", "edition": 2}
     assert nfts["NFT001"]["owner"] == peer.address

@@ -145,7 +145,7 @@ class ContractBuilder(widgets.VBox):
         self.action.observe(lambda _: self._make_fields(), names="value")
         self.submit_button.on_click(lambda _: self.submit())
         self._make_fields()
-        self._show_state(peer.vm.snapshot(), peer.vm.snapshot())
+        self._show_state(peer.state, peer.state)
         super().__init__([
             widgets.HBox([self.signer, self.action]), self.field_box, self.preview,
             self.submit_button, self.status,
@@ -206,7 +206,7 @@ class ContractBuilder(widgets.VBox):
     def _mine_and_receive(self, contract: dict) -> None:
         peer = self.peer
         wallet = self.wallets[self.signer.value]
-        before = peer.vm.snapshot()
+        before = peer.state
         try:
             block = mine_block(peer.network, wallet, contract, parent=peer.chain.tip,
                                timestamp=self.clock(peer), miner=self.miner)
@@ -224,7 +224,7 @@ class ContractBuilder(widgets.VBox):
         else:
             self._say("error", f"block {report.index} rejected [{report.check}]: {report.reason}. "
                                "The state is unchanged.")
-        self._show_state(before, peer.vm.snapshot())
+        self._show_state(before, peer.state)
 
     def wait(self, timeout: float | None = 30) -> BlockReport | None:
         """Wait for a background submission to finish; return its report."""
@@ -272,7 +272,7 @@ def contract_builder(
         if wallet is None:
             raise ValueError("a wallet is needed to build a peer on a network")
         first = wallet if isinstance(wallet, Wallet) else wallet[0]
-        peer = Peer(first.name or "builder", first, peer_or_network)
+        peer = Peer(first.name or "builder", peer_or_network, wallet=first)
     elif isinstance(peer_or_network, Peer):
         peer = peer_or_network
     else:
