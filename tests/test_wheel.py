@@ -99,7 +99,8 @@ def test_demo_and_verify_run_from_the_wheel(installed, tmp_path):
 
 def test_the_environment_check_reads_the_wheels_metadata(installed, tmp_path):
     probe = ("import importlib.metadata as m; from labkit.envcheck import check_environment; "
-             "r = check_environment(); print(m.distribution('labkit').locate_file('')); print(r['ok'].all(), list(r.index))")
+             "r = check_environment(); print(m.distribution('labkit').locate_file('')); "
+             "print(r['ok'].all(), list(r.index))")
     where, verdict = run([installed, "-c", probe], cwd=tmp_path).stdout.splitlines()
     assert Path(where).is_relative_to(installed.parent.parent)  # the wheel's dist-info, not the checkout's
     assert verdict.startswith("True") and "libtorrent" in verdict
