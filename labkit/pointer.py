@@ -1,0 +1,559 @@
+"""Chain-tip pointers in the DHT: BEP 46 updating torrents on BEP 44 mutable items (libtorrent 2.x).
+
+A live node tells the others where its chain is by putting a small signed
+record in the BitTorrent DHT: under its ed25519 public key and a salt naming
+the network it stores "my chain is the torrent with this info-hash, its tip is
+at this height with this total work". Anyone who knows the public key and the
+salt can get the newest record and fetch the torrent; no one without the
+private key can change it.
+
+- ``NodeKey``: a node's ed25519 key (a 32-byte seed), saved as PKCS#8 PEM, mode 0600.
+- ``Pointer(info_hash, height, total_work, seq)``: the record, with
+  ``to_value`` / ``from_value`` for the bytes that go into the DHT.
+- ``dht_settings(listen)``, ``bootstrap(session, nodes)``, ``wait_for_nodes``:
+  a libtorrent session whose DHT talks only to the nodes it is given.
+- ``publish(session, key, salt, pointer)`` and ``lookup(session, public_key, salt)``.
+
+How libtorrent 2.1's Python bindings do BEP 44 (read in bindings/python/src/session.cpp
+and alert.cpp, src/session_impl.cpp, src/kademlia/{node,get_item,item}.cpp at v2.1.0,
+and checked against the installed wheel):
+
+- ``session.dht_put_mutable_item(private_key: bytes, public_key: bytes, data: bytes, salt: bytes)``
+  returns None. ``private_key`` must be 64 bytes and ``public_key`` 32 (else ValueError).
+  The 64-byte key is the "expanded" ed25519 secret of orlp/ed25519 that libtorrent
+  embeds: SHA-512(seed) with the first half clamped (byte 0 &= 248, byte 31 &= 63,
+  byte 31 |= 64); its halves are the RFC 8032 scalar and nonce prefix, so libtorrent's
+  signatures are byte for byte those of ``cryptography``'s Ed25519 for the same seed.
+  The bindings expose no ed25519 helpers (no ``ed25519_create_seed``,
+  ``ed25519_create_keypair`` or ``ed25519_sign`` in the 2.x module): labkit makes keys
+  with ``cryptography`` and expands the seed itself (:attr:`NodeKey.private_key`).
+- The binding stores ``data`` as a bencoded *byte string* (``entry e = data``), never
+  as a dict: what goes on the wire as BEP 44's ``v`` is ``<len>:<data>``. So labkit's
+  value is the BEP 46 dict bencoded *inside* a string, and BEP 46 clients that expect
+  ``v`` to be a dict do not read it (the Python bindings cannot put a dict).
+- Sequence numbers are the binding's, not the caller's: a put first gets the item
+  (libtorrent waits for the authoritative answer), then the binding signs with
+  ``seq = highest seq found + 1`` (1 if none). A caller cannot choose or rewind seq.
+- ``session.dht_get_mutable_item(public_key: bytes, salt: bytes)`` returns None
+  (public key of 32 bytes). Answers come as ``dht_mutable_item_alert`` with
+  ``key`` (32 bytes), ``signature`` (64 bytes), ``seq`` (int), ``salt`` (bytes),
+  ``item`` (the decoded ``v``: bytes for labkit's items) and ``authoritative``
+  (bool): a non-authoritative alert may come each time a higher seq is seen, and one
+  authoritative alert when every close node has answered. A lookup that found nothing
+  ends with an authoritative alert whose ``item`` is empty and ``seq`` 0.
+- ``dht_put_alert``: ``target``, ``public_key``, ``signature``, ``salt``, ``seq`` and
+  ``num_success`` (how many nodes stored it; 0 means the put failed).
+  ``dht_bootstrap_alert`` has no fields. These three are in ``alert_category.dht``;
+  ``dht_pkt_alert`` and ``dht_log_alert`` in ``alert_category.dht_log``. The binding's
+  ``dht_pkt_alert`` exposes only ``pkt_buf``: its endpoint is read from
+  ``message()``, ``"==> [HOST:PORT] {...}"`` (outgoing) or ``"<== ..."``.
+- Limits (BEP 44, enforced by every libtorrent node on incoming puts): the bencoded
+  ``v`` is at most 1000 bytes, so labkit's value (wrapped as ``<len>:``) is at most
+  996 bytes; the salt at most 64 bytes; seq not negative. Nodes verify the
+  signature over ``4:salt<len>:<salt>3:seqi<seq>e1:v<bencoded v>`` (the salt part
+  only when there is a salt) and drop items that fail, so only the private key's
+  holder can write under a public key (``libtorrent`` verifies; labkit checks again
+  with ``cryptography``, see :func:`verify_item`).
+
+A loopback DHT needs these settings besides ``enable_dht`` (defaults in brackets):
+
+- ``dht_bootstrap_nodes=""`` [dht.libtorrent.org:25401];
+- ``dht_restrict_routing_ips=False`` and ``dht_restrict_search_ips=False`` [True: one
+  node per /24, so a second node on 127.0.0.1 is never added];
+- ``dht_block_ratelimit`` raised [5: more than 50 packets in 10 s from one IP bans
+  that IP for ``dht_block_timeout`` = 300 s, and every local node has the same IP;
+  measured: the fourth put in a row stalled for 15 s];
+- ``dht_upload_rate_limit`` raised [8000 bytes/s for all of a node's answers: ten
+  puts and gets in a row exceeded it, requests were dropped, and the next put waited
+  out libtorrent's 15 s request timeout];
+- ``dht_prefer_verified_node_ids=False`` [True: BEP 42 ids derive from a public IP].
+
+``dht_ignore_dark_internet`` [True] only drops a few public class-A networks, and
+``dht_enforce_node_id`` is False already; ``apply_filter_to_dht`` [True] lets a
+session's IP filter fence the DHT too. Wrong key sizes raise ValueError in the
+binding; a str where bytes are expected raises Boost.Python's ArgumentError.
+
+Bootstrapping uses ``session.add_dht_node((ip, port))``, not ``dht_bootstrap_nodes``:
+nodes named there are "routers", which libtorrent never puts in a routing table
+(it asks them only while a search has fewer than three candidates), and on
+127.0.0.1 the first node took three 5-second refresh ticks (15 s) to confirm three
+others, against one tick (5 s) with ``add_dht_node``.
+
+BEP 46's value is ``{"ih": <20-byte info-hash>}``; labkit's adds two integers,
+``{"height": <index of the tip block>, "ih": ..., "work": <total work of the tip>}``,
+bencoded with sorted keys and nothing else (``Pointer.from_value`` refuses any other
+spelling).
+
+References: BEP 5 (DHT), BEP 42 (node ids from IPs), BEP 44 (storing arbitrary
+data in the DHT), BEP 46 (updating torrents via DHT mutable items), RFC 8032
+(Ed25519), libtorrent's manual (https://libtorrent.org/reference-DHT.html).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .errors import InvalidKey, InvalidSignature, KeyFileExists, LabkitError, TorrentError
+
+__all__ = [
+    "MAX_VALUE_BYTES",
+    "MAX_SALT_BYTES",
+    "InvalidPointer",
+    "DHTTimeout",
+    "PublishFailed",
+    "NodeKey",
+    "Pointer",
+    "signed_message",
+    "verify_item",
+    "dht_settings",
+    "bootstrap",
+    "wait_for_nodes",
+    "packet_endpoint",
+    "publish",
+    "lookup",
+]
+
+Address = tuple[str, int]  # (ip, port)
+OnAlert = Callable[[Any], None]  # receives the alerts publish/lookup pop but do not use
+
+MAX_VALUE_BYTES = 996  # BEP 44: bencoded v <= 1000 bytes; the binding adds "996:"
+MAX_SALT_BYTES = 64  # BEP 44
+MAX_INT_DIGITS = 100  # height and work: far beyond any chain, short enough to parse fast
+MAX_KEY_FILE_BYTES = 4096
+BLOCK_RATELIMIT = 10_000  # DHT packets/s one IP may send before it is banned (libtorrent: 5)
+UPLOAD_RATE_LIMIT = 1_000_000  # bytes/s the DHT may answer with (libtorrent: 8000)
+
+
+# --- errors (to join labkit.errors when this module moves to labkit.sharing) -----
+
+
+class InvalidPointer(LabkitError, ValueError):
+    """A DHT value is not a well-formed labkit pointer, or a Pointer field is out of range."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DHTTimeout(TorrentError, TimeoutError):
+    """The DHT did not answer in time (``what``: the operation, ``seconds``: the wait)."""
+
+    def __init__(self, what: str, seconds: float, detail: str = ""):
+        why = f" ({detail})" if detail else ""
+        super().__init__(f"{what}: no answer from the DHT within {seconds:g} s{why}")
+        self.what = what
+        self.seconds = seconds
+
+
+class PublishFailed(TorrentError):
+    """A put reached no DHT node (``seq``: the sequence number it would have had)."""
+
+    def __init__(self, seq: int):
+        super().__init__(f"no DHT node stored the pointer (seq {seq}); is the session bootstrapped?")
+        self.seq = seq
+
+
+# --- keys ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeKey:
+    """A node's ed25519 key: the 32-byte seed, from which everything else is derived (RFC 8032)."""
+
+    seed: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, bytes) or len(self.seed) != 32:
+            raise InvalidKey("an ed25519 seed is 32 bytes")
+
+    @classmethod
+    def generate(cls) -> "NodeKey":
+        return cls(os.urandom(32))
+
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte public key: the node's name in the DHT."""
+        from cryptography.hazmat.primitives import serialization
+
+        public = self._crypto().public_key()
+        return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    @property
+    def private_key(self) -> bytes:
+        """The 64-byte expanded secret libtorrent signs with: SHA-512(seed), first half clamped."""
+        expanded = bytearray(hashlib.sha512(self.seed).digest())
+        expanded[0] &= 248
+        expanded[31] &= 63
+        expanded[31] |= 64
+        return bytes(expanded)
+
+    def sign(self, message: bytes) -> bytes:
+        """A 64-byte ed25519 signature (the same bytes libtorrent makes with :attr:`private_key`)."""
+        return self._crypto().sign(message)
+
+    def to_pem(self) -> bytes:
+        """The key as unencrypted PKCS#8 PEM (``openssl pkey`` reads it)."""
+        from cryptography.hazmat.primitives import serialization
+
+        return self._crypto().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> "NodeKey":
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:  # garbage, encrypted, or an unsupported key
+            raise InvalidKey(f"not an unencrypted PEM private key ({exc})") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise InvalidKey(f"not an ed25519 key but {type(key).__name__}")
+        return cls(key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                     serialization.NoEncryption()))
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the key as PEM with mode 0600; refuse to replace a file unless overwrite=True."""
+        path = Path(path)
+        target = path.with_name(f".{path.name}.{os.getpid()}.tmp") if overwrite else path
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise KeyFileExists(f"{path} already exists; pass overwrite=True to replace it") from None
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask
+            os.write(fd, self.to_pem())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(target, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "NodeKey":
+        path = Path(path)
+        with path.open("rb") as f:
+            data = f.read(MAX_KEY_FILE_BYTES + 1)
+        if len(data) > MAX_KEY_FILE_BYTES:
+            raise InvalidKey(f"{path}: larger than {MAX_KEY_FILE_BYTES} bytes, not a key file")
+        try:
+            return cls.from_pem(data)
+        except InvalidKey as exc:
+            raise InvalidKey(f"{path}: {exc}") from None
+
+    def _crypto(self):
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        return Ed25519PrivateKey.from_private_bytes(self.seed)
+
+
+def signed_message(salt: bytes, seq: int, value: bytes) -> bytes:
+    """The bytes a BEP 44 signature covers, for a value the binding put (a bencoded string)."""
+    v = b"%d:%s" % (len(value), value)
+    prefix = b"4:salt%d:%s" % (len(salt), salt) if salt else b""
+    return prefix + b"3:seqi%de1:v" % seq + v
+
+
+def verify_item(public_key: bytes, salt: bytes, seq: int, value: bytes, signature: bytes) -> None:
+    """Raise InvalidSignature unless ``signature`` is ``public_key``'s over this item (by cryptography)."""
+    from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(
+            bytes(signature), signed_message(bytes(salt), seq, bytes(value)))
+    except (CryptoInvalidSignature, ValueError):
+        signer = bytes(public_key).hex()[:16]
+        raise InvalidSignature(f"the DHT item seq {seq} is not signed by {signer}…") from None
+
+
+# --- the pointer and its value --------------------------------------------------------
+
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+_KEYS = (b"height", b"ih", b"work")  # sorted, as bencoding requires
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """Where a node's chain is: a torrent's info-hash and the tip's height and total work."""
+
+    info_hash: str  # hex SHA-1 of the chain torrent's info dict (BitTorrent v1), 40 lower-case digits
+    height: int  # index of the tip block (0 = the first block)
+    total_work: int  # the tip's total work: sum of 16^difficulty over its blocks (expected hashes)
+    seq: int = 0  # BEP 44 sequence number; 0 until published: the DHT assigns it, not the caller
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.info_hash, str) or not _HEX40.fullmatch(self.info_hash):
+            raise InvalidPointer("info_hash must be 40 lower-case hex digits (a v1 info-hash)")
+        for name in ("height", "total_work", "seq"):
+            value = getattr(self, name)
+            if type(value) is not int:  # bool is an int, and is refused too
+                raise InvalidPointer(f"{name} must be an int, not {type(value).__name__}")
+            if value < 0:
+                raise InvalidPointer(f"{name} must not be negative, got {value}")
+            if len(str(value)) > MAX_INT_DIGITS:
+                raise InvalidPointer(f"{name} has more than {MAX_INT_DIGITS} digits")
+
+    def to_value(self) -> bytes:
+        """The bencoded dict put in the DHT: height, ih (20 bytes), work. The seq is not part of it."""
+        fields = {b"height": self.height, b"ih": bytes.fromhex(self.info_hash), b"work": self.total_work}
+        return b"d" + b"".join(_bencode_string(k) + _bencode_value(fields[k]) for k in _KEYS) + b"e"
+
+    @classmethod
+    def from_value(cls, value: bytes, *, seq: int = 0) -> "Pointer":
+        """Read a value written by :meth:`to_value`; raise InvalidPointer on any other bytes."""
+        if not isinstance(value, (bytes, bytearray)):
+            raise InvalidPointer(f"a DHT value is bytes, not {type(value).__name__}")
+        value = bytes(value)
+        if len(value) > MAX_VALUE_BYTES:
+            raise InvalidPointer(f"{len(value)} bytes: larger than BEP 44 allows ({MAX_VALUE_BYTES})")
+        fields = _bdecode_flat_dict(value)
+        if tuple(fields) != _KEYS:
+            raise InvalidPointer(f"the keys must be exactly {[k.decode() for k in _KEYS]}, "
+                                 f"got {[k.decode('latin-1') for k in fields]}")
+        ih, height, work = fields[b"ih"], fields[b"height"], fields[b"work"]
+        if not isinstance(ih, bytes) or len(ih) != 20:
+            raise InvalidPointer("ih must be a 20-byte string (a v1 info-hash)")
+        if not isinstance(height, int) or not isinstance(work, int):
+            raise InvalidPointer("height and work must be integers")
+        return cls(ih.hex(), height, work, seq)
+
+
+def _bencode_string(data: bytes) -> bytes:
+    return b"%d:%s" % (len(data), data)
+
+
+def _bencode_value(value: bytes | int) -> bytes:
+    return _bencode_string(value) if isinstance(value, bytes) else b"i%de" % value
+
+
+_INT = re.compile(rb"i(0|-?[1-9][0-9]*)e")
+_LENGTH = re.compile(rb"(0|[1-9][0-9]{0,3}):")
+
+
+def _bdecode_flat_dict(data: bytes) -> dict[bytes, bytes | int]:
+    """A bencoded dict of strings and integers, in its one canonical spelling (BEP 3)."""
+    if not data.startswith(b"d"):
+        raise InvalidPointer("not a bencoded dict")
+    fields: dict[bytes, bytes | int] = {}
+    at = 1
+    while at < len(data) and data[at:at + 1] != b"e":
+        key, at = _bdecode_string(data, at)
+        if fields and key <= list(fields)[-1]:
+            raise InvalidPointer(f"key {key[:20]!r} is out of order or repeated")
+        if data[at:at + 1] == b"i":
+            match = _INT.match(data, at)
+            if not match or len(match.group(1).lstrip(b"-")) > MAX_INT_DIGITS:
+                raise InvalidPointer(f"bad integer at byte {at}")
+            fields[key], at = int(match.group(1)), match.end()
+        elif data[at:at + 1].isdigit():
+            fields[key], at = _bdecode_string(data, at)
+        else:
+            raise InvalidPointer(f"value of {key[:20]!r} is neither a string nor an integer")
+    if data[at:at + 1] != b"e":
+        raise InvalidPointer("truncated: the dict is not closed")
+    if at + 1 != len(data):
+        raise InvalidPointer(f"{len(data) - at - 1} bytes after the dict")
+    return fields
+
+
+def _bdecode_string(data: bytes, at: int) -> tuple[bytes, int]:
+    match = _LENGTH.match(data, at)
+    if not match:
+        raise InvalidPointer(f"bad string length at byte {at}")
+    start = match.end()
+    end = start + int(match.group(1))
+    if end > len(data):
+        raise InvalidPointer(f"truncated string at byte {at}")
+    return data[start:end], end
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+def dht_settings(listen: str = "127.0.0.1:0", *, log_packets: bool = False) -> dict[str, Any]:
+    """Settings for a libtorrent session whose DHT runs on ``listen`` and knows no node until
+    :func:`bootstrap` names some: no default routers, no LSD, UPnP or NAT-PMP, and the
+    DHT's one-node-per-IP rules off so that nodes sharing 127.0.0.1 can form a DHT.
+
+    ``listen`` is "IP:PORT" (the DHT uses the UDP socket of that port; 0 picks one).
+    ``log_packets`` adds every DHT packet to the alerts (``dht_pkt_alert``), to audit who was contacted.
+    """
+    import libtorrent as lt
+
+    host, port = _ip_port(listen)
+    category = lt.alert_category
+    mask = category.error | category.status | category.dht
+    if log_packets:
+        mask |= category.dht_log
+    return {
+        "listen_interfaces": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "outgoing_interfaces": host,
+        "listen_system_port_fallback": False,
+        "enable_dht": True,
+        "dht_bootstrap_nodes": "",  # libtorrent's default is dht.libtorrent.org:25401
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_ip_notifier": False,
+        # every local node has the same IP: these rules would keep only one of them
+        "dht_restrict_routing_ips": False,
+        "dht_restrict_search_ips": False,
+        "dht_prefer_verified_node_ids": False,  # BEP 42 ids derive from a public IP
+        "dht_block_ratelimit": BLOCK_RATELIMIT,  # per IP, so all local nodes share it
+        # a node answering a few quick puts and gets in a row outruns 8000 B/s; the requests
+        # it drops then cost their sender libtorrent's 15 s timeout
+        "dht_upload_rate_limit": UPLOAD_RATE_LIMIT,
+        "alert_mask": mask,
+    }
+
+
+def bootstrap(session: Any, nodes: Iterable[Address]) -> None:
+    """Add these (ip, port) DHT nodes to the session's routing table (IPs only: no name is looked up)."""
+    for host, port in nodes:
+        _ip_port(f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}")
+        session.add_dht_node((str(host), int(port)))
+
+
+def wait_for_nodes(session: Any, count: int, timeout: float = 15.0, on_alert: OnAlert | None = None) -> int:
+    """Wait until the session's routing table holds ``count`` confirmed nodes; return how many it holds.
+
+    A fresh node confirms the nodes that contacted it at its first refresh tick
+    (libtorrent's fixed 5 s timer), so the first node of a network needs about 5 s.
+    """
+    import libtorrent as lt
+
+    nodes, asked = 0, 0.0
+    for alert in _alerts(session, time.monotonic() + timeout):
+        if isinstance(alert, lt.dht_stats_alert):
+            nodes = sum(bucket["num_nodes"] for bucket in alert.routing_table)
+            if nodes >= count:
+                return nodes
+        elif alert is not None and on_alert is not None:
+            on_alert(alert)
+        if time.monotonic() - asked >= 0.25:  # ask again four times a second
+            session.post_dht_stats()
+            asked = time.monotonic()
+    raise DHTTimeout("waiting for DHT nodes", timeout, f"{nodes} of {count} in the routing table")
+
+
+def packet_endpoint(alert: Any) -> tuple[str, str, int] | None:
+    """("out" or "in", ip, port) of a ``dht_pkt_alert`` (the binding exposes it only in the message)."""
+    match = re.match(r"(<==|==>) \[\[?([^\]]*?)\]?:(\d+)\] ", alert.message())
+    if not match:
+        return None
+    return ("out" if match.group(1) == "==>" else "in"), match.group(2), int(match.group(3))
+
+
+def publish(session: Any, key: NodeKey, salt: bytes, pointer: Pointer, *, timeout: float = 15.0,
+            on_alert: OnAlert | None = None) -> Pointer:
+    """Put ``pointer`` in the DHT under ``key`` and ``salt``; return it with the seq the DHT gave it.
+
+    Waits for libtorrent's ``dht_put_alert``; raises PublishFailed if no node stored it,
+    DHTTimeout if the put did not finish in ``timeout`` seconds. The session's other
+    alerts go to ``on_alert`` (read them there: an alert dies at the next pop).
+    """
+    import libtorrent as lt
+
+    salt = _check_salt(salt)
+    public_key = key.public_key
+    session.dht_put_mutable_item(key.private_key, public_key, pointer.to_value(), salt)
+    for alert in _alerts(session, time.monotonic() + timeout, on_alert):
+        if (isinstance(alert, lt.dht_put_alert) and bytes(alert.public_key) == public_key
+                and bytes(alert.salt) == salt):
+            if alert.num_success == 0:
+                raise PublishFailed(alert.seq)
+            return replace(pointer, seq=alert.seq)
+        if alert is not None and on_alert is not None:
+            on_alert(alert)
+    raise DHTTimeout("publishing a pointer", timeout)
+
+
+def lookup(session: Any, public_key: bytes, salt: bytes, timeout: float = 15.0, *,
+           on_alert: OnAlert | None = None) -> Pointer | None:
+    """The newest pointer in the DHT under ``public_key`` and ``salt``, or None if there is none.
+
+    Waits for libtorrent's authoritative answer (every close node asked). If time runs
+    out first, returns the newest pointer seen so far, or raises DHTTimeout if none was.
+    Every item is checked again with ``cryptography`` (InvalidSignature) and must be a
+    well-formed labkit value (InvalidPointer). Other alerts go to ``on_alert``.
+    """
+    import libtorrent as lt
+
+    salt = _check_salt(salt)
+    public_key = bytes(public_key)
+    if len(public_key) != 32:
+        raise InvalidKey("an ed25519 public key is 32 bytes")
+    session.dht_get_mutable_item(public_key, salt)
+    best: Pointer | None = None
+    for alert in _alerts(session, time.monotonic() + timeout, on_alert):
+        if not (isinstance(alert, lt.dht_mutable_item_alert) and bytes(alert.key) == public_key
+                and bytes(alert.salt) == salt):
+            if alert is not None and on_alert is not None:
+                on_alert(alert)
+            continue
+        if alert.seq > 0 or alert.item:  # the empty answer of a lookup that found nothing has neither
+            if not isinstance(alert.item, bytes):
+                raise InvalidPointer(f"the DHT value is a {type(alert.item).__name__}, not a labkit pointer")
+            verify_item(public_key, salt, alert.seq, alert.item, bytes(alert.signature))
+            found = Pointer.from_value(alert.item, seq=alert.seq)
+            if best is None or found.seq > best.seq:
+                best = found
+        if alert.authoritative:
+            return best
+    if best is None:
+        raise DHTTimeout("looking up a pointer", timeout)
+    return best
+
+
+def _alerts(session: Any, deadline: float, on_alert: OnAlert | None = None):
+    """Yield the session's alerts until ``deadline``, and None each 0.1 s without one.
+
+    libtorrent pops alerts in batches; when the caller stops early, the rest of the
+    batch goes to ``on_alert`` rather than being lost.
+    """
+    batch: list = []
+    try:
+        while True:
+            batch = list(session.pop_alerts())
+            if not batch:
+                yield None
+            while batch:
+                yield batch.pop(0)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            session.wait_for_alert(max(1, min(int(left * 1000), 100)))
+    finally:
+        if on_alert is not None:
+            for alert in batch:
+                on_alert(alert)
+
+
+def _ip_port(text: str) -> Address:
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"expected IP:PORT with an IP address (no names: no DNS), got {text!r}") from None
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected IP:PORT with a port 0-65535, got {text!r}")
+    return host, int(port)
+
+
+def _check_salt(salt: bytes) -> bytes:
+    if not isinstance(salt, (bytes, bytearray)):
+        raise TypeError(f"a salt is bytes, not {type(salt).__name__}")
+    if len(salt) > MAX_SALT_BYTES:
+        raise ValueError(f"a BEP 44 salt is at most {MAX_SALT_BYTES} bytes, got {len(salt)}")
+    return bytes(salt)

@@ -1,0 +1,443 @@
+"""labkit.pointer: ed25519 node keys, the pointer codec, and a live loopback DHT (BEP 44/46).
+
+The live test runs four libtorrent sessions on 127.0.0.1 in a child process. Where
+``unshare -n`` works (root, or user namespaces) that child runs in a network
+namespace of its own with only the loopback interface up, so no packet can leave
+the machine whatever libtorrent tries; the child also logs every DHT packet and the
+tests check that each one went to a 127.0.0.1 address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import stat
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from labkit.errors import InvalidKey, InvalidSignature, KeyFileExists
+from labkit.pointer import (
+    MAX_VALUE_BYTES,
+    InvalidPointer,
+    NodeKey,
+    Pointer,
+    bootstrap,
+    dht_settings,
+    lookup,
+    packet_endpoint,
+    publish,
+    signed_message,
+    verify_item,
+    wait_for_nodes,
+)
+
+IH = "0123456789abcdef0123456789abcdef01234567"
+SALT = b"labkit:classroom"
+
+# --- keys -------------------------------------------------------------------------------
+
+# RFC 8032 section 7.1, test 1: seed, public key, and the signature of the empty message
+RFC8032_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+RFC8032_PUBLIC = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+RFC8032_SIG = bytes.fromhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                            "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
+
+
+def test_node_key_matches_rfc8032():
+    key = NodeKey(RFC8032_SEED)
+    assert key.public_key == RFC8032_PUBLIC
+    assert key.sign(b"") == RFC8032_SIG
+
+
+def test_private_key_is_libtorrents_expanded_form():
+    key = NodeKey(RFC8032_SEED)
+    expanded = key.private_key
+    assert len(expanded) == 64
+    assert expanded[0] & 7 == 0 and expanded[31] & 0xC0 == 0x40  # clamped scalar (RFC 8032 5.1.5)
+    import hashlib
+    assert expanded[32:] == hashlib.sha512(RFC8032_SEED).digest()[32:]  # the nonce prefix, untouched
+
+
+@pytest.mark.parametrize("seed", [b"", b"x" * 31, b"x" * 33, "x" * 32, bytearray(32)])
+def test_node_key_refuses_a_seed_of_the_wrong_size_or_type(seed):
+    with pytest.raises(InvalidKey):
+        NodeKey(seed)
+
+
+def test_generate_makes_distinct_keys():
+    assert NodeKey.generate().public_key != NodeKey.generate().public_key
+
+
+def test_save_and_load_round_trip_with_mode_0600(tmp_path):
+    key = NodeKey.generate()
+    path = key.save(tmp_path / "node.pem")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert NodeKey.load(path) == key
+
+
+def test_save_refuses_to_overwrite_unless_asked(tmp_path):
+    first, second = NodeKey.generate(), NodeKey.generate()
+    path = first.save(tmp_path / "node.pem")
+    with pytest.raises(KeyFileExists):
+        second.save(path)
+    assert NodeKey.load(path) == first  # nothing changed
+    second.save(path, overwrite=True)
+    assert NodeKey.load(path) == second
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["node.pem"]  # no temporary file left
+
+
+def test_load_refuses_what_is_not_an_ed25519_key(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    for name, data in [("garbage.pem", b"not a key"), ("ec.pem", other), ("big.pem", b"x" * 5000)]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InvalidKey):
+            NodeKey.load(tmp_path / name)
+
+
+# --- signatures: libtorrent's BEP 44 test vectors (test/test_dht.cpp, signing_test1/2) -------
+
+BEP44_PUBLIC = bytes.fromhex("77ff84905a91936367c01360803104f92432fcd904a43511876df5cdf3e7e548")
+BEP44_VECTORS = [  # (salt, signature) for v = "Hello World!", seq 1
+    (b"", "305ac8aeb6c9c151fa120f120ea2cfb923564e11552d06a5d856091e5e853cff"
+          "1260d3f39e4999684aa92eb73ffd136e6f4f3ecbfda0ce53a1608ecd7ae21f01"),
+    (b"foobar", "6834284b6b24c3204eb2fea824d82f88883a3d95e8b4a21b8c0ded553d17d17d"
+                "df9a8a7104b1258f30bed3787e6cb896fca78c58f8e03b5f18f14951a87d9a08"),
+]
+
+
+@pytest.mark.parametrize("salt, signature", BEP44_VECTORS)
+def test_verify_item_accepts_the_bep44_vectors(salt, signature):
+    verify_item(BEP44_PUBLIC, salt, 1, b"Hello World!", bytes.fromhex(signature))
+
+
+@pytest.mark.parametrize("salt, signature", BEP44_VECTORS)
+def test_verify_item_refuses_any_other_seq_salt_or_value(salt, signature):
+    sig = bytes.fromhex(signature)
+    for args in [(salt, 2, b"Hello World!"), (salt + b"x", 1, b"Hello World!"), (salt, 1, b"Hello World?")]:
+        with pytest.raises(InvalidSignature):
+            verify_item(BEP44_PUBLIC, *args, sig)
+    with pytest.raises(InvalidSignature):
+        verify_item(NodeKey.generate().public_key, salt, 1, b"Hello World!", sig)
+
+
+def test_signed_message_is_bep44s_buffer():
+    assert signed_message(b"foobar", 1, b"Hello World!") == b"4:salt6:foobar3:seqi1e1:v12:Hello World!"
+    assert signed_message(b"", 1, b"Hello World!") == b"3:seqi1e1:v12:Hello World!"
+
+
+# --- the pointer codec -------------------------------------------------------------------
+
+
+def test_to_value_known_answer():
+    value = Pointer(IH, 5, 1300).to_value()
+    assert value == b"d6:heighti5e2:ih20:" + bytes.fromhex(IH) + b"4:worki1300ee"
+
+
+pointers = st.builds(
+    Pointer,
+    info_hash=st.binary(min_size=20, max_size=20).map(bytes.hex),
+    height=st.integers(0, 10**12),
+    total_work=st.integers(0, 16**80),
+    seq=st.integers(0, 2**63 - 1),
+)
+
+
+@given(pointers)
+def test_value_round_trip(pointer):
+    value = pointer.to_value()
+    assert len(value) <= MAX_VALUE_BYTES
+    assert Pointer.from_value(value, seq=pointer.seq) == pointer
+
+
+@settings(max_examples=300)
+@given(pointers, st.data())
+def test_one_spelling_only(pointer, data):
+    """Any changed value is refused or reads as another pointer that encodes to exactly those bytes."""
+    value = bytearray(pointer.to_value())
+    at = data.draw(st.integers(0, len(value) - 1))
+    value[at] = data.draw(st.integers(0, 255).filter(lambda b: b != value[at]))
+    try:
+        other = Pointer.from_value(bytes(value))
+    except InvalidPointer:
+        return
+    assert other != replace(pointer, seq=0)
+    assert other.to_value() == bytes(value)
+
+
+H20 = b"20:" + bytes.fromhex(IH)
+BAD_VALUES = [  # (why, value)
+    ("empty", b""),
+    ("not a dict", b"l6:heighti5ee"),
+    ("a string", b"3:abc"),
+    ("unclosed", b"d6:heighti5e2:ih" + H20 + b"4:worki1e"),
+    ("trailing bytes", b"d6:heighti5e2:ih" + H20 + b"4:worki1eex"),
+    ("missing work", b"d6:heighti5e2:ih" + H20 + b"e"),
+    ("extra key", b"d6:heighti5e2:ih" + H20 + b"1:xi0e4:worki1ee"),
+    ("unsorted keys", b"d2:ih" + H20 + b"6:heighti5e4:worki1ee"),
+    ("repeated key", b"d6:heighti5e6:heighti5e2:ih" + H20 + b"4:worki1ee"),
+    ("short info-hash", b"d6:heighti5e2:ih19:" + bytes(19) + b"4:worki1ee"),
+    ("long info-hash", b"d6:heighti5e2:ih21:" + bytes(21) + b"4:worki1ee"),
+    ("ih is an integer", b"d6:heighti5e2:ihi0e4:worki1ee"),
+    ("height is a string", b"d6:height1:52:ih" + H20 + b"4:worki1ee"),
+    ("negative height", b"d6:heighti-5e2:ih" + H20 + b"4:worki1ee"),
+    ("negative zero", b"d6:heighti-0e2:ih" + H20 + b"4:worki1ee"),
+    ("leading zero", b"d6:heighti05e2:ih" + H20 + b"4:worki1ee"),
+    ("empty integer", b"d6:heightie2:ih" + H20 + b"4:worki1ee"),
+    ("huge integer", b"d6:heighti" + b"9" * 101 + b"e2:ih" + H20 + b"4:worki1ee"),
+    ("list value", b"d6:heightle2:ih" + H20 + b"4:worki1ee"),
+    ("dict value", b"d6:heightde2:ih" + H20 + b"4:worki1ee"),
+    ("string length with leading zero", b"d06:heighti5e2:ih" + H20 + b"4:worki1ee"),
+    ("string past the end", b"d6:heighti5e2:ih99:abc"),
+    ("integer key", b"di1ei5ee"),
+    ("oversize", b"d6:heighti5e2:ih" + H20 + b"1:x990:" + bytes(990) + b"e"),
+]
+
+
+@pytest.mark.parametrize("why, value", BAD_VALUES, ids=[why for why, _ in BAD_VALUES])
+def test_from_value_refuses(why, value):
+    with pytest.raises(InvalidPointer):
+        Pointer.from_value(value)
+
+
+@pytest.mark.parametrize("value", ["d6:heighti5ee", None, 5, [b"d"]])
+def test_from_value_refuses_what_is_not_bytes(value):
+    with pytest.raises(InvalidPointer):
+        Pointer.from_value(value)
+
+
+@pytest.mark.parametrize("fields", [
+    {"info_hash": IH.upper()}, {"info_hash": IH[:-1]}, {"info_hash": bytes.fromhex(IH)},
+    {"height": -1}, {"total_work": -1}, {"seq": -1}, {"height": True}, {"height": 1.0},
+    {"total_work": "5"}, {"total_work": 10**100},
+])
+def test_pointer_refuses_fields_out_of_range(fields):
+    with pytest.raises(InvalidPointer):
+        Pointer(**{"info_hash": IH, "height": 1, "total_work": 16, **fields})
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+def test_dht_settings_turn_on_a_dht_with_no_router_and_no_local_discovery():
+    import libtorrent as lt
+
+    pack = dht_settings("127.0.0.1:0")
+    assert pack["enable_dht"] and pack["dht_bootstrap_nodes"] == ""
+    assert not any(pack[k] for k in ("enable_lsd", "enable_upnp", "enable_natpmp",
+                                     "dht_restrict_routing_ips", "dht_restrict_search_ips"))
+    # libtorrent leaves string settings with an empty default out of default_settings()
+    assert set(pack) - {"outgoing_interfaces"} <= set(lt.default_settings())
+
+
+@pytest.mark.parametrize("listen", ["localhost:6881", "127.0.0.1", "127.0.0.1:99999",
+                                    "router.bittorrent.com:6881"])
+def test_dht_settings_refuse_names_and_bad_ports(listen):
+    with pytest.raises(ValueError):
+        dht_settings(listen)
+
+
+def test_bootstrap_refuses_host_names():
+    class Recorder:
+        added: list = []
+        def add_dht_node(self, node):
+            self.added.append(node)
+    session = Recorder()
+    with pytest.raises(ValueError):
+        bootstrap(session, [("127.0.0.1", 6881), ("router.bittorrent.com", 6881)])
+    assert session.added == [("127.0.0.1", 6881)]
+
+
+# --- the live DHT ------------------------------------------------------------------------------
+
+TRIALS = 10
+
+
+def scenario() -> dict:
+    """Four DHT nodes on 127.0.0.1, B, C and D bootstrapped from A; returns what each step saw."""
+    import libtorrent as lt
+
+    contacted: set[str] = set()
+    packets = [0]
+
+    def audit(alert) -> None:
+        if isinstance(alert, lt.dht_pkt_alert):
+            packets[0] += 1
+            endpoint = packet_endpoint(alert)
+            contacted.add(endpoint[1] if endpoint else f"unparsed: {alert.message()[:60]}")
+
+    t0 = time.monotonic()
+    sessions = [lt.session(dht_settings("127.0.0.1:0", log_packets=True)) for _ in range(4)]
+    a, b, c, d = sessions
+    deadline = time.monotonic() + 10
+    while not all(s.is_listening() and s.listen_port() for s in sessions):
+        if time.monotonic() > deadline:
+            raise AssertionError("the sessions did not listen on 127.0.0.1 within 10 s")
+        a.wait_for_alert(50)
+    ports = [s.listen_port() for s in sessions]
+    for s in (b, c, d):
+        bootstrap(s, [("127.0.0.1", ports[0])])
+    wait_for_nodes(a, 3, timeout=20, on_alert=audit)
+    for s in (b, c, d):
+        wait_for_nodes(s, 1, timeout=10, on_alert=audit)
+    ready = time.monotonic() - t0
+
+    alice, carol = NodeKey.generate(), NodeKey.generate()
+    out: dict = {"ports": ports, "ready_s": ready}
+    first = publish(a, alice, SALT, Pointer(IH, 5, 1300), on_alert=audit)
+    out["first"] = vars(first)
+    out["b_first"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
+    out["c_first"] = vars(lookup(c, alice.public_key, SALT, on_alert=audit))
+    newer = publish(a, alice, SALT, Pointer("f" * 40, 6, 1316), on_alert=audit)
+    out["newer"] = vars(newer)
+    out["b_newer"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
+
+    # Carol claims Alice's public key but signs with her own private key: every node refuses the put
+    c.dht_put_mutable_item(carol.private_key, alice.public_key, Pointer("e" * 40, 99, 10**9).to_value(), SALT)
+    forged = None
+    for alert in _drain(c, 15, audit):
+        if isinstance(alert, lt.dht_put_alert) and alert.public_key == alice.public_key:
+            forged = {"seq": alert.seq, "num_success": alert.num_success}
+            break
+    out["forged_put"] = forged
+    out["b_after_forgery"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
+    out["d_after_forgery"] = vars(lookup(d, alice.public_key, SALT, on_alert=audit))
+    carols = publish(c, carol, SALT, Pointer("e" * 40, 7, 1332), on_alert=audit)
+    out["b_carol"] = vars(lookup(b, carol.public_key, SALT, on_alert=audit))
+    out["carol"] = vars(carols)
+    out["other_salt"] = lookup(b, alice.public_key, b"labkit:another-network", on_alert=audit)
+
+    # libtorrent's signature is the one cryptography makes from the same seed
+    d.dht_get_mutable_item(alice.public_key, SALT)
+    for alert in _drain(d, 15, audit):
+        if isinstance(alert, lt.dht_mutable_item_alert) and alert.authoritative:
+            out["same_signature"] = alert.signature == alice.sign(signed_message(SALT, alert.seq, alert.item))
+            out["item_type"] = type(alert.item).__name__
+            break
+
+    trials = []
+    for i in range(TRIALS):
+        reader = (b, c, d)[i % 3]
+        start = time.monotonic()
+        put = publish(a, alice, SALT, Pointer(IH, 10 + i, 2000 + 16 * i), on_alert=audit)
+        stored = time.monotonic()
+        got = lookup(reader, alice.public_key, SALT, on_alert=audit)
+        end = time.monotonic()
+        trials.append({"put_s": stored - start, "get_s": end - stored, "total_s": end - start,
+                       "fresh": got == put})
+    out["trials"] = trials
+    out["bootstrap_settings"] = sorted({s.get_settings()["dht_bootstrap_nodes"] for s in sessions})
+    pack = dht_settings("127.0.0.1:0", log_packets=True)
+    out["settings_not_applied"] = sorted(k for k in pack if k != "listen_interfaces"
+                                         and a.get_settings().get(k) != pack[k])
+    out["contacted"] = sorted(contacted)
+    out["packets"] = packets[0]
+    out["elapsed_s"] = time.monotonic() - t0
+    return out
+
+
+def _drain(session, seconds: float, audit):
+    """Yield a session's alerts for up to ``seconds``, auditing each."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        session.wait_for_alert(100)
+        batch = session.pop_alerts()
+        for alert in batch:  # all of them, even those after the one the caller stops at
+            audit(alert)
+        yield from batch
+
+
+def _netns_works() -> bool:
+    if os.environ.get("LABKIT_IN_NETNS") or not (shutil.which("unshare") and shutil.which("ip")):
+        return False
+    try:
+        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="module")
+def live():
+    pytest.importorskip("libtorrent")
+    if not _netns_works():
+        result = scenario()
+        result["netns"] = False
+        return result
+    here = Path(__file__).resolve().parent
+    cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+           sys.executable, str(Path(__file__).resolve())]
+    env = {**os.environ, "LABKIT_IN_NETNS": "1",
+           "PYTHONPATH": os.pathsep.join([str(here.parent), str(here), os.environ.get("PYTHONPATH", "")])}
+    try:
+        child = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the live DHT scenario did not finish in 120 s; stderr: {(exc.stderr or '')[-2000:]}")
+    if child.returncode != 0:
+        pytest.fail(f"the live DHT scenario failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    result["netns"] = True
+    return result
+
+
+def test_b_and_c_read_the_pointer_a_published(live):
+    assert live["first"] == {"info_hash": IH, "height": 5, "total_work": 1300, "seq": 1}
+    assert live["b_first"] == live["first"]
+    assert live["c_first"] == live["first"]
+
+
+def test_a_newer_pointer_replaces_the_older(live):
+    assert live["newer"] == {"info_hash": "f" * 40, "height": 6, "total_work": 1316, "seq": 2}
+    assert live["b_newer"] == live["newer"]
+
+
+def test_a_pointer_signed_by_another_key_is_refused_by_every_node(live):
+    assert live["forged_put"] is not None, "Carol's forged put never finished"
+    assert live["forged_put"]["num_success"] == 0
+    assert live["b_after_forgery"] == live["newer"]
+    assert live["d_after_forgery"] == live["newer"]
+
+
+def test_each_key_and_salt_names_its_own_pointer(live):
+    assert live["b_carol"] == live["carol"] and live["carol"]["height"] == 7
+    assert live["other_salt"] is None
+
+
+def test_libtorrent_signs_as_cryptography_does(live):
+    assert live["item_type"] == "bytes"
+    assert live["same_signature"] is True
+
+
+def test_every_lookup_after_a_put_sees_it(live):
+    assert [t["fresh"] for t in live["trials"]] == [True] * TRIALS
+    median = statistics.median(t["total_s"] for t in live["trials"])
+    print(f"\nput -> get on another node: median {median * 1000:.1f} ms over {TRIALS} trials "
+          f"(put {statistics.median(t['put_s'] for t in live['trials']) * 1000:.1f} ms, "
+          f"get {statistics.median(t['get_s'] for t in live['trials']) * 1000:.1f} ms); "
+          f"DHT ready after {live['ready_s']:.1f} s; network namespace: {live['netns']}")
+    assert median < 5, f"put then get took {median:.1f} s (median): the DHT is stalling"
+
+
+def test_no_node_contacted_anything_but_loopback(live):
+    assert live["bootstrap_settings"] == [""]
+    assert live["settings_not_applied"] == []
+    assert live["packets"] > 0
+    assert live["contacted"], "no DHT packet was logged"
+    assert all(ipaddress.ip_address(host).is_loopback for host in live["contacted"]), live["contacted"]
+
+
+if __name__ == "__main__":  # the child process of the ``live`` fixture
+    print(json.dumps(scenario()))
