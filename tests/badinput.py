@@ -9,7 +9,7 @@ blocking the suite, and asserts that
 
 - the exit code is the expected non-zero one;
 - stderr holds exactly one line, starting ``error:`` and containing the
-  expected words, and no ``Traceback``;
+  expected words, and no ``Traceback``; no raw ESC on stderr or stdout;
 - the folder (names, bytes, modes, modification times: ``snapshot``) is
   exactly as it was before.
 
@@ -128,6 +128,7 @@ def run_case(case: Case, tmp_path: Path) -> subprocess.CompletedProcess:
     shown = f"{case.name}: exit {result.returncode}\nstderr:\n{stderr}\nstdout:\n" \
             f"{result.stdout.decode('utf-8', 'backslashreplace')[-2000:]}"
     assert "Traceback" not in stderr, shown
+    assert b"\x1b" not in result.stderr + result.stdout, f"raw ESC reached the terminal\n{shown}"
     assert result.returncode == case.exit_code, shown
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), shown
