@@ -96,6 +96,7 @@ import ipaddress
 import os
 import re
 import time
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -433,16 +434,17 @@ def wait_for_nodes(session: Any, count: int, timeout: float = 15.0, on_alert: On
     import libtorrent as lt
 
     nodes, asked = 0, 0.0
-    for alert in _alerts(session, time.monotonic() + timeout):
-        if isinstance(alert, lt.dht_stats_alert):
-            nodes = sum(bucket["num_nodes"] for bucket in alert.routing_table)
-            if nodes >= count:
-                return nodes
-        elif alert is not None and on_alert is not None:
-            on_alert(alert)
-        if time.monotonic() - asked >= 0.25:  # ask again four times a second
-            session.post_dht_stats()
-            asked = time.monotonic()
+    with closing(_alerts(session, time.monotonic() + timeout, on_alert)) as alerts:
+        for alert in alerts:
+            if isinstance(alert, lt.dht_stats_alert):
+                nodes = sum(bucket["num_nodes"] for bucket in alert.routing_table)
+                if nodes >= count:
+                    return nodes
+            elif alert is not None and on_alert is not None:
+                on_alert(alert)
+            if time.monotonic() - asked >= 0.25:  # ask again four times a second
+                session.post_dht_stats()
+                asked = time.monotonic()
     raise DHTTimeout("waiting for DHT nodes", timeout, f"{nodes} of {count} in the routing table")
 
 
@@ -467,14 +469,15 @@ def publish(session: Any, key: NodeKey, salt: bytes, pointer: Pointer, *, timeou
     salt = _check_salt(salt)
     public_key = key.public_key
     session.dht_put_mutable_item(key.private_key, public_key, pointer.to_value(), salt)
-    for alert in _alerts(session, time.monotonic() + timeout, on_alert):
-        if (isinstance(alert, lt.dht_put_alert) and bytes(alert.public_key) == public_key
-                and bytes(alert.salt) == salt):
-            if alert.num_success == 0:
-                raise PublishFailed(alert.seq)
-            return replace(pointer, seq=alert.seq)
-        if alert is not None and on_alert is not None:
-            on_alert(alert)
+    with closing(_alerts(session, time.monotonic() + timeout, on_alert)) as alerts:
+        for alert in alerts:
+            if (isinstance(alert, lt.dht_put_alert) and bytes(alert.public_key) == public_key
+                    and bytes(alert.salt) == salt):
+                if alert.num_success == 0:
+                    raise PublishFailed(alert.seq)
+                return replace(pointer, seq=alert.seq)
+            if alert is not None and on_alert is not None:
+                on_alert(alert)
     raise DHTTimeout("publishing a pointer", timeout)
 
 
@@ -495,21 +498,23 @@ def lookup(session: Any, public_key: bytes, salt: bytes, timeout: float = 15.0, 
         raise InvalidKey("an ed25519 public key is 32 bytes")
     session.dht_get_mutable_item(public_key, salt)
     best: Pointer | None = None
-    for alert in _alerts(session, time.monotonic() + timeout, on_alert):
-        if not (isinstance(alert, lt.dht_mutable_item_alert) and bytes(alert.key) == public_key
-                and bytes(alert.salt) == salt):
-            if alert is not None and on_alert is not None:
-                on_alert(alert)
-            continue
-        if alert.seq > 0 or alert.item:  # the empty answer of a lookup that found nothing has neither
-            if not isinstance(alert.item, bytes):
-                raise InvalidPointer(f"the DHT value is a {type(alert.item).__name__}, not a labkit pointer")
-            verify_item(public_key, salt, alert.seq, alert.item, bytes(alert.signature))
-            found = Pointer.from_value(alert.item, seq=alert.seq)
-            if best is None or found.seq > best.seq:
-                best = found
-        if alert.authoritative:
-            return best
+    with closing(_alerts(session, time.monotonic() + timeout, on_alert)) as alerts:
+        for alert in alerts:
+            if not (isinstance(alert, lt.dht_mutable_item_alert) and bytes(alert.key) == public_key
+                    and bytes(alert.salt) == salt):
+                if alert is not None and on_alert is not None:
+                    on_alert(alert)
+                continue
+            if alert.seq > 0 or alert.item:  # a lookup that found nothing answers with neither
+                if not isinstance(alert.item, bytes):
+                    kind = type(alert.item).__name__
+                    raise InvalidPointer(f"the DHT value is a {kind}, not a labkit pointer")
+                verify_item(public_key, salt, alert.seq, alert.item, bytes(alert.signature))
+                found = Pointer.from_value(alert.item, seq=alert.seq)
+                if best is None or found.seq > best.seq:
+                    best = found
+            if alert.authoritative:
+                return best
     if best is None:
         raise DHTTimeout("looking up a pointer", timeout)
     return best

@@ -27,7 +27,9 @@ from hypothesis import given, settings, strategies as st
 from labkit.errors import InvalidKey, InvalidSignature, KeyFileExists
 from labkit.pointer import (
     MAX_VALUE_BYTES,
+    DHTTimeout,
     InvalidPointer,
+    PublishFailed,
     NodeKey,
     Pointer,
     bootstrap,
@@ -262,6 +264,142 @@ def test_bootstrap_refuses_host_names():
     assert session.added == [("127.0.0.1", 6881)]
 
 
+# --- publish and lookup against a scripted session -----------------------------------------
+
+
+class Alert:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def message(self) -> str:
+        return type(self).__name__
+
+
+class ItemAlert(Alert): ...
+class PutAlert(Alert): ...
+class StatsAlert(Alert): ...
+class OtherAlert(Alert): ...
+
+
+class ScriptedSession:
+    """Hands out prepared batches of alerts, one batch per pop_alerts(), and records the calls."""
+
+    def __init__(self, *batches):
+        self.batches = [list(b) for b in batches]
+        self.calls: list = []
+
+    def pop_alerts(self):
+        return self.batches.pop(0) if self.batches else []
+
+    def wait_for_alert(self, ms):
+        time.sleep(min(ms, 5) / 1000)
+
+    def dht_put_mutable_item(self, *args):
+        self.calls.append(("put", *args))
+
+    def dht_get_mutable_item(self, *args):
+        self.calls.append(("get", *args))
+
+    def post_dht_stats(self):
+        self.calls.append(("stats",))
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    lt = pytest.importorskip("libtorrent")
+    monkeypatch.setattr(lt, "dht_mutable_item_alert", ItemAlert)
+    monkeypatch.setattr(lt, "dht_put_alert", PutAlert)
+    monkeypatch.setattr(lt, "dht_stats_alert", StatsAlert)
+    return ScriptedSession
+
+
+ALICE = NodeKey(RFC8032_SEED)
+
+
+def item(pointer: Pointer, seq: int, *, authoritative=True, key=ALICE, salt=SALT, value=None):
+    value = pointer.to_value() if value is None else value
+    return ItemAlert(key=ALICE.public_key, salt=salt, seq=seq, item=value, authoritative=authoritative,
+                     signature=key.sign(signed_message(salt, seq, value)))
+
+
+def test_lookup_keeps_the_highest_seq_and_hands_other_alerts_on(scripted):
+    old, new = Pointer(IH, 1, 16), Pointer("f" * 40, 2, 32)
+    other = OtherAlert()
+    session = scripted([item(new, 4, authoritative=False), other],
+                       [item(old, 3, authoritative=False), item(old, 3), OtherAlert()])
+    seen = []
+    assert lookup(session, ALICE.public_key, SALT, 5, on_alert=seen.append) == replace(new, seq=4)
+    assert session.calls == [("get", ALICE.public_key, SALT)]
+    assert len(seen) == 2 and seen[0] is other  # the alert after the answer is not lost either
+
+
+def test_lookup_ignores_answers_for_another_key_or_salt(scripted):
+    pointer = Pointer(IH, 1, 16)
+    session = scripted([item(pointer, 9, salt=b"other"), item(pointer, 2)])
+    assert lookup(session, ALICE.public_key, SALT, 5).seq == 2
+
+
+def test_lookup_of_nothing_is_none(scripted):
+    empty = ItemAlert(key=ALICE.public_key, salt=SALT, seq=0, item=b"", authoritative=True,
+                      signature=bytes(64))
+    assert lookup(scripted([empty]), ALICE.public_key, SALT, 5) is None
+
+
+def test_lookup_refuses_an_item_signed_by_another_key(scripted):
+    forged = item(Pointer(IH, 99, 10**9), 7, key=NodeKey.generate())
+    with pytest.raises(InvalidSignature):
+        lookup(scripted([forged]), ALICE.public_key, SALT, 5)
+
+
+@pytest.mark.parametrize("value", [b"d2:ih20:" + bytes(20) + b"e", {b"ih": bytes(20)}])
+def test_lookup_refuses_an_item_that_is_not_a_labkit_pointer(scripted, value):
+    signature = ALICE.sign(signed_message(SALT, 1, value)) if isinstance(value, bytes) else bytes(64)
+    alert = ItemAlert(key=ALICE.public_key, salt=SALT, seq=1, item=value, authoritative=True,
+                      signature=signature)
+    with pytest.raises(InvalidPointer):
+        lookup(scripted([alert]), ALICE.public_key, SALT, 5)
+
+
+def test_lookup_without_an_answer_times_out_or_returns_what_it_saw(scripted):
+    with pytest.raises(DHTTimeout):
+        lookup(scripted(), ALICE.public_key, SALT, 0.05)
+    early = item(Pointer(IH, 1, 16), 1, authoritative=False)
+    assert lookup(scripted([early]), ALICE.public_key, SALT, 0.05).seq == 1
+
+
+def test_lookup_refuses_bad_keys_and_salts(scripted):
+    for public_key, salt, error in [(bytes(31), SALT, InvalidKey), (ALICE.public_key, b"s" * 65, ValueError),
+                                    (ALICE.public_key, "salt", TypeError)]:
+        session = scripted()
+        with pytest.raises(error):
+            lookup(session, public_key, salt, 1)
+        assert session.calls == []  # refused before asking the DHT
+
+
+def test_publish_returns_the_pointer_with_the_seq_the_dht_gave(scripted):
+    pointer = Pointer(IH, 3, 48)
+    stored = PutAlert(public_key=ALICE.public_key, salt=SALT, seq=12, num_success=3)
+    session = scripted([OtherAlert(), stored])
+    assert publish(session, ALICE, SALT, pointer, timeout=5) == replace(pointer, seq=12)
+    assert session.calls == [("put", ALICE.private_key, ALICE.public_key, pointer.to_value(), SALT)]
+
+
+def test_publish_that_no_node_stored_fails(scripted):
+    session = scripted([PutAlert(public_key=ALICE.public_key, salt=SALT, seq=1, num_success=0)])
+    with pytest.raises(PublishFailed) as failed:
+        publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=5)
+    assert failed.value.seq == 1
+    with pytest.raises(DHTTimeout):
+        publish(scripted(), ALICE, SALT, Pointer(IH, 3, 48), timeout=0.05)
+
+
+def test_wait_for_nodes_counts_the_routing_table(scripted):
+    table = [{"num_nodes": 2, "num_replacements": 0}, {"num_nodes": 1, "num_replacements": 0}]
+    assert wait_for_nodes(scripted([], [StatsAlert(routing_table=table)]), 3, timeout=5) == 3
+    with pytest.raises(DHTTimeout):
+        wait_for_nodes(scripted([StatsAlert(routing_table=table[:1])]), 3, timeout=0.05)
+
+
 # --- the live DHT ------------------------------------------------------------------------------
 
 TRIALS = 10
@@ -375,7 +513,7 @@ def live():
     pytest.importorskip("libtorrent")
     if not _netns_works():
         result = scenario()
-        result["netns"] = False
+        result["netns"] = bool(os.environ.get("LABKIT_IN_NETNS"))  # set by whoever made the namespace
         return result
     here = Path(__file__).resolve().parent
     cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
