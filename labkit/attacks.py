@@ -45,7 +45,7 @@ from .chain import Entry, Link, mine_block
 from .data import DEMO_START, demo_network, demo_wallets, seed_contracts
 from .encoding import b64url_decode, b64url_encode
 from .errors import InvalidBlock, InvalidRecord, LabkitError
-from .forks import Reorg
+from .forks import BlockStatus, Reorg
 from .network import Network
 from .peer import Peer
 from .tokens import GENESIS_HASH, Payload, decode_token, encode_token, format_timestamp
@@ -162,7 +162,7 @@ class Lab:
         self.now = DEMO_START + dt.timedelta(days=1)
         self._clock = len(honest)  # minutes after DEMO_START of the next block
         network.save(workdir / "network.json", overwrite=True)
-        self.peers = [Peer(w.name, w, network) for w in wallets]
+        self.peers = [Peer(w.name, network, wallet=w) for w in wallets]
         first = self.peers[0]
         source = save_blocks(self.file_of(first), honest)  # alice publishes; bob and carol read her file
         for peer in self.peers:
@@ -200,7 +200,7 @@ class Lab:
     def tables(self, name: str = "alice") -> dict:
         from .tables import state_frames
 
-        return state_frames(self.peer(name).vm.state, self.network)
+        return state_frames(self.peer(name).state, self.network)
 
     # --- making blocks ---------------------------------------------------------------
 
@@ -269,7 +269,7 @@ class Lab:
                 except InvalidBlock as exc:
                     first = first or exc
                     continue
-                if update.status == "known":
+                if update.known:
                     entry = peer.tree.entry(block.hash)
                     first = first or NotAccepted(
                         "duplicate", f"block {block.hash[:12]}… is already held as block {entry.index}; "
@@ -284,10 +284,10 @@ class Lab:
 
     def _not_canonical(self, peer: Peer, blocks: list[Block]) -> NotAccepted | None:
         for block in blocks:
-            if peer.tree.status(block.hash) in ("orphan", "unknown"):
+            if peer.tree.status(block.hash) in (BlockStatus.ORPHAN, BlockStatus.UNKNOWN):
                 return NotAccepted("orphan", f"block {block.hash[:12]}…'s parent is unknown; it waits, "
                                              "changing nothing")
-        side = [peer.tree.entry(b.hash) for b in blocks if peer.tree.status(b.hash) == "side"]
+        side = [peer.tree.entry(b.hash) for b in blocks if peer.tree.status(b.hash) is BlockStatus.SIDE]
         if not side:
             return None
         best = max(side, key=lambda e: e.total_work)
@@ -791,7 +791,7 @@ def majority_attack(lab: Lab, share: float = 0.6, *, confirmations: int = 2, see
 
 
 def _nft_owner(lab: Lab) -> str:
-    nft = lab.peers[0].vm.state["nfts"].get("NFT002")
+    nft = lab.peers[0].state["nfts"].get("NFT002")
     return lab.network.name_of(nft["owner"]) if nft else "nobody"
 
 

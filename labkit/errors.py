@@ -97,8 +97,8 @@ class InvalidBlock(LabkitError):
 class RuleBroken(LabkitError):
     """One check function's verdict: its rule is broken, and why.
 
-    The functions of ``labkit.chain.BLOCK_CHECKS`` raise it; ``Rule.ask``
-    turns it into an InvalidBlock naming the check and the block.
+    The functions of ``labkit.rules.RULES`` raise it; ``labkit.chain.judge``
+    turns it into the verdict, naming the rule and the block.
     """
 
     def __init__(self, reason: str):

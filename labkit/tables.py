@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .chain import BlockReport, Chain
     from .network import Network
 
-__all__ = ["students_frame", "courses_frame", "proposals_frame", "nfts_frame", "state_frames", "chain_frame", "report_frame"]
+__all__ = ["rules_frame", "students_frame", "courses_frame", "proposals_frame", "nfts_frame", "state_frames", "chain_frame", "report_frame"]
 
 
 def _frame(records: list[dict], columns: list[str]) -> "pd.DataFrame":
@@ -25,6 +25,20 @@ def _frame(records: list[dict], columns: list[str]) -> "pd.DataFrame":
 
     frame = pd.DataFrame(records, columns=columns)
     return frame.set_index("id") if "id" in columns else frame
+
+
+def rules_frame() -> "pd.DataFrame":
+    """The rules every block must pass, in the order they are asked (labkit.rules.RULES)."""
+    import pandas as pd
+
+    from .rules import RULES
+
+    rows = [{"rule": rule.name, "asks": rule.question,
+             "a refusal is about": "this record" if rule.about == "record" else "the token, for good"}
+            for rule in RULES]
+    frame = pd.DataFrame(rows)
+    frame.index = range(1, len(frame) + 1)
+    return frame
 
 
 def students_frame(state: dict) -> "pd.DataFrame":

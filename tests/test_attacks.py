@@ -33,7 +33,7 @@ EXPECTED = {
     "tamper signature": ("signature", "not signed by alice"),
     "tamper signer": ("signature", "not signed by bob"),
     "non-member": ("signer", "is not a member of the network"),
-    "re-signed by another member": ("signer", "the token names alice"),
+    "re-signed by another member": ("author", "the token names alice"),
     'alg "none"': ("token", "algorithm 'none' is not allowed"),
     "algorithm confusion": ("mac", "MAC does not match the network secret"),
     "algorithm HS512": ("token", "algorithm 'HS512' is not allowed"),

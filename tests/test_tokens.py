@@ -319,10 +319,10 @@ def test_missing_field(field):
     ("prev_hash", "AB" * 32, "64 lowercase hex"),
     ("prev_hash", "ab" * 31, "64 lowercase hex"),
     ("prev_hash", 0, "64 lowercase hex"),
-    ("timestamp", 1732363200, "ISO 8601 string"),
-    ("timestamp", "yesterday", "is not ISO 8601"),
-    ("timestamp", "9999-12-31T23:59:59-23:59", "is not ISO 8601"),  # past the last datetime in UTC
-    ("timestamp", "0001-01-01T00:00:00+23:59", "is not ISO 8601"),  # before the first
+    ("timestamp", 1732363200, "timestamp must be a string"),
+    ("timestamp", "yesterday", "is not YYYY-MM-DD"),
+    ("timestamp", "9999-12-31T23:59:59-23:59", "out of range in UTC"),  # past the last datetime in UTC
+    ("timestamp", "0001-01-01T00:00:00+23:59", "out of range in UTC"),  # before the first
     ("transaction_data", [], "must be a JSON object"),
     ("transaction_data", "actions", "must be a JSON object"),
     ("nonce", "7", "non-negative integer"),

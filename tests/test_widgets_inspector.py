@@ -20,7 +20,10 @@ from labkit.block import Block  # noqa: E402
 from labkit.chain import CHECKS, Chain  # noqa: E402
 from labkit.data import demo_timestamps  # noqa: E402
 from labkit.errors import InvalidBlock  # noqa: E402
-from labkit.widgets.inspector import OUTSIDER, PRESETS, audit_record, block_inspector  # noqa: E402
+from labkit.network import Member, Network  # noqa: E402
+from labkit.audit import audit_record  # noqa: E402
+from labkit.chain import Outcome  # noqa: E402
+from labkit.widgets.inspector import OUTSIDER, PRESETS, block_inspector  # noqa: E402
 
 from conftest import NOW  # noqa: E402
 
@@ -51,7 +54,7 @@ def rename_course(claims: dict) -> None:
 
 
 def broken(w) -> list[str]:
-    return [check for check, ok, _ in w.audit.rows if ok is False]
+    return [o.rule for o in w.audit.verdict.outcomes if o.outcome is Outcome.BROKEN]
 
 
 def resign_as(w, wallet) -> None:
@@ -126,7 +129,7 @@ def test_another_member_must_claim_the_block_to_pass(inspector, carol):
     edit_payload(inspector, rename_course)
     inspector.remine_button.click()
     resign_as(inspector, carol)
-    assert inspector.failed_check == "signer"  # the token still names bob as its author
+    assert inspector.failed_check == "author"  # the token still names bob as its author
     inspector.claim_button.click()
     inspector.remine_button.click()
     resign_as(inspector, carol)
@@ -166,7 +169,7 @@ def test_nonce_change_remined_and_resigned_is_accepted(inspector, bob):
     ("edit the contract", "signature", {"mac", "pow"}),
     ("alg: none", "signature", {"token"}),
     ("flip a bit of the signature", "signature", set()),
-    ("name another member as signer", "signature", {"signer"}),
+    ("name another member as signer", "signature", {"author"}),
     ("name an outsider as signer", "signer", set()),
 ])
 def test_presets(inspector, preset, check, also):
@@ -230,7 +233,7 @@ def test_a_rejected_earlier_block_fails_ancestry(network, blocks):
     bad_zero = dataclasses.replace(blocks[0], signature=bytes(len(blocks[0].signature)))
     w = block_inspector(network, (bad_zero, *blocks[1:]), 1, now=NOW)
     assert w.failed_check == "ancestry"
-    assert dict((c, ok) for c, ok, _ in w.audit.rows)["ancestry"] is False
+    assert w.audit.verdict.outcome("ancestry").outcome is Outcome.BROKEN
 
 
 def test_reset_and_original_preset_restore_the_block(inspector, blocks):
@@ -278,8 +281,10 @@ def test_bad_arguments(network, blocks):
 def test_audit_record_in_the_future(network, blocks):
     early = NOW.replace(year=2000)
     audit = audit_record(blocks[0].to_dict(), network, None, state=None, now=early)
-    assert audit.failed_check == "timestamp"
-    assert audit.frame().loc["contract", "on its own"] == "–"  # no state given: not asked
+    assert audit.failed_rule == "timestamp"
+    assert audit.frame().loc["contract", "on its own"] == "✓"  # the first block runs on the empty state
+    later = audit_record(blocks[1].to_dict(), network, Chain(network, blocks[:1]).tip, state=None, now=NOW)
+    assert later.frame().loc["contract", "on its own"] == "–"  # no state given: not asked
 
 
 def test_audit_html_names_the_failed_check(inspector):
@@ -290,8 +295,8 @@ def test_audit_html_names_the_failed_check(inspector):
 
 
 def test_seed_record_without_signer(network, blocks, alice):
-    # A seed-style record names no signer; with one member, that member is assumed.
-    solo = network.with_members([alice])
+    # A seed-style record names no signer; in a seed file, the one signer the reader names is assumed.
+    solo = Network.for_seed_file(Member("alice", alice.public_key), network.secret, network.difficulty)
     record = Block(blocks[0].token, blocks[0].signature, None)
     w = block_inspector(solo, [record], 0, now=NOW)
     assert w.signer.value == "" and w.result is None
@@ -306,5 +311,5 @@ def test_the_table_gives_the_verdicts_own_reason(inspector, bob, carol):
             if tool:
                 tool()
             if inspector.result is not None:
-                details = {check: detail for check, _, detail in inspector.audit.rows}
+                details = {o.rule: o.detail for o in inspector.audit.verdict.outcomes}
                 assert details[inspector.failed_check] == inspector.result.reason, preset

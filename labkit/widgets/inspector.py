@@ -10,15 +10,11 @@ so a new hash, and a new MAC), and re-sign it with their *own* key. What no
 member can do is sign with someone else's key.
 
 On Check, the parts are put back together into a record, exactly as a
-peer would receive it, and judged twice:
-
-* ``verify_block`` (plus the VM and the earlier blocks, as ``labkit.peer``
-  does) gives the verdict: the first rule of ``labkit.chain.CHECKS`` the
-  block breaks, as an ``InvalidBlock``, or none;
-* each rule is also asked on its own, by the same functions
-  (``labkit.chain.BLOCK_CHECKS``), so the table shows that one edited
-  byte breaks several seals at once (signature, MAC and proof of work),
-  though a verifier stops at the first.
+peer would receive it, and audited (``labkit.audit.audit_record``): the
+verdict of ``labkit.chain.judge`` on the earlier blocks' chain, with every
+rule of ``labkit.rules.RULES`` asked, so the table shows that one edited
+byte breaks several seals at once (signature, MAC and proof of work),
+though a verifier stops at the first.
 
 Below the table: whether the next block still links to this one. A member
 who re-mines and re-signs an edited block gets a block that passes every
@@ -45,226 +41,24 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import ipywidgets as widgets
 
+from ..audit import Audit, audit_html, audit_record
 from ..block import Block
-from ..chain import BLOCK_CHECKS, CHECKS, BlockContext, Entry, Link, Rule, validate_blocks, verify_block
+from ..chain import Link, judge
 from ..encoding import StrictJSONError, b64url_decode, b64url_encode, loads_strict
-from ..errors import ContractError, InvalidBlock, InvalidRecord, InvalidToken
+from ..errors import InvalidBlock, InvalidToken
 from ..network import Network
-from ..operations import Context
+from ..operations import empty_state
 from ..pow import token_hash
 from ..tokens import Payload, parse_timestamp, utc_now
-from ..vm import OISC
 from ..wallet import Wallet
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["QUESTIONS", "PRESETS", "Audit", "audit_record", "BlockInspector", "block_inspector"]
-
-# What each check asks, in words a learner can hold on to.
-QUESTIONS = {
-    "record": "Is the line a well-formed record?",
-    "signer": "Is the signer a member, and the author the token names?",
-    "signature": "Did the signer's private key sign exactly this token?",
-    "token": "Is the token a well-formed HS256 JWT?",
-    "mac": "Was the token MACed with the network secret?",
-    "payload": "Do the claims have the right fields and types?",
-    "index": "Does the declared index follow the parent's?",
-    "link": "Does prev_hash name the parent block?",
-    "pow": "Does the hash start with enough zeros?",
-    "timestamp": "Is the time after the parent's, and not in the future?",
-    "contract": "Does the contract apply to the state so far?",
-    "ancestry": "Were all earlier blocks accepted?",
-}
+__all__ = ["PRESETS", "BlockInspector", "block_inspector"]
 
 # An address nobody in any demo network owns: sha256 of a name, not of a key.
 OUTSIDER = hashlib.sha256(b"mallory, who is not a member").hexdigest()
-
-_OK, _BAD, _UNKNOWN = "✓", "✗", "–"
-
-
-# --- judging a record (no widgets) ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Audit:
-    """One record judged: the verdict, and every check asked on its own."""
-
-    index: int
-    block: Block | None  # None when the parts do not even make a record
-    error: InvalidBlock | None  # the verdict: the first check failed, or None if accepted
-    rows: tuple[tuple[str, bool | None, str], ...]  # (check, passed or None if it cannot be asked, detail)
-    next_error: InvalidBlock | None = None  # the next block's verdict against this one
-    has_next: bool = False
-
-    @property
-    def accepted(self) -> bool:
-        return self.error is None
-
-    @property
-    def failed_check(self) -> str | None:
-        return None if self.error is None else self.error.check
-
-    def frame(self) -> "pd.DataFrame":
-        """The checks as a table: what each asks, ✓/✗/– on its own, and why."""
-        import pandas as pd
-
-        records = [{"check": name, "asks": QUESTIONS[name],
-                    "on its own": _OK if ok else _BAD if ok is False else _UNKNOWN,
-                    "verdict": "rejected here" if name == self.failed_check else "",
-                    "detail": detail} for name, ok, detail in self.rows]
-        return pd.DataFrame(records).set_index("check")
-
-    def _repr_html_(self) -> str:
-        return _audit_html(self)
-
-
-# Why one of the chain's rules cannot be asked on its own: what it needs that the rules before it
-# could not establish (see labkit.chain.Rule.needs).
-_CANNOT_ASK = {
-    "member": "no member's key to check it with",
-    "signature": "no signature to check",
-    "jwt": "the token cannot be read",
-    "payload": "the claims cannot be read",
-}
-
-# What a passed check found, for the table (the chain's rules only say why a block breaks them).
-_FOUND: dict[str, Callable[[BlockContext], str]] = {
-    "signer": lambda ctx: f"{ctx.member.name} is a member",
-    "signature": lambda ctx: f"signed with {ctx.member.name}'s key",
-    "index": lambda ctx: "no index declared" if ctx.payload.index is None else f"index {ctx.index}",
-    "link": lambda ctx: f"prev_hash {ctx.payload.prev_hash[:12]}…",
-    "pow": lambda ctx: f"hash {ctx.hash[:12]}… has {ctx.difficulty} leading zeros",
-    "timestamp": lambda ctx: ctx.payload.timestamp,
-}
-
-_WORST_FIRST = {False: 0, True: 1, None: 2}  # broken, passed, not asked
-
-
-def _ask(rule: Rule, ctx: BlockContext) -> tuple[bool | None, str]:
-    """Ask one of the chain's rules on its own: (True, what it found), (False, why) or (None, why not asked)."""
-    missing = [need for need in rule.needs if getattr(ctx, need) is None]
-    if missing:
-        return None, _CANNOT_ASK[missing[0]]
-    try:
-        rule.ask(ctx)
-    except InvalidBlock as exc:
-        return False, exc.reason
-    return True, _FOUND[rule.check](ctx) if rule.check in _FOUND else ""
-
-
-def _contract(ctx: BlockContext, state: dict | None) -> tuple[bool | None, str]:
-    """Run the contract on a copy of the state before the block, as labkit.peer does."""
-    if ctx.payload is None:
-        return None, _CANNOT_ASK["payload"]
-    if state is None:
-        return None, "the state before this block is unknown"
-    vm = OISC()
-    vm.state = {table: dict(records) for table, records in state.items()}
-    signer = ctx.member.address if ctx.member else ""
-    try:
-        vm.execute_smart_contract(ctx.payload.transaction_data, Context(signer, ctx.index, ctx.hash))
-    except ContractError as exc:
-        return False, str(exc)
-    return True, "applies to the state"
-
-
-def audit_record(
-    record: dict,
-    network: Network,
-    parent: Entry | Link | None,
-    *,
-    state: dict | None = None,
-    ancestry: str | None = None,
-    next_block: Block | None = None,
-    now: dt.datetime | None = None,
-) -> Audit:
-    """Judge a record as a peer would, and ask each check on its own.
-
-    ``state`` is the VM state after the earlier blocks (None: do not run the
-    contract); ``ancestry`` names why an earlier block was rejected (None:
-    all were accepted); ``next_block`` is checked against this one.
-    """
-    now = now or utc_now()
-    link = parent.link if isinstance(parent, Entry) else parent
-    unreadable = ""
-    try:
-        block: Block | None = Block.from_dict(record)
-    except InvalidRecord as exc:
-        block, unreadable = None, exc.reason
-    ctx = BlockContext(network, link, now, block)
-    if block is None:  # not a record, but its token and signer can still be asked about
-        token, signer = record.get("token"), record.get("signer")
-        ctx.token = token if isinstance(token, str) else ""
-        ctx.signer = None if signer is None else str(signer)
-
-    # Every rule verify_block asks, each on what the rules before it established, whether or not
-    # they passed: one edited byte breaks several seals at once, though a verifier stops at the first.
-    outcomes: dict[str, list[tuple[bool | None, str]]] = {}
-    for rule in BLOCK_CHECKS:
-        outcome = (False, unreadable) if rule.check == "record" and block is None else _ask(rule, ctx)
-        outcomes.setdefault(rule.check, []).append(outcome)
-    rows = {check: min(found, key=lambda outcome: _WORST_FIRST[outcome[0]]) for check, found in outcomes.items()}
-    if rows["signer"][0] and record.get("signer") is None:
-        rows["signer"] = (True, f"no signer named; the network's only member is {ctx.member.name}")
-    if rows["payload"][0] and rows["mac"][0] is False:
-        rows["payload"] = (True, "(read without trusting it: the MAC is wrong)")
-    rows["contract"] = _contract(ctx, state)
-    rows["ancestry"] = (True, "") if ancestry is None else (False, ancestry)
-
-    # The verdict, in the order a peer reaches it: verify_block, then ancestry, then the VM.
-    error: InvalidBlock | None = None
-    if block is None:
-        error = InvalidBlock(ctx.index, "record", unreadable)
-    else:
-        try:
-            verify_block(block, network, link, now=now)
-        except InvalidBlock as exc:
-            error = exc
-    if error is None and ancestry is not None:
-        error = InvalidBlock(ctx.index, "ancestry", ancestry)
-    if error is None and rows["contract"][0] is False:
-        error = InvalidBlock(ctx.index, "contract", rows["contract"][1])
-
-    next_error = None
-    if next_block is not None and block is not None:
-        when = ctx.payload.time if ctx.payload is not None else None
-        try:
-            verify_block(next_block, network, Link(ctx.index, ctx.hash, when), now=now)
-        except InvalidBlock as exc:
-            next_error = exc
-    return Audit(ctx.index, block, error, tuple((name, *rows[name]) for name in CHECKS),
-                 next_error, next_block is not None)
-
-
-def _audit_html(audit: Audit) -> str:
-    colors = {True: "#e6f4ea", False: "#fce8e6", None: "#f1f3f4"}
-    body = []
-    for number, (name, ok, detail) in enumerate(audit.rows, start=1):
-        mark = _OK if ok else _BAD if ok is False else _UNKNOWN
-        here = name == audit.failed_check
-        verdict = "<b>← rejected here</b>" if here else ""
-        style = f"background:{colors[ok]}" + (";outline:2px solid #a50e0e" if here else "")
-        body.append(
-            f'<tr class="labkit-check labkit-{"pass" if ok else "fail" if ok is False else "unknown"}" '
-            f'data-check="{name}" style="{style};text-align:left"><td>{number}</td><td><code>{name}</code></td>'
-            f'<td>{html.escape(QUESTIONS[name])}</td><td style="text-align:center">{mark}</td>'
-            f"<td>{verdict}</td><td>{html.escape(detail)}</td></tr>")
-    if audit.error is None:
-        verdict = '<p style="color:#137333"><b>Accepted:</b> the block passes every check.</p>'
-    else:
-        verdict = (f'<p style="color:#a50e0e"><b>Rejected</b> at <code>{audit.error.check}</code>: '
-                   f"{html.escape(audit.error.reason)}</p>")
-    if audit.has_next:
-        following = audit.index + 1
-        if audit.next_error is None:
-            verdict += f"<p>Block {following} still accepts this block as its parent.</p>"
-        else:
-            verdict += (f'<p style="color:#a50e0e">Block {following} no longer follows: '
-                        f"<code>{audit.next_error.check}</code>: {html.escape(audit.next_error.reason)}</p>")
-    head = ("<tr><th>#</th><th>check</th><th>asks</th><th>on its own</th><th>verdict</th><th>detail</th></tr>")
-    return (f'<div class="labkit-audit">{verdict}<table style="border-collapse:collapse;font-size:90%">'
-            f"{head}{''.join(body)}</table></div>")
 
 
 # --- parts of a token -------------------------------------------------------------------
@@ -420,23 +214,13 @@ class BlockInspector(widgets.VBox):
     # --- the chain around the block ------------------------------------------------
 
     def _context(self) -> None:
-        """The parent link, the VM state and the ancestry verdict for block ``index``."""
-        self._parent: Entry | Link | None = None
-        self._ancestry: str | None = None
-        vm = OISC()
-        for report, entry in validate_blocks(self.network, self.blocks[: self.index], now=self.now):
-            if entry is None:
-                self._ancestry = self._ancestry or f"block {report.index} was rejected ({report.check}: {report.reason})"
-                self._parent = Link.of(self.blocks[report.index], self.network, report.index)
-                continue
-            self._parent = entry
-            if self._ancestry is None:
-                try:
-                    vm.execute_smart_contract(entry.payload.transaction_data,
-                                              Context(entry.signer, entry.index, entry.hash))
-                except ContractError as exc:
-                    self._ancestry = f"block {entry.index}'s contract fails ({exc})"
-        self._state = None if self._ancestry else vm.state
+        """What the blocks before block ``index`` establish for it: its parent's link and the state after it."""
+        parent: Link | None = None
+        state: dict | None = empty_state()
+        for block in self.blocks[: self.index]:  # as validate_blocks judges them
+            verdict = judge(block, self.network, parent, state=state, now=self.now)
+            parent, state = verdict.link, verdict.state
+        self._parent, self._state = parent, state
         self._next = self.blocks[self.index + 1] if self.index + 1 < len(self.blocks) else None
 
     def _signer_options(self) -> list[tuple[str, str]]:
@@ -590,13 +374,13 @@ class BlockInspector(widgets.VBox):
         """Rebuild the record from the parts and judge it; updates the table."""
         record = self.record()
         self.audit = audit_record(record, self.network, self._parent, state=self._state,
-                                  ancestry=self._ancestry, next_block=self._next, now=self.now)
+                                  next_block=self._next, now=self.now)
         digest = token_hash(record["token"]) if record["token"].isascii() else "?"
         changed = "" if record["token"] == self.original.token else " (the token changed)"
         status = f"<br><i>{html.escape(self.status)}</i>" if self.status else ""
         self.hash_html.value = (f"&nbsp;hash <code>{digest[:16]}…</code>{changed}; "
                                 f"was <code>{self.original.hash[:16]}…</code>{status}")
-        self.result_html.value = _audit_html(self.audit)
+        self.result_html.value = audit_html(self.audit)
         return self.audit
 
     # --- results -----------------------------------------------------------------------
@@ -607,7 +391,7 @@ class BlockInspector(widgets.VBox):
 
     @property
     def failed_check(self) -> str | None:
-        return self.audit.failed_check
+        return self.audit.failed_rule
 
     @property
     def block(self) -> Block | None:
