@@ -174,6 +174,9 @@ class NodeKey:
         if not isinstance(self.seed, bytes) or len(self.seed) != 32:
             raise InvalidKey("an ed25519 seed is 32 bytes")
 
+    def __repr__(self) -> str:  # never the seed
+        return f"NodeKey(public_key={self.public_key.hex()[:16]}…)"
+
     @classmethod
     def generate(cls) -> "NodeKey":
         return cls(os.urandom(32))

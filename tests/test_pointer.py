@@ -79,6 +79,11 @@ def test_generate_makes_distinct_keys():
     assert NodeKey.generate().public_key != NodeKey.generate().public_key
 
 
+def test_repr_shows_the_public_key_never_the_seed():
+    assert repr(NodeKey(RFC8032_SEED)) == "NodeKey(public_key=d75a980182b10ab7…)"
+    assert RFC8032_SEED.hex()[:8] not in repr(NodeKey(RFC8032_SEED))
+
+
 def test_save_and_load_round_trip_with_mode_0600(tmp_path):
     key = NodeKey.generate()
     path = key.save(tmp_path / "node.pem")
@@ -262,6 +267,18 @@ def test_bootstrap_refuses_host_names():
     with pytest.raises(ValueError):
         bootstrap(session, [("127.0.0.1", 6881), ("router.bittorrent.com", 6881)])
     assert session.added == [("127.0.0.1", 6881)]
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("==> [127.0.0.1:6881] { 'q': 'ping' }", ("out", "127.0.0.1", 6881)),
+    ("<== [[::1]:40000] { 'r': {} }", ("in", "::1", 40000)),
+    ("DHT node: starting get", None),
+])
+def test_packet_endpoint_reads_libtorrents_packet_message(message, expected):
+    class Packet:
+        def message(self):
+            return message
+    assert packet_endpoint(Packet()) == expected
 
 
 # --- publish and lookup against a scripted session -----------------------------------------
