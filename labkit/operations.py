@@ -6,6 +6,10 @@ before changing anything it has not checked, and it never mutates a record
 in place: it stores a new one, so the VM can stage a contract on shallow
 copies of the tables and apply it all at once (see labkit.vm).
 
+Ids, names, departments and descriptions are checked and normalised by
+``labkit.names.check_text`` (NFC, nothing invisible), so two look-alike
+spellings are one id.
+
 Instructions (the seed's wire format)::
 
     {"action": "register_student", "student":  {"id", "name", "department"}}
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import ContractError
+from .names import BadText, check_text
 
 __all__ = ["Context", "Operation", "OPERATIONS", "FIELDS", "empty_state"]
 
@@ -71,15 +76,15 @@ def _record(instruction: dict) -> dict:
     for name in required:
         if name not in record:
             raise ContractError(f"{key} is missing {name!r}")
+    checked = dict(record)
     for name in (*required, *optional):
         if name not in record or name == "metadata":
             continue
-        value = record[name]
-        if not isinstance(value, str) or not value.strip():
-            raise ContractError(f"{key}.{name} must be a non-empty string")
-        if len(value) > (MAX_ID if name == "id" else MAX_TEXT):
-            raise ContractError(f"{key}.{name} is too long ({len(value)} characters)")
-    return record
+        try:  # NFC, no invisible or control characters (labkit.names): no look-alike ids
+            checked[name] = check_text(record[name], f"{key}.{name}", max_length=MAX_ID if name == "id" else MAX_TEXT)
+        except BadText as exc:
+            raise ContractError(str(exc)) from None
+    return checked
 
 
 def _add_unique(table: dict, kind: str, record: dict) -> None:

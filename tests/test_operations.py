@@ -148,3 +148,46 @@ def test_every_stored_state_has_a_digest():
     for instruction in (STUDENT, COURSE, VOTE, NFT):
         run(state, instruction)
     assert len(state_digest(state)) == 64
+
+
+# --- look-alike ids (labkit.names) --------------------------------------------------------------
+
+LOOK_ALIKES = {
+    "zero-width space": "P1\u200b",
+    "right-to-left override": "P\u202e1",
+    "left-to-right isolate (Unicode 6.3)": "P\u20661",
+    "escape sequence": "P1\x1b[31m",
+    "trailing space": "P1 ",
+    "byte order mark": "\ufeffP1",
+    "private use": "P\ue0001",
+    "noncharacter": "P1\ufdd0",
+    "tag character": "P1\U000e0041",
+}
+
+
+@pytest.mark.parametrize("name", LOOK_ALIKES)
+def test_hidden_characters_in_an_id_are_refused(name):
+    state = empty_state()
+    vote = {"action": "vote_proposal", "proposal": {"id": LOOK_ALIKES[name], "description": "More labs"}}
+    with pytest.raises(ContractError) as info:
+        OPERATIONS["vote_proposal"](state, vote, Context("a" * 64))
+    assert "proposal.id" in str(info.value)
+    assert state == empty_state()
+
+
+def test_two_spellings_of_one_id_are_one_id():
+    composed, decomposed = "Caf\u00e9", "Cafe\u0301"
+    state = empty_state()
+    student = {"action": "register_student", "student": {"id": composed, "name": "A", "department": "CS"}}
+    OPERATIONS["register_student"](state, student, Context("a" * 64))
+    again = {"action": "register_student", "student": {"id": decomposed, "name": "B", "department": "CS"}}
+    with pytest.raises(ContractError, match="already exists"):
+        OPERATIONS["register_student"](state, again, Context("a" * 64))
+    assert list(state["students"]) == [composed]
+
+
+def test_names_may_hold_letters_of_any_script_and_emoji():
+    state = empty_state()
+    nft = {"action": "generate_nft", "nft": {"id": "N\u00ba1", "name": "Ракета 🚀 火箭"}}
+    OPERATIONS["generate_nft"](state, nft, Context("a" * 64))
+    assert state["nfts"]["N\u00ba1"]["name"] == "Ракета 🚀 火箭"
