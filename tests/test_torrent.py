@@ -199,13 +199,22 @@ def test_default_session_is_loopback_only_with_discovery_off():
         for key in ("enable_dht", "enable_lsd", "enable_upnp", "enable_natpmp"):
             assert settings[key] is False, key
         assert settings["listen_interfaces"] == "127.0.0.1:0"
-        assert settings["enable_outgoing_utp"] is True and settings["enable_incoming_utp"] is True
+        assert settings["enable_incoming_utp"] is True  # clients that prefer uTP can reach us ...
+        assert settings["enable_outgoing_utp"] is False  # ... and we connect out by TCP (see session_settings)
         assert settings["alert_mask"] & lt.alert_category.status
         host, port = s.address
         assert s.addresses == [("127.0.0.1", port)] and port > 0
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
         with pytest.raises(OSError):  # not listening on any other address
             socket.create_connection(("127.0.0.2", port), timeout=5).close()
+
+
+def test_a_peer_that_connects_by_utp_only_gets_the_file(shared_file, tmp_path):
+    with TorrentSession() as seeder, TorrentSession(settings={"enable_outgoing_utp": True,
+                                                              "enable_outgoing_tcp": False}) as peer:
+        seeder.seed(shared_file)
+        path = peer.fetch(make_torrent(shared_file), tmp_path / "dest", [seeder.address], timeout=60)
+    assert path.read_bytes() == shared_file.read_bytes()
 
 
 def test_loopback_session_refuses_peers_elsewhere(shared_file, tmp_path):
