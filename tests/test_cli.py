@@ -204,3 +204,38 @@ def test_network_new_never_replaces_a_configuration(tmp_path, capsys):
     assert main(["network", "new", "--member", f"ana={tmp_path / 'ana.pub.pem'}", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert out.read_text() == "the old one"
+
+
+# --- every line reported, long runs collapsed, quiet in a pipe (issue 12) --------------------------
+
+
+def test_verify_reports_a_repeated_line(demo_blocks, capsys):
+    lines = demo_blocks.read_text().splitlines()
+    demo_blocks.write_text("\n".join([*lines[:2], lines[1], *lines[2:]]) + "\n")
+    assert main(["verify", str(demo_blocks)]) == 1
+    captured = capsys.readouterr()
+    report = [line.strip() for line in captured.out.splitlines() if line.strip().startswith("line")]
+    assert report == ["line 1: ok", "line 2: ok", "line 3: REJECTED [duplicate] repeats line 2",
+                      "line 4: ok", "line 5: ok"]
+    assert "4 accepted, 1 rejected" in captured.out
+    assert captured.err == f"error: {demo_blocks}: 1 of 5 lines rejected\n"
+
+
+def test_verify_collapses_a_run_of_the_same_problem(demo_blocks, capsys):
+    with demo_blocks.open("a") as f:
+        f.write("\n" * 1000 + "not json\n")
+    assert main(["verify", str(demo_blocks)]) == 1
+    out = capsys.readouterr().out
+    assert "lines 5-1004: REJECTED [record] empty line (1,000 lines)" in out
+    assert "line 1005: REJECTED [record]" in out
+    assert "4 accepted, 1001 rejected" in out
+
+
+def test_verify_piped_into_head_exits_quietly(tmp_path):
+    path = tmp_path / "blocks.jsonl"
+    path.write_bytes(b"x\n[]\n" * 5000)  # two problems in turn: 10,000 report lines, more than a pipe holds
+    script = f"'{sys.executable}' -m labkit verify '{path}' | head -1; echo \"exit ${{PIPESTATUS[0]}}\""
+    result = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = result.stdout.splitlines()
+    assert out[0].strip().startswith("line 1: REJECTED [record]") and out[-1] == "exit 141"
+    assert result.stderr == ""  # no traceback, no "Exception ignored"
