@@ -321,7 +321,6 @@ def _name(value: str) -> str:
 
 
 def _member(value: str) -> tuple[str, str]:
-    from .network import check_name
     from .wallet import MAX_KEY_FILE_BYTES
 
     name, sep, path = value.partition("=")

@@ -324,7 +324,7 @@ CASES = [
 def test_the_table_has_at_least_seventy_distinct_rows():
     assert len(CASES) >= 70
     assert len({c.name for c in CASES}) == len(CASES)
-    assert len({c.args for c in CASES} | {(c.args, c.setup) for c in CASES}) >= 70
+    assert sum(c.exit_code == 2 for c in CASES) >= 60  # refused outright, not merely rejected lines
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
