@@ -61,3 +61,20 @@ def test_small_swarm_experiment(tmp_path):
     assert list(tmp_path.iterdir()) == []  # it cleaned up
 
 
+
+
+def test_distribute_announces_the_seeders_magnet_link(shared_file, tmp_path):
+    magnets: list[str] = []
+    distribute(shared_file, [tmp_path / "bob"], timeout=60, announce=magnets.append)
+    assert len(magnets) == 1 and magnets[0].startswith("magnet:?xt=urn:btih:") and "x.pe=127.0.0.1:" in magnets[0]
+
+
+def test_the_demo_says_what_it_shares_and_follows_each_peer(tmp_path):
+    from labkit.demo import run_demo
+
+    steps: list[str] = []
+    seen: dict[str, list[TransferStatus]] = {}
+    run_demo(tmp_path, difficulty=1, step=steps.append,
+             share_progress=lambda name, status: seen.setdefault(name, []).append(status))
+    assert any("magnet:?xt=urn:btih:" in s and s.startswith("alice shares blocks.jsonl") for s in steps)
+    assert set(seen) == {"bob", "carol"} and all(reports[-1].complete for reports in seen.values())

@@ -445,6 +445,27 @@ def test_cli_share_and_fetch(shared_file, tmp_path):
     assert (tmp_path / "dest" / "blocks.jsonl").read_bytes() == shared_file.read_bytes()
 
 
+def test_cli_share_writes_the_torrent_and_connects_out_to_peers(shared_file, tmp_path):
+    from labkit.sharing.cli import share_command
+
+    out, stop = io.StringIO(), threading.Event()
+    with TorrentSession() as peer:
+        transfer = peer.add(make_torrent(shared_file), tmp_path / "dest")  # knows no one: the sharer calls it
+        sharer = threading.Thread(target=share_command, args=(shared_file,),
+                                  kwargs={"stop": stop, "out": out, "progress": lambda status: None,
+                                          "peers": [f"127.0.0.1:{peer.port}"],
+                                          "torrent_file": tmp_path / "blocks.torrent"})
+        sharer.start()
+        try:
+            path = transfer.wait(timeout=60)
+        finally:
+            stop.set()
+            sharer.join(30)
+    assert path.read_bytes() == shared_file.read_bytes()
+    assert TorrentFile.load(tmp_path / "blocks.torrent") == make_torrent(shared_file)
+    assert f"wrote {tmp_path / 'blocks.torrent'}" in out.getvalue()
+
+
 def test_cli_subcommands_are_registered(tmp_path):
     import argparse
 

@@ -185,7 +185,8 @@ class AddressPolicy:
         if not self.lan:
             if not _in(ip, LOOPBACK):
                 raise TorrentError(f"{where} is not on this machine; this session is loopback-only "
-                                   f"(classroom LAN mode: listen on YOUR_LAN_ADDRESS:PORT)")
+                                   f"(for a classroom LAN, listen on this machine's LAN address: "
+                                   f"--listen ADDRESS:PORT, or listen='ADDRESS:PORT' in Python)")
             return
         if not _in(ip, LAN):
             self.explicit.add(str(ip))  # named by the user: allowed although outside the private ranges

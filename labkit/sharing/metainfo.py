@@ -112,13 +112,15 @@ def bencoded_length(data: bytes) -> int:
 def _single_file_layout(info: dict, name: bytes) -> None:
     """Raise InvalidTorrent unless the info dict describes one file, in the single-file layout."""
     if b"files" in info:  # v1 multi-file layout: NAME/ is a folder, whatever it holds
-        raise InvalidTorrent(f"the torrent is a folder ({len(info[b'files'])} file(s) under {name!r}); "
+        raise InvalidTorrent(f"the torrent is a folder ({len(info[b'files'])} file(s) under "
+                             f"{name.decode('utf-8', 'replace')!r}); "
                              f"labkit shares one file per torrent")
     tree = info.get(b"file tree")
     if tree is not None:  # v2: a single file is {name: {"": {length, pieces root}}}
         entry = tree.get(name) if isinstance(tree, dict) and len(tree) == 1 else None
         if not (isinstance(entry, dict) and list(entry) == [b""]):
-            raise InvalidTorrent(f"the torrent's file tree is a folder, not the single file {name!r}; "
+            raise InvalidTorrent(f"the torrent's file tree is a folder, not the single file "
+                                 f"{name.decode('utf-8', 'replace')!r}; "
                                  f"labkit shares one file per torrent")
 
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from ..errors import FetchTimeout, InvalidTorrent, TorrentError
+from ..errors import InvalidTorrent, TorrentError
 from .addresses import LAN_PORT, Address, AddressPolicy, format_address, parse_address, parse_ip, to_address
 from .metainfo import (PARTIAL_DIR, Magnet, Source, TorrentFile, check_file, check_magnet, load_libtorrent,
                        load_source, magnet_link, make_torrent)
-from .transfer import Progress, Transfer, TransferStatus
+from .transfer import Progress, Transfer
 
 __all__ = ["session_settings", "torrent_key", "TorrentSession"]
 
@@ -336,7 +336,7 @@ class TorrentSession:
 
         Returns only when every piece passed its hash check (and the file was
         hashed once more after being moved into place). ``progress`` receives a
-        :class:`TransferStatus` about four times a second. Raises FetchTimeout
+        :class:`~labkit.sharing.transfer.TransferStatus` about four times a second. Raises FetchTimeout
         after ``timeout`` seconds (the partial download stays, and a later fetch
         resumes it). The file keeps being shared while the session lives.
         """
