@@ -179,8 +179,7 @@ def check_new_file(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         raise refused(folder, exc) from None
     if not stat.S_ISDIR(folder_info.st_mode):
         raise FileRefused(folder, "is a file, not a folder", errno.ENOTDIR)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise FileRefused(folder, "permission denied: cannot write in this folder", errno.EACCES)
+    _check_writable(folder)
     return path
 
 
@@ -229,8 +228,8 @@ def check_folder(path: str | os.PathLike, *, create: bool = False) -> Path:
         if not stat.S_ISDIR(info.st_mode):
             raise FileRefused(path, "is a file, not a folder" if stat.S_ISREG(info.st_mode)
                               else _kind(info.st_mode).replace("regular file", "folder"), errno.ENOTDIR)
-        if create and not os.access(path, os.W_OK | os.X_OK):
-            raise FileRefused(path, "permission denied: cannot write in this folder", errno.EACCES)
+        if create:
+            _check_writable(path)
         return path
     if not create:
         raise FileRefused(path, "no such folder", errno.ENOENT)
@@ -239,9 +238,19 @@ def check_folder(path: str | os.PathLike, *, create: bool = False) -> Path:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise FileRefused(ancestor, "is a file, not a folder", errno.ENOTDIR)
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise FileRefused(ancestor, "permission denied: cannot make a folder in it", errno.EACCES)
+    _check_writable(ancestor)
     return path
+
+
+def _check_writable(folder: Path) -> None:
+    """Refuse a folder this process cannot create files in, saying why (permissions or a read-only mount)."""
+    read_only = False
+    with contextlib.suppress(OSError, AttributeError):  # statvfs is POSIX only
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    if read_only:
+        raise FileRefused(folder, "the file system is read-only", errno.EROFS)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise FileRefused(folder, "permission denied: cannot write in this folder", errno.EACCES)
 
 
 def missing_folders(path: str | os.PathLike) -> list[Path]:

@@ -120,3 +120,14 @@ def test_a_failed_write_names_the_folder_and_leaves_nothing(tmp_path):
     with pytest.raises(FileRefused, match="missing: no such file or folder") as info:
         Wallet.generate(512, teaching=True).save(tmp_path / "missing" / "k.pem")
     assert isinstance(info.value, LabkitError) and os.listdir(tmp_path) == []
+
+
+def test_a_read_only_file_system_is_named_as_such(tmp_path, monkeypatch):
+    class ReadOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr(os, "statvfs", lambda path: ReadOnly())
+    with pytest.raises(FileRefused, match="the file system is read-only"):
+        check_new_file(tmp_path / "net.json")
+    with pytest.raises(FileRefused, match="the file system is read-only"):
+        check_folder(tmp_path / "new", create=True)
