@@ -13,8 +13,10 @@ before it is printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -49,7 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     def step(message: str) -> None:
         bar.close()  # a block is done: its progress line makes way for the step's line
-        print("  " + message)
+        print("  " + printable(message))
 
     try:
         with _undone_on_failure(workdir):
@@ -390,22 +392,17 @@ def build_parser() -> argparse.ArgumentParser:
         add_subcommands(sub)
     return parser
 
+@contextlib.contextmanager
 
 def _undone_on_failure(workdir: Path):
     """Remove ``workdir`` again if this command made it and then failed (nothing is left behind)."""
-    import contextlib
-    import shutil
-
-    @contextlib.contextmanager
-    def guard():
-        existed = workdir.exists()
-        try:
-            yield
-        except BaseException:
-            if not existed and workdir.exists():
-                shutil.rmtree(workdir, ignore_errors=True)
-            raise
-    return guard()
+    existed = workdir.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and workdir.exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
 
 
 def _fail(message: str) -> int:
