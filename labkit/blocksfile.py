@@ -38,7 +38,7 @@ from typing import BinaryIO, Iterable, Iterator
 
 from .block import MAX_LINE_BYTES, Block
 from .errors import InvalidRecord
-from .files import FileRefused, atomic_write, open_regular
+from .files import FileRefused, atomic_write, open_regular, refused
 
 __all__ = ["MAX_FILE_BYTES", "MAX_LINES", "LineProblem", "LoadResult", "parse_lines", "load_blocks",
            "save_blocks"]
@@ -175,7 +175,13 @@ def load_blocks(path: str | os.PathLike) -> LoadResult:
 
 
 def save_blocks(path: str | os.PathLike, blocks: Iterable[Block]) -> Path:
-    """Write one JSON line per block atomically: a temporary file, flushed, then renamed."""
+    """Write one JSON line per block atomically: a temporary file, flushed, then renamed.
+
+    Raises FileRefused (naming the path) if the folder is missing or not writable.
+    """
     path = Path(path)
     data = "".join(block.to_line() + "\n" for block in blocks).encode("ascii")
-    return atomic_write(path, data)
+    try:
+        return atomic_write(path, data)
+    except OSError as exc:
+        raise refused(exc.filename or path, exc) from None

@@ -375,7 +375,9 @@ def test_failed_save_leaves_the_old_file_and_no_temporary_file(tmp_path, small_b
 
 
 def test_save_into_a_missing_folder(tmp_path, small_blocks):
-    with pytest.raises(FileNotFoundError):
+    from labkit.files import FileRefused
+
+    with pytest.raises(FileRefused, match="missing: no such file or folder"):
         save_blocks(tmp_path / "missing" / "blocks.jsonl", small_blocks)
     assert os.listdir(tmp_path) == []
 
