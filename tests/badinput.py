@@ -88,6 +88,10 @@ def _case_folder(case: Case, tmp_path: Path):
     if not (case.unprivileged and os.geteuid() == 0):
         yield tmp_path, []
         return
+    if shutil.which("setpriv") is None:
+        import pytest
+
+        pytest.skip("running as root without setpriv (util-linux): cannot run as an ordinary user")
     folder = Path(tempfile.mkdtemp(prefix="labkit-badinput-", dir="/tmp"))  # pytest's tmp_path is 0700 root
     try:
         # setpriv rather than subprocess's user=: the interpreter lives under /root, which subprocess's
