@@ -686,6 +686,18 @@ def test_magnet_peers_with_host_names_or_bad_ports_are_reported():
     assert bad == ("peer.example:6881", "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1")
     m = Magnet.parse("magnet:?xt=urn:btih:" + "ab" * 20 + "&x.pe=peer.example:6881&x.pe=127.0.0.1:6881")
     assert m.peers == (("127.0.0.1", 6881),) and m.ignored_peers == ("peer.example:6881",)
+    assert Magnet.parse(m.to_uri()) == m  # kept, not dropped
+
+
+@pytest.mark.parametrize("version", ["v2", "hybrid"])
+def test_seed_a_v2_file_from_its_magnet_link(shared_file, tmp_path, version):
+    t = make_torrent(shared_file, version=version)
+    assert Magnet.parse(t.magnet).version == version
+    assert Magnet(t.info_hash_v2).to_uri() == f"magnet:?xt=urn:btmh:1220{t.info_hash_v2}"
+    with TorrentSession() as seeder, TorrentSession() as peer:
+        seeder.seed(shared_file, t.magnet)
+        path = peer.fetch(t, tmp_path / "dest", [seeder.address], timeout=60)
+    assert path.read_bytes() == shared_file.read_bytes()
 
 
 def test_fetch_with_a_magnet_naming_a_lan_peer_stays_on_loopback_and_refuses(shared_file, tmp_path):

@@ -279,16 +279,26 @@ class Magnet:
     info_hash_v2: str | None = None  # hex SHA-256 (xt=urn:btmh:1220...), v2 and hybrid
     ignored_peers: tuple[str, ...] = ()  # x.pe values that are not IP:PORT (host names, bad ports)
 
+    @property
+    def version(self) -> str:
+        """'v1', 'v2' (v2-only) or 'hybrid', as :attr:`TorrentFile.version`."""
+        if self.info_hash_v2 is None:
+            return "v2" if len(self.info_hash) == 64 else "v1"
+        return "v2" if self.info_hash == self.info_hash_v2 else "hybrid"
+
     def to_uri(self) -> str:
         parts = []
         if len(self.info_hash) == 40:
             parts.append(f"xt=urn:btih:{self.info_hash}")
-        if self.info_hash_v2:
-            parts.append(f"xt=urn:btmh:1220{self.info_hash_v2}")
+        v2 = self.info_hash_v2 or (self.info_hash if len(self.info_hash) == 64 else None)
+        if v2:
+            parts.append(f"xt=urn:btmh:1220{v2}")
         if self.name:
             parts.append("dn=" + urllib.parse.quote(self.name, safe=""))
         parts += ["tr=" + urllib.parse.quote(t, safe="") for t in self.trackers]
         parts += ["x.pe=" + format_address(p) for p in self.peers]
+        # what the link said is kept, usable or not, so parse(to_uri()) gives the same Magnet
+        parts += ["x.pe=" + urllib.parse.quote(v, safe=":[]") for v in self.ignored_peers]
         return "magnet:?" + "&".join(parts)
 
     @classmethod
@@ -414,8 +424,7 @@ def check_file(path: str | os.PathLike, torrent: TorrentFile | Magnet | str) -> 
         raise TorrentError(f"{path} is {'a folder' if path.is_dir() else 'not a file'}, not the torrent's file")
     if isinstance(torrent, (str, Magnet)):
         magnet = torrent if isinstance(torrent, Magnet) else Magnet.parse(torrent)
-        version = "v1" if magnet.info_hash_v2 is None else ("v2" if len(magnet.info_hash) == 64 else "hybrid")
-        check_magnet(path, magnet, make_torrent(path, version=version))
+        check_magnet(path, magnet, make_torrent(path, version=magnet.version))
         return
     size = path.stat().st_size
     if size != torrent.size:

@@ -241,10 +241,12 @@ class TorrentSession:
         path = Path(path).resolve()
         if isinstance(torrent, TorrentFile):
             check_file(path, torrent)
+        elif torrent is None:
+            torrent = make_torrent(path)
         else:
-            mine = make_torrent(path)
-            if torrent is not None:
-                check_magnet(path, torrent, mine)
+            magnet = load_source(torrent)
+            mine = make_torrent(path, version=magnet.version)
+            check_magnet(path, magnet, mine)
             torrent = mine
         params = self._params(torrent, path.parent, pex=pex, trackers=trackers)
         if path.name != torrent.name:
