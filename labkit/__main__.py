@@ -369,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     wallet = sub.add_parser("wallet", help="make a member's key pair").add_subparsers(dest="action", required=True)
     new_wallet = wallet.add_parser("new", help="write NAME.pem (private, 0600) and NAME.pub.pem")
     new_wallet.add_argument("name", type=_name,
-                            help="1 to 32 letters, digits, '_', '-' or '.', starting with a letter or digit")
+                            help="1 to 32 letters, digits, '_', '-' or '.', starting with a letter or digit, "
+                                 "not ending in '.pub'")
     new_wallet.add_argument("--dir", type=_folder, default=".", help="folder for the key files (default: .)")
     new_wallet.set_defaults(func=cmd_wallet_new)
 

@@ -9,9 +9,11 @@ stored in the configuration file, never written in code.
 A member's name also names files (``wallet new NAME`` writes NAME.pem, the
 demo a folder per peer), so ``check_name`` says what a name may be:
 1 to 32 characters, letters, digits, "_", "-" and ".", starting with a
-letter or a digit. No "/" or "\\", so a name never places a file outside
-its folder; no leading "." or "-", so no hidden file and nothing a command
-line takes for an option; no spaces or control characters.
+letter or a digit, not ending in ".pub". No "/" or "\\", so a name never
+places a file outside its folder; no leading "." or "-", so no hidden file
+and nothing a command line takes for an option; no ".pub" ending, so a
+private key is never named like a public one (``ana.pub`` would write
+ana.pub.pem); no spaces or control characters.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def check_name(name: str) -> str:
                               f"'_', '-' and '.'")
     if not name[0].isalnum():
         raise ConfigError(f"member name {name!r} must start with a letter or a digit")
+    if name.lower().endswith(".pub"):  # NAME.pem would look like another member's public key file
+        raise ConfigError(f"member name {name!r} must not end in '.pub'")
     return name
 
 

@@ -252,7 +252,7 @@ CASES = [
           ("a\\b", "holds a slash"), ("", "must not be empty"), (".hidden", "must start with a letter or a digit"),
           ("..", "must start with a letter or a digit"), ("a b", "holds a space"),
           (f"a{ESC}[2Jb", "holds '\\x1b'"), ("evil\u202egnp.exe", "holds '\\u202e'"), ("x" * 33, "the limit is 32"),
-          ("a\tb", "holds a space"), ("ana:1", "COLON"),
+          ("a\tb", "holds a space"), ("ana:1", "COLON"), ("ana.pub", "must not end in '.pub'"),
       ]),
     Case("wallet new a name starting with -", ("wallet", "new", "--dir", "keys", "--", "-ana"),
          error_words="must start with a letter or a digit"),
