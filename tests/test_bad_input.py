@@ -207,7 +207,8 @@ CASES = [
     Case("--network an empty file", (*V, "--network", "net.json"), setup=setup(BLOCKS, write("net.json", "")),
          error_words="net.json"),
     Case("--network over the size limit", (*V, "--network", "net.json"),
-         setup=setup(BLOCKS, sparse("net.json", MAX_CONFIG_BYTES + 1)), error_words=f"the limit is {MAX_CONFIG_BYTES:,}"),
+         setup=setup(BLOCKS, sparse("net.json", MAX_CONFIG_BYTES + 1)),
+         error_words=f"the limit is {MAX_CONFIG_BYTES:,}"),
     # verify --difficulty
     *(Case(f"verify --difficulty {value!r}", (*V, "--difficulty", value), setup=BLOCKS,
            error_words="difficulty must be a whole number of hex zeros from 0 to 8")
