@@ -393,8 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
         add_subcommands(sub)
     return parser
 
-@contextlib.contextmanager
 
+@contextlib.contextmanager
 def _undone_on_failure(workdir: Path):
     """Remove ``workdir`` again if this command made it and then failed (nothing is left behind)."""
     existed = workdir.exists()
