@@ -178,6 +178,7 @@ class Verdict:
     state: State | None = None  # the VM state after the block, when its contract ran
     time: dt.datetime | None = None  # the block's time, when its claims could be read
     remembered: bool = True  # a refusal that holds for every record of this token (see labkit.forks)
+    provisional: bool = False  # judged on a parent refused for now; judged again when a good copy comes
 
     @property
     def broken(self) -> RuleOutcome | None:
@@ -227,7 +228,7 @@ class Verdict:
         import pandas as pd
 
         broken = self.rule
-        rows = [{"rule": o.rule, "asks": o.question, "outcome": o.outcome.mark,
+        rows = [{"rule": o.rule, "asks": o.question, "on its own": o.outcome.mark,
                  "verdict": "rejected here" if o.rule == broken else "", "detail": o.detail}
                 for o in self.outcomes]
         return pd.DataFrame(rows).set_index("rule")
@@ -289,7 +290,7 @@ def judge(
         else:
             outcomes.append(RuleOutcome(rule.name, Outcome.PASSED, found))
     block = ctx.received if isinstance(ctx.received, Block) else None
-    block_hash = ctx.hash if ctx.token else None
+    block_hash = ctx.hash if ctx.token and ctx.token.isascii() else None  # a non-ASCII token has no hash
     time = ctx.payload.time if ctx.payload is not None else None
     common = dict(index=ctx.index, hash=block_hash, signer=ctx.signer,
                   outcomes=tuple(outcomes), time=time)

@@ -63,7 +63,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
 
 from .block import Block
-from .chain import UNKNOWN_PARENT, BlockReport, Chain, Entry, Link, Outcome, Verdict, judge
+from .chain import UNKNOWN_PARENT, BlockReport, Chain, Entry, Link, Verdict, judge
 from .encoding import StrictJSONError, b64url_decode, loads_strict
 from .errors import InvalidBlock
 from .network import Network
@@ -392,16 +392,34 @@ class BlockTree:
             return self._numbered(judge(block, self.network, UNKNOWN_PARENT, now=now))
         held = self._entries.get(block.hash)
         parent = self._parent_of(block) if held is None else self.parent(held)
+        if parent is not UNKNOWN_PARENT and parent is not None and not isinstance(parent, Entry):
+            soft = self._refused_for_now(parent.hash)
+            if soft is not None:
+                return self._provisional(block, soft, now)
         parent_state = None
-        if parent is UNKNOWN_PARENT:
-            pass
-        elif parent is None:
+        if parent is None:
             parent_state = empty_state()
         elif isinstance(parent, Entry):
             parent_state = self.state_after(parent.hash)
         return self._numbered(judge(block, self.network, parent, state=parent_state, now=now,
                                     operations=self.operations))
 
+    def _provisional(self, block: Block, soft: Verdict, now: dt.datetime) -> Verdict:
+        """The verdict on a block whose parent's record was refused for now (another copy may pass).
+
+        What does not depend on the parent is decided for good; the rest is
+        judged on the parent's token (the same in every copy) and refused by
+        ``ancestry`` for now, never remembered: when a good copy of the parent
+        comes, the block is judged again.
+        """
+        alone = judge(block, self.network, UNKNOWN_PARENT, now=now, operations=self.operations)
+        if alone.broken is not None:
+            return alone
+        declared = alone.index  # the height it declares, -1 if none
+        stand_in = Link(declared - 1 if declared > 0 else -1, soft.hash, soft.time, 0,
+                        soft.link.refused)
+        return replace(judge(block, self.network, stand_in, now=now, operations=self.operations),
+                       remembered=False, provisional=True)
     def add(self, block: Block, *, now: dt.datetime | None = None) -> TreeUpdate:
         """Add a block; raise InvalidBlock (and change nothing) if it is refused.
 
@@ -490,8 +508,8 @@ class BlockTree:
         return found if found is not None and found.broken is not None else None
 
     def _builds_on_a_refused_record(self, block: Block, verdict: Verdict) -> bool:
-        return (verdict.rule == "ancestry" and verdict.outcome("payload").outcome is Outcome.PASSED
-                and self._refused_for_now(_claimed_prev_hash(block)) is not None)
+        """Refused only on a parent refused for now: it waits for a good copy of that parent."""
+        return verdict.provisional
 
     def _join(self, verdict: Verdict) -> Entry:
         entry = verdict.entry
@@ -548,6 +566,8 @@ class BlockTree:
         return Reorg(fork_index, rolled_back, applied, old_work, best.total_work)
 
     def _add_orphan(self, block: Block, verdict: Verdict) -> tuple[Dropped, ...]:
+        if block.hash in self._orphans:  # another record of a waiting token: the first one waits
+            return ()
         dropped = []
         while len(self._orphans) >= self.max_orphans:
             oldest = next(iter(self._orphans))

@@ -120,15 +120,16 @@ class Peer:
                 later: dict[str, BlockReport]) -> BlockReport:
         """The final verdict on one block of a batch, after every block of it has arrived."""
         status = self.tree.status(block.hash) if isinstance(block, Block) else BlockStatus.UNKNOWN
-        if status in (BlockStatus.CANONICAL, BlockStatus.SIDE):  # a later block may have let it in
+        held = status in (BlockStatus.CANONICAL, BlockStatus.SIDE)
+        if held and (self.tree.holds(block) or position not in errors):  # this record, perhaps let in later
             entry = self.tree.entry(block.hash)
             return BlockReport(entry.index, entry.hash, True, signer=entry.signer, line=line)
-        if position in errors:
-            return BlockReport.rejected(errors[position], block if isinstance(block, Block) else None, line)
-        if status is BlockStatus.REFUSED:  # an orphan refused once its parent came
+        if status is BlockStatus.REFUSED:  # refused for good, perhaps only once a later block came
             return self.tree.verdict(block.hash).report(line)
-        if block.hash in later:  # ...refused for its record, so not remembered
+        if isinstance(block, Block) and block.hash in later:  # an orphan refused for its record once its parent came
             return later[block.hash].at_line(line)
+        if position in errors:  # e.g. another member's signature on a token the tree holds
+            return BlockReport.rejected(errors[position], block if isinstance(block, Block) else None, line)
         waiting = self.tree.verdict(block.hash) if status is BlockStatus.ORPHAN else None
         if waiting is not None and waiting.broken is not None:  # built on a record refused for now
             return waiting.report(line)
