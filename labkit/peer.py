@@ -86,8 +86,9 @@ class Peer:
         if isinstance(source, (str, os.PathLike)):
             loaded = load_blocks(Path(source))
             blocks, lines = loaded.blocks, list(loaded.lines)
-            problems = [BlockReport(len(blocks) + i, None, False, "record", p.reason, line=p.line)
-                        for i, p in enumerate(loaded.problems)]  # a bad line is numbered where it stood
+            bad = [(line, p.reason) for p in loaded.problems for line in range(p.line, p.last + 1)]
+            problems = [BlockReport(len(blocks) + i, None, False, "record", reason, line=line)
+                        for i, (line, reason) in enumerate(bad)]  # every bad line, numbered where it stood
             if loaded.problems:
                 first_bad = loaded.problems[0].line
                 problems += [BlockReport(len(blocks), block.hash, False, "ancestry",
