@@ -48,6 +48,7 @@ from .errors import InvalidBlock, InvalidRecord, LabkitError
 from .forks import BlockStatus, Reorg
 from .network import Network
 from .peer import Peer
+from .pow import expected_attempts, meets_difficulty, token_hash
 from .tokens import GENESIS_HASH, Payload, decode_token, encode_token, format_timestamp
 from .wallet import Wallet, public_key_pem
 
@@ -575,7 +576,7 @@ def change_nonce(lab: Lab) -> AttackResult:
     nonce = payload.nonce + 1
     while True:  # the first nonce after the mined one whose hash misses the target (15 in 16 do)
         token = encode_token(payload.with_nonce(nonce), lab.network.secret)
-        if not hashlib.sha256(token.encode()).hexdigest().startswith("0" * lab.network.difficulty):
+        if not meets_difficulty(token_hash(token), lab.network.difficulty):
             break
         nonce += 1
     return lab.attempt("change nonce", "bob sets another nonce in his mined block and re-signs it, "
@@ -759,7 +760,7 @@ def majority_attack(lab: Lab, share: float = 0.6, *, confirmations: int = 2, see
             payload = block.payload(lab.network.secret)
             private_tip = Link(private_tip.index + 1, block.hash, payload.time)
             private.append(block)
-            private_work += 16 ** lab.honest_difficulty
+            private_work += expected_attempts(lab.honest_difficulty)
             finders.append("attacker")
         else:
             contract = mint if honest_count == 0 else _register(f"SH{honest_count:03d}", "Honest student")
