@@ -527,6 +527,27 @@ def test_a_multi_file_layout_is_refused_when_read_even_with_one_file(tmp_path, v
     assert not (tmp_path / "dest").exists()  # refused before anything was written
 
 
+def test_a_magnet_whose_metadata_is_a_folder_is_refused_and_leaves_nothing(tmp_path):
+    data = folder_torrent(tmp_path, "v1")
+    ti = lt.torrent_info(data)
+    raw = lt.session(session_settings())  # a plain libtorrent seeder on 127.0.0.1, which shares folders
+    try:
+        params = lt.add_torrent_params()
+        params.ti, params.save_path = ti, str(tmp_path)
+        raw.add_torrent(params)
+        pump_until(lambda: raw.get_torrents()[0].status().is_seeding, [])
+        port = raw.listen_port()
+        magnet = Magnet(str(ti.info_hashes().v1), "folder", (("127.0.0.1", port),)).to_uri()
+        with TorrentSession() as s:
+            with pytest.raises(InvalidTorrent, match="folder"):
+                s.fetch(magnet, tmp_path / "dest", timeout=30)
+            assert s.transfers == []
+    finally:
+        raw.pause()
+        del raw
+    assert not (tmp_path / "dest").exists()  # no partial folder, no file left behind, no new folder
+
+
 def test_trailing_bytes_after_the_metainfo_are_refused(shared_file):
     good = make_torrent(shared_file).data
     for extra in (b"x", b"\n", b"d3:fooi1ee"):

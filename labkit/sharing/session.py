@@ -313,6 +313,7 @@ class TorrentSession:
                 return self.seed(target, item, trackers=trackers, upload_limit=upload_limit, pex=pex)
 
         staging = dest_dir / PARTIAL_DIR / item.info_hash
+        created = next((p for p in reversed([dest_dir, *dest_dir.parents]) if not p.exists()), None)
         try:
             staging.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -328,8 +329,10 @@ class TorrentSession:
                 resume.ti = params.ti
             params = resume
         params.peers = list(peers)
-        return self._add(params, name or item.info_hash, item if isinstance(item, TorrentFile) else None,
-                         dest_dir, staging, peers, upload_limit, overwrite, ignored)
+        transfer = self._add(params, name or item.info_hash, item if isinstance(item, TorrentFile) else None,
+                             dest_dir, staging, peers, upload_limit, overwrite, ignored)
+        transfer.created = created
+        return transfer
 
     def fetch(self, source: Source, dest_dir: str | os.PathLike, peers: Iterable[Address | str] = (), *,
               trackers: Sequence[str] = (), use_trackers: bool = False, timeout: float = 120.0,
@@ -411,9 +414,13 @@ class TorrentSession:
             params = lib.parse_magnet_uri(item.to_uri())
             params.peers = []
         params.save_path = str(save_path)
+        flags = lib.torrent_flags
+        if isinstance(item, Magnet):
+            # upload mode asks for the metadata but for no piece: the Transfer first checks the
+            # metadata is a torrent labkit shares (one file, a good name), then lets the download start
+            params.flags |= flags.upload_mode
         params.trackers = list(trackers)  # only the trackers the caller allowed, never the torrent's own ...
         params.url_seeds = []  # ... and never web seeds
-        flags = lib.torrent_flags
         # not auto-managed and not paused: a queued torrent drops incoming connections until it starts
         params.flags = (params.flags & ~(flags.auto_managed | flags.paused)) | flags.apply_ip_filter
         if not pex:

@@ -67,6 +67,7 @@ class Transfer:
         self.path: Path | None = None  # set once the file is complete, moved and re-hashed
         self.error: TorrentError | None = None
         self.checked = False  # libtorrent has checked the files on disk
+        self.created: Path | None = None  # the top folder of dest_dir that fetching created, if any
         self._name = name
         self._handle = handle
         self._staging = staging
@@ -184,12 +185,16 @@ class Transfer:
             return
         if self.torrent is None and not self._on_metadata():
             return
+        lib = load_libtorrent()
+        if self._handle.flags() & lib.torrent_flags.upload_mode:  # a magnet's metadata passed: now download
+            self._handle.unset_flags(lib.torrent_flags.upload_mode)
+            return
         if not ((st.is_seeding or st.is_finished) and st.pieces and all(st.pieces)):
             return
         if self.finished_s is None:
             self.finished_s = time.monotonic() - self._started
         target = self.dest_dir / self.name
-        flags = load_libtorrent().move_flags_t
+        flags = lib.move_flags_t
         if target.exists() and not self._overwrite:
             try:
                 check_file(target, self.torrent)
@@ -231,8 +236,15 @@ class Transfer:
         if handle is not None:
             self.status()  # the last snapshot, kept for callers
         self._handle = None
-        if self._refused:
+        if self._refused:  # nothing of a refused torrent stays: no partial folder, no new destination
             self._discard_staging()
+            folder = self.dest_dir
+            while self.created is not None and folder.is_relative_to(self.created):
+                try:
+                    folder.rmdir()  # only if empty
+                except OSError:
+                    break
+                folder = folder.parent
         return handle
 
     # -- the alerts -------------------------------------------------------------------
