@@ -11,11 +11,12 @@ STAMP   := $(VENV)/.installed-stamp
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]-*.ipynb))
 PYTEST_NB := --nbval-lax --nbval-cell-timeout=240 -p no:cacheprovider
 
-.PHONY: help install lab test test-fast bench fuzz student clean-notebooks clean
+.PHONY: help install lab test test-consensus test-fast bench fuzz student clean-notebooks clean
 
 help:
 	@echo "make lab              set up .venv and open the workbook in JupyterLab"
 	@echo "make test             set up .venv and run every test (unit, notebooks, student build, browser)"
+	@echo "make test-consensus   the consensus vectors and properties, on every supported Python"
 	@echo "make bench            run the benchmarks, write benchmarks/RESULTS.md"
 	@echo "make fuzz             10,000 mutations of valid chains; none may be accepted"
 	@echo "make student          write the student version of the notebooks to student/"
@@ -47,8 +48,16 @@ lab: install
 	set -x; exec $(BIN)/jupyter lab notebooks/ --ip=$(LAB_HOST) --port=$(LAB_PORT) $$flags
 
 # tests/ holds unit tests, the student-build check and the browser tests; notebooks/ runs under nbval.
+# Then the consensus tests (vectors, properties) again under the oldest and newest supported Python.
+CONSENSUS_PYTHONS ?= 3.10 3.13
+
 test: install
 	$(BIN)/python -m pytest tests notebooks $(PYTEST_NB) $(PYTEST_ARGS)
+	tools/test-on-pythons $(CONSENSUS_PYTHONS)
+
+test-consensus: install
+	$(BIN)/python -m pytest tests/test_consensus_vectors.py tests/test_agreement.py -q -p no:cacheprovider
+	tools/test-on-pythons $(CONSENSUS_PYTHONS)
 
 test-fast: install
 	$(BIN)/python -m pytest tests -m "not browser" -x -q
@@ -66,4 +75,4 @@ clean-notebooks: install
 	$(BIN)/python -m labkit.student --clean notebooks
 
 clean:
-	rm -rf $(VENV) student work test-artifacts .pytest_cache
+	rm -rf $(VENV) .venv-3.* student work test-artifacts .pytest_cache
