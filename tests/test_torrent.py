@@ -282,6 +282,18 @@ def test_existing_files_at_the_destination(shared_file, tmp_path):
         assert transfer.complete and transfer.status().downloaded == 0
 
 
+def test_seed_checks_the_file_against_a_torrent_path_or_a_magnet(shared_file, tmp_path):
+    t = make_torrent(shared_file)
+    saved = t.save(tmp_path / "blocks.torrent")
+    other = random_file(tmp_path / "other" / "blocks.jsonl", 1000, seed=3)
+    with TorrentSession() as s:
+        assert s.seed(shared_file, saved).torrent == t
+        with pytest.raises(InvalidTorrent, match="another file"):
+            s.seed(other, str(saved))
+        with pytest.raises(InvalidTorrent, match="another file"):
+            s.seed(other, t.magnet)
+
+
 def test_seed_a_copy_with_another_name(shared_file, tmp_path):
     t = make_torrent(shared_file)
     copy = tmp_path / "mine" / "blocks (1).jsonl"
@@ -464,6 +476,25 @@ def test_cli_share_writes_the_torrent_and_connects_out_to_peers(shared_file, tmp
     assert path.read_bytes() == shared_file.read_bytes()
     assert TorrentFile.load(tmp_path / "blocks.torrent") == make_torrent(shared_file)
     assert f"wrote {tmp_path / 'blocks.torrent'}" in out.getvalue()
+
+
+def test_cli_share_says_when_a_tracker_cannot_be_reached(shared_file):
+    from labkit.sharing.cli import share_command
+
+    out, stop = io.StringIO(), threading.Event()
+    url = f"http://127.0.0.1:{closed_port()}/announce"
+    sharer = threading.Thread(target=share_command, args=(shared_file,),
+                              kwargs={"stop": stop, "out": out, "progress": lambda status: None, "trackers": [url]})
+    sharer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "tracker: " not in out.getvalue():
+            assert time.monotonic() < deadline and sharer.is_alive(), out.getvalue()
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        sharer.join(30)
+    assert f"announcing to {url}" in out.getvalue() and "tr=http%3A%2F%2F127.0.0.1" in out.getvalue()
 
 
 def test_cli_subcommands_are_registered(tmp_path):

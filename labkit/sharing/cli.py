@@ -82,10 +82,13 @@ def share_command(
         if listen is None:
             print("(this machine only; use --listen YOUR_LAN_ADDRESS:6881 to share on a LAN)", file=out)
         print("press Ctrl-C to stop", file=out, flush=True)
-        last = 0.0
+        last, told = 0.0, 0
         try:
             while not (stop and stop.is_set()):
                 session.poll(0.2)  # short waits, so Ctrl-C is handled at once
+                for message in transfer.tracker_errors[told:]:  # a tracker that cannot be reached says so
+                    print(f"\ntracker: {message}", file=out, flush=True)
+                told = len(transfer.tracker_errors)
                 if time.monotonic() - last >= 1.0:
                     last = time.monotonic()
                     report(transfer.status())

@@ -226,12 +226,12 @@ class TorrentSession:
 
     # -- sharing and fetching -------------------------------------------------------
 
-    def seed(self, path: str | os.PathLike, torrent: TorrentFile | Magnet | str | None = None, *,
+    def seed(self, path: str | os.PathLike, torrent: Source | None = None, *,
              trackers: Sequence[str] = (), upload_limit: int | None = None, pex: bool = True,
              timeout: float = 60.0) -> Transfer:
         """Share a file; return once libtorrent has checked it and is seeding.
 
-        With ``torrent`` (a TorrentFile or a magnet link), the file must be that
+        With ``torrent`` (a TorrentFile, a magnet link or a .torrent path), the file must be that
         torrent's (InvalidTorrent "for another file" otherwise); it may have
         another name on disk. ``trackers`` are announced to (none by default,
         not even the torrent's own). ``upload_limit`` caps this file's uploads
@@ -239,15 +239,15 @@ class TorrentSession:
         """
         trackers = self.allow_trackers(trackers)
         path = Path(path).resolve()
-        if isinstance(torrent, TorrentFile):
-            check_file(path, torrent)
-        elif torrent is None:
+        item = None if torrent is None else load_source(torrent)
+        if item is None:
             torrent = make_torrent(path)
+        elif isinstance(item, TorrentFile):
+            check_file(path, item)
+            torrent = item
         else:
-            magnet = load_source(torrent)
-            mine = make_torrent(path, version=magnet.version)
-            check_magnet(path, magnet, mine)
-            torrent = mine
+            torrent = make_torrent(path, version=item.version)
+            check_magnet(path, item, torrent)
         params = self._params(torrent, path.parent, pex=pex, trackers=trackers)
         if path.name != torrent.name:
             params.renamed_files = {0: path.name}
