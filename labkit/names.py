@@ -17,9 +17,10 @@ them), so they must not depend on the Unicode version of the running
 Python (3.10 ships Unicode 13.0, 3.13 Unicode 15.1): normalisation and
 character categories come from ``unicodedata.ucd_3_2_0``, the Unicode 3.2
 database every CPython carries unchanged, and the format characters added
-after Unicode 3.2 are listed below by hand (``LATER_FORMAT``, taken from
-Unicode 15.1). Characters assigned after 3.2 (most emoji) are allowed as
-they are; NFC leaves them unchanged on every Python.
+after Unicode 3.2, or filed elsewhere by 3.2, are listed below by hand
+(``LATER_FORMAT``, checked against the running Python's Unicode by
+tests/test_names.py). Characters assigned after 3.2 (most emoji) are
+allowed as they are; NFC leaves them unchanged on every Python.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ __all__ = ["BadText", "check_text", "LATER_FORMAT"]
 
 _UCD = unicodedata.ucd_3_2_0  # the same database on every Python version
 
-# Format and control code points assigned after Unicode 3.2, up to Unicode 15.1 (so
-# ucd_3_2_0 calls them unassigned): Arabic number signs, the Arabic letter mark,
-# the invisible plus, the bidirectional isolates, Kaithi and Egyptian format
-# controls, shorthand format controls.
+# Format characters Unicode 3.2 does not call format characters, up to Unicode 15.1:
+# the soft hyphen and the zero-width space (3.2 files them under Pd and Zs), and code
+# points assigned later (ucd_3_2_0 calls them unassigned): Arabic number signs, the
+# Arabic letter mark, the invisible plus, the bidirectional isolates, Kaithi and
+# Egyptian format controls, shorthand format controls.
 LATER_FORMAT: tuple[tuple[int, int], ...] = (
-    (0x0600, 0x0605), (0x061C, 0x061C), (0x0890, 0x0891), (0x08E2, 0x08E2),
+    (0x00AD, 0x00AD), (0x200B, 0x200B), (0x0600, 0x0605), (0x061C, 0x061C),
+    (0x0890, 0x0891), (0x08E2, 0x08E2),
     (0x2064, 0x2064), (0x2066, 0x2069), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
     (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3),
 )
@@ -55,11 +58,11 @@ class BadText(ValueError):
 
 def _problem(char: str) -> str | None:
     cp = ord(char)
+    if any(low <= cp <= high for low, high in LATER_FORMAT):
+        return "an invisible format character"
     category = _UCD.category(char)
     if category in _REFUSED_CATEGORIES:
         return _REFUSED_CATEGORIES[category]
-    if any(low <= cp <= high for low, high in LATER_FORMAT):
-        return "an invisible format character"
     if 0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE:
         return "a noncharacter"
     return None
