@@ -174,8 +174,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.seed_secret is not None:
         # A file written by the seed: one signer, a short shared secret, a difficulty.
         key = load_public_key_file(args.signer_key, teaching=True)
-        network = Network("seed", args.seed_secret.encode("utf-8"), args.difficulty,
-                          (Member("seed", key),), teaching=True)
+        network = Network.for_seed_file(Member("seed", key), args.seed_secret.encode("utf-8"), args.difficulty)
     else:
         network = Network.load(args.network) if args.network else demo_network()
         if args.difficulty is not None:

@@ -65,7 +65,7 @@ def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     network = demo_network(difficulty)
     wallets = demo_wallets()
-    peers = [Peer(w.name, w, network) for w in wallets]
+    peers = [Peer(w.name, network, wallet=w) for w in wallets]
     miner_peer = peers[0]
 
     chain = Chain(network)
