@@ -329,10 +329,8 @@ class TorrentSession:
                 resume.ti = params.ti
             params = resume
         params.peers = list(peers)
-        transfer = self._add(params, name or item.info_hash, item if isinstance(item, TorrentFile) else None,
-                             dest_dir, staging, peers, upload_limit, overwrite, ignored)
-        transfer.created = created
-        return transfer
+        return self._add(params, name or item.info_hash, item if isinstance(item, TorrentFile) else None,
+                         dest_dir, staging, peers, upload_limit, overwrite, ignored, created)
 
     def fetch(self, source: Source, dest_dir: str | os.PathLike, peers: Iterable[Address | str] = (), *,
               trackers: Sequence[str] = (), use_trackers: bool = False, timeout: float = 120.0,
@@ -429,7 +427,7 @@ class TorrentSession:
 
     def _add(self, params, name: str, torrent: TorrentFile | None, dest_dir: Path, staging: Path | None,
              peers: Iterable[Address], upload_limit: int | None, overwrite: bool = False,
-             ignored_peers: Sequence[str] = ()) -> Transfer:
+             ignored_peers: Sequence[str] = (), created: Path | None = None) -> Transfer:
         info_hash = torrent_key(params.ti.info_hashes() if params.ti is not None else params.info_hashes)
         if info_hash in self._transfers:
             raise TorrentError(f"this session already shares or fetches {name!r} ({info_hash[:12]}…)")
@@ -440,7 +438,8 @@ class TorrentSession:
         if upload_limit:
             handle.set_upload_limit(int(upload_limit))
         transfer = Transfer(self, handle, name=name, info_hash=info_hash, torrent=torrent, dest_dir=dest_dir,
-                            staging=staging, peers=peers, overwrite=overwrite, ignored_peers=ignored_peers)
+                            staging=staging, peers=peers, overwrite=overwrite, ignored_peers=ignored_peers,
+                            created=created)
         self._transfers[info_hash] = transfer
         return transfer
 

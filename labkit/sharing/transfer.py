@@ -52,7 +52,8 @@ class Transfer:
 
     def __init__(self, session: "TorrentSession", handle: Any, *, name: str, info_hash: str,
                  torrent: TorrentFile | None, dest_dir: Path, staging: Path | None,
-                 peers: Iterable[Address], overwrite: bool = False, ignored_peers: Sequence[str] = ()):
+                 peers: Iterable[Address], overwrite: bool = False, ignored_peers: Sequence[str] = (),
+                 created: Path | None = None):
         self.session = session
         self.torrent = torrent  # None until a magnet link's metadata arrives
         self.dest_dir = dest_dir
@@ -67,13 +68,14 @@ class Transfer:
         self.path: Path | None = None  # set once the file is complete, moved and re-hashed
         self.error: TorrentError | None = None
         self.checked = False  # libtorrent has checked the files on disk
-        self.created: Path | None = None  # the top folder of dest_dir that fetching created, if any
+        self.created = created  # the top folder of dest_dir that fetching created, if any
         self._name = name
         self._handle = handle
         self._staging = staging
         self._overwrite = overwrite
         self._moving = False
         self._refused = False  # the metadata that arrived is not a torrent labkit shares: discard the staging
+        self._held = torrent is None  # a magnet link starts in upload mode until its metadata is checked
         self._started = time.monotonic()
         self._last: TransferStatus | None = None
 
@@ -186,7 +188,8 @@ class Transfer:
         if self.torrent is None and not self._on_metadata():
             return
         lib = load_libtorrent()
-        if self._handle.flags() & lib.torrent_flags.upload_mode:  # a magnet's metadata passed: now download
+        if self._held:  # a magnet link's metadata passed its checks: now download the pieces
+            self._held = False
             self._handle.unset_flags(lib.torrent_flags.upload_mode)
             return
         if not ((st.is_seeding or st.is_finished) and st.pieces and all(st.pieces)):
