@@ -146,7 +146,7 @@ def _report_rows(peer, loaded) -> list[_Row]:
     if len(reports) != len(unique):  # the peer promises one report per block it has not seen
         raise LabkitError(f"the peer gave {len(reports)} verdicts for {len(unique)} blocks")
     for line, report in zip(unique_lines, reports):
-        verdict = "ok" if report.accepted else f"REJECTED [{report.check}] {report.reason}"
+        verdict = "ok" if report.accepted else f"REJECTED [{report.rule}] {report.reason}"
         rows.append(_Row(line, line, verdict))
     for problem in loaded.problems:
         rows.append(_Row(problem.line, problem.last, f"REJECTED [record] {problem.reason}"))

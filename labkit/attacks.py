@@ -4,7 +4,7 @@
 members), each holding the seed's chain and writing it to its own folder.
 Each attack below is a function of the lab that builds what a cheater would
 send, offers it to every peer, and returns an ``AttackResult``: what was
-tried, whether it was accepted, the check that refused it and why, and
+tried, whether it was accepted, the rule that refused it and why, and
 whether any honest peer's state or files changed. ``results_frame`` puts a
 list of results in one table.
 
@@ -84,9 +84,9 @@ ATTACKER = "attacker"  # the attacker's folder in the lab
 class NotAccepted(LabkitError):
     """A block that broke no rule but did not change the canonical chain (known, less work, or waiting)."""
 
-    def __init__(self, check: str, reason: str):
-        super().__init__(f"{check}: {reason}")
-        self.check = check
+    def __init__(self, rule: str, reason: str):
+        super().__init__(f"{rule}: {reason}")
+        self.rule = rule
         self.reason = reason
 
 
@@ -97,7 +97,7 @@ class AttackResult:
     attack: str
     tried: str  # one sentence: what the attacker did
     accepted: bool  # the attacker's blocks ended up in the honest peers' chain
-    check: str | None  # the check that refused it (see labkit.chain.CHECKS; "duplicate", "work", "orphan", "nothing new")
+    rule: str | None  # the rule that refused it (see labkit.chain.CHECKS; "duplicate", "work", "orphan", "nothing new")
     reason: str | None
     state_changed: bool  # any honest peer's state digest changed
     files_changed: bool  # any honest peer's files changed on disk
@@ -113,7 +113,7 @@ class AttackResult:
         return self.refused and not self.state_changed and not self.files_changed
 
     def row(self) -> dict:
-        return {"attack": self.attack, "tried": self.tried, "accepted": self.accepted, "check": self.check or "",
+        return {"attack": self.attack, "tried": self.tried, "accepted": self.accepted, "rule": self.rule or "",
                 "reason": self.reason or "", "state changed": self.state_changed, "files changed": self.files_changed}
 
     def _repr_html_(self) -> str:
@@ -125,7 +125,7 @@ def results_frame(results: Iterable[AttackResult]) -> "pd.DataFrame":
     import pandas as pd
 
     rows = [r.row() for r in results]
-    return pd.DataFrame(rows, columns=["attack", "tried", "accepted", "check", "reason",
+    return pd.DataFrame(rows, columns=["attack", "tried", "accepted", "rule", "reason",
                                        "state changed", "files changed"])
 
 
@@ -307,8 +307,8 @@ class Lab:
             bad = [r for r in reports if not r.accepted]
             if bad:
                 r = bad[0]
-                failures.append(InvalidRecord(r.reason or "", line=r.line) if r.check == "record"
-                                else InvalidBlock(r.index, r.check or "?", r.reason or ""))
+                failures.append(InvalidRecord(r.reason or "", line=r.line) if r.rule == "record"
+                                else InvalidBlock(r.index, r.rule or "?", r.reason or ""))
             elif not reports:
                 failures.append(NotAccepted("nothing new", "the file holds no block the peers do not hold"))
             else:
@@ -323,16 +323,16 @@ class Lab:
     def attempt(self, attack: str, tried: str, action: Callable[[], object], **detail: Any) -> AttackResult:
         """Run ``action`` (which offers something to the peers) and record what happened."""
         before = self.fingerprint()
-        check = reason = None
+        rule = reason = None
         try:
             action()
             accepted = True
         except (InvalidBlock, NotAccepted) as exc:
-            accepted, check, reason = False, exc.check, exc.reason
+            accepted, rule, reason = False, exc.rule, exc.reason
         except InvalidRecord as exc:
-            accepted, check, reason = False, "record", exc.reason
+            accepted, rule, reason = False, "record", exc.reason
         after = self.fingerprint()
-        return AttackResult(attack, tried, accepted, check, reason, before.digests != after.digests,
+        return AttackResult(attack, tried, accepted, rule, reason, before.digests != after.digests,
                             before.files != after.files, detail)
 
     def __repr__(self) -> str:

@@ -119,7 +119,7 @@ def audit_html(audit: Audit) -> str:
     if error is None:
         verdict = '<p style="color:#137333"><b>Accepted:</b> the block passes every rule.</p>'
     else:
-        verdict = (f'<p style="color:#a50e0e"><b>Rejected</b> at <code>{error.check}</code>: '
+        verdict = (f'<p style="color:#a50e0e"><b>Rejected</b> at <code>{error.rule}</code>: '
                    f"{html.escape(error.reason)}</p>")
     if audit.has_next:
         following = audit.index + 1
@@ -127,7 +127,7 @@ def audit_html(audit: Audit) -> str:
             verdict += f"<p>Block {following} still accepts this block as its parent.</p>"
         else:
             verdict += (f'<p style="color:#a50e0e">Block {following} no longer follows: '
-                        f"<code>{audit.next_error.check}</code>: {html.escape(audit.next_error.reason)}</p>")
+                        f"<code>{audit.next_error.rule}</code>: {html.escape(audit.next_error.reason)}</p>")
     head = "<tr><th>#</th><th>rule</th><th>asks</th><th>on its own</th><th>verdict</th><th>detail</th></tr>"
     return (f'<div class="labkit-audit">{verdict}<table style="border-collapse:collapse;font-size:90%">'
             f"{head}{''.join(body)}</table></div>")

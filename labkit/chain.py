@@ -76,7 +76,7 @@ class Link:
 
 @dataclass(frozen=True)
 class Entry:
-    """A block that passed every check, and its place in the chain."""
+    """A block that passed every rule, and its place in the chain."""
 
     block: Block
     payload: Payload
@@ -108,21 +108,21 @@ class Entry:
 
 @dataclass(frozen=True)
 class BlockReport:
-    """The verdict on one block: accepted, or the first check it failed and why."""
+    """The verdict on one block in a line: accepted, or the first rule it broke and why."""
 
     index: int
     hash: str | None
     accepted: bool
-    check: str | None = None  # one of CHECKS when rejected
+    rule: str | None = None  # one of CHECKS when rejected
     reason: str | None = None
     signer: str | None = None
     line: int | None = None  # line number in the blocks file, when read from one
 
     @classmethod
     def rejected(cls, error: InvalidBlock, block: Block | None, line: int | None = None) -> "BlockReport":
-        if not isinstance(block, Block):  # None, or whatever failed the "record" check
+        if not isinstance(block, Block):  # None, or whatever failed the "record" rule
             block = None
-        return cls(error.index, block.hash if block else None, False, error.check, error.reason,
+        return cls(error.index, block.hash if block else None, False, error.rule, error.reason,
                    block.signer if block else None, line)
 
     def at_line(self, line: int | None) -> "BlockReport":

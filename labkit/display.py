@@ -77,7 +77,7 @@ def style_validation(frame: "pd.DataFrame") -> "Styler":
 
 
 def validation_table(blocks: "list[Block]", reports: "Iterable[BlockReport]", network: "Network") -> "Styler":
-    """One row per block with its verdict, the failed check and the reason; rejected rows in red."""
+    """One row per block with its verdict, the rule it broke and the reason; rejected rows in red."""
     from .tables import report_frame
 
     return style_validation(report_frame(blocks, list(reports), network))
@@ -166,7 +166,7 @@ def peers_table(peers: "Iterable[Peer]") -> "Styler":
     from collections import Counter
 
     peers = list(peers)
-    rows = [{"peer": p.name, "address": p.wallet.short_address, "blocks": len(p.chain),
+    rows = [{"peer": p.name, "address": p.wallet.short_address if p.wallet else "(no wallet)", "blocks": len(p.chain),
              "tip": p.chain.tip.hash[:12] if p.chain.tip else "", "digest": p.digest()} for p in peers]
     frame = pd.DataFrame(rows, columns=["peer", "address", "blocks", "tip", "digest"]).set_index("peer")
     common = Counter(frame["digest"]).most_common(1)[0][0] if len(frame) else None

@@ -2,7 +2,7 @@
 
 Callers match on the class, never on message text (PyJWT grew
 ``InvalidSignatureError`` for the same reason). Each error carries the
-fields a program needs: which block, which check, which line, which action.
+fields a program needs: which block, which rule, which line, which action.
 """
 
 from __future__ import annotations
@@ -59,14 +59,14 @@ class UnknownSigner(LabkitError):
 class InvalidToken(LabkitError, ValueError):
     """A JWT is malformed, has a bad MAC, or its payload breaks the schema.
 
-    ``check`` names what failed: "token" (shape, size, encoding, header),
+    ``rule`` names the rule it breaks: "token" (shape, size, encoding, header),
     "mac" (HS256 MAC with the network secret) or "payload" (schema).
     """
 
-    def __init__(self, reason: str, *, check: str = "token"):
+    def __init__(self, reason: str, *, rule: str = "token"):
         super().__init__(reason)
         self.reason = reason
-        self.check = check
+        self.rule = rule
 
 
 class InvalidRecord(LabkitError, ValueError):
@@ -82,15 +82,15 @@ class InvalidRecord(LabkitError, ValueError):
 class InvalidBlock(LabkitError):
     """A block fails validation.
 
-    ``index`` is its position in the chain (0 = first block), ``check`` the
+    ``index`` is its position in the chain (0 = first block), ``rule`` the
     name of the rule it breaks (see ``labkit.chain.CHECKS``) and ``reason`` a
     sentence for people.
     """
 
-    def __init__(self, index: int, check: str, reason: str):
-        super().__init__(f"block {index}: {check}: {reason}")
+    def __init__(self, index: int, rule: str, reason: str):
+        super().__init__(f"block {index}: {rule}: {reason}")
         self.index = index
-        self.check = check
+        self.rule = rule
         self.reason = reason
 
 

@@ -114,5 +114,5 @@ def report_frame(blocks: "list[Block]", reports: "Iterable[BlockReport]", networ
         rows.append({"index": report.index, "hash": block.hash[:12], "prev_hash": prev, "nonce": nonce,
                      "signer": network.name_of(block.signer) if block.signer else "?",
                      "actions": actions, "valid": report.accepted,
-                     "check": report.check or "", "reason": report.reason or ""})
+                     "rule": report.rule or "", "reason": report.reason or ""})
     return pd.DataFrame(rows).set_index("index")

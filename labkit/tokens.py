@@ -152,9 +152,9 @@ class Payload:
 
     @classmethod
     def from_claims(cls, claims: Any) -> "Payload":
-        """Check the schema of decoded claims; raises InvalidToken(check="payload")."""
+        """Check the schema of decoded claims; raises InvalidToken(rule="payload")."""
         def bad(reason: str) -> InvalidToken:
-            return InvalidToken(reason, check="payload")
+            return InvalidToken(reason, rule="payload")
 
         if not isinstance(claims, dict):
             raise bad("payload is not a JSON object")
@@ -247,7 +247,7 @@ def split_token(token: Any) -> TokenParts:
 
 
 def check_mac(parts: TokenParts, secret: bytes) -> None:
-    """The "mac" check: the token was MACed with ``secret``; raises InvalidToken(check="mac")."""
+    """The "mac" check: the token was MACed with ``secret``; raises InvalidToken(rule="mac")."""
     # The MAC is checked by hand (RFC 7515 section 5.2 with HS256): pyjwt's own
     # decoder would do the same work twice over after the strict checks of split_token.
     # tests/test_tokens.py checks that jwt.decode agrees on every token.
@@ -255,7 +255,7 @@ def check_mac(parts: TokenParts, secret: bytes) -> None:
         secret = secret.encode("utf-8")
     expected = hmac.new(secret, parts.signing_input, hashlib.sha256).digest()
     if not hmac.compare_digest(expected, parts.mac):
-        raise InvalidToken("MAC does not match the network secret", check="mac")
+        raise InvalidToken("MAC does not match the network secret", rule="mac")
 
 
 def read_claims(parts: TokenParts) -> Payload:
@@ -267,7 +267,7 @@ def read_claims(parts: TokenParts) -> Payload:
     try:
         claims = loads_strict(parts.body)
     except StrictJSONError as exc:
-        raise InvalidToken(f"payload: {exc}", check="payload") from None
+        raise InvalidToken(f"payload: {exc}", rule="payload") from None
     return Payload.from_claims(claims)
 
 

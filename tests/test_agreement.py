@@ -90,7 +90,7 @@ EXPECTED = {  # the verdict on each record once every block has arrived
 def chain_view(name: str) -> str | None:
     """The rule validate_blocks names for the block, judging its ancestry in order."""
     reports = [report for report, _ in validate_blocks(NET, [BLOCKS[n] for n in LINEAGE[name]], now=NOW)]
-    return reports[-1].check
+    return reports[-1].rule
 
 
 def audit_view(name: str) -> str | None:
@@ -129,9 +129,9 @@ def test_every_order_gives_the_same_chain_state_and_verdicts(orders, batches):
             report = reports[name]
             # A report made before a later delivery may say the block waited for its parent, or was
             # refused for now on a parent whose good copy came later; every other report is final.
-            for_now = report.check in ("link", "ancestry") and batches > 1
+            for_now = report.rule in ("link", "ancestry") and batches > 1
             if not for_now:
-                assert report.check == rule, (name, report)
+                assert report.rule == rule, (name, report)
             assert tree_rule == rule, (name, tree_rule)
         assert peer.tree.status(BLOCKS["orphan"].hash) is BlockStatus.ORPHAN
         for name in ("t1", "t2", "heavy"):  # the author is the one who mined it, whoever re-signed it
@@ -150,7 +150,7 @@ def test_a_block_re_signed_by_another_member_is_refused_in_any_order(order, name
     blocks.insert(max(0, position), stolen)
     reports = peer.receive(blocks, now=NOW)
     stolen_report = reports[blocks.index(stolen)]
-    assert (stolen_report.accepted, stolen_report.check) == (False, "author")
+    assert (stolen_report.accepted, stolen_report.rule) == (False, "author")
     assert peer.tree.entry(BLOCKS[name].hash).signer == BLOCKS[name].signer
 
 

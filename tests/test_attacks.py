@@ -79,7 +79,7 @@ def test_attack_is_refused_and_harmless(lab, name):
     check, phrase = EXPECTED[name]
     assert isinstance(result, AttackResult)
     assert result.refused and not result.accepted, result
-    assert (result.check, phrase in (result.reason or "")) == (check, True), result.reason
+    assert (result.rule, phrase in (result.reason or "")) == (check, True), result.reason
     assert not result.state_changed and not result.files_changed and result.harmless
     assert lab.fingerprint() == before
     for peer in lab.peers:
@@ -98,13 +98,13 @@ def test_shared_secret_forgery_has_a_valid_mac(lab):
     """The MAC alone would accept bob's token in alice's name: it is the RSA signature that refuses it."""
     result = attacks.shared_secret(lab)
     assert result.detail["mac_valid"] is True
-    assert result.check == "signature"
+    assert result.rule == "signature"
 
 
 def test_results_frame(lab):
     results = [attacks.tamper_signature(lab), attacks.double_vote(lab)]
     frame = results_frame(results)
-    assert list(frame["check"]) == ["signature", "contract"]
+    assert list(frame["rule"]) == ["signature", "contract"]
     assert not frame["accepted"].any() and not frame["state changed"].any()
     assert "tamper signature" in results[0]._repr_html_()
 

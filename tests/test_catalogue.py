@@ -42,7 +42,7 @@ class Case:
     name: str
     attempt: Callable  # attempt(lab) must raise ``error``
     error: type[Exception]
-    check: str | None  # the error's .check, for errors that name one
+    rule: str | None  # the error's .rule, for errors that name one
     reason: str  # words the error's message must contain
 
     def __str__(self) -> str:
@@ -382,7 +382,7 @@ def test_bad_input_is_refused_and_changes_nothing(lab, case):
         case.attempt(lab)
     error = info.value
     assert type(error) is case.error, f"{type(error).__name__}: {error}"
-    if case.check is not None:
-        assert error.check == case.check, str(error)
+    if case.rule is not None:
+        assert error.rule == case.rule, str(error)
     assert case.reason in str(error), str(error)
     assert snapshot(lab) == before

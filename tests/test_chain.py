@@ -147,10 +147,10 @@ def test_peer_rejects_the_bad_block(case, net1, small_blocks, wallets, outsider,
     assert len(reports) == len(blocks)
     assert all(r.accepted for r in reports[:index])
     bad = reports[index]
-    assert (bad.accepted, bad.index, bad.check) == (False, index, check)
+    assert (bad.accepted, bad.index, bad.rule) == (False, index, check)
     assert words in bad.reason
     for later in reports[index + 1:]:
-        assert not later.accepted and later.check in ("ancestry", "link")
+        assert not later.accepted and later.rule in ("ancestry", "link")
     # nothing of the bad block or what follows it was kept
     assert len(peer.chain) == index
     assert peer.digest() == prefix_digests[index]
@@ -159,7 +159,7 @@ def test_peer_rejects_the_bad_block(case, net1, small_blocks, wallets, outsider,
 def test_ancestry_is_reported_after_a_tampered_block(net1, small_blocks, wallets, outsider):
     blocks, *_ = bad_blocks("ancestry after a tampered block", net1, small_blocks, wallets, outsider)
     reports = [report for report, _ in validate_blocks(net1, blocks, now=NOW)]
-    assert [(r.index, r.accepted, r.check) for r in reports] == [
+    assert [(r.index, r.accepted, r.rule) for r in reports] == [
         (0, True, None), (1, False, "signature"), (2, False, "ancestry"), (3, False, "ancestry")]
     assert reports[2].reason == "builds on rejected block 1"
 
@@ -171,7 +171,7 @@ def test_chain_append_refuses_and_stays_unchanged(case, net1, small_blocks, wall
     tip = chain.tip
     with pytest.raises(InvalidBlock) as info:
         chain.append(blocks[index], now=NOW)
-    assert (info.value.index, info.value.check) == (index, check)
+    assert (info.value.index, info.value.rule) == (index, check)
     assert words in info.value.reason
     assert len(chain) == index and chain.tip is tip
 
@@ -179,9 +179,9 @@ def test_chain_append_refuses_and_stays_unchanged(case, net1, small_blocks, wall
 def test_record_check_without_a_peer(net1):
     with pytest.raises(InvalidBlock) as info:
         verify_block({"token": "x"}, net1, None)
-    assert (info.value.index, info.value.check) == (0, "record")
+    assert (info.value.index, info.value.rule) == (0, "record")
     reports = [r for r, _ in validate_blocks(net1, ["garbage", "more"], now=NOW)]
-    assert [(r.index, r.check) for r in reports] == [(0, "record"), (1, "record")]
+    assert [(r.index, r.rule) for r in reports] == [(0, "record"), (1, "record")]
 
 
 # --- boundaries that must be accepted ------------------------------------------------------------
@@ -215,14 +215,14 @@ def test_only_a_seed_file_may_omit_the_signer(net1, wallets):
     unnamed = forge(solo.secret, alice, when=T[0], difficulty=1, author=None)
     with pytest.raises(InvalidBlock) as info:
         verify_block(unnamed, solo, None, now=NOW)
-    assert info.value.check == "author"
+    assert info.value.rule == "author"
 
 
 def test_blocks_of_another_network_fail_the_mac(net1, small_blocks, wallets):
     other = net1.__class__.create(wallets, difficulty=1)
     with pytest.raises(InvalidBlock) as info:
         verify_block(small_blocks[0], other, None, now=NOW)
-    assert info.value.check == "mac"
+    assert info.value.rule == "mac"
 
 
 # --- the Chain ----------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def test_signers_are_recorded(small_chain, wallets):
 def test_chain_constructor_refuses_a_bad_sequence(net1, small_blocks):
     with pytest.raises(InvalidBlock) as info:
         Chain(net1, [small_blocks[0], small_blocks[2]])
-    assert (info.value.index, info.value.check) == (1, "index")  # block 2 says where it belongs
+    assert (info.value.index, info.value.rule) == (1, "index")  # block 2 says where it belongs
 
 
 def test_link_names_the_parent_it_expected(net1, small_blocks, wallets):
@@ -259,7 +259,7 @@ def test_link_names_the_parent_it_expected(net1, small_blocks, wallets):
                  index=None, prev_hash=small_blocks[0].hash)
     with pytest.raises(InvalidBlock) as info:
         chain.append(skip, now=NOW)
-    assert (info.value.index, info.value.check) == (2, "link")
+    assert (info.value.index, info.value.rule) == (2, "link")
     assert f"is not block 1's hash {small_blocks[1].hash[:12]}" in info.value.reason
 
 

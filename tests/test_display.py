@@ -44,7 +44,7 @@ def test_tampered_block_and_every_later_block_are_red(demo):
     assert list(red_rows) == [False, True, True, True]
     html = styler.to_html()
     assert html.count("labkit-invalid") == 3 * len(styler.data.columns)
-    assert list(styler.data["check"]) == ["", "signature", "link", "ancestry"]
+    assert list(styler.data["rule"]) == ["", "signature", "link", "ancestry"]
 
 
 def test_style_validation_needs_a_valid_column():

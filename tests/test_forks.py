@@ -221,13 +221,13 @@ def test_contract_validity_is_decided_per_branch(tree, trunk):
     duplicate = mined(entry_of(tree, trunk[-1]), BOB, register("S001"), minute=91)
     with pytest.raises(InvalidBlock) as info:
         tree.add(duplicate, now=NOW)
-    assert (info.value.index, info.value.check) == (3, "contract")
+    assert (info.value.index, info.value.rule) == (3, "contract")
     assert "student id 'S001' already exists" in info.value.reason
     assert tree.status(duplicate.hash) is BlockStatus.REFUSED
     child = mined(verify_block(duplicate, NET, entry_of(tree, trunk[-1]), now=NOW), minute=92)
     with pytest.raises(InvalidBlock) as info:
         tree.add(child, now=NOW)
-    assert (info.value.index, info.value.check, info.value.reason) == (4, "ancestry", "builds on rejected block 3")
+    assert (info.value.index, info.value.rule, info.value.reason) == (4, "ancestry", "builds on rejected block 3")
     assert_consistent(tree)
 
 
@@ -267,7 +267,7 @@ def test_orphans_are_checked_before_they_wait(tree, trunk):
     forged = Block(more[1].token, more[0].signature, more[1].signer)
     with pytest.raises(InvalidBlock) as info:
         tree.add(forged, now=NOW)
-    assert info.value.check == "signature"
+    assert info.value.rule == "signature"
     assert tree.orphans == ()
 
 
@@ -306,9 +306,9 @@ def test_orphan_whose_parent_is_refused_is_refused_too(tree, trunk):
     assert tree.add(child, now=NOW).status is BlockStatus.ORPHAN
     with pytest.raises(InvalidBlock) as info:
         tree.add(bad_parent, now=NOW)
-    assert info.value.check == "contract"
+    assert info.value.rule == "contract"
     assert tree.status(child.hash) is BlockStatus.REFUSED
-    assert tree.rejection(child.hash).check == "ancestry"
+    assert tree.rejection(child.hash).rule == "ancestry"
 
 
 def test_orphan_refused_when_its_parent_arrives(tree, trunk):
@@ -318,7 +318,7 @@ def test_orphan_refused_when_its_parent_arrives(tree, trunk):
     assert tree.add(early, now=NOW).status is BlockStatus.ORPHAN
     update = tree.add(parent, now=NOW)
     assert update.status is BlockStatus.CANONICAL
-    assert [(r.hash, r.check) for r in update.rejected] == [(early.hash, "timestamp")]
+    assert [(r.hash, r.rule) for r in update.rejected] == [(early.hash, "timestamp")]
     assert_consistent(tree)
 
 
@@ -329,7 +329,7 @@ def test_a_second_signature_on_a_held_block_is_refused(tree, trunk):
     stolen = Block(trunk[1].token, BOB.sign(trunk[1].token.encode()), BOB.address)
     with pytest.raises(InvalidBlock) as info:
         tree.add(stolen, now=NOW)
-    assert info.value.check == "author" and "the token names alice" in info.value.reason
+    assert info.value.rule == "author" and "the token names alice" in info.value.reason
     assert tree.entry(trunk[1].hash).signer == ALICE.address
 
 
@@ -337,7 +337,7 @@ def test_a_block_from_the_future_is_not_remembered_as_invalid(tree, trunk):
     later = mined(entry_of(tree, trunk[-1]), minute=24 * 60 + 10)  # ten minutes after NOW
     with pytest.raises(InvalidBlock) as info:
         tree.add(later, now=NOW)
-    assert info.value.check == "timestamp"
+    assert info.value.rule == "timestamp"
     assert tree.status(later.hash) is BlockStatus.UNKNOWN
     assert tree.add(later, now=NOW + dt.timedelta(minutes=10)).status is BlockStatus.CANONICAL
 
@@ -347,13 +347,13 @@ def test_a_remembered_rejection_is_repeated(tree, trunk):
     for _ in range(2):
         with pytest.raises(InvalidBlock) as info:
             tree.add(bad, now=NOW)
-        assert info.value.check == "contract"
+        assert info.value.rule == "contract"
 
 
 def test_not_a_block(tree):
     with pytest.raises(InvalidBlock) as info:
         tree.add("not a block", now=NOW)  # type: ignore[arg-type]
-    assert info.value.check == "record"
+    assert info.value.rule == "record"
 
 
 # --- tables and peers -------------------------------------------------------------------------------
@@ -394,7 +394,7 @@ def test_peer_receive_reorders_a_shuffled_file(trunk, tmp_path):
 def test_peer_receive_reports_a_gap(trunk):
     peer = Peer("bob", NET, wallet=BOB)
     reports = peer.receive([trunk[0], trunk[2]], now=NOW)
-    assert [(r.accepted, r.check) for r in reports] == [(True, None), (False, "link")]
+    assert [(r.accepted, r.rule) for r in reports] == [(True, None), (False, "link")]
     assert "orphan pool" in reports[1].reason
     assert peer.receive([trunk[1]], now=NOW)[0].accepted
     assert len(peer.chain) == 3
@@ -441,7 +441,7 @@ def test_state_is_always_the_replay_of_the_canonical_chain(forest):
         try:
             tree.add(blocks[number], now=NOW)
         except InvalidBlock as exc:
-            assert exc.check in ("contract", "ancestry")  # the only faults these blocks can have
+            assert exc.rule in ("contract", "ancestry")  # the only faults these blocks can have
         assert_consistent(tree)
     # Whatever the order, the same blocks end up valid, and the canonical chain has the most work.
     reference = BlockTree(NET)
@@ -466,8 +466,8 @@ def test_orphans_of_a_block_refused_for_ancestry_are_refused_too(tree, trunk):
     assert tree.add(grandchild, now=NOW).status is BlockStatus.ORPHAN
     with pytest.raises(InvalidBlock) as info:
         tree.add(child, now=NOW)
-    assert info.value.check == "ancestry"
-    assert tree.orphans == () and tree.rejection(grandchild.hash).check == "ancestry"
+    assert info.value.rule == "ancestry"
+    assert tree.orphans == () and tree.rejection(grandchild.hash).rule == "ancestry"
 
 
 def test_peer_reports_an_orphan_refused_with_a_later_block(trunk):
@@ -478,5 +478,5 @@ def test_peer_reports_an_orphan_refused_with_a_later_block(trunk):
     bad = mined(tip, BOB, register("S000"), minute=900)
     child = mined(verify_block(bad, NET, tip, now=NOW), minute=901)
     reports = peer.receive([child, bad], now=NOW)
-    assert [(r.index, r.check) for r in reports] == [(4, "ancestry"), (3, "contract")]
+    assert [(r.index, r.rule) for r in reports] == [(4, "ancestry"), (3, "contract")]
     assert peer.tree.orphans == ()

@@ -75,9 +75,9 @@ def test_tampered_token_keeps_the_valid_prefix(peers, blocks_file, prefix_digest
     for peer in peers:
         reports = peer.receive(blocks_file, now=NOW)
         assert [r.accepted for r in reports] == [True, True, False, False]
-        assert (reports[2].index, reports[2].check, reports[2].line) == (2, "signature", 3)
+        assert (reports[2].index, reports[2].rule, reports[2].line) == (2, "signature", 3)
         assert "not signed by carol" in reports[2].reason
-        assert reports[3].check in ("link", "ancestry")
+        assert reports[3].rule in ("link", "ancestry")
         assert peer.chain.blocks == list(small_blocks[:2])
         assert peer.digest() == prefix_digests[2]
 
@@ -90,7 +90,7 @@ def test_tampered_signature_then_ancestry(peers, blocks_file, prefix_digests):
     tamper_line(blocks_file, 2, other_signature)
     peer = peers[0]
     reports = peer.receive(blocks_file, now=NOW)
-    assert [(r.index, r.accepted, r.check) for r in reports] == [
+    assert [(r.index, r.accepted, r.rule) for r in reports] == [
         (0, True, None), (1, False, "signature"), (2, False, "ancestry"), (3, False, "ancestry")]
     assert reports[2].reason == "builds on rejected block 1"
     assert peer.digest() == prefix_digests[1]
@@ -104,10 +104,10 @@ def test_bad_line_is_reported_with_its_number(peers, blocks_file, prefix_digests
     reports = peer.receive(blocks_file, now=NOW)
     assert [r.accepted for r in reports[:2]] == [True, True]
     problem, after = reports[2:]
-    assert (problem.accepted, problem.check, problem.line) == (False, "record", 3)
+    assert (problem.accepted, problem.rule, problem.line) == (False, "record", 3)
     assert "unknown field(s) 'sig'" in problem.reason
     # the well-formed line after it is read but not accepted, and says why
-    assert (after.accepted, after.check, after.line) == (False, "ancestry", 4)
+    assert (after.accepted, after.rule, after.line) == (False, "ancestry", 4)
     assert "after bad line 3" in after.reason
     assert peer.digest() == prefix_digests[2]
 
@@ -121,7 +121,7 @@ def test_contract_failure_leaves_the_state(peers, small_blocks, prefix_digests, 
     again = {"actions": [{"action": "vote_proposal", "proposal": {"id": "P001"}}]}  # carol voted in block 2
     block = mine_block(net1, wallets[2], again, parent=peer.chain.tip, timestamp=demo_timestamps(5)[4])
     reports = peer.receive([block], now=NOW)
-    assert (reports[0].index, reports[0].accepted, reports[0].check) == (4, False, "contract")
+    assert (reports[0].index, reports[0].accepted, reports[0].rule) == (4, False, "contract")
     assert "already voted on proposal 'P001'" in reports[0].reason
     assert peer.digest() == prefix_digests[4] and len(peer.chain) == 4
 
@@ -137,9 +137,9 @@ def test_peer_save(peers, small_blocks, tmp_path):
 def test_records_without_a_signer_only_in_a_seed_file(peers, small_blocks, net1, wallets):
     unsigned = [Block(b.token, b.signature) for b in small_blocks]
     reports = peers[0].receive(unsigned, now=NOW)
-    assert (reports[0].accepted, reports[0].check) == (False, "signer")
+    assert (reports[0].accepted, reports[0].rule) == (False, "signer")
     solo = Peer("solo", net1.with_members([wallets[0]]))  # one member, but not a seed file
-    assert solo.receive(unsigned[:1], now=NOW)[0].check == "signer"
+    assert solo.receive(unsigned[:1], now=NOW)[0].rule == "signer"
     seed = Peer("seed", Network.for_seed_file(Member("alice", wallets[0].public_key), net1.secret, 1))
     reports = seed.receive(unsigned[:1], now=NOW)  # the token names alice: that is accepted too
     assert reports[0].accepted and reports[0].signer == wallets[0].address

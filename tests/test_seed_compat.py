@@ -173,7 +173,7 @@ def test_seed_file_with_the_wrong_signer_key(seed_file, seed_network):
     other_public, _ = rsa.newkeys(512)
     network = Network.for_seed_file(Member("other", other_public), SEED_SECRET.encode(), SEED_DIFFICULTY)
     reports = Peer("reader", network).receive(seed_file, now=NOW)
-    assert (reports[0].accepted, reports[0].check) == (False, "signature")
+    assert (reports[0].accepted, reports[0].rule) == (False, "signature")
 
 
 def test_seed_file_tampered_is_refused(seed_file, seed_network):
@@ -184,7 +184,7 @@ def test_seed_file_tampered_is_refused(seed_file, seed_network):
     seed_file.write_text("\n".join(lines) + "\n")
     reports = Peer("reader", seed_network).receive(seed_file, now=NOW)
     assert [r.accepted for r in reports] == [True, False, False, False]
-    assert reports[1].check == "signature"
+    assert reports[1].rule == "signature"
 
 
 def test_the_seeds_weak_choices_are_refused_outside_a_lesson(seed_key):

@@ -98,7 +98,7 @@ def test_report_frame_shows_the_rejected_block(net1, small_blocks):
     reports = [r for r, _ in validate_blocks(net1, tampered, now=NOW)]
     frame = report_frame(tampered, reports, net1)
     assert list(frame["valid"]) == [True, False, False, False]
-    assert list(frame["check"]) == ["", "signature", "ancestry", "ancestry"]
+    assert list(frame["rule"]) == ["", "signature", "ancestry", "ancestry"]
     assert "not signed by bob" in frame.loc[1, "reason"]
     assert frame.loc[1, "actions"] == "add_course"  # the payload is still readable
 
@@ -107,4 +107,4 @@ def test_report_frame_with_an_unreadable_token(net1, small_blocks, wallets):
     other_net = net1.__class__.create(wallets, difficulty=1)
     reports = [r for r, _ in validate_blocks(other_net, small_blocks[:1], now=NOW)]
     frame = report_frame(list(small_blocks[:1]), reports, other_net)
-    assert frame.loc[0, "check"] == "mac" and frame.loc[0, "actions"] == "?"
+    assert frame.loc[0, "rule"] == "mac" and frame.loc[0, "actions"] == "?"

@@ -138,13 +138,13 @@ def test_rfc7515_a1_passes_the_mac_check_but_is_not_a_block():
     # decode_token checks the MAC before the schema, so failing on "payload"
     # means the published token's MAC was accepted with the published key.
     error = rejected(RFC7515_A1_TOKEN, b64url_decode(RFC7515_A1_K))
-    assert error.check == "payload"
+    assert error.rule == "payload"
     assert "'exp'" in error.reason and "blocks never expire" in error.reason
     assert "'iss'" in error.reason
 
 
 def test_rfc7515_a1_with_another_key_fails_the_mac():
-    assert rejected(RFC7515_A1_TOKEN, b"x" * 64).check == "mac"
+    assert rejected(RFC7515_A1_TOKEN, b"x" * 64).rule == "mac"
 
 
 # --- header rejections (check "token") ----------------------------------------------------------
@@ -162,7 +162,7 @@ def test_rfc7515_a1_with_another_key_fails_the_mac():
 ])
 def test_header_rejections(header, words):
     error = rejected(raw_token(header, good_claims(), SECRET))
-    assert error.check == "token"
+    assert error.rule == "token"
     assert words in error.reason
 
 
@@ -170,14 +170,14 @@ def test_alg_none_with_empty_signature():
     token = raw_token({"alg": "none"}, good_claims(), SECRET, mac=b"")
     assert token.endswith(".")
     error = rejected(token)
-    assert error.check == "token" and "'none'" in error.reason
+    assert error.rule == "token" and "'none'" in error.reason
 
 
 def test_rs256_confusion_with_a_public_key_as_hmac_secret(alice):
     # The classic attack: MAC with the RSA public key and claim RS256.
     pem = alice.public_key.save_pkcs1()
     error = rejected(raw_token({"alg": "RS256", "typ": "JWT"}, good_claims(), pem), pem)
-    assert error.check == "token"
+    assert error.rule == "token"
 
 
 @pytest.mark.parametrize("header", [
@@ -187,7 +187,7 @@ def test_rs256_confusion_with_a_public_key_as_hmac_secret(alice):
     b'{"alg":"HS256"',
 ])
 def test_header_not_a_strict_json_object(header):
-    assert rejected(raw_token(header, good_claims(), SECRET)).check == "token"
+    assert rejected(raw_token(header, good_claims(), SECRET)).rule == "token"
 
 
 # --- shape, size and encoding (check "token") -----------------------------------------------------
@@ -195,20 +195,20 @@ def test_header_not_a_strict_json_object(header):
 
 def test_wrong_secret_fails_the_mac():
     error = rejected(encode_token(PAYLOAD, SECRET), b"another secret of 32 bytes......")
-    assert error.check == "mac"
+    assert error.rule == "mac"
     assert error.reason == "MAC does not match the network secret"
 
 
 def test_changed_mac_fails_the_mac():
     head, body, mac = encode_token(PAYLOAD, SECRET).split(".")
     other = b64url_encode(bytes(32))
-    assert rejected(f"{head}.{body}.{other}").check == "mac"
+    assert rejected(f"{head}.{body}.{other}").rule == "mac"
 
 
 def test_changed_payload_fails_the_mac():
     head, _, mac = encode_token(PAYLOAD, SECRET).split(".")
     body = b64url_encode(compact(PAYLOAD.with_nonce(43).to_claims()))
-    assert rejected(f"{head}.{body}.{mac}").check == "mac"
+    assert rejected(f"{head}.{body}.{mac}").rule == "mac"
 
 
 def _non_canonical(segment: str) -> str:
@@ -234,7 +234,7 @@ def test_non_canonical_base64(part):
     pieces = _token_with_ragged_parts()
     pieces[part] = _non_canonical(pieces[part])
     error = rejected(".".join(pieces))
-    assert error.check == "token" and "non-canonical" in error.reason
+    assert error.rule == "token" and "non-canonical" in error.reason
 
 
 @pytest.mark.parametrize("part", [0, 1, 2])
@@ -243,14 +243,14 @@ def test_padding_refused(part, make):
     pieces = encode_token(PAYLOAD, SECRET).split(".") if make == "labkit" else _token_with_ragged_parts()
     pieces[part] += "=" * (-len(pieces[part]) % 4 or 4)
     error = rejected(".".join(pieces))
-    assert error.check == "token" and "not base64url" in error.reason
+    assert error.rule == "token" and "not base64url" in error.reason
 
 
 def test_standard_base64_alphabet_refused():
     token = encode_token(PAYLOAD, SECRET)
     head, body, mac = token.split(".")
     error = rejected(f"{head}.{body}.{mac.replace('-', '+').replace('_', '/')}a")
-    assert error.check == "token"
+    assert error.rule == "token"
 
 
 @pytest.mark.parametrize("token, words", [
@@ -263,14 +263,14 @@ def test_standard_base64_alphabet_refused():
 ])
 def test_malformed_tokens(token, words):
     error = rejected(token)
-    assert error.check == "token" and words in error.reason
+    assert error.rule == "token" and words in error.reason
 
 
 def test_too_long_token_is_refused_before_decoding():
     huge = claims(contract={"actions": [], "pad": "x" * MAX_TOKEN_BYTES})
     token = raw_token(HS256_HEADER, huge, SECRET)
     error = rejected(token)
-    assert error.check == "token" and "the limit is" in error.reason
+    assert error.rule == "token" and "the limit is" in error.reason
 
 
 # --- payload rejections (check "payload", after the MAC) ------------------------------------------
@@ -278,7 +278,7 @@ def test_too_long_token_is_refused_before_decoding():
 
 def bad_payload(body: bytes | dict) -> InvalidToken:
     error = rejected(raw_token(HS256_HEADER, body, SECRET))
-    assert error.check == "payload"
+    assert error.rule == "payload"
     return error
 
 
@@ -347,7 +347,7 @@ def test_wrong_types(field, value, words):
 def test_from_claims_refuses_non_dicts():
     with pytest.raises(InvalidToken) as info:
         Payload.from_claims([("nonce", 1)])
-    assert info.value.check == "payload"
+    assert info.value.rule == "payload"
 
 
 def test_huge_but_bounded_nonce_is_accepted():

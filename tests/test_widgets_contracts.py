@@ -52,7 +52,7 @@ def test_a_failing_contract_shows_its_reason_and_leaves_the_state_untouched(peer
     fill(w, "register_student", id="S001", name="Someone else", department="Maths")
     w.submit_button.click()
     report = w.last_report
-    assert not report.accepted and report.check == "contract"
+    assert not report.accepted and report.rule == "contract"
     assert "already exists" in report.reason
     assert "already exists" in w.status.value and "labkit-error" in w.status.value
     assert peer.state == state and peer.digest() == digest and len(peer.chain) == height
@@ -64,7 +64,7 @@ def test_votes_count_once_per_signer_and_the_changed_cells_are_marked(peer, wall
     fill(w, "vote_proposal", id="P001", description="Increase Research Funding")
     w.submit_button.click()
     w.submit_button.click()  # alice again
-    assert w.last_report.check == "contract" and "already voted" in w.last_report.reason
+    assert w.last_report.rule == "contract" and "already voted" in w.last_report.reason
     w.signer.value = "bob"
     w.submit_button.click()
     assert w.last_report.accepted
@@ -97,7 +97,7 @@ def test_missing_fields_are_reported_by_the_vm(peer):
     w = contract_builder(peer)
     fill(w, "add_course", id="C001")
     w.submit_button.click()
-    assert w.last_report.check == "contract" and "missing 'name'" in w.last_report.reason
+    assert w.last_report.rule == "contract" and "missing 'name'" in w.last_report.reason
 
 
 def test_background_mining_and_wait(wallets):

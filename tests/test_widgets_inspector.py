@@ -67,7 +67,7 @@ def resign_as(w, wallet) -> None:
 
 def test_untouched_block_is_accepted_and_rebuilt_byte_for_byte(inspector, blocks):
     inspector.check_button.click()
-    assert inspector.result is None and inspector.failed_check is None
+    assert inspector.result is None and inspector.failed_rule is None
     assert inspector.block == blocks[1]
     assert inspector.record()["token"] == blocks[1].token
     assert broken(inspector) == []
@@ -91,20 +91,20 @@ def test_edited_payload_fails_the_signature_first_and_breaks_mac_and_pow(inspect
     edit_payload(inspector, rename_course)
     inspector.check_button.click()
     assert isinstance(inspector.result, InvalidBlock)
-    assert inspector.failed_check == "signature"
+    assert inspector.failed_rule == "signature"
     assert broken(inspector) == ["signature", "mac", "pow"]
 
 
 def test_edited_payload_resigned_by_its_author_fails_the_mac(inspector, bob):
     edit_payload(inspector, rename_course)
     resign_as(inspector, bob)
-    assert inspector.failed_check == "mac"
+    assert inspector.failed_rule == "mac"
 
 
 def test_remac_alone_still_fails_the_signature(inspector):
     edit_payload(inspector, rename_course)
     inspector.remac_button.click()
-    assert inspector.failed_check == "signature"
+    assert inspector.failed_rule == "signature"
     assert "mac" not in broken(inspector)
 
 
@@ -112,7 +112,7 @@ def test_remac_and_resign_reach_the_proof_of_work(inspector, bob):
     edit_payload(inspector, rename_course)
     inspector.remac_button.click()
     resign_as(inspector, bob)
-    assert inspector.failed_check == "pow"
+    assert inspector.failed_rule == "pow"
 
 
 def test_remine_and_resign_by_the_author_pass_but_break_the_next_link(inspector, bob, blocks):
@@ -122,14 +122,14 @@ def test_remine_and_resign_by_the_author_pass_but_break_the_next_link(inspector,
     assert inspector.result is None
     assert inspector.block.hash != blocks[1].hash
     assert isinstance(inspector.next_result, InvalidBlock)
-    assert inspector.next_result.check == "link" and inspector.next_result.index == 2
+    assert inspector.next_result.rule == "link" and inspector.next_result.index == 2
 
 
 def test_another_member_must_claim_the_block_to_pass(inspector, carol):
     edit_payload(inspector, rename_course)
     inspector.remine_button.click()
     resign_as(inspector, carol)
-    assert inspector.failed_check == "author"  # the token still names bob as its author
+    assert inspector.failed_rule == "author"  # the token still names bob as its author
     inspector.claim_button.click()
     inspector.remine_button.click()
     resign_as(inspector, carol)
@@ -141,7 +141,7 @@ def test_signing_before_remining_leaves_a_stale_signature(inspector, bob):
     edit_payload(inspector, rename_course)
     resign_as(inspector, bob)
     inspector.remine_button.click()  # changes the token after it was signed
-    assert inspector.failed_check == "signature"
+    assert inspector.failed_rule == "signature"
 
 
 @pytest.mark.parametrize("preset, check", [
@@ -152,10 +152,10 @@ def test_signing_before_remining_leaves_a_stale_signature(inspector, bob):
 ])
 def test_forged_presets_reach_their_own_check(inspector, bob, preset, check):
     inspector.preset.value = preset
-    assert inspector.failed_check == "signature"  # any change to the token breaks the signature first
+    assert inspector.failed_rule == "signature"  # any change to the token breaks the signature first
     inspector.remine_button.click()
     resign_as(inspector, bob)
-    assert inspector.failed_check == check
+    assert inspector.failed_rule == check
 
 
 def test_nonce_change_remined_and_resigned_is_accepted(inspector, bob):
@@ -174,7 +174,7 @@ def test_nonce_change_remined_and_resigned_is_accepted(inspector, bob):
 ])
 def test_presets(inspector, preset, check, also):
     inspector.preset.value = preset
-    assert inspector.failed_check == check
+    assert inspector.failed_rule == check
     assert set(broken(inspector)) == {check} | also
 
 
@@ -187,23 +187,23 @@ def test_every_preset_verdict_is_a_broken_row(inspector, bob):
             if inspector.result is None:
                 assert broken(inspector) == [], preset
             else:
-                assert inspector.failed_check in broken(inspector), preset
+                assert inspector.failed_rule in broken(inspector), preset
 
 
 def test_signature_that_is_not_hex_fails_the_record(inspector):
     inspector.signature_text.value = "abc"  # odd length
     inspector.check_button.click()
-    assert inspector.failed_check == "record"
+    assert inspector.failed_rule == "record"
     assert inspector.block is None
 
 
 def test_payload_that_is_not_json_fails_the_payload_once_the_mac_fits(inspector, bob):
     inspector.payload_text.value = '{"prev_hash": '
     inspector.check_button.click()
-    assert inspector.failed_check == "signature"
+    assert inspector.failed_rule == "signature"
     inspector.remac_button.click()
     resign_as(inspector, bob)
-    assert inspector.failed_check == "payload"
+    assert inspector.failed_rule == "payload"
     inspector.remine_button.click()  # cannot mine claims it cannot read
     assert inspector.status.startswith("cannot re-mine")
 
@@ -212,7 +212,7 @@ def test_contract_the_vm_refuses(inspector, bob):
     edit_payload(inspector, lambda c: c["transaction_data"]["actions"][0].update(action="delete_everything"))
     inspector.remine_button.click()
     resign_as(inspector, bob)
-    assert inspector.failed_check == "contract"
+    assert inspector.failed_rule == "contract"
     assert "unknown action" in inspector.result.reason
 
 
@@ -225,14 +225,14 @@ def test_duplicate_course_fails_the_contract(network, blocks, bob):
     w.claim_button.click()
     w.remine_button.click()
     w.resign_button.click()
-    assert w.failed_check == "contract"
+    assert w.failed_rule == "contract"
 
 
 def test_a_rejected_earlier_block_fails_ancestry(network, blocks):
     # A bad signature on block 0 leaves its hash (of the token) unchanged, so block 1 still links to it.
     bad_zero = dataclasses.replace(blocks[0], signature=bytes(len(blocks[0].signature)))
     w = block_inspector(network, (bad_zero, *blocks[1:]), 1, now=NOW)
-    assert w.failed_check == "ancestry"
+    assert w.failed_rule == "ancestry"
     assert w.audit.verdict.outcome("ancestry").outcome is Outcome.BROKEN
 
 
@@ -287,7 +287,7 @@ def test_audit_record_in_the_future(network, blocks):
     assert later.frame().loc["contract", "on its own"] == "–"  # no state given: not asked
 
 
-def test_audit_html_names_the_failed_check(inspector):
+def test_audit_html_names_the_failed_rule(inspector):
     inspector.preset.value = "name an outsider as signer"
     html = inspector.result_html.value
     assert 'data-check="signer"' in html and "rejected here" in html
@@ -312,4 +312,4 @@ def test_the_table_gives_the_verdicts_own_reason(inspector, bob, carol):
                 tool()
             if inspector.result is not None:
                 details = {o.rule: o.detail for o in inspector.audit.verdict.outcomes}
-                assert details[inspector.failed_check] == inspector.result.reason, preset
+                assert details[inspector.failed_rule] == inspector.result.reason, preset

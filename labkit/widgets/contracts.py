@@ -222,7 +222,7 @@ class ContractBuilder(widgets.VBox):
             self._say("ok", f"block {report.index} mined by {wallet.name}, hash {report.hash[:16]}…, "
                             "accepted by every check")
         else:
-            self._say("error", f"block {report.index} rejected [{report.check}]: {report.reason}. "
+            self._say("error", f"block {report.index} rejected [{report.rule}]: {report.reason}. "
                                "The state is unchanged.")
         self._show_state(before, peer.state)
 

@@ -24,7 +24,7 @@ Test hooks: ``w.header_text``, ``w.payload_text``, ``w.mac_text``,
 ``w.signer``, ``w.signature_text`` (the parts), ``w.preset``, ``w.sign_as``,
 ``w.claim_button``, ``w.remac_button``, ``w.remine_button``, ``w.resign_button``,
 ``w.reset_button``, ``w.check_button``; after a check ``w.result`` (the
-InvalidBlock, or None if the block is accepted), ``w.failed_check``,
+InvalidBlock, or None if the block is accepted), ``w.failed_rule``,
 ``w.block`` (the record checked), ``w.checks`` (the table as a DataFrame) and
 ``w.next_result`` (the next block's verdict against this one).
 """
@@ -390,7 +390,7 @@ class BlockInspector(widgets.VBox):
         return self.audit.error
 
     @property
-    def failed_check(self) -> str | None:
+    def failed_rule(self) -> str | None:
         return self.audit.failed_rule
 
     @property
