@@ -62,6 +62,11 @@ class Block:
         """Decode the token (raises InvalidToken)."""
         return decode_token(self.token, secret)
 
+    def _repr_html_(self) -> str:
+        signer = "no signer named (a seed record)" if self.signer is None else f"signer <code>{self.signer[:10]}…</code>"
+        return (f"<b>Block</b> <code>{self.hash[:16]}…</code>: {signer}, a {len(self.token)}-character token, "
+                f"a {len(self.signature) * 8}-bit signature")
+
     # --- codec ---------------------------------------------------------------
 
     def to_dict(self) -> dict:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import enum
+import html
 
 from .block import Block
 from .errors import InvalidBlock, InvalidToken, RuleBroken
@@ -127,6 +128,13 @@ class BlockReport:
 
     def at_line(self, line: int | None) -> "BlockReport":
         return replace(self, line=line)
+
+    def _repr_html_(self) -> str:
+        where = f"block {self.index}" + ("" if self.line is None else f" (line {self.line})")
+        if self.accepted:
+            return f'<span style="color:#137333">✓ {where} accepted</span>'
+        return (f'<span style="color:#a50e0e">✗ {where} refused at <code>{self.rule}</code>: '
+                f"{html.escape(self.reason or '')}</span>")
 
 
 # --- the verdict -------------------------------------------------------------------
@@ -478,3 +486,12 @@ class Chain:
     def __repr__(self) -> str:
         tip = f", tip={self.tip.hash[:12]}…" if self._entries else ""
         return f"Chain({len(self)} blocks{tip})"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{e.index}</td><td><code>{e.hash[:12]}…</code></td><td><code>{e.prev_hash[:12]}…</code></td>"
+            f"<td>{html.escape(self.network.name_of(e.signer))}</td><td>{e.work:,}</td><td>{e.total_work:,}</td></tr>"
+            for e in self._entries)
+        head = "<tr><th>index</th><th>hash</th><th>prev_hash</th><th>signer</th><th>work</th><th>total work</th></tr>"
+        return (f"<p><b>Chain</b> of {len(self)} blocks, state digest <code>{self.digest()[:12]}…</code></p>"
+                f"<table>{head}{rows}</table>")

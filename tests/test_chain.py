@@ -385,3 +385,12 @@ def test_save_into_a_missing_folder(tmp_path, small_blocks):
 def test_save_empty_chain(tmp_path):
     path = save_blocks(tmp_path / "empty.jsonl", [])
     assert path.read_bytes() == b"" and load_blocks(path).ok
+
+
+def test_records_display_themselves(net1, small_blocks):
+    chain = Chain(net1, small_blocks)
+    page = chain._repr_html_()
+    assert page.count("<tr>") == len(small_blocks) + 1 and "alice" in page and chain.digest()[:12] in page
+    assert small_blocks[0].hash[:16] in small_blocks[0]._repr_html_()
+    reports = [report for report, _ in validate_blocks(net1, [small_blocks[1]], now=NOW)]
+    assert "refused at <code>index</code>" in reports[0]._repr_html_()
