@@ -69,10 +69,10 @@ fuzz: install
 	LABKIT_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest tests/test_fuzz.py -q -p no:cacheprovider
 
 student: install
-	$(BIN)/python -m labkit.student notebooks student
+	$(BIN)/python tools/student.py notebooks student
 
 clean-notebooks: install
-	$(BIN)/python -m labkit.student --clean notebooks
+	$(BIN)/python tools/student.py --clean notebooks
 
 clean:
 	rm -rf $(VENV) .venv-3.* student work test-artifacts .pytest_cache

@@ -6,7 +6,7 @@ import datetime as dt
 import time
 
 from labkit.chain import Link, mine_block, validate_blocks
-from labkit.data import demo_network, demo_wallets
+from labkit.teaching.data import demo_network, demo_wallets
 from labkit.peer import Peer
 from labkit.vm import OISC
 

@@ -33,7 +33,7 @@ EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a tool killed by SIGPIPE
 def _print_tables(peer, network) -> None:
     import pandas as pd
 
-    from .tables import state_frames
+    from .teaching.tables import state_frames
 
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         for name, frame in state_frames(peer.state, network).items():
@@ -42,7 +42,7 @@ def _print_tables(peer, network) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .teaching.demo import run_demo
     from .fastmine import mine
 
     workdir = args.workdir if args.workdir else Path(tempfile.mkdtemp(prefix="labkit-demo-"))
@@ -166,7 +166,7 @@ def _report_rows(peer, loaded) -> list[_Row]:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .blocksfile import load_blocks
-    from .data import demo_network
+    from .teaching.data import demo_network
     from .network import Member, Network
     from .peer import Peer
     from .wallet import Wallet, load_public_key_file

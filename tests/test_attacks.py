@@ -1,11 +1,11 @@
-"""labkit.attacks: every attack is refused with a specific check, and honest peers lose nothing."""
+"""labkit.teaching.attacks: every attack is refused with a specific check, and honest peers lose nothing."""
 
 from __future__ import annotations
 
 import pytest
 
-from labkit import attacks
-from labkit.attacks import (
+from labkit.teaching import attacks
+from labkit.teaching.attacks import (
     ATTACKS,
     MALFORMED,
     AttackResult,

@@ -3,7 +3,7 @@
 Each row is something a careless or hostile member could hand to labkit, the
 exception it must raise (exactly that class) and the check or words of the
 reason. Most rows are offered to the three honest peers of an attack lab
-(labkit.attacks); every row then asserts that no peer's state digest and no
+(labkit.teaching.attacks); every row then asserts that no peer's state digest and no
 file on disk changed.
 """
 
@@ -17,7 +17,7 @@ from typing import Callable
 
 import pytest
 
-from labkit.attacks import NotAccepted, jws, make_lab, mallory, sign_record
+from labkit.teaching.attacks import NotAccepted, jws, make_lab, mallory, sign_record
 from labkit.block import MAX_LINE_BYTES, Block
 from labkit.chain import Link
 from labkit.encoding import StrictJSONError, b64url_decode, loads_strict

@@ -19,7 +19,7 @@ from labkit.chain import (
     validate_blocks,
     verify_block,
 )
-from labkit.data import demo_timestamps
+from labkit.teaching.data import demo_timestamps
 from labkit.errors import InvalidBlock
 from labkit.network import Member, Network
 from labkit.peer import Peer
@@ -264,7 +264,7 @@ def test_link_names_the_parent_it_expected(net1, small_blocks, wallets):
 
 
 def test_empty_chain():
-    from labkit.data import demo_network
+    from labkit.teaching.data import demo_network
 
     chain = Chain(demo_network())
     assert len(chain) == 0 and chain.tip is None and chain.total_work == 0 and chain.blocks == []

@@ -1,4 +1,4 @@
-"""labkit.display: rejected blocks in red, state diffs that mark new rows and changed cells."""
+"""labkit.teaching.display: rejected blocks in red, state diffs that mark new rows and changed cells."""
 
 import json
 
@@ -7,8 +7,8 @@ import pytest
 
 from labkit.block import Block
 from labkit.chain import Chain, validate_blocks
-from labkit.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
-from labkit.display import changed_cells, chain_table, state_diff, style_changes, style_validation, validation_table
+from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
+from labkit.teaching.display import changed_cells, chain_table, state_diff, style_changes, style_validation, validation_table
 from labkit.encoding import b64url_decode, b64url_encode
 from labkit.operations import Context
 from labkit.vm import OISC
@@ -93,7 +93,7 @@ def test_state_diff_highlights_a_vote_and_a_new_nft():
 
 
 def test_peers_table_marks_the_digest_that_disagrees(demo):
-    from labkit.display import peers_table
+    from labkit.teaching.display import peers_table
     from labkit.peer import Peer
 
     network, chain = demo

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit import envcheck
-from labkit.envcheck import (
+from labkit.teaching import envcheck
+from labkit.teaching.envcheck import (
     NEEDED_FOR,
     Requirement,
     check_environment,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from conftest import NOW
 from labkit.block import Block
 from labkit.chain import Chain, Entry, Link, mine_block, verify_block
-from labkit.data import DEMO_START, demo_network, demo_wallets
+from labkit.teaching.data import DEMO_START, demo_network, demo_wallets
 from labkit.errors import InvalidBlock
 from labkit.fastmine import mine as fast_mine
 from labkit.forks import BlockStatus, BlockTree, Reorg, replay

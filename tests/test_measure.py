@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from labkit import fastmine
-from labkit.measure import COLUMNS, measure_mining, plot_mining, summarize, trial_template
+from labkit.teaching.measure import COLUMNS, measure_mining, plot_mining, summarize, trial_template
 from labkit.pow import meets_difficulty, token_hash
 from labkit.tokens import encode_token
 

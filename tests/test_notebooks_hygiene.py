@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit.student import BEGIN, END, is_clean, strip_solutions
+from tools_loader import load_tool
+
+student = load_tool("student")
+BEGIN, END, is_clean, strip_solutions = student.BEGIN, student.END, student.is_clean, student.strip_solutions
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 _CHECK = re.compile(r"\bex\.check(?:_value)?\(\s*[\"']([^\"']+)[\"']")

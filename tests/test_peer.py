@@ -114,7 +114,7 @@ def test_bad_line_is_reported_with_its_number(peers, blocks_file, prefix_digests
 
 def test_contract_failure_leaves_the_state(peers, small_blocks, prefix_digests, wallets, net1):
     from labkit.chain import mine_block
-    from labkit.data import demo_timestamps
+    from labkit.teaching.data import demo_timestamps
 
     peer = peers[0]
     peer.receive(small_blocks, now=NOW)

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit.student import BEGIN, make_student
+from tools_loader import load_tool
+
+student = load_tool("student")
+BEGIN, make_student = student.BEGIN, student.make_student
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")

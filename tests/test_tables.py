@@ -1,4 +1,4 @@
-"""labkit.tables: the VM state and the chain as pandas DataFrames."""
+"""labkit.teaching.tables: the VM state and the chain as pandas DataFrames."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from labkit.block import Block
 from labkit.chain import validate_blocks
 from labkit.operations import Context
 from labkit.peer import Peer
-from labkit.tables import (
+from labkit.teaching.tables import (
     chain_frame,
     courses_frame,
     nfts_frame,

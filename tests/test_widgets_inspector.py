@@ -18,10 +18,10 @@ pytest.importorskip("ipywidgets")
 from labkit import fastmine  # noqa: E402
 from labkit.block import Block  # noqa: E402
 from labkit.chain import CHECKS, Chain  # noqa: E402
-from labkit.data import demo_timestamps  # noqa: E402
+from labkit.teaching.data import demo_timestamps  # noqa: E402
 from labkit.errors import InvalidBlock  # noqa: E402
 from labkit.network import Member, Network  # noqa: E402
-from labkit.audit import audit_record  # noqa: E402
+from labkit.teaching.audit import audit_record  # noqa: E402
 from labkit.chain import Outcome  # noqa: E402
 from labkit.widgets.inspector import OUTSIDER, PRESETS, block_inspector  # noqa: E402
 

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import ipywidgets as widgets
 
 from ..chain import BlockReport, mine_block
-from ..data import DEMO_START
+from ..teaching.data import DEMO_START
 from ..encoding import StrictJSONError, loads_strict
 from ..errors import LabkitError
 from ..network import Network
@@ -118,7 +118,7 @@ class ContractBuilder(widgets.VBox):
         clock: Callable[[Peer], dt.datetime] = next_timestamp,
         background: bool = False,
     ):
-        from ..display import chain_table, state_diff
+        from ..teaching.display import chain_table, state_diff
 
         self._chain_table, self._state_diff = chain_table, state_diff
         self.peer = peer

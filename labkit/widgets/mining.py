@@ -31,7 +31,7 @@ import ipywidgets as widgets
 
 from ..block import Block
 from ..chain import Entry, Link, mine_block, verify_block
-from ..data import DEMO_START
+from ..teaching.data import DEMO_START
 from ..errors import InvalidBlock, MiningCancelled
 from ..network import Network
 from ..pow import MiningProgress, MiningResult, expected_attempts

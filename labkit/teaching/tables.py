@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
-from .wallet import short_address
+from ..wallet import short_address
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from .block import Block
-    from .chain import BlockReport, Chain
-    from .network import Network
+    from ..block import Block
+    from ..chain import BlockReport, Chain
+    from ..network import Network
 
 __all__ = ["rules_frame", "students_frame", "courses_frame", "proposals_frame", "nfts_frame", "state_frames", "chain_frame", "report_frame"]
 
@@ -31,7 +31,7 @@ def rules_frame() -> "pd.DataFrame":
     """The rules every block must pass, in the order they are asked (labkit.rules.RULES)."""
     import pandas as pd
 
-    from .rules import RULES
+    from ..rules import RULES
 
     rows = [{"rule": rule.name, "asks": rule.question,
              "a refusal is about": "this record" if rule.about == "record" else "the token, for good"}
@@ -102,7 +102,7 @@ def report_frame(blocks: "list[Block]", reports: "Iterable[BlockReport]", networ
     """A validation table for blocks that may be invalid: one row per block and its verdict."""
     import pandas as pd
 
-    from .errors import InvalidToken
+    from ..errors import InvalidToken
 
     rows = []
     for block, report in zip(blocks, reports):

@@ -17,8 +17,8 @@ import datetime as dt
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from .data import DEMO_START, demo_network, seed_contracts
-from .pow import expected_attempts, mine
-from .tokens import GENESIS_HASH, Payload, format_timestamp
+from ..pow import expected_attempts, mine
+from ..tokens import GENESIS_HASH, Payload, format_timestamp
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

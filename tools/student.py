@@ -2,10 +2,11 @@
 
 The committed notebooks are the instructor's version: each exercise's
 solution sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines
-(nbgrader's markers). ``python -m labkit.student notebooks student`` writes
-the student version with each solution replaced by ``raise
-NotImplementedError``; ``python -m labkit.student --clean notebooks`` strips
-outputs and execution counts in place (notebooks are committed clean).
+(nbgrader's markers). ``python tools/student.py notebooks student`` (``make
+student``) writes the student version with each solution replaced by ``raise
+NotImplementedError``; ``python tools/student.py --clean notebooks`` (``make
+clean-notebooks``) strips outputs and execution counts in place (notebooks are
+committed clean). A build tool, not part of labkit: it needs only the standard library.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def make_student(src: Path, dst: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labkit.student", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="tools/student.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clean", action="store_true", help="strip outputs in place instead of building")
     parser.add_argument("src", type=Path)
     parser.add_argument("dst", type=Path, nargs="?")

@@ -30,7 +30,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from .errors import LabkitError
+from ..errors import LabkitError
 
 __all__ = ["Exercises", "CheckResult", "ExerciseFailed", "STRICT_ENV"]
 

@@ -39,18 +39,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from .block import MAX_LINE_BYTES, Block
-from .blocksfile import save_blocks
-from .chain import Entry, Link, mine_block
+from ..block import MAX_LINE_BYTES, Block
+from ..blocksfile import save_blocks
+from ..chain import Entry, Link, mine_block
 from .data import DEMO_START, demo_network, demo_wallets, seed_contracts
-from .encoding import b64url_decode, b64url_encode
-from .errors import InvalidBlock, InvalidRecord, LabkitError
-from .forks import BlockStatus, Reorg
-from .network import Network
-from .peer import Peer
-from .pow import expected_attempts, meets_difficulty, token_hash
-from .tokens import GENESIS_HASH, Payload, decode_token, encode_token, format_timestamp
-from .wallet import Wallet, public_key_pem
+from ..encoding import b64url_decode, b64url_encode
+from ..errors import InvalidBlock, InvalidRecord, LabkitError
+from ..forks import BlockStatus, Reorg
+from ..network import Network
+from ..peer import Peer
+from ..pow import expected_attempts, meets_difficulty, token_hash
+from ..tokens import GENESIS_HASH, Payload, decode_token, encode_token, format_timestamp
+from ..wallet import Wallet, public_key_pem
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -134,9 +134,9 @@ def results_frame(results: Iterable[AttackResult]) -> "pd.DataFrame":
 
 def _default_miner():
     try:
-        from .fastmine import mine
+        from ..fastmine import mine
     except ImportError:  # pragma: no cover  (before the fast miner existed)
-        from .pow import mine
+        from ..pow import mine
     return mine
 
 

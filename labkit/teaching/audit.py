@@ -16,11 +16,11 @@ import html
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .block import Block
-from .chain import QUESTIONS, Entry, Link, Outcome, Verdict, judge
-from .errors import InvalidBlock, InvalidRecord
-from .network import Network
-from .vm import State
+from ..block import Block
+from ..chain import QUESTIONS, Entry, Link, Outcome, Verdict, judge
+from ..errors import InvalidBlock, InvalidRecord
+from ..network import Network
+from ..vm import State
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

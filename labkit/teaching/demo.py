@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .block import Block
-from .blocksfile import save_blocks
-from .chain import BlockReport, Chain
+from ..block import Block
+from ..blocksfile import save_blocks
+from ..chain import BlockReport, Chain
 from .data import demo_network, demo_timestamps, demo_wallets, seed_contracts
-from .network import Network
-from .peer import Peer
+from ..network import Network
+from ..peer import Peer
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -79,7 +79,7 @@ def run_demo(
     files = {miner_peer.name: blocks_file}
     transport = "file"
     if use_torrent:
-        from .sharing.swarm import distribute
+        from ..sharing.swarm import distribute
 
         dests = [_peer_dir(workdir, p) for p in peers[1:]]
         names = {f"peer {i}": p.name for i, p in enumerate(peers[1:], start=1)}  # the swarm's names -> ours

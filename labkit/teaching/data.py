@@ -5,7 +5,8 @@ are reproducible; they must never hold anything of value.
 
 data/ lives at the top of the repository. A checkout (and an editable install)
 reads it there; a wheel carries a copy as ``labkit/_data`` (setup.py's build
-step), read with ``importlib.resources``.
+step), read with ``importlib.resources``. This module lives in labkit/teaching/,
+so the checkout's root is three folders up.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from .network import Network
-from .wallet import Wallet
+from ..network import Network
+from ..wallet import Wallet
 
 __all__ = ["DATA_DIR", "DEMO_NAMES", "demo_wallets", "demo_network", "seed_contracts", "demo_timestamps",
            "work_dir"]
@@ -24,11 +25,11 @@ __all__ = ["DATA_DIR", "DEMO_NAMES", "demo_wallets", "demo_network", "seed_contr
 
 def _locate_data() -> tuple[Path, Path | None]:
     """(the data folder, the checkout's root or None when labkit is installed from a wheel)."""
-    installed = resources.files(__package__) / "_data"
+    installed = resources.files("labkit") / "_data"
     if installed.is_dir():
         # Installed packages are plain folders (pip unpacks wheels), so this is a real path.
         return Path(str(installed)), None
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]  # labkit/teaching/data.py -> the checkout
     return checkout / "data", checkout
 
 

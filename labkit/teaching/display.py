@@ -1,6 +1,6 @@
 """Styled tables for notebooks: a validation table with rejected blocks in red, and state diffs.
 
-``labkit.tables`` turns the chain and the VM state into plain DataFrames;
+``labkit.teaching.tables`` turns the chain and the VM state into plain DataFrames;
 this module returns pandas ``Styler`` objects built on them, which display
 themselves in a notebook. Each highlight is also a CSS class on its cell
 (``labkit-invalid``, ``labkit-new``, ``labkit-changed``), so tests and the
@@ -19,10 +19,10 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from pandas.io.formats.style import Styler
 
-    from .block import Block
-    from .chain import BlockReport, Chain
-    from .network import Network
-    from .peer import Peer
+    from ..block import Block
+    from ..chain import BlockReport, Chain
+    from ..network import Network
+    from ..peer import Peer
 
 __all__ = [
     "COLORS",
@@ -51,12 +51,12 @@ _HEX_COLUMNS = ("hash", "prev_hash")
 def style_validation(frame: "pd.DataFrame") -> "Styler":
     """Colour every row whose ``valid`` column is False red; hashes in monospace.
 
-    ``frame`` is a table from ``labkit.tables.chain_frame`` or ``report_frame``.
+    ``frame`` is a table from ``labkit.teaching.tables.chain_frame`` or ``report_frame``.
     """
     import pandas as pd
 
     if "valid" not in frame.columns:
-        raise ValueError("the table needs a boolean 'valid' column (see labkit.tables)")
+        raise ValueError("the table needs a boolean 'valid' column (see labkit.teaching.tables)")
     invalid = ~frame["valid"].astype(bool)
     mask = pd.DataFrame({c: invalid for c in frame.columns}, index=frame.index)
 
@@ -110,7 +110,7 @@ def _same(a: Any, b: Any) -> bool:
 def changed_cells(before: "pd.DataFrame", after: "pd.DataFrame") -> "pd.DataFrame":
     """A DataFrame shaped like ``after``: "new" for cells of new rows, "changed" for changed cells, "" otherwise.
 
-    Rows are matched by index (the record ids of ``labkit.tables``); a column
+    Rows are matched by index (the record ids of ``labkit.teaching.tables``); a column
     that was not there before counts as changed where it holds a value.
     """
     import pandas as pd
