@@ -6,8 +6,8 @@ import datetime as dt
 import time
 
 from labkit.chain import Link, mine_block, validate_blocks
-from labkit.teaching.data import demo_network, demo_wallets
 from labkit.peer import Peer
+from labkit.teaching.data import demo_network, demo_wallets
 from labkit.vm import OISC
 
 try:
@@ -18,25 +18,16 @@ except ImportError:
 START = dt.datetime(2024, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 
 
-def _miner():
-    try:
-        from labkit.fastmine import mine
-    except ImportError:  # before the fast miner existed
-        from labkit.pow import mine
-    return mine
-
-
 def build_chain(count: int, difficulty: int = 1):
     """Mine and sign ``count`` blocks, each registering one student, with fixed timestamps."""
     network = demo_network(difficulty)
     wallets = demo_wallets()
-    miner = _miner()
     blocks, parent = [], None
     for i in range(count):
         contract = {"actions": [{"action": "register_student",
                                  "student": {"id": f"S{i:05d}", "name": f"Student {i}", "department": "CS"}}]}
         block = mine_block(network, wallets[i % 3], contract, parent=parent,
-                           timestamp=START + dt.timedelta(seconds=i), miner=miner)
+                           timestamp=START + dt.timedelta(seconds=i))
         payload = block.payload(network.secret)
         parent = Link(i, block.hash, payload.time)
         blocks.append(block)

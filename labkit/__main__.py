@@ -43,7 +43,6 @@ def _print_tables(peer, network) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .teaching.demo import run_demo
-    from .fastmine import mine
 
     workdir = args.workdir if args.workdir else Path(tempfile.mkdtemp(prefix="labkit-demo-"))
     print(f"labkit demo: the seed's scenario with three peers, working in {printable(workdir)}")
@@ -56,7 +55,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         with _undone_on_failure(workdir):
             result = run_demo(workdir, difficulty=args.difficulty, use_torrent=not args.no_torrent,
-                              step=step, miner=mine, progress=bar, share_progress=_ShareProgress())
+                              step=step, progress=bar, share_progress=_ShareProgress())
     finally:
         bar.close()
     print(f"\nState tables as {result.peers[-1].name} sees them:")

@@ -372,7 +372,9 @@ def mine_block(
     if isinstance(parent, Entry):
         parent = parent.link
     if miner is None:
-        from .pow import mine as miner
+        from .pow import default_miner
+
+        miner = default_miner()
     timestamp = timestamp or utc_now()
     template = Payload(
         prev_hash=GENESIS_HASH if parent is None else parent.hash,

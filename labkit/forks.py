@@ -153,9 +153,9 @@ class Reorg:
                 f"{len(self.applied)} applied, work {self.old_work} -> {self.new_work})")
 
     def _repr_html_(self) -> str:
-        return self.frame().to_html(index=False)
+        return self.changes_frame().to_html(index=False)
 
-    def frame(self, network: Network | None = None) -> "pd.DataFrame":
+    def changes_frame(self, network: Network | None = None) -> "pd.DataFrame":
         """One row per block rolled back or applied."""
         import pandas as pd
 
@@ -368,7 +368,7 @@ class BlockTree:
         frame = pd.DataFrame(rows, columns=["tip", "blocks", "total_work", "signer", "forks_after", "canonical"])
         return frame.astype({"forks_after": "Int64"})  # empty for the canonical branch
 
-    def frame(self) -> "pd.DataFrame":
+    def blocks_frame(self) -> "pd.DataFrame":
         """Every valid block: index, hash, parent, signer, work, total work, canonical or side."""
         import pandas as pd
 

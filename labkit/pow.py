@@ -4,7 +4,8 @@
 each digit multiplies the expected work by 16. The reference miner here is
 the seed's loop made readable: re-encode the whole JWT for every nonce and
 hash it. ``labkit.fastmine`` does the same search far faster with the same
-interface (``Miner``), so either can be passed wherever a miner is asked for.
+interface (``Miner``), so either can be passed wherever a miner is asked for;
+``default_miner()`` is the one used wherever none is given (the fast one).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "check_difficulty",
     "expected_attempts",
     "mine",
+    "default_miner",
 ]
 
 PROGRESS_EVERY = 0.1  # seconds between progress reports
@@ -128,3 +130,13 @@ def mine(
                 progress(MiningProgress(attempts, now - start))
                 next_report = now + PROGRESS_EVERY
     raise AssertionError("unreachable")  # itertools.count never ends
+
+
+def default_miner() -> Miner:
+    """The miner used wherever none is given: ``labkit.fastmine.mine``, the same search as ``mine``, faster.
+
+    Imported when first asked for, so ``labkit.pow`` alone never loads multiprocessing.
+    """
+    from .fastmine import mine as fast_mine
+
+    return fast_mine

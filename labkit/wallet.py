@@ -38,7 +38,6 @@ __all__ = [
     "MAX_KEY_FILE_BYTES",
     "public_key_pem",
     "verify",
-    "sign_with",
 ]
 
 MIN_BITS = 2048
@@ -156,11 +155,6 @@ def _openssl_public_key(n: int, e: int):
         return crypto_rsa.RSAPublicNumbers(e, n).public_key()
     except ValueError as exc:  # e.g. an even modulus or exponent: no valid signature exists
         raise InvalidSignature(f"unusable public key ({exc})") from None
-
-
-def sign_with(private_key: rsa.PrivateKey, data: bytes) -> bytes:
-    """RSASSA-PKCS1-v1_5 with SHA-256, computed by OpenSSL."""
-    return _crypto_key(private_key).sign(data, *_pkcs1_sha256())
 
 
 def _pkcs1_sha256():

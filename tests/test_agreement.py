@@ -18,13 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labkit.teaching.audit import audit_record
 from labkit.block import Block
 from labkit.chain import judge, validate_blocks
-from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets
 from labkit.forks import BlockStatus, replay
 from labkit.operations import empty_state
 from labkit.peer import Peer
+from labkit.teaching.audit import audit_record
+from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets
 from labkit.vm import state_digest
 from makers import NOW, forge
 

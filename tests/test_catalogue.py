@@ -3,7 +3,7 @@
 Each row is something a careless or hostile member could hand to labkit, the
 exception it must raise (exactly that class) and the check or words of the
 reason. Most rows are offered to the three honest peers of an attack lab
-(labkit.teaching.attacks); every row then asserts that no peer's state digest and no
+(labkit.teaching.lab); every row then asserts that no peer's state digest and no
 file on disk changed.
 """
 
@@ -17,7 +17,6 @@ from typing import Callable
 
 import pytest
 
-from labkit.teaching.attacks import NotAccepted, jws, make_lab, mallory, sign_record
 from labkit.block import MAX_LINE_BYTES, Block
 from labkit.chain import Link
 from labkit.encoding import StrictJSONError, b64url_decode, loads_strict
@@ -31,6 +30,8 @@ from labkit.errors import (
     KeyFileExists,
 )
 from labkit.network import Network
+from labkit.teaching.attacks import jws, mallory, sign_record
+from labkit.teaching.lab import NotAccepted, make_lab
 from labkit.tokens import decode_token
 from labkit.wallet import Wallet, verify
 

@@ -19,11 +19,11 @@ from labkit.chain import (
     validate_blocks,
     verify_block,
 )
-from labkit.teaching.data import demo_timestamps
 from labkit.errors import InvalidBlock
 from labkit.network import Member, Network
 from labkit.peer import Peer
 from labkit.pow import meets_difficulty, mine
+from labkit.teaching.data import demo_timestamps
 from labkit.tokens import GENESIS_HASH
 from labkit.wallet import Wallet
 from makers import HS256_HEADER, NOW, claims, forge, raw_token, signed

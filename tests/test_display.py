@@ -7,10 +7,10 @@ import pytest
 
 from labkit.block import Block
 from labkit.chain import Chain, validate_blocks
-from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
-from labkit.teaching.display import changed_cells, chain_table, state_diff, style_changes, style_validation, validation_table
 from labkit.encoding import b64url_decode, b64url_encode
 from labkit.operations import Context
+from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
+from labkit.teaching.display import changes_frame, chain_table, state_diff_tables, changes_table, verdicts_table, validation_table
 from labkit.vm import OISC
 
 
@@ -49,13 +49,13 @@ def test_tampered_block_and_every_later_block_are_red(demo):
 
 def test_style_validation_needs_a_valid_column():
     with pytest.raises(ValueError):
-        style_validation(pd.DataFrame({"x": [1]}))
+        verdicts_table(pd.DataFrame({"x": [1]}))
 
 
 def test_changed_cells_marks_new_rows_and_changed_cells_only():
     before = pd.DataFrame({"votes": [1, 3], "note": ["a", float("nan")]}, index=["P1", "P2"])
     after = pd.DataFrame({"votes": [2, 3, 1], "note": ["a", float("nan"), "c"]}, index=["P1", "P2", "P3"])
-    marks = changed_cells(before, after)
+    marks = changes_frame(before, after)
     assert marks.to_dict("index") == {
         "P1": {"votes": "changed", "note": ""},
         "P2": {"votes": "", "note": ""},  # NaN stays NaN: unchanged
@@ -66,13 +66,13 @@ def test_changed_cells_marks_new_rows_and_changed_cells_only():
 def test_a_new_column_counts_as_changed_where_it_holds_a_value():
     before = pd.DataFrame({"name": ["x"]}, index=["N1"])
     after = pd.DataFrame({"name": ["x"], "metadata.artist": ["Alice"]}, index=["N1"])
-    assert changed_cells(before, after).loc["N1"].tolist() == ["", "changed"]
+    assert changes_frame(before, after).loc["N1"].tolist() == ["", "changed"]
 
 
 def test_removed_rows_are_named_in_the_caption():
     before = pd.DataFrame({"v": [1, 2]}, index=["a", "b"])
     after = pd.DataFrame({"v": [1]}, index=["a"])
-    assert "removed: b" in style_changes(before, after).to_html()
+    assert "removed: b" in changes_table(before, after).to_html()
 
 
 def test_state_diff_highlights_a_vote_and_a_new_nft():
@@ -82,7 +82,7 @@ def test_state_diff_highlights_a_vote_and_a_new_nft():
     before = vm.snapshot()
     vm.execute({"action": "vote_proposal", "proposal": {"id": "P1"}}, Context(bob))
     vm.execute({"action": "generate_nft", "nft": {"id": "N1", "name": "n", "metadata": {"a": 1}}}, Context(bob))
-    diff = state_diff(before, vm.state)
+    diff = state_diff_tables(before, vm.state)
     assert set(diff) == {"students", "courses", "proposals", "nfts"}
     assert diff["proposals"].labkit_marks.loc["P1"].to_dict() == {"description": "", "votes": "changed",
                                                                    "voters": "changed"}

@@ -7,7 +7,7 @@ import math
 import pytest
 import rsa
 
-from labkit.teaching.factoring import factoring_records, pollard_rho, recover_private_key, time_factoring, tiny_key
+from labkit.teaching.factoring import factoring_records_frame, pollard_rho, recover_private_key, time_factoring, tiny_key
 
 
 @pytest.mark.parametrize("n, factors", [
@@ -66,7 +66,7 @@ def test_time_factoring():
 
 
 def test_factoring_records():
-    records = factoring_records()
+    records = factoring_records_frame()
     assert records.index.is_monotonic_increasing
     assert 512 in set(records["bits"]) and records["bits"].max() < 1024
     assert math.isclose(records.loc[1999, "bits"], 512)

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from conftest import NOW
 from labkit.block import Block
 from labkit.chain import Chain, Entry, Link, mine_block, verify_block
-from labkit.teaching.data import DEMO_START, demo_network, demo_wallets
 from labkit.errors import InvalidBlock
 from labkit.fastmine import mine as fast_mine
 from labkit.forks import BlockStatus, BlockTree, Reorg, replay
 from labkit.peer import Peer
+from labkit.teaching.data import DEMO_START, demo_network, demo_wallets
 from labkit.vm import state_digest
 
 NET = demo_network(1)  # minimum difficulty 1; blocks may declare 2 for sixteen times the work
@@ -190,7 +190,7 @@ def test_reorg_reports_rollback_and_apply_and_rebuilds_the_state(tree, trunk):
     assert (reorg.old_work, reorg.new_work) == ((64, 64) if at_the_tie else (64, 80))
     students = tree.state["students"]
     assert "S000" in students and "S001" not in students and "S003" not in students and "R063" in students
-    frame = reorg.frame(NET)
+    frame = reorg.changes_frame(NET)
     assert list(frame["change"]) == ["rolled back"] * 3 + ["applied"] * len(reorg.applied)
     assert set(frame.loc[frame["change"] == "applied", "signer"]) == {"bob"}
     assert f"3 rolled back, {len(reorg.applied)} applied" in repr(reorg)
@@ -363,7 +363,7 @@ def test_tables(tree, trunk):
     fork = entry_of(tree, trunk[0])
     for block in branch(fork, 1, start=600, wallet=BOB, prefix="T"):
         tree.add(block, now=NOW)
-    frame = tree.frame()
+    frame = tree.blocks_frame()
     assert list(frame["status"]).count("side") == 1 and len(frame) == 4
     branches = tree.branches_frame()
     assert list(branches["canonical"]) == [True, False]

@@ -28,12 +28,12 @@ from hypothesis import strategies as st
 from conftest import NOW
 from labkit.block import Block
 from labkit.chain import Chain
-from labkit.teaching.data import DEMO_START, demo_network, demo_wallets, seed_contracts
 from labkit.encoding import b64url_decode, b64url_encode
 from labkit.errors import InvalidBlock
 from labkit.fastmine import mine as fast_mine
 from labkit.forks import replay
 from labkit.peer import Peer
+from labkit.teaching.data import DEMO_START, demo_network, demo_wallets, seed_contracts
 from labkit.vm import state_digest
 
 EXAMPLES = int(os.environ.get("LABKIT_FUZZ_EXAMPLES", "300"))

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from labkit import fastmine
-from labkit.teaching.measure import COLUMNS, measure_mining, plot_mining, summarize, trial_template
 from labkit.pow import meets_difficulty, token_hash
+from labkit.teaching.measure import COLUMNS, measure_mining, plot_mining, summary_frame, trial_template
 from labkit.tokens import encode_token
 
 
@@ -65,7 +65,7 @@ def test_bad_trials(trials):
 
 
 def test_summarize(frame):
-    summary = summarize(frame)
+    summary = summary_frame(frame)
     assert list(summary.index) == [("reference", 0), ("reference", 1), ("reference", 2)]
     row = summary.loc[("reference", 2)]
     attempts = frame.loc[frame["difficulty"] == 2, "attempts"]

@@ -164,3 +164,20 @@ def test_progress_reports_and_can_cancel(monkeypatch):
 def test_mining_progress_rate():
     assert MiningProgress(100, 2.0).rate == 50
     assert MiningProgress(100, 0.0).rate == 0.0
+
+
+def test_one_default_miner_the_fast_one(monkeypatch):
+    from labkit import fastmine
+    from labkit.chain import mine_block
+    from labkit.teaching.data import demo_network, demo_wallets
+
+    assert labkit.pow.default_miner() is fastmine.mine
+    used = []
+
+    def spy(template, secret, difficulty, **kwargs):
+        used.append(difficulty)
+        return labkit.pow.mine(template, secret, difficulty, **kwargs)
+
+    monkeypatch.setattr(labkit.pow, "default_miner", lambda: spy)  # mine_block asks pow when no miner is named
+    mine_block(demo_network(1), demo_wallets()[0], {"actions": []})
+    assert used == [1]

@@ -18,7 +18,7 @@ def test_three_peer_swarm_gets_identical_copies(shared_file, tmp_path):
     assert len(result.paths) == 3
     for path in result.paths:
         assert path.read_bytes() == shared_file.read_bytes()
-    frame = result.to_frame()
+    frame = result.peers_frame()
     assert list(frame.index) == ["seeder", "peer 1", "peer 2", "peer 3"]
     assert {"finished_s", "downloaded_bytes", "uploaded_bytes"} <= set(frame.columns)
     assert (frame.loc[["peer 1", "peer 2", "peer 3"], "finished_s"] > 0).all()

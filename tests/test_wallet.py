@@ -24,7 +24,6 @@ from labkit.wallet import (
     load_public_key,
     public_key_pem,
     short_address,
-    sign_with,
     verify,
 )
 
@@ -250,7 +249,6 @@ def test_check_public_key():
 
 def test_signature_equals_rsa_packages(alice):
     assert alice.sign(MESSAGE) == rsa.sign(MESSAGE, alice.private_key, "SHA-256")
-    assert sign_with(alice.private_key, MESSAGE) == alice.sign(MESSAGE)
 
 
 def test_cryptography_verifies_labkit_signatures(wallets):

@@ -18,11 +18,11 @@ pytest.importorskip("ipywidgets")
 from labkit import fastmine  # noqa: E402
 from labkit.block import Block  # noqa: E402
 from labkit.chain import CHECKS, Chain  # noqa: E402
-from labkit.teaching.data import demo_timestamps  # noqa: E402
+from labkit.chain import Outcome  # noqa: E402
 from labkit.errors import InvalidBlock  # noqa: E402
 from labkit.network import Member, Network  # noqa: E402
 from labkit.teaching.audit import audit_record  # noqa: E402
-from labkit.chain import Outcome  # noqa: E402
+from labkit.teaching.data import demo_timestamps  # noqa: E402
 from labkit.widgets.inspector import OUTSIDER, PRESETS, block_inspector  # noqa: E402
 
 from conftest import NOW  # noqa: E402
@@ -71,7 +71,7 @@ def test_untouched_block_is_accepted_and_rebuilt_byte_for_byte(inspector, blocks
     assert inspector.block == blocks[1]
     assert inspector.record()["token"] == blocks[1].token
     assert broken(inspector) == []
-    assert list(inspector.checks.index) == list(CHECKS)
+    assert list(inspector.rules_frame().index) == list(CHECKS)
     assert inspector.next_result is None  # block 2 still follows
 
 
@@ -282,9 +282,9 @@ def test_audit_record_in_the_future(network, blocks):
     early = NOW.replace(year=2000)
     audit = audit_record(blocks[0].to_dict(), network, None, state=None, now=early)
     assert audit.failed_rule == "timestamp"
-    assert audit.frame().loc["contract", "on its own"] == "✓"  # the first block runs on the empty state
+    assert audit.rules_frame().loc["contract", "on its own"] == "✓"  # the first block runs on the empty state
     later = audit_record(blocks[1].to_dict(), network, Chain(network, blocks[:1]).tip, state=None, now=NOW)
-    assert later.frame().loc["contract", "on its own"] == "–"  # no state given: not asked
+    assert later.rules_frame().loc["contract", "on its own"] == "–"  # no state given: not asked
 
 
 def test_audit_html_names_the_failed_rule(inspector):

@@ -34,7 +34,7 @@ def test_mines_a_valid_block_at_the_sliders_difficulty(widget, network, alice):
     assert widget.nonce_label.value == f"nonce: {result.nonce:,}"
     assert "attempts/s" in widget.rate_label.value
     assert not widget.mine_button.disabled and widget.cancel_button.disabled
-    assert list(widget.history_frame()["difficulty"]) == [2]
+    assert list(widget.runs_frame()["difficulty"]) == [2]
 
 
 def test_hash_is_shown_with_its_zeros_highlighted(widget):
@@ -53,7 +53,7 @@ def test_both_miners_find_the_same_nonce(widget):
         widget.mine_button.click()
         nonces.append(widget.wait(timeout=60).nonce)
     assert nonces[0] == nonces[1]
-    assert list(widget.history_frame()["miner"]) == ["reference", "fast"]
+    assert list(widget.runs_frame()["miner"]) == ["reference", "fast"]
 
 
 def test_difficulty_zero_takes_one_attempt(widget):

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import FetchTimeout
-from labkit.sharing.swarm import LocalSwarm, PeerReport, SwarmResult
 from labkit.sharing.metainfo import TorrentFile
+from labkit.sharing.swarm import LocalSwarm, PeerReport, SwarmResult
 from labkit.sharing.transfer import TransferStatus
 from labkit.widgets.swarm import SwarmProgress, human_bytes, swarm_progress
 
@@ -60,7 +60,7 @@ def test_run_drives_every_bar_to_100_and_summarises():
     assert all(bar.value == 100 and bar.bar_style == "success" for bar in w.bars.values())
     assert "done in 0.50 s" in w.infos["peer 1"].value
     assert "0.70 s" in w.summary.value and "1.0× the file" in w.summary.value
-    assert list(w.frame.index) == ["seeder", "peer 1", "peer 2", "peer 3"]
+    assert list(w.peers_frame().index) == ["seeder", "peer 1", "peer 2", "peer 3"]
 
 
 def test_progress_updates_move_the_bar_and_show_rate_and_bad_pieces():

@@ -73,7 +73,8 @@ class SwarmResult:
     def seeder(self) -> PeerReport:
         return self.reports[0]
 
-    def to_frame(self) -> "pandas.DataFrame":
+    def peers_frame(self) -> "pandas.DataFrame":
+        """One row per peer, the seeder first: when it finished, what it downloaded and uploaded."""
         import pandas as pd
 
         frame = pd.DataFrame(

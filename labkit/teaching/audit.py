@@ -65,7 +65,7 @@ class Audit:
     def next_error(self) -> InvalidBlock | None:
         return None if self.next_verdict is None else self.next_verdict.error
 
-    def frame(self) -> "pd.DataFrame":
+    def rules_frame(self) -> "pd.DataFrame":
         """The rules as a table: what each asks, ✓/✗/– on its own, and what it found or why not."""
         return self.verdict.frame()
 

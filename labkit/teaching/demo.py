@@ -14,9 +14,9 @@ from typing import Callable
 from ..block import Block
 from ..blocksfile import save_blocks
 from ..chain import BlockReport, Chain
-from .data import demo_network, demo_timestamps, demo_wallets, seed_contracts
 from ..network import Network
 from ..peer import Peer
+from .data import demo_network, demo_timestamps, demo_wallets, seed_contracts
 
 __all__ = ["DemoResult", "run_demo"]
 

@@ -26,12 +26,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "COLORS",
-    "style_validation",
+    "verdicts_table",
     "validation_table",
     "chain_table",
-    "changed_cells",
-    "style_changes",
-    "state_diff",
+    "changes_frame",
+    "changes_table",
+    "state_diff_tables",
     "peers_table",
 ]
 
@@ -48,7 +48,7 @@ _HEX_COLUMNS = ("hash", "prev_hash")
 # --- validation -------------------------------------------------------------------
 
 
-def style_validation(frame: "pd.DataFrame") -> "Styler":
+def verdicts_table(frame: "pd.DataFrame") -> "Styler":
     """Colour every row whose ``valid`` column is False red; hashes in monospace.
 
     ``frame`` is a table from ``labkit.teaching.tables.chain_frame`` or ``report_frame``.
@@ -80,14 +80,14 @@ def validation_table(blocks: "list[Block]", reports: "Iterable[BlockReport]", ne
     """One row per block with its verdict, the rule it broke and the reason; rejected rows in red."""
     from .tables import report_frame
 
-    return style_validation(report_frame(blocks, list(reports), network))
+    return verdicts_table(report_frame(blocks, list(reports), network))
 
 
 def chain_table(chain: "Chain") -> "Styler":
     """A valid chain as a styled table (every row passes, so none is red)."""
     from .tables import chain_frame
 
-    return style_validation(chain_frame(chain))
+    return verdicts_table(chain_frame(chain))
 
 
 # --- state diffs --------------------------------------------------------------------
@@ -107,7 +107,7 @@ def _same(a: Any, b: Any) -> bool:
         return repr(a) == repr(b)
 
 
-def changed_cells(before: "pd.DataFrame", after: "pd.DataFrame") -> "pd.DataFrame":
+def changes_frame(before: "pd.DataFrame", after: "pd.DataFrame") -> "pd.DataFrame":
     """A DataFrame shaped like ``after``: "new" for cells of new rows, "changed" for changed cells, "" otherwise.
 
     Rows are matched by index (the record ids of ``labkit.teaching.tables``); a column
@@ -127,9 +127,9 @@ def changed_cells(before: "pd.DataFrame", after: "pd.DataFrame") -> "pd.DataFram
     return marks
 
 
-def style_changes(before: "pd.DataFrame", after: "pd.DataFrame", *, caption: str | None = None) -> "Styler":
+def changes_table(before: "pd.DataFrame", after: "pd.DataFrame", *, caption: str | None = None) -> "Styler":
     """``after`` with new rows in green and changed cells in bold yellow; removed rows named in the caption."""
-    marks = changed_cells(before, after)
+    marks = changes_frame(before, after)
     css = marks.replace({"new": COLORS["new"], "changed": COLORS["changed"]})
     classes = marks.replace({"new": "labkit-new", "changed": "labkit-changed"})
     styler = after.style.apply(lambda _: css, axis=None).set_td_classes(classes).format(na_rep="")
@@ -146,7 +146,7 @@ def style_changes(before: "pd.DataFrame", after: "pd.DataFrame", *, caption: str
     return styler
 
 
-def state_diff(before: dict, after: dict, network: "Network | None" = None) -> "dict[str, Styler]":
+def state_diff_tables(before: dict, after: dict, network: "Network | None" = None) -> "dict[str, Styler]":
     """The four state tables of ``after``, each highlighting what changed since ``before``.
 
     ``before`` and ``after`` are VM states (``OISC.state`` or ``OISC.snapshot()``).
@@ -154,7 +154,7 @@ def state_diff(before: dict, after: dict, network: "Network | None" = None) -> "
     from .tables import state_frames
 
     old, new = state_frames(before, network), state_frames(after, network)
-    return {name: style_changes(old[name], new[name]) for name in new}
+    return {name: changes_table(old[name], new[name]) for name in new}
 
 
 # --- peers --------------------------------------------------------------------------

@@ -134,10 +134,6 @@ class Exercises:
             raise ExerciseFailed("\n".join(result._lines()))
         return result
 
-    def check_value(self, exercise: str, value: Any, expected: Any, *, hint: str = "") -> CheckResult:
-        """Check a value the learner computed (a stub function is usually clearer)."""
-        return self.check(exercise, lambda: value, [((), expected)], hint=hint)
-
     def _result(self, exercise: str, status: str, **fields: Any) -> CheckResult:
         done = len(self.passed | ({exercise} if status == "passed" else set()))
         return CheckResult(exercise, status, done=done, total=self.total, **fields)

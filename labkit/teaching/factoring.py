@@ -28,7 +28,7 @@ from rsa.prime import is_prime
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["pollard_rho", "tiny_key", "recover_private_key", "time_factoring", "factoring_records"]
+__all__ = ["pollard_rho", "tiny_key", "recover_private_key", "time_factoring", "factoring_records_frame"]
 
 
 def pollard_rho(n: int, c: int = 1) -> int:
@@ -112,7 +112,7 @@ _RECORDS = [
 ]
 
 
-def factoring_records() -> "pd.DataFrame":
+def factoring_records_frame() -> "pd.DataFrame":
     """Landmark factorisations of RSA moduli, against the seed's 512 bits and labkit's 2048."""
     import pandas as pd
 

@@ -6,7 +6,7 @@ is geometric: its standard deviation is about as large as its mean, so one
 block can take a tenth or three times the average, and only the average
 over many blocks follows 16^d. ``measure_mining`` mines several blocks per
 difficulty (each trial a different timestamp, so a different puzzle) and
-returns one row per block; ``summarize`` averages them; ``plot_mining``
+returns one row per block; ``summary_frame`` averages them; ``plot_mining``
 draws attempts and seconds against 16^d on logarithmic axes, where the
 expected work is a straight line rising one factor of 16 per digit.
 """
@@ -16,15 +16,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from .data import DEMO_START, demo_network, seed_contracts
 from ..pow import expected_attempts, mine
 from ..tokens import GENESIS_HASH, Payload, format_timestamp
+from .data import DEMO_START, demo_network, seed_contracts
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["trial_template", "measure_mining", "summarize", "plot_mining"]
+__all__ = ["trial_template", "measure_mining", "summary_frame", "plot_mining"]
 
 COLUMNS = ["miner", "difficulty", "trial", "nonce", "attempts", "seconds", "rate", "expected"]
 
@@ -73,7 +73,7 @@ def measure_mining(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def summarize(frame: "pd.DataFrame") -> "pd.DataFrame":
+def summary_frame(frame: "pd.DataFrame") -> "pd.DataFrame":
     """Per miner and difficulty: mean, min and max attempts against 16^d, mean seconds, attempts per second."""
     grouped = frame.groupby(["miner", "difficulty"], sort=False)
     summary = grouped.agg(trials=("attempts", "size"), expected=("expected", "first"),

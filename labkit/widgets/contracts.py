@@ -26,12 +26,13 @@ from typing import Callable, Sequence
 import ipywidgets as widgets
 
 from ..chain import BlockReport, mine_block
-from ..teaching.data import DEMO_START
 from ..encoding import StrictJSONError, loads_strict
 from ..errors import LabkitError
 from ..network import Network
 from ..operations import FIELDS
 from ..peer import Peer
+from ..pow import default_miner
+from ..teaching.data import DEMO_START
 from ..wallet import Wallet
 
 __all__ = ["ContractBuilder", "contract_builder", "build_instruction", "parse_metadata", "next_timestamp"]
@@ -98,14 +99,6 @@ def next_timestamp(peer: Peer) -> dt.datetime:
     return DEMO_START if tip is None else tip.payload.time + dt.timedelta(minutes=1)
 
 
-def _default_miner():
-    try:
-        from ..fastmine import mine
-    except ImportError:  # the reference miner is always there
-        from ..pow import mine
-    return mine
-
-
 class ContractBuilder(widgets.VBox):
     """The widget ``contract_builder`` returns; see the module docstring for its parts."""
 
@@ -118,12 +111,12 @@ class ContractBuilder(widgets.VBox):
         clock: Callable[[Peer], dt.datetime] = next_timestamp,
         background: bool = False,
     ):
-        from ..teaching.display import chain_table, state_diff
+        from ..teaching.display import chain_table, state_diff_tables
 
-        self._chain_table, self._state_diff = chain_table, state_diff
+        self._chain_table, self._state_diff = chain_table, state_diff_tables
         self.peer = peer
         self.wallets = {w.name or w.short_address: w for w in wallets}
-        self.miner = miner or _default_miner()
+        self.miner = miner or default_miner()
         self.clock = clock
         self.background = background
         self.last_report: BlockReport | None = None
@@ -264,7 +257,7 @@ def contract_builder(
 
     ``wallet`` signs the blocks; pass several to choose the signer in the
     widget (votes count once per signer). It defaults to the peer's own
-    wallet. ``miner`` defaults to labkit's fast miner; ``clock(peer)`` gives
+    wallet. ``miner`` defaults to ``labkit.pow.default_miner()``; ``clock(peer)`` gives
     each block's time (by default one minute after the tip, so runs repeat);
     ``background=True`` mines in a thread (then call ``w.wait()``).
     """

@@ -25,7 +25,7 @@ Test hooks: ``w.header_text``, ``w.payload_text``, ``w.mac_text``,
 ``w.claim_button``, ``w.remac_button``, ``w.remine_button``, ``w.resign_button``,
 ``w.reset_button``, ``w.check_button``; after a check ``w.result`` (the
 InvalidBlock, or None if the block is accepted), ``w.failed_rule``,
-``w.block`` (the record checked), ``w.checks`` (the table as a DataFrame) and
+``w.block`` (the record checked), ``w.rules_frame()`` (the table as a DataFrame) and
 ``w.next_result`` (the next block's verdict against this one).
 """
 
@@ -41,14 +41,14 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import ipywidgets as widgets
 
-from ..teaching.audit import Audit, audit_html, audit_record
 from ..block import Block
 from ..chain import Link, judge
 from ..encoding import StrictJSONError, b64url_decode, b64url_encode, loads_strict
 from ..errors import InvalidBlock, InvalidToken
 from ..network import Network
 from ..operations import empty_state
-from ..pow import token_hash
+from ..pow import default_miner, token_hash
+from ..teaching.audit import Audit, audit_html, audit_record
 from ..tokens import Payload, parse_timestamp, utc_now
 from ..wallet import Wallet
 
@@ -114,8 +114,9 @@ def _backdate(claims: dict) -> None:
     claims["timestamp"] = when.isoformat()
 
 
-# Each preset edits the parts of the original block; the forger's tools come after.
-# name -> (what it does to the claims, the header, the signature, the signer)
+# The "tamper" presets: name -> what it does, shown as the status line. Each starts again from the
+# original block and edits one of its parts (BlockInspector.apply_preset); the forger's tools that
+# repair what an edit broke (re-MAC, re-mine, re-sign) are the widget's buttons.
 PRESETS: dict[str, str] = {
     "original": "the block as it was mined and signed",
     "edit the contract": "change a name in the contract (the student's, the course's...)",
@@ -345,10 +346,7 @@ class BlockInspector(widgets.VBox):
         except (StrictJSONError, InvalidToken) as exc:
             self.status = f"cannot re-mine: the payload is not a valid block payload ({exc})"
             return self.check()
-        if self.miner is None:
-            from ..fastmine import mine as miner
-        else:
-            miner = self.miner
+        miner = self.miner or default_miner()
         difficulty = max(self.network.difficulty, payload.difficulty or 0)
         result = miner(payload.with_nonce(0), self.network.secret, difficulty)
         parts = result.token.split(".")
@@ -401,9 +399,9 @@ class BlockInspector(widgets.VBox):
     def next_result(self) -> InvalidBlock | None:
         return self.audit.next_error
 
-    @property
-    def checks(self) -> "pd.DataFrame":
-        return self.audit.frame()
+    def rules_frame(self) -> "pd.DataFrame":
+        """The rules as a table, as the audit shows them (``Audit.rules_frame``)."""
+        return self.audit.rules_frame()
 
 
 def block_inspector(

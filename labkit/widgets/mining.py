@@ -31,10 +31,10 @@ import ipywidgets as widgets
 
 from ..block import Block
 from ..chain import Entry, Link, mine_block, verify_block
-from ..teaching.data import DEMO_START
 from ..errors import InvalidBlock, MiningCancelled
 from ..network import Network
-from ..pow import MiningProgress, MiningResult, expected_attempts
+from ..pow import MiningProgress, MiningResult, default_miner, expected_attempts, mine
+from ..teaching.data import DEMO_START
 from ..wallet import Wallet
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,10 +46,8 @@ MAX_SLIDER = 6  # hex digits; 7 would take the reference miner hours
 
 
 def default_miners() -> dict[str, Callable]:
-    """The two miners a learner can compare: the seed's loop and labkit's fast one."""
-    from .. import fastmine, pow
-
-    return {"reference": pow.mine, "fast": fastmine.mine}
+    """The two miners a learner can compare: the seed's loop and labkit's fast one (the default miner)."""
+    return {"reference": mine, "fast": default_miner()}
 
 
 def highlight_zeros(hash_hex: str, difficulty: int) -> str:
@@ -221,7 +219,7 @@ class DifficultyWidget(widgets.VBox):
         self.history.append({"difficulty": difficulty, "miner": name, "nonce": result.nonce,
                              "attempts": result.attempts, "expected": expected,
                              "seconds": round(result.seconds, 4), "attempts/s": round(result.rate)})
-        self.history_html.value = self.history_frame().to_html(index=False, border=0)
+        self.history_html.value = self.runs_frame().to_html(index=False, border=0)
         self._show_expected()
 
     def _busy(self, busy: bool) -> None:
@@ -237,7 +235,7 @@ class DifficultyWidget(widgets.VBox):
             text += f" ≈ {expected_attempts(d) / self._rate:,.2f} s at the last run's speed"
         self.expected_html.value = text
 
-    def history_frame(self) -> "pd.DataFrame":
+    def runs_frame(self) -> "pd.DataFrame":
         """Every finished run as a table (the widget shows the same)."""
         import pandas as pd
 

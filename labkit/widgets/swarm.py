@@ -8,7 +8,7 @@ A bar shows the share of the file whose pieces have passed their SHA-1
 check, so it reaches 100% only for a complete, verified copy.
 
 Test hooks: ``w.bars`` (peer name -> FloatProgress, 0 to 100), ``w.run()``,
-``w.wait()``, ``w.result`` (the SwarmResult) and ``w.frame`` (its table).
+``w.wait()``, ``w.result`` (the SwarmResult) and ``w.peers_frame()`` (its table).
 """
 
 from __future__ import annotations
@@ -113,9 +113,9 @@ class SwarmProgress(widgets.VBox):
             f"The seeder uploaded {human_bytes(seeder.uploaded)} = {seeder.uploaded / size:.1f}× the file.</div>"
         )
 
-    @property
-    def frame(self) -> "pd.DataFrame | None":
-        return self.result.to_frame() if self.result is not None else None
+    def peers_frame(self) -> "pd.DataFrame | None":
+        """The result's table (``SwarmResult.peers_frame``), or None before a swarm has finished."""
+        return self.result.peers_frame() if self.result is not None else None
 
     # --- running a swarm ------------------------------------------------------------
 
