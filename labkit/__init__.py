@@ -1,9 +1,48 @@
-"""labkit: the library behind the blockchain workbook.
+"""labkit: the library behind the blockchain workbook, in reading order.
+
+The core is flat, one concept per module, listed in the order a reader
+meets them (the notebook that teaches each in brackets):
+
+.. reading-order
+
+=============  ============================================================  ========
+module         what it is                                                    notebook
+=============  ============================================================  ========
+errors         the error classes every refusal raises                        all
+encoding       strict JSON and canonical base64url: one spelling per value   02
+wallet         RSA key pairs, addresses, signatures                          01
+network        members, the shared secret, difficulty, clock skew            01
+tokens         a block's JWT: claims, strict decoding, the timestamp grammar 02
+block          the block record: token, signature, signer                    02
+pow            proof of work: difficulty, hashes, the reference miner        03
+fastmine       the fast miner (the default): same nonces, found sooner       03
+names          ids and names: NFC, nothing invisible, the same everywhere    06
+operations     the four contract operations, as a dispatch table             06
+vm             executing a contract: one pure function, and the OISC VM      06
+rules          every rule a block must pass, one row each                    04
+chain          the verdict (judge) and the Chain                             04
+blocksfile     the blocks file: one JSON line per block, read with limits    04
+reorg          what a block's arrival did: status, reorganisations           08
+forks          the block tree: branches, orphans, fork choice by most work   08
+peer           a peer: its tree, its canonical chain and that chain's state  07
+files          files written atomically, paths checked before use            07
+terminal       user text made safe to print on a terminal                    07
+pointer        BEP 46 chain-tip pointers on the DHT (the classroom network)  (09)
+=============  ============================================================  ========
+
+.. end-reading-order
+
+Then three subpackages: ``labkit.sharing`` (the blocks file over
+BitTorrent: metainfo, addresses and policy, session, transfer, swarm, the
+share/fetch commands; notebook 05), ``labkit.teaching`` (the workbook's
+aids: demo data, tables, the audit, the attack lab and the 51 % race,
+measurements, factoring, exercises, the environment check) and
+``labkit.widgets`` (the notebooks' ipywidgets). ``python -m labkit`` is
+the command line.
 
 ``import labkit`` is cheap: it loads only the error classes. The modules
-(``labkit.wallet``, ``labkit.chain``, ``labkit.torrent``...) are imported
-when first used, so a notebook that never shares a torrent never loads
-libtorrent.
+are imported when first used (``labkit.chain``...), so a notebook that
+never shares a torrent never loads libtorrent.
 """
 
 from __future__ import annotations

@@ -231,7 +231,7 @@ class Verdict:
             return BlockReport(self.index, self.hash, True, signer=self.signer, line=line)
         return BlockReport(self.index, self.hash, False, broken.rule, broken.detail, self.signer, line)
 
-    def frame(self) -> "pd.DataFrame":
+    def rules_frame(self) -> "pd.DataFrame":
         """The rules as a table: what each asks, ✓/✗/–, and what it found or why it failed."""
         import pandas as pd
 

@@ -57,7 +57,6 @@ Bitcoin Core's chain selection by ``nChainWork`` and its orphan-block pool.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
@@ -67,6 +66,7 @@ from .chain import UNKNOWN_PARENT, BlockReport, Chain, Entry, Link, Verdict, jud
 from .encoding import StrictJSONError, b64url_decode, loads_strict
 from .errors import InvalidBlock
 from .network import Network
+from .reorg import BlockStatus, Dropped, Reorg, TreeUpdate, actions_text
 from .operations import Operation, empty_state
 from .tokens import GENESIS_HASH, utc_now
 from .vm import State, execute
@@ -78,10 +78,6 @@ __all__ = [
     "MAX_ORPHANS",
     "MAX_ORPHAN_AGE",
     "STATE_CACHE",
-    "BlockStatus",
-    "Dropped",
-    "Reorg",
-    "TreeUpdate",
     "BlockTree",
     "replay",
 ]
@@ -90,19 +86,6 @@ MAX_ORPHANS = 100  # blocks waiting for their parent
 MAX_ORPHAN_AGE = 1000  # arrivals an orphan may wait before it is dropped as too old
 STATE_CACHE = 32  # states kept for fast reorgs; older ones are replayed
 MAX_REMEMBERED_INVALID = 1000  # rejected block hashes remembered, so their children are refused at once
-
-
-class BlockStatus(enum.Enum):
-    """Where a block stands in a peer's tree."""
-
-    CANONICAL = "canonical"  # on the branch with the most work
-    SIDE = "side"  # valid, on another branch
-    ORPHAN = "orphan"  # waiting for its parent
-    REFUSED = "refused"  # remembered as refused
-    UNKNOWN = "unknown"  # never seen, forgotten, or dropped from the orphan pool
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def replay(entries: "list[Entry] | tuple[Entry, ...] | Chain",
@@ -114,91 +97,12 @@ def replay(entries: "list[Entry] | tuple[Entry, ...] | Chain",
     return state
 
 
-# --- what an arrival did ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dropped:
-    """An orphan that stopped waiting for its parent."""
-
-    hash: str
-    index: int | None  # the height the block declares, if any
-    reason: str
-
-
-@dataclass(frozen=True)
-class Reorg:
-    """How the canonical chain changed: blocks rolled back and blocks applied, in chain order.
-
-    A plain extension of the chain is a Reorg with nothing rolled back.
-    """
-
-    fork_index: int  # index of the last block the old and new chains share; -1 when none
-    rolled_back: tuple[Entry, ...]
-    applied: tuple[Entry, ...]
-    old_work: int  # total work of the old canonical chain
-    new_work: int
-
-    @property
-    def is_extension(self) -> bool:
-        return not self.rolled_back
-
-    @property
-    def depth(self) -> int:
-        """How many canonical blocks were undone."""
-        return len(self.rolled_back)
-
-    def __repr__(self) -> str:
-        return (f"Reorg(after block {self.fork_index}: {len(self.rolled_back)} rolled back, "
-                f"{len(self.applied)} applied, work {self.old_work} -> {self.new_work})")
-
-    def _repr_html_(self) -> str:
-        return self.changes_frame().to_html(index=False)
-
-    def changes_frame(self, network: Network | None = None) -> "pd.DataFrame":
-        """One row per block rolled back or applied."""
-        import pandas as pd
-
-        def name(entry: Entry) -> str:
-            return network.name_of(entry.signer) if network else entry.signer[:10]
-
-        rows = [{"change": change, "index": e.index, "hash": e.hash[:12], "signer": name(e),
-                 "actions": _actions(e.payload.transaction_data), "work": e.work}
-                for change, entries in (("rolled back", self.rolled_back), ("applied", self.applied))
-                for e in entries]
-        return pd.DataFrame(rows, columns=["change", "index", "hash", "signer", "actions", "work"])
-
-
-@dataclass(frozen=True)
-class TreeUpdate:
-    """What adding one block did to the tree."""
-
-    hash: str
-    status: BlockStatus  # where the block stands now: CANONICAL, SIDE or ORPHAN
-    known: bool = False  # the tree held this block already; nothing changed
-    connected: tuple[Entry, ...] = ()  # blocks that joined the tree: this one and orphans it freed
-    rejected: tuple[BlockReport, ...] = ()  # waiting orphans refused once their parent arrived
-    dropped: tuple[Dropped, ...] = ()  # orphans that stopped waiting
-    change: Reorg | None = None  # how the canonical chain changed, if it did
-
-    @property
-    def reorg(self) -> Reorg | None:
-        """The change, when it rolled blocks back (not a plain extension)."""
-        return self.change if self.change is not None and self.change.rolled_back else None
-
-
 @dataclass(frozen=True)
 class _Orphan:
     block: Block
     verdict: Verdict  # judged alone: nothing broken, the rules about the parent waiting
     prev_hash: str
     arrival: int  # the tree's arrival counter when it came
-
-
-def _actions(contract: object) -> str:
-    if isinstance(contract, dict) and isinstance(contract.get("actions"), list):
-        return ", ".join(str(a.get("action", "?")) if isinstance(a, dict) else "?" for a in contract["actions"])
-    return "?"
 
 
 # --- the tree -----------------------------------------------------------------
@@ -373,7 +277,7 @@ class BlockTree:
         import pandas as pd
 
         rows = [{"index": e.index, "hash": e.hash[:12], "prev_hash": e.prev_hash[:12],
-                 "signer": self.network.name_of(e.signer), "actions": _actions(e.payload.transaction_data),
+                 "signer": self.network.name_of(e.signer), "actions": actions_text(e.payload.transaction_data),
                  "work": e.work, "total_work": e.total_work, "status": self.status(e.hash).value}
                 for e in sorted(self._entries.values(), key=lambda e: (e.index, self._joined[e.hash]))]
         columns = ["index", "hash", "prev_hash", "signer", "actions", "work", "total_work", "status"]

@@ -25,7 +25,8 @@ from .block import Block
 from .blocksfile import load_blocks, save_blocks
 from .chain import BlockReport, Chain
 from .errors import InvalidBlock
-from .forks import MAX_ORPHANS, BlockStatus, BlockTree, Reorg, TreeUpdate
+from .forks import MAX_ORPHANS, BlockTree
+from .reorg import BlockStatus, Reorg, TreeUpdate
 from .network import Network
 from .operations import Operation
 from .vm import State

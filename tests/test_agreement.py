@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from labkit.block import Block
 from labkit.chain import judge, validate_blocks
-from labkit.forks import BlockStatus, replay
+from labkit.forks import replay
+from labkit.reorg import BlockStatus
 from labkit.operations import empty_state
 from labkit.peer import Peer
 from labkit.teaching.audit import audit_record

@@ -14,7 +14,8 @@ from labkit.block import Block
 from labkit.chain import Chain, Entry, Link, mine_block, verify_block
 from labkit.errors import InvalidBlock
 from labkit.fastmine import mine as fast_mine
-from labkit.forks import BlockStatus, BlockTree, Reorg, replay
+from labkit.forks import BlockTree, replay
+from labkit.reorg import BlockStatus, Reorg
 from labkit.peer import Peer
 from labkit.teaching.data import DEMO_START, demo_network, demo_wallets
 from labkit.vm import state_digest

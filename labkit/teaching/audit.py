@@ -67,7 +67,7 @@ class Audit:
 
     def rules_frame(self) -> "pd.DataFrame":
         """The rules as a table: what each asks, ✓/✗/– on its own, and what it found or why not."""
-        return self.verdict.frame()
+        return self.verdict.rules_frame()
 
     def _repr_html_(self) -> str:
         return audit_html(self)

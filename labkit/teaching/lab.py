@@ -26,7 +26,7 @@ from ..block import Block
 from ..blocksfile import save_blocks
 from ..chain import Entry, Link, mine_block
 from ..errors import InvalidBlock, InvalidRecord, LabkitError
-from ..forks import BlockStatus
+from ..reorg import BlockStatus
 from ..network import Network
 from ..peer import Peer
 from ..pow import Miner, default_miner

@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
-from ..forks import Reorg
+from ..reorg import Reorg
 from .lab import Lab, mine_branch, registration
 
 if TYPE_CHECKING:  # pragma: no cover
