@@ -443,9 +443,6 @@ class BlockTree:
                         self._remember_refused(verdict)
                         queue.append(orphan_hash)  # its own orphans are refused in turn
                     continue
-                if verdict.waiting:  # cannot happen: its parent is known now
-                    self._add_orphan(orphan.block, verdict)
-                    continue
                 connected.append(self._join(verdict))
                 queue.append(orphan_hash)
         return connected, rejected
