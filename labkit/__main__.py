@@ -197,15 +197,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_wallet_new(args: argparse.Namespace) -> int:
-    """A new 2048-bit wallet: NAME.pem (private, mode 0600) and NAME.pub.pem (to hand to the instructor)."""
+    """A new 2048-bit wallet: NAME.pem (private, mode 0600) and NAME.pub.pem (to hand to the instructor),
+    and the member's node key beside them: NAME.node (private, 0600) and NAME.node.pub."""
     from .files import atomic_write, check_new_file, missing_folders
+    from .node.keys import node_key_paths, write_node_key_pair
     from .wallet import Wallet, public_key_pem
 
     folder: Path = args.dir
     private, public = folder / f"{args.name}.pem", folder / f"{args.name}.pub.pem"
+    node_files = node_key_paths(private)
     if folder.exists():
-        check_new_file(private)  # before the key is made: never replace a key, never half a pair
-        check_new_file(public)
+        for path in (private, public, *node_files):  # before the key is made: never replace a key, never half a pair
+            check_new_file(path)
     made = missing_folders(folder)
     written: list[Path] = []
     try:
@@ -213,13 +216,15 @@ def cmd_wallet_new(args: argparse.Namespace) -> int:
         wallet = Wallet.generate(name=args.name)
         written.append(wallet.save(private))  # refuses to replace an existing key (KeyFileExists)
         written.append(atomic_write(public, public_key_pem(wallet.public_key).encode("ascii"), overwrite=False))
+        written += write_node_key_pair(private)[1:]
     except BaseException:
         for path in written:  # undo: a refused command leaves nothing behind
             path.unlink()
         for path in reversed(made):
             path.rmdir()
         raise
-    print(f"wrote {printable(private)} (keep it secret) and {printable(public)}")
+    print(f"wrote {printable(private)} and {printable(node_files[0])} (keep them secret), "
+          f"{printable(public)} and {printable(node_files[1])}")
     print(f"address {wallet.address}")
     return 0
 
@@ -228,6 +233,7 @@ def cmd_network_new(args: argparse.Namespace) -> int:
     """A classroom network from members' public keys, with a freshly generated secret."""
     from .errors import ConfigError
     from .network import Member, Network
+    from .node.keys import node_public_key_beside
     from .wallet import load_public_key_file
 
     members, seen = [], set()
@@ -235,7 +241,7 @@ def cmd_network_new(args: argparse.Namespace) -> int:
         if name in seen:
             raise ConfigError(f"--member {name!r} is given twice")
         seen.add(name)
-        members.append(Member(name, load_public_key_file(path)))
+        members.append(Member(name, load_public_key_file(path), node_public_key_beside(path)))
     network = Network.create(members, difficulty=args.difficulty, name=args.name)
     network.save(args.out)
     print(f"wrote {printable(args.out)} (mode 0600: it holds the network's secret; share it only with members)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -69,6 +70,7 @@ def check_name(name: str) -> str:
 class Member:
     name: str
     public_key: rsa.PublicKey
+    node_key: bytes | None = None  # ed25519 public key (32 bytes) of the member's live node, if it has one
 
     @property
     def address(self) -> str:
@@ -117,6 +119,11 @@ class Network:
             if member.address in by_address:
                 raise ConfigError(f"member {member.name!r} has the same key as {by_address[member.address].name!r}")
             by_address[member.address] = member
+            if member.node_key is not None and (not isinstance(member.node_key, bytes) or len(member.node_key) != 32):
+                raise ConfigError(f"member {member.name!r}: a node key is 32 bytes (an ed25519 public key)")
+        node_keys = [m.node_key for m in self.members if m.node_key is not None]
+        if len(set(node_keys)) != len(node_keys):
+            raise ConfigError("two members have the same node key")
         object.__setattr__(self, "_by_address", by_address)
 
     @classmethod
@@ -176,7 +183,9 @@ class Network:
             "difficulty": self.difficulty,
             "max_clock_skew": self.max_clock_skew,
             "secret": self.secret.hex(),
-            "members": [{"name": m.name, "public_key": public_key_pem(m.public_key)} for m in self.members],
+            "members": [{"name": m.name, "public_key": public_key_pem(m.public_key),
+                         **({"node_key": m.node_key.hex()} if m.node_key is not None else {})}
+                        for m in self.members],
         }, indent=2) + "\n"
 
     @classmethod
@@ -201,11 +210,16 @@ class Network:
             raise ConfigError("members must be a list")
         members = []
         for i, entry in enumerate(config["members"]):
-            if not isinstance(entry, dict) or set(entry) != {"name", "public_key"} \
+            if not isinstance(entry, dict) or set(entry) - {"node_key"} != {"name", "public_key"} \
                     or not isinstance(entry["name"], str) or not isinstance(entry["public_key"], str):
-                raise ConfigError(f"member {i} must be {{'name': str, 'public_key': PEM str}}")
+                raise ConfigError(f"member {i} must be {{'name': str, 'public_key': PEM str}} "
+                                  f"and perhaps 'node_key': hex str")
+            node_key = entry.get("node_key")
+            if "node_key" in entry and not (isinstance(node_key, str) and re.fullmatch("[0-9a-f]{64}", node_key)):
+                raise ConfigError(f"member {entry['name']!r}: node_key must be 64 lower-case hex digits")
             try:
-                members.append(Member(entry["name"], load_public_key(entry["public_key"])))
+                members.append(Member(entry["name"], load_public_key(entry["public_key"]),
+                                      None if node_key is None else bytes.fromhex(node_key)))
             except InvalidKey as exc:
                 raise ConfigError(f"member {entry['name']!r}: {exc}") from None
         return cls(config["name"], secret, config["difficulty"], tuple(members),

@@ -81,8 +81,11 @@ others, against one tick (5 s) with ``add_dht_node``.
 
 BEP 46's value is ``{"ih": <20-byte info-hash>}``; labkit's adds two integers,
 ``{"height": <index of the tip block>, "ih": ..., "work": <total work of the tip>}``,
-bencoded with sorted keys and nothing else (``Pointer.from_value`` refuses any other
-spelling).
+and may add ``"peer"``: where the publisher seeds that torrent, in BEP 23's compact
+form (4 address bytes and 2 port bytes, big-endian; 16 and 2 for IPv6), so a follower
+can connect to it at once instead of first finding it through the DHT's get_peers.
+Keys are sorted as bencoding requires and nothing else may appear (``Pointer.from_value``
+refuses any other spelling).
 
 References: BEP 5 (DHT), BEP 42 (node ids from IPs), BEP 44 (storing arbitrary
 data in the DHT), BEP 46 (updating torrents via DHT mutable items), RFC 8032
@@ -284,6 +287,7 @@ def verify_item(public_key: bytes, salt: bytes, seq: int, value: bytes, signatur
 
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _KEYS = (b"height", b"ih", b"work")  # sorted, as bencoding requires
+_KEYS_WITH_PEER = (b"height", b"ih", b"peer", b"work")
 
 
 @dataclass(frozen=True)
@@ -294,10 +298,13 @@ class Pointer:
     height: int  # index of the tip block (0 = the first block)
     total_work: int  # the tip's total work: sum of 16^difficulty over its blocks (expected hashes)
     seq: int = 0  # BEP 44 sequence number; 0 until published: the DHT assigns it, not the caller
+    peer: Address | None = None  # (ip, port) where the publisher seeds the torrent, if it says
 
     def __post_init__(self) -> None:
         if not isinstance(self.info_hash, str) or not _HEX40.fullmatch(self.info_hash):
             raise InvalidPointer("info_hash must be 40 lower-case hex digits (a v1 info-hash)")
+        if self.peer is not None:
+            _compact(self.peer)  # raises InvalidPointer
         for name in ("height", "total_work", "seq"):
             value = getattr(self, name)
             if type(value) is not int:  # bool is an int, and is refused too
@@ -310,7 +317,9 @@ class Pointer:
     def to_value(self) -> bytes:
         """The bencoded dict put in the DHT: height, ih (20 bytes), work. The seq is not part of it."""
         fields = {b"height": self.height, b"ih": bytes.fromhex(self.info_hash), b"work": self.total_work}
-        return b"d" + b"".join(_bencode_string(k) + _bencode_value(fields[k]) for k in _KEYS) + b"e"
+        if self.peer is not None:
+            fields[b"peer"] = _compact(self.peer)
+        return b"d" + b"".join(_bencode_string(k) + _bencode_value(fields[k]) for k in sorted(fields)) + b"e"
 
     @classmethod
     def from_value(cls, value: bytes, *, seq: int = 0) -> "Pointer":
@@ -321,15 +330,33 @@ class Pointer:
         if len(value) > MAX_VALUE_BYTES:
             raise InvalidPointer(f"{len(value)} bytes: larger than BEP 44 allows ({MAX_VALUE_BYTES})")
         fields = _bdecode_flat_dict(value)
-        if tuple(fields) != _KEYS:
-            raise InvalidPointer(f"the keys must be exactly {[k.decode() for k in _KEYS]}, "
-                                 f"got {[k.decode('latin-1') for k in fields]}")
+        if tuple(fields) not in (_KEYS, _KEYS_WITH_PEER):
+            raise InvalidPointer(f"the keys must be exactly {[k.decode() for k in _KEYS]}, and "
+                                 f"perhaps 'peer'; got {[k.decode('latin-1') for k in fields]}")
         ih, height, work = fields[b"ih"], fields[b"height"], fields[b"work"]
         if not isinstance(ih, bytes) or len(ih) != 20:
             raise InvalidPointer("ih must be a 20-byte string (a v1 info-hash)")
         if not isinstance(height, int) or not isinstance(work, int):
             raise InvalidPointer("height and work must be integers")
-        return cls(ih.hex(), height, work, seq)
+        peer = fields.get(b"peer")
+        if peer is not None and not (isinstance(peer, bytes) and len(peer) in (6, 18)):
+            raise InvalidPointer("peer must be a compact address: 6 bytes (IPv4) or 18 (IPv6)")
+        address = None if peer is None else (str(ipaddress.ip_address(peer[:-2])), int.from_bytes(peer[-2:], "big"))
+        return cls(ih.hex(), height, work, seq, address)
+
+
+def _compact(peer: Address) -> bytes:
+    """BEP 23's compact address: the IP's bytes, then the port's two (big-endian)."""
+    try:
+        ip, port = peer
+        if not isinstance(ip, str):
+            raise TypeError(ip)
+        packed = ipaddress.ip_address(ip).packed
+    except (TypeError, ValueError):
+        raise InvalidPointer(f"peer must be (IP address, port), not {peer!r}") from None
+    if type(port) is not int or not 1 <= port <= 65535:
+        raise InvalidPointer(f"the peer's port must be 1 to 65535, not {port!r}")
+    return packed + port.to_bytes(2, "big")
 
 
 def _bencode_string(data: bytes) -> bytes:

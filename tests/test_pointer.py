@@ -215,6 +215,28 @@ BAD_VALUES = [  # (why, value)
 ]
 
 
+def test_a_pointer_may_name_the_publishers_address_in_bep23s_compact_form():
+    value = Pointer(IH, 5, 1300, peer=("127.0.0.1", 6881)).to_value()
+    assert value == b"d6:heighti5e2:ih20:" + bytes.fromhex(IH) + b"4:peer6:\x7f\x00\x00\x01\x1a\xe14:worki1300ee"
+    for peer in [("127.0.0.1", 6881), ("::1", 40000)]:
+        pointer = Pointer(IH, 5, 1300, seq=3, peer=peer)
+        assert Pointer.from_value(pointer.to_value(), seq=3) == pointer
+
+
+@pytest.mark.parametrize("peer", [("localhost", 80), ("127.0.0.1", 0), ("127.0.0.1", 65536), (2130706433, 80),
+                                  ("127.0.0.1", "80"), ("127.0.0.1",), "127.0.0.1:80"])
+def test_a_pointer_refuses_a_peer_that_is_not_an_ip_and_port(peer):
+    with pytest.raises(InvalidPointer):
+        Pointer(IH, 5, 1300, peer=peer)
+
+
+@pytest.mark.parametrize("peer", [b"", bytes(5), bytes(7), bytes(4) + b"\x00\x00", b"\x7f\x00\x00\x01"])
+def test_from_value_refuses_a_peer_that_is_not_a_compact_address(peer):
+    value = b"d6:heighti5e2:ih" + H20 + b"4:peer%d:" % len(peer) + peer + b"4:worki1ee"
+    with pytest.raises(InvalidPointer):
+        Pointer.from_value(value)
+
+
 @pytest.mark.parametrize("why, value", BAD_VALUES, ids=[why for why, _ in BAD_VALUES])
 def test_from_value_refuses(why, value):
     with pytest.raises(InvalidPointer):
@@ -549,13 +571,13 @@ def live():
 
 
 def test_b_and_c_read_the_pointer_a_published(live):
-    assert live["first"] == {"info_hash": IH, "height": 5, "total_work": 1300, "seq": 1}
+    assert live["first"] == {"info_hash": IH, "height": 5, "total_work": 1300, "seq": 1, "peer": None}
     assert live["b_first"] == live["first"]
     assert live["c_first"] == live["first"]
 
 
 def test_a_newer_pointer_replaces_the_older(live):
-    assert live["newer"] == {"info_hash": "f" * 40, "height": 6, "total_work": 1316, "seq": 2}
+    assert live["newer"] == {"info_hash": "f" * 40, "height": 6, "total_work": 1316, "seq": 2, "peer": None}
     assert live["b_newer"] == live["newer"]
 
 
