@@ -1,0 +1,24 @@
+"""The live classroom network: nodes that mine, publish and follow each other's chains (issue 13).
+
+- :mod:`~labkit.node.keys`: a member's ed25519 node key files, beside the RSA key files;
+- :mod:`~labkit.node.journal`: a node's data folder: its event log (JSON lines) and ``status.json``;
+- :mod:`~labkit.node.live`: ``Node``, one member's node: its wallet and node key, the network,
+  a :class:`~labkit.peer.Peer`, a libtorrent session with the DHT on, and ``publish``,
+  ``follow``, ``submit``, ``mine_once`` and ``status``.
+
+Importing this package loads nothing; libtorrent is imported when a node starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["keys", "journal", "live", "Node"]
+
+
+def __getattr__(name: str):
+    if name == "Node":
+        return importlib.import_module(".live", __name__).Node
+    if name in __all__:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'labkit.node' has no attribute {name!r}")
