@@ -167,7 +167,7 @@ class Node:
         TorrentSession keeps it private; until it offers it publicly, this is the one
         place that reaches for it.
         """
-        return self._live()._ses
+        return self._live().native
 
     def wait_for_dht(self, nodes: int = 1, timeout: float = 15.0) -> int:
         """Wait until the DHT routing table holds ``nodes`` nodes (the first node of a network needs ~5 s)."""
@@ -455,16 +455,8 @@ class Node:
         self.journal.log("ignored", member=who, seq=seq, reason=why, **detail)
 
     def _dispatch(self, alert: Any) -> None:
-        """Hand an alert popped by a DHT call to the transfer it concerns, as the session's poll would."""
-        from ..sharing.session import torrent_key
-
-        handle = getattr(alert, "handle", None)
-        if handle is None or not handle.is_valid():
-            return
-        key = torrent_key(handle.info_hashes())
-        for transfer in self._live().transfers:
-            if transfer.info_hash == key:
-                transfer.handle_alert(alert)
+        """Hand an alert popped by a DHT call to the session, as its poll would."""
+        self._live().dispatch(alert)
 
     def _live(self):
         if self.session is None:

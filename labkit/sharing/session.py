@@ -353,15 +353,27 @@ class TorrentSession:
 
     # -- the event loop ---------------------------------------------------------------
 
+    @property
+    def native(self):
+        """The libtorrent session itself, for calls this class does not wrap (the DHT's, in labkit.node).
+
+        Whoever pops its alerts hands each one to ``dispatch``, so transfers still see theirs.
+        """
+        return self._live()
+
+    def dispatch(self, alert) -> None:
+        """Hand one alert to the transfer it concerns, if any."""
+        transfer = self._owner(alert)
+        if transfer is not None:
+            transfer.handle_alert(alert)
+
     def poll(self, timeout: float = 0.0) -> None:
         """Handle libtorrent's alerts (waiting up to ``timeout`` s for one) and advance transfers."""
         ses = self._live()
         if timeout > 0:
             ses.wait_for_alert(int(timeout * 1000))
         for alert in ses.pop_alerts():
-            transfer = self._owner(alert)
-            if transfer is not None:
-                transfer.handle_alert(alert)
+            self.dispatch(alert)
         for transfer in list(self._transfers.values()):
             transfer.advance()
 
