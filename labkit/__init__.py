@@ -32,14 +32,18 @@ pointer        BEP 46 chain-tip pointers on the DHT (the classroom network)  (09
 
 .. end-reading-order
 
-Then four subpackages: ``labkit.sharing`` (the blocks file over
-BitTorrent: metainfo, addresses and policy, session, transfer, swarm, the
-share/fetch commands; notebook 05), ``labkit.teaching`` (the workbook's
-aids: demo data, tables, the audit, the attack lab and the 51 % race,
-measurements, factoring, exercises, the environment check) ``labkit.widgets`` (the notebooks' ipywidgets) and ``labkit.node`` (a live
-peer of the classroom network: node keys, publishing and following chains
-over BitTorrent and the DHT; notebook 09, in progress). ``python -m labkit`` is
-the command line.
+Then four subpackages:
+
+- ``labkit.sharing``: the blocks file over BitTorrent (metainfo, addresses
+  and policy, session, transfer, swarm, the share/fetch commands; 05);
+- ``labkit.teaching``: the workbook's aids (demo data, tables, the audit,
+  the attack lab and the 51 % race, measurements, factoring, exercises,
+  the environment check);
+- ``labkit.widgets``: the notebooks' ipywidgets;
+- ``labkit.node``: a live peer of the classroom network (node keys,
+  publishing and following chains over BitTorrent and the DHT; in progress).
+
+``python -m labkit`` is the command line.
 
 ``import labkit`` is cheap: it loads only the error classes. The modules
 are imported when first used (``labkit.chain``...), so a notebook that
