@@ -6,6 +6,7 @@ ipywidgets is imported only by these modules, never by ``import labkit``.
 
 - ``labkit.widgets.inspector``: the block inspector (notebook 02)
 - ``labkit.widgets.mining``: the difficulty widget (notebook 03)
+- ``labkit.widgets.chain``: the red chain: peers' copies, edit a block, re-mine (notebook 04)
 - ``labkit.widgets.contracts``: the contract builder (notebook 06)
 - ``labkit.widgets.swarm``: torrent progress bars (notebooks 05 and 07)
 """
