@@ -1,4 +1,8 @@
-"""The four contract operations, as a dispatch table from action name to function.
+"""The contract operations, as a dispatch table from action name to function.
+
+The seed's four operations keep records (students, courses, proposals,
+NFTs); two more run a classroom token: ``mint`` is the block reward and
+``transfer`` moves tokens from the block's author to someone else.
 
 Each operation is a small function ``op(state, instruction, context)`` that
 checks its instruction and then changes ``state``. It raises ContractError
@@ -16,22 +20,33 @@ Instructions (the seed's wire format)::
     {"action": "add_course",       "course":   {"id", "name", "department"}}
     {"action": "vote_proposal",    "proposal": {"id", "description"}}
     {"action": "generate_nft",     "nft":      {"id", "name", "metadata"?}}
+    {"action": "mint"}
+    {"action": "transfer",         "transfer": {"to", "amount"}}
+
+The token's two tables, ``balances`` (account -> tokens) and ``rewards``
+(block index -> who was paid), appear in the state with the first ``mint``:
+a chain that never uses the token has the same state, and the same state
+digest, as before the token existed.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import ContractError
 from .names import BadText, check_text
 
-__all__ = ["Context", "Operation", "OPERATIONS", "FIELDS", "empty_state"]
+__all__ = ["Context", "Operation", "OPERATIONS", "FIELDS", "empty_state", "REWARD", "MAX_AMOUNT", "balance_of"]
 
 MAX_TEXT = 500  # characters in a name or description
 MAX_ID = 64
+REWARD = 50  # tokens a block's author earns with ``mint``: fixed by the rules, not chosen by the miner
+MAX_AMOUNT = 10 ** 9  # tokens in one transfer
+ADDRESS = re.compile(r"[0-9a-f]{64}")  # a member's address (labkit.wallet.address_of)
 
 
 @dataclass(frozen=True)
@@ -51,7 +66,8 @@ def empty_state() -> State:
     return {"students": {}, "courses": {}, "proposals": {}, "nfts": {}}
 
 
-# Which object each action carries, its required text fields, and optional fields.
+# The record operations: which object each action carries, its required text fields, and optional
+# fields (the contract builder widget offers these). mint and transfer check their own fields.
 FIELDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "register_student": ("student", ("id", "name", "department"), ()),
     "add_course": ("course", ("id", "name", "department"), ()),
@@ -150,9 +166,85 @@ def generate_nft(state: State, instruction: dict, context: Context) -> None:
                                        "metadata": copy.deepcopy(metadata), "owner": context.signer})
 
 
+# --- the classroom token ----------------------------------------------------------------------------
+
+
+def balance_of(state: State, account: str) -> int:
+    """Tokens held by ``account`` (an address or a student id); 0 if it never held any."""
+    return state.get("balances", {}).get(account, {}).get("balance", 0)
+
+
+def _credit(state: State, changes: dict[str, int]) -> None:
+    """Store new balance records for the accounts in ``changes`` (account -> tokens added or taken)."""
+    balances = dict(state.get("balances", {}))
+    for account, delta in changes.items():
+        balances[account] = {"account": account, "balance": balance_of(state, account) + delta}
+    state["balances"] = balances
+
+
+def mint(state: State, instruction: dict, context: Context) -> None:
+    """The block reward: credit the block's author REWARD tokens, at most once per block."""
+    extra = set(instruction) - {"action"}
+    if extra:
+        raise ContractError(f"mint takes no field(s), not {', '.join(sorted(map(repr, extra)))}: "
+                            f"the reward is {REWARD} tokens, set by the rules, not by the miner")
+    if not context.signer:
+        raise ContractError("mint pays the block's author, and this block names none")
+    rewards = state.get("rewards", {})
+    key = str(context.index)
+    if key in rewards:
+        raise ContractError(f"block {context.index} has already paid its reward (one mint per block)")
+    state["rewards"] = {**rewards, key: {"block": context.index, "miner": context.signer, "amount": REWARD}}
+    _credit(state, {context.signer: REWARD})
+
+
+def _amount(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ContractError(f"transfer.amount must be a whole number of tokens, not {value!r}")
+    if not 1 <= value <= MAX_AMOUNT:
+        raise ContractError(f"transfer.amount must be from 1 to {MAX_AMOUNT:,}, not {value:,}")
+    return value
+
+
+def transfer(state: State, instruction: dict, context: Context) -> None:
+    """Move tokens from the block's author to a registered student or an address; never more than it holds."""
+    extra = set(instruction) - {"action", "transfer"}
+    if extra:
+        raise ContractError(f"unexpected field(s) {', '.join(sorted(map(repr, extra)))} in the instruction")
+    order = instruction.get("transfer")
+    if not isinstance(order, dict):
+        raise ContractError("transfer needs a 'transfer' object {'to', 'amount'}")
+    unknown = set(order) - {"to", "amount"}
+    if unknown:  # a 'from' field above all: tokens leave the block's author, whoever the contract names
+        raise ContractError(f"transfer has unknown field(s) {', '.join(sorted(map(repr, unknown)))}; "
+                            "tokens always leave the block's author")
+    for name in ("to", "amount"):
+        if name not in order:
+            raise ContractError(f"transfer is missing {name!r}")
+    try:
+        to = check_text(order["to"], "transfer.to", max_length=MAX_ID)
+    except BadText as exc:
+        raise ContractError(str(exc)) from None
+    amount = _amount(order["amount"])
+    if to not in state["students"] and not ADDRESS.fullmatch(to):
+        raise ContractError(f"transfer.to {to!r} is neither a registered student nor an address")
+    sender = context.signer
+    if not sender:
+        raise ContractError("a transfer spends the block author's tokens, and this block names none")
+    if to == sender:
+        raise ContractError("a transfer to the block's own author moves nothing")
+    held = balance_of(state, sender)
+    if amount > held:
+        raise ContractError(f"{sender[:10]}… holds {held:,} tokens and cannot send {amount:,}: "
+                            "spending tokens it does not have, or has already spent (a double spend)")
+    _credit(state, {sender: -amount, to: amount})
+
+
 OPERATIONS: dict[str, Operation] = {
     "register_student": register_student,
     "add_course": add_course,
     "vote_proposal": vote_proposal,
     "generate_nft": generate_nft,
+    "mint": mint,
+    "transfer": transfer,
 }

@@ -5,7 +5,8 @@ The name fits in one sense: this machine has a single instruction, "apply
 an action", and what the action does is looked up in a table of operations
 (``labkit.operations.OPERATIONS``), the way Bitcoin's script interpreter
 looks up opcodes. The seed's unused memory and registers are gone; the
-state is four tables: students, courses, proposals and NFTs.
+state is four tables: students, courses, proposals and NFTs, and two more
+once a block mints the classroom token: balances and rewards.
 
 Executing a contract is one pure function, ``execute(state, contract,
 context)``: it returns the new state, or raises ContractError (the refusal)
@@ -29,7 +30,7 @@ __all__ = ["OISC", "State", "execute", "check_contract", "state_digest"]
 
 MAX_ACTIONS = 100
 
-State = dict  # {"students": {...}, "courses": {...}, "proposals": {...}, "nfts": {...}}
+State = dict  # {"students": {...}, "courses": {...}, "proposals": {...}, "nfts": {...}, "balances"?, "rewards"?}
 
 
 def state_digest(state: dict) -> str:

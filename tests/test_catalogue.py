@@ -316,6 +316,17 @@ CASES = [
     Case("NFT metadata nested too deeply", contract_block({"actions": [{"action": "generate_nft", "nft": {
         "id": "N5", "name": "Deep", "metadata": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}}]}),
          InvalidBlock, "contract", "nested too deeply"),
+    Case("double spend: the reward sent twice", contract_block({"actions": [
+        {"action": "mint"}, {"action": "transfer", "transfer": {"to": "S001", "amount": 30}},
+        {"action": "transfer", "transfer": {"to": "S001", "amount": 30}}]}), InvalidBlock, "contract",
+         "holds 20 tokens and cannot send 30"),
+    Case("spending tokens never minted", contract_block({"actions": [
+        {"action": "transfer", "transfer": {"to": "S001", "amount": 1}}]}), InvalidBlock, "contract",
+         "holds 0 tokens"),
+    Case("two block rewards in one block", contract_block({"actions": [{"action": "mint"}, {"action": "mint"}]}),
+         InvalidBlock, "contract", "already paid its reward"),
+    Case("a reward of the miner's choosing", contract_block({"actions": [{"action": "mint", "amount": 10 ** 6}]}),
+         InvalidBlock, "contract", "mint takes no field(s)"),
     Case("half-good contract is not half-applied", contract_block({"actions": [
         student("S909")["actions"][0], student("S001")["actions"][0]]}), InvalidBlock, "contract",
          "action 1 (register_student)"),

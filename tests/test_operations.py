@@ -1,4 +1,4 @@
-"""labkit.operations: the four contract operations, called directly on a state."""
+"""labkit.operations: the contract operations (the seed's four and the token's two), called directly on a state."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from labkit.errors import ContractError
-from labkit.operations import FIELDS, OPERATIONS, Context, empty_state
+from labkit.operations import FIELDS, MAX_AMOUNT, OPERATIONS, REWARD, Context, balance_of, empty_state
 from labkit.vm import state_digest
 
 ALICE = Context(signer="a" * 64, index=0)
@@ -32,8 +32,9 @@ def refused(state, instruction, context=ALICE) -> ContractError:
     return info.value
 
 
-def test_dispatch_table_has_the_seeds_four_actions():
-    assert set(OPERATIONS) == set(FIELDS) == {"register_student", "add_course", "vote_proposal", "generate_nft"}
+def test_dispatch_table_has_the_seeds_four_actions_and_the_tokens_two():
+    assert set(FIELDS) == {"register_student", "add_course", "vote_proposal", "generate_nft"}
+    assert set(OPERATIONS) == set(FIELDS) | {"mint", "transfer"}
     assert empty_state() == {"students": {}, "courses": {}, "proposals": {}, "nfts": {}}
 
 
@@ -191,3 +192,95 @@ def test_names_may_hold_letters_of_any_script_and_emoji():
     nft = {"action": "generate_nft", "nft": {"id": "N\u00ba1", "name": "Ракета 🚀 火箭"}}
     OPERATIONS["generate_nft"](state, nft, Context("a" * 64))
     assert state["nfts"]["N\u00ba1"]["name"] == "Ракета 🚀 火箭"
+
+
+# --- the classroom token: mint (the block reward) and transfer ----------------------------------------
+
+MINT = {"action": "mint"}
+
+
+def pay(to, amount):
+    return {"action": "transfer", "transfer": {"to": to, "amount": amount}}
+
+
+def test_mint_pays_the_blocks_author_the_reward_once_per_block():
+    state = empty_state()
+    run(state, MINT, ALICE)
+    assert balance_of(state, ALICE.signer) == REWARD
+    assert state["rewards"] == {"0": {"block": 0, "miner": ALICE.signer, "amount": REWARD}}
+    error = refused(state, MINT, Context(signer=BOB.signer, index=0))  # another author, same block
+    assert "block 0 has already paid its reward" in error.reason
+    run(state, MINT, BOB)  # block 1
+    assert balance_of(state, BOB.signer) == REWARD and balance_of(state, ALICE.signer) == REWARD
+
+
+def test_a_state_without_the_token_has_no_token_tables():
+    # so a chain that never mints keeps the state (and digest) it had before the token existed
+    state = empty_state()
+    run(state, STUDENT)
+    assert set(state) == {"students", "courses", "proposals", "nfts"}
+    assert balance_of(state, ALICE.signer) == 0
+
+
+@pytest.mark.parametrize("instruction, context, words", [
+    ({"action": "mint", "amount": 1_000_000}, ALICE, "mint takes no field(s), not 'amount'"),
+    (MINT, Context(signer=""), "this block names none"),
+])
+def test_mint_refusals(instruction, context, words):
+    assert words in refused(empty_state(), instruction, context).reason
+
+
+def test_transfer_moves_tokens_to_a_student_or_an_address():
+    state = empty_state()
+    run(state, STUDENT)
+    run(state, MINT, ALICE)
+    first = state["balances"][ALICE.signer]
+    run(state, pay("S001", 20), ALICE)
+    run(state, pay(BOB.signer, 5), ALICE)
+    assert {a: b["balance"] for a, b in state["balances"].items()} == {ALICE.signer: 25, "S001": 20, BOB.signer: 5}
+    assert first == {"account": ALICE.signer, "balance": REWARD}  # a new record, the old one untouched
+    run(state, pay("S001", 5), BOB)  # bob spends what he received
+    assert balance_of(state, "S001") == 25 and balance_of(state, BOB.signer) == 0
+
+
+def test_a_double_spend_is_refused():
+    state = empty_state()
+    run(state, STUDENT)
+    run(state, MINT, ALICE)
+    run(state, pay("S001", 40), ALICE)
+    error = refused(state, pay("S001", 40), ALICE)  # the same 40 again: alice holds only 10
+    assert "holds 10 tokens and cannot send 40" in error.reason and "double spend" in error.reason
+    error = refused(state, pay(ALICE.signer, 1), BOB)  # bob never held any
+    assert "holds 0 tokens and cannot send 1" in error.reason
+
+
+@pytest.mark.parametrize("instruction, words", [
+    ({"action": "transfer"}, "needs a 'transfer' object"),
+    ({"action": "transfer", "transfer": [1]}, "needs a 'transfer' object"),
+    ({**pay("S001", 1), "fee": 1}, "unexpected field(s) 'fee'"),
+    ({"action": "transfer", "transfer": {"to": "S001", "amount": 1, "from": "b" * 64}},
+     "transfer has unknown field(s) 'from'; tokens always leave the block's author"),
+    ({"action": "transfer", "transfer": {"amount": 1}}, "transfer is missing 'to'"),
+    ({"action": "transfer", "transfer": {"to": "S001"}}, "transfer is missing 'amount'"),
+    (pay("S001", 0), "from 1 to 1,000,000,000, not 0"),
+    (pay("S001", -5), "from 1 to 1,000,000,000, not -5"),
+    (pay("S001", MAX_AMOUNT + 1), "not 1,000,000,001"),
+    (pay("S001", 1.5), "a whole number of tokens, not 1.5"),
+    (pay("S001", True), "a whole number of tokens, not True"),
+    (pay("S001", "10"), "a whole number of tokens, not '10'"),
+    (pay("S999", 1), "'S999' is neither a registered student nor an address"),
+    (pay("B" * 64, 1), "is neither a registered student nor an address"),
+    (pay("S001\u200b", 1), "transfer.to"),
+    (pay(ALICE.signer, 1), "a transfer to the block's own author moves nothing"),
+])
+def test_malformed_transfers_refused(instruction, words):
+    state = empty_state()
+    run(state, STUDENT)
+    run(state, MINT, ALICE)
+    assert words in refused(state, instruction).reason
+
+
+def test_transfer_from_a_block_without_author_refused():
+    state = empty_state()
+    run(state, STUDENT)
+    assert "this block names none" in refused(state, pay("S001", 1), Context(signer="")).reason

@@ -69,8 +69,9 @@ def test_nft_without_metadata():
 
 def test_empty_state_gives_empty_tables():
     frames = state_frames(OISC().state)
-    assert list(frames) == ["students", "courses", "proposals", "nfts"]
+    assert list(frames) == ["students", "courses", "proposals", "nfts", "balances"]
     assert all(len(frame) == 0 for frame in frames.values())
+    assert list(frames["balances"].columns) == ["holder", "balance"]
     assert list(frames["proposals"].columns) == ["description", "votes", "voters"]
     assert list(frames["nfts"].columns) == ["name", "owner"]
 
@@ -78,7 +79,7 @@ def test_empty_state_gives_empty_tables():
 def test_state_frames_match_the_state(peer, net1):
     frames = state_frames(peer.state, net1)
     assert {name: len(frame) for name, frame in frames.items()} == {
-        "students": 1, "courses": 1, "proposals": 1, "nfts": 1}
+        "students": 1, "courses": 1, "proposals": 1, "nfts": 1, "balances": 0}
 
 
 def test_chain_frame(peer, small_blocks):
@@ -108,3 +109,19 @@ def test_report_frame_with_an_unreadable_token(net1, small_blocks, wallets):
     reports = [r for r, _ in validate_blocks(other_net, small_blocks[:1], now=NOW)]
     frame = report_frame(list(small_blocks[:1]), reports, other_net)
     assert frame.loc[0, "rule"] == "mac" and frame.loc[0, "actions"] == "?"
+
+
+def test_balances_and_rewards_frames_name_the_holders(net1, alice, bob):
+    from labkit.teaching.tables import balances_frame, rewards_frame
+
+    vm = OISC()
+    vm.execute_smart_contract({"actions": [
+        {"action": "register_student", "student": {"id": "S1", "name": "Ada", "department": "CS"}},
+        {"action": "mint"}, {"action": "transfer", "transfer": {"to": "S1", "amount": 20}},
+        {"action": "transfer", "transfer": {"to": bob.address, "amount": 5}}]}, Context(alice.address, index=4))
+    frame = balances_frame(vm.state, net1)
+    assert list(frame.index) == [alice.address[:10], "S1", bob.address[:10]]  # richest first
+    assert list(frame["holder"]) == ["alice", "Ada", "bob"] and list(frame["balance"]) == [25, 20, 5]
+    assert list(balances_frame(vm.state)["holder"]) == [alice.address[:10], "Ada", bob.address[:10]]
+    rewards = rewards_frame(vm.state, net1)
+    assert list(rewards.index) == [4] and rewards.loc[4, "miner"] == "alice" and rewards.loc[4, "amount"] == 50

@@ -204,3 +204,43 @@ def test_contract_input_is_not_kept_by_reference():
     contract["actions"][0]["student"]["name"] = "changed"
     assert machine.digest() == digest
     assert copy.deepcopy(machine.state) == machine.state
+
+
+# --- the classroom token in contracts ---------------------------------------------------------------
+
+
+def pay(to, amount):
+    return {"action": "transfer", "transfer": {"to": to, "amount": amount}}
+
+
+def test_mint_then_spend_in_one_contract(vm):
+    vm.execute_smart_contract({"actions": [{"action": "mint"}, pay("S001", 30)]}, BOB)
+    assert {a: b["balance"] for a, b in vm.state["balances"].items()} == {BOB.signer: 20, "S001": 30}
+
+
+def test_spending_the_same_tokens_twice_applies_nothing(vm):
+    vm.execute_smart_contract({"actions": [{"action": "mint"}]}, BOB)
+    error = refused(vm, {"actions": [pay("S001", 30), pay(ALICE.signer, 30)]}, Context(BOB.signer, index=2))
+    assert (error.action_index, error.action) == (1, "transfer") and "double spend" in error.reason
+    assert vm.state["balances"] == {BOB.signer: {"account": BOB.signer, "balance": 50}}
+
+
+def test_a_refused_contract_does_not_keep_its_reward(vm):
+    # the miner's reward rides in the same contract as the rest: a refused block pays nothing
+    error = refused(vm, {"actions": [{"action": "mint"}, student("S001")]}, BOB)
+    assert error.action_index == 1
+    assert "balances" not in vm.state and "rewards" not in vm.state
+
+
+def test_two_mints_in_one_contract_refused():
+    machine = OISC()
+    error = refused(machine, {"actions": [{"action": "mint"}, {"action": "mint"}]}, BOB)
+    assert error.action_index == 1 and "block 1 has already paid its reward" in error.reason
+
+
+def test_digest_covers_balances():
+    one, two = OISC(), OISC()
+    one.execute_smart_contract({"actions": [{"action": "mint"}, pay(ALICE.signer, 1)]}, BOB)
+    two.execute_smart_contract({"actions": [{"action": "mint"}, pay(ALICE.signer, 2)]}, BOB)
+    assert one.state["rewards"] == two.state["rewards"]
+    assert one.digest() != two.digest()

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..chain import BlockReport, Chain
     from ..network import Network
 
-__all__ = ["rules_frame", "students_frame", "courses_frame", "proposals_frame", "nfts_frame", "state_frames", "chain_frame", "report_frame"]
+__all__ = ["rules_frame", "students_frame", "courses_frame", "proposals_frame", "nfts_frame", "balances_frame",
+           "rewards_frame", "state_frames", "chain_frame", "report_frame"]
 
 
 def _frame(records: list[dict], columns: list[str]) -> "pd.DataFrame":
@@ -74,10 +75,35 @@ def nfts_frame(state: dict, network: "Network | None" = None) -> "pd.DataFrame":
     return pd.concat([base, meta], axis=1)
 
 
+def _holder(state: dict, account: str, network: "Network | None") -> str:
+    """Who an account is: a student's name, a member's name (with a network), or a short address."""
+    if account in state["students"]:
+        return state["students"][account]["name"]
+    name = network.name_of(account) if network else "?"
+    return short_address(account) if name == "?" else name
+
+
+def balances_frame(state: dict, network: "Network | None" = None) -> "pd.DataFrame":
+    """One row per account of the classroom token (labkit.operations: mint and transfer), richest first."""
+    rows = [{"account": b["account"] if b["account"] in state["students"] else short_address(b["account"]),
+             "holder": _holder(state, b["account"], network), "balance": b["balance"]}
+            for b in state.get("balances", {}).values()]
+    rows.sort(key=lambda row: (-row["balance"], row["account"]))
+    return _frame(rows, ["account", "holder", "balance"]).set_index("account")
+
+
+def rewards_frame(state: dict, network: "Network | None" = None) -> "pd.DataFrame":
+    """One row per block that paid its reward (``mint``): the block, its miner, the amount."""
+    rows = [{"block": r["block"], "miner": _holder(state, r["miner"], network), "amount": r["amount"]}
+            for r in sorted(state.get("rewards", {}).values(), key=lambda r: r["block"])]
+    return _frame(rows, ["block", "miner", "amount"]).set_index("block")
+
+
 def state_frames(state: dict, network: "Network | None" = None) -> dict[str, "pd.DataFrame"]:
-    """All four state tables, by name."""
+    """The state's tables by name: the seed's four and the token's balances."""
     return {"students": students_frame(state), "courses": courses_frame(state),
-            "proposals": proposals_frame(state, network), "nfts": nfts_frame(state, network)}
+            "proposals": proposals_frame(state, network), "nfts": nfts_frame(state, network),
+            "balances": balances_frame(state, network)}
 
 
 def _actions(contract: object) -> str:

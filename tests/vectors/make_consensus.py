@@ -357,6 +357,33 @@ case("alice mints the seed's NFT001, not minted on this chain yet", record(token
 on_tip("an id with a soft hyphen", "contract", contract=student("S1\u00ad00"), reason="invisible")
 on_tip("an id with a zero-width space inside", "contract", contract=student("S1\u200b00"), reason="invisible")
 
+# --- the classroom token: mint (the block reward) and transfer -----------------------------------------
+
+MINT = {"action": "mint"}
+
+
+def pay(to: str, amount: Any) -> dict:
+    return {"action": "transfer", "transfer": {"to": to, "amount": amount}}
+
+
+on_tip("bob mints the block reward", contract={"actions": [MINT]})
+on_tip("bob mints and pays S001 part of it in the same block", contract={"actions": [MINT, pay("S001", 20)]})
+on_tip("bob mints and pays carol all of it", contract={"actions": [MINT, pay(CAROL.address, 50)]})
+on_tip("bob spends the same reward twice: a double spend", "contract",
+       contract={"actions": [MINT, pay("S001", 30), pay(CAROL.address, 30)]}, reason="double spend")
+on_tip("bob spends tokens he never minted", "contract", contract={"actions": [pay("S001", 1)]},
+       reason="holds 0 tokens")
+on_tip("bob mints twice in one block", "contract", contract={"actions": [MINT, MINT]},
+       reason="already paid its reward")
+on_tip("bob chooses his own reward", "contract", contract={"actions": [{"action": "mint", "amount": 10 ** 6}]},
+       reason="mint takes no field(s)")
+on_tip("bob names alice as the sender", "contract",
+       contract={"actions": [MINT, {"action": "transfer", "transfer": {"from": ALICE.address, "to": "S001",
+                                                                      "amount": 5}}]},
+       reason="tokens always leave the block's author")
+on_tip("bob pays an unregistered student", "contract", contract={"actions": [MINT, pay("S404", 5)]},
+       reason="neither a registered student nor an address")
+
 
 def resolve(vector: dict, states: dict, parents: dict) -> tuple:
     network = NETWORKS[vector["network"]]
