@@ -28,6 +28,7 @@ peer           a peer: its tree, its canonical chain and that chain's state  07
 files          files written atomically, paths checked before use            07
 terminal       user text made safe to print on a terminal                    07
 pointer        BEP 46 chain-tip pointers on the DHT (the classroom network)  (09)
+merkle         Merkle roots and inclusion proofs, Bitcoin's construction     10
 =============  ============================================================  ========
 
 .. end-reading-order

@@ -19,6 +19,7 @@ __all__ = [
     "UnknownSigner",
     "ConfigError",
     "ContractError",
+    "InvalidProof",
     "MiningCancelled",
     "TorrentError",
     "InvalidTorrent",
@@ -128,6 +129,13 @@ class ContractError(LabkitError, ValueError):
         self.reason = reason
         self.action_index = action_index
         self.action = action
+
+
+# --- Merkle proofs ----------------------------------------------------------
+
+
+class InvalidProof(LabkitError, ValueError):
+    """A Merkle inclusion proof is malformed or does not lead to the root it is checked against."""
 
 
 # --- mining -----------------------------------------------------------------
