@@ -1,4 +1,4 @@
-"""Command line: ``python -m labkit demo | verify | wallet new | network new | share | fetch``.
+"""Command line: ``python -m labkit demo | verify | wallet new | network new | share | fetch | node``.
 
 Bad input gets one line on stderr, ``error: ...`` naming the argument or the
 path and what is wrong with it, and a non-zero exit (2; verify exits 1 when
@@ -395,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_subcommands(sub)
+    from .node.cli import add_subcommands as add_node_subcommands
+
+    add_node_subcommands(sub)
     return parser
 
 

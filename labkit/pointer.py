@@ -94,17 +94,15 @@ data in the DHT), BEP 46 (updating torrents via DHT mutable items), RFC 8032
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import os
 import re
 import time
 from contextlib import closing
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
-from .errors import InvalidKey, InvalidSignature, KeyFileExists, LabkitError, TorrentError
+from .errors import InvalidKey, InvalidSignature, LabkitError, TorrentError
+from .nodekey import NodeKey  # re-exported: a pointer is signed with a node key
 
 __all__ = [
     "MAX_VALUE_BYTES",
@@ -122,6 +120,8 @@ __all__ = [
     "packet_endpoint",
     "publish",
     "lookup",
+    "lookup_many",
+    "parse_address",
 ]
 
 Address = tuple[str, int]  # (ip, port)
@@ -130,7 +130,6 @@ OnAlert = Callable[[Any], None]  # receives the alerts publish/lookup pop but do
 MAX_VALUE_BYTES = 996  # BEP 44: bencoded v <= 1000 bytes; the binding adds "996:"
 MAX_SALT_BYTES = 64  # BEP 44
 MAX_INT_DIGITS = 100  # height and work: far beyond any chain, short enough to parse fast
-MAX_KEY_FILE_BYTES = 4096
 BLOCK_RATELIMIT = 10_000  # DHT packets/s one IP may send before it is banned (libtorrent: 5)
 UPLOAD_RATE_LIMIT = 1_000_000  # bytes/s the DHT may answer with (libtorrent: 8000)
 
@@ -164,105 +163,6 @@ class PublishFailed(TorrentError):
         self.seq = seq
 
 
-# --- keys ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NodeKey:
-    """A node's ed25519 key: the 32-byte seed, from which everything else is derived (RFC 8032)."""
-
-    seed: bytes = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.seed, bytes) or len(self.seed) != 32:
-            raise InvalidKey("an ed25519 seed is 32 bytes")
-
-    def __repr__(self) -> str:  # never the seed
-        return f"NodeKey(public_key={self.public_key.hex()[:16]}…)"
-
-    @classmethod
-    def generate(cls) -> "NodeKey":
-        return cls(os.urandom(32))
-
-    @property
-    def public_key(self) -> bytes:
-        """The 32-byte public key: the node's name in the DHT."""
-        from cryptography.hazmat.primitives import serialization
-
-        public = self._crypto().public_key()
-        return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-    @property
-    def private_key(self) -> bytes:
-        """The 64-byte expanded secret libtorrent signs with: SHA-512(seed), first half clamped."""
-        expanded = bytearray(hashlib.sha512(self.seed).digest())
-        expanded[0] &= 248
-        expanded[31] &= 63
-        expanded[31] |= 64
-        return bytes(expanded)
-
-    def sign(self, message: bytes) -> bytes:
-        """A 64-byte ed25519 signature (the same bytes libtorrent makes with :attr:`private_key`)."""
-        return self._crypto().sign(message)
-
-    def to_pem(self) -> bytes:
-        """The key as unencrypted PKCS#8 PEM (``openssl pkey`` reads it)."""
-        from cryptography.hazmat.primitives import serialization
-
-        return self._crypto().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    @classmethod
-    def from_pem(cls, pem: bytes) -> "NodeKey":
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        try:
-            key = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError) as exc:  # garbage, encrypted, or an unsupported key
-            raise InvalidKey(f"not an unencrypted PEM private key ({exc})") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise InvalidKey(f"not an ed25519 key but {type(key).__name__}")
-        return cls(key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                     serialization.NoEncryption()))
-
-    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write the key as PEM with mode 0600; refuse to replace a file unless overwrite=True."""
-        path = Path(path)
-        target = path.with_name(f".{path.name}.{os.getpid()}.tmp") if overwrite else path
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise KeyFileExists(f"{path} already exists; pass overwrite=True to replace it") from None
-        try:
-            os.fchmod(fd, 0o600)  # whatever the umask
-            os.write(fd, self.to_pem())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if overwrite:
-            os.replace(target, path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "NodeKey":
-        path = Path(path)
-        with path.open("rb") as f:
-            data = f.read(MAX_KEY_FILE_BYTES + 1)
-        if len(data) > MAX_KEY_FILE_BYTES:
-            raise InvalidKey(f"{path}: larger than {MAX_KEY_FILE_BYTES} bytes, not a key file")
-        try:
-            return cls.from_pem(data)
-        except InvalidKey as exc:
-            raise InvalidKey(f"{path}: {exc}") from None
-
-    def _crypto(self):
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        return Ed25519PrivateKey.from_private_bytes(self.seed)
-
-
 def signed_message(salt: bytes, seq: int, value: bytes) -> bytes:
     """The bytes a BEP 44 signature covers, for a value the binding put (a bencoded string)."""
     v = b"%d:%s" % (len(value), value)
@@ -286,8 +186,9 @@ def verify_item(public_key: bytes, salt: bytes, seq: int, value: bytes, signatur
 # --- the pointer and its value --------------------------------------------------------
 
 _HEX40 = re.compile(r"[0-9a-f]{40}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _KEYS = (b"height", b"ih", b"work")  # sorted, as bencoding requires
-_KEYS_WITH_PEER = (b"height", b"ih", b"peer", b"work")
+_OPTIONAL_KEYS = (b"peer", b"tip")
 
 
 @dataclass(frozen=True)
@@ -299,12 +200,15 @@ class Pointer:
     total_work: int  # the tip's total work: sum of 16^difficulty over its blocks (expected hashes)
     seq: int = 0  # BEP 44 sequence number; 0 until published: the DHT assigns it, not the caller
     peer: Address | None = None  # (ip, port) where the publisher seeds the torrent, if it says
+    tip: str | None = None  # the tip block's hash (64 hex digits), so equal work can be compared by it
 
     def __post_init__(self) -> None:
         if not isinstance(self.info_hash, str) or not _HEX40.fullmatch(self.info_hash):
             raise InvalidPointer("info_hash must be 40 lower-case hex digits (a v1 info-hash)")
         if self.peer is not None:
             _compact(self.peer)  # raises InvalidPointer
+        if self.tip is not None and not (isinstance(self.tip, str) and _HEX64.fullmatch(self.tip)):
+            raise InvalidPointer("tip must be 64 lower-case hex digits (a block hash)")
         for name in ("height", "total_work", "seq"):
             value = getattr(self, name)
             if type(value) is not int:  # bool is an int, and is refused too
@@ -319,6 +223,8 @@ class Pointer:
         fields = {b"height": self.height, b"ih": bytes.fromhex(self.info_hash), b"work": self.total_work}
         if self.peer is not None:
             fields[b"peer"] = _compact(self.peer)
+        if self.tip is not None:
+            fields[b"tip"] = bytes.fromhex(self.tip)
         return b"d" + b"".join(_bencode_string(k) + _bencode_value(fields[k]) for k in sorted(fields)) + b"e"
 
     @classmethod
@@ -330,9 +236,9 @@ class Pointer:
         if len(value) > MAX_VALUE_BYTES:
             raise InvalidPointer(f"{len(value)} bytes: larger than BEP 44 allows ({MAX_VALUE_BYTES})")
         fields = _bdecode_flat_dict(value)
-        if tuple(fields) not in (_KEYS, _KEYS_WITH_PEER):
+        if not set(_KEYS) <= set(fields) <= set(_KEYS + _OPTIONAL_KEYS):
             raise InvalidPointer(f"the keys must be exactly {[k.decode() for k in _KEYS]}, and "
-                                 f"perhaps 'peer'; got {[k.decode('latin-1') for k in fields]}")
+                                 f"perhaps 'peer' and 'tip'; got {[k.decode('latin-1') for k in fields]}")
         ih, height, work = fields[b"ih"], fields[b"height"], fields[b"work"]
         if not isinstance(ih, bytes) or len(ih) != 20:
             raise InvalidPointer("ih must be a 20-byte string (a v1 info-hash)")
@@ -341,8 +247,11 @@ class Pointer:
         peer = fields.get(b"peer")
         if peer is not None and not (isinstance(peer, bytes) and len(peer) in (6, 18)):
             raise InvalidPointer("peer must be a compact address: 6 bytes (IPv4) or 18 (IPv6)")
+        tip = fields.get(b"tip")
+        if tip is not None and not (isinstance(tip, bytes) and len(tip) == 32):
+            raise InvalidPointer("tip must be a 32-byte string (a block hash)")
         address = None if peer is None else (str(ipaddress.ip_address(peer[:-2])), int.from_bytes(peer[-2:], "big"))
-        return cls(ih.hex(), height, work, seq, address)
+        return cls(ih.hex(), height, work, seq, address, None if tip is None else tip.hex())
 
 
 def _compact(peer: Address) -> bytes:
@@ -421,7 +330,7 @@ def dht_settings(listen: str = "127.0.0.1:0", *, log_packets: bool = False) -> d
     """
     import libtorrent as lt
 
-    host, port = _ip_port(listen)
+    host, port = parse_address(listen)
     category = lt.alert_category
     mask = category.error | category.status | category.dht
     if log_packets:
@@ -451,7 +360,7 @@ def dht_settings(listen: str = "127.0.0.1:0", *, log_packets: bool = False) -> d
 def bootstrap(session: Any, nodes: Iterable[Address]) -> None:
     """Add these (ip, port) DHT nodes to the session's routing table (IPs only: no name is looked up)."""
     for host, port in nodes:
-        _ip_port(f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}")
+        parse_address(f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}")
         session.add_dht_node((str(host), int(port)))
 
 
@@ -550,6 +459,54 @@ def lookup(session: Any, public_key: bytes, salt: bytes, timeout: float = 15.0, 
     return best
 
 
+def lookup_many(session: Any, public_keys: Iterable[bytes], salt: bytes, timeout: float = 15.0, *,
+                on_alert: OnAlert | None = None) -> dict[bytes, "Pointer | None | LabkitError"]:
+    """:func:`lookup` for several keys at once: all the lookups run in parallel.
+
+    Returns, for each key, the newest pointer, None if the DHT has none, or the
+    error that key's item raised (DHTTimeout, InvalidSignature, InvalidPointer), so one
+    bad item does not hide the others. Waits until every lookup is authoritative
+    or ``timeout`` runs out.
+    """
+    import libtorrent as lt
+
+    salt = _check_salt(salt)
+    keys = [bytes(k) for k in public_keys]
+    for key in keys:
+        if len(key) != 32:
+            raise InvalidKey("an ed25519 public key is 32 bytes")
+    best: dict[bytes, Any] = {}
+    waiting = set(keys)
+    for key in waiting:
+        session.dht_get_mutable_item(key, salt)
+    with closing(_alerts(session, time.monotonic() + timeout, on_alert)) as alerts:
+        for alert in alerts:
+            if not waiting:
+                break
+            if not (isinstance(alert, lt.dht_mutable_item_alert) and bytes(alert.key) in waiting
+                    and bytes(alert.salt) == salt):
+                if alert is not None and on_alert is not None:
+                    on_alert(alert)
+                continue
+            key = bytes(alert.key)
+            if (alert.seq > 0 or alert.item) and not isinstance(best.get(key), LabkitError):
+                try:
+                    if not isinstance(alert.item, bytes):
+                        raise InvalidPointer(f"the DHT value is a {type(alert.item).__name__}, "
+                                             f"not a labkit pointer")
+                    verify_item(key, salt, alert.seq, alert.item, bytes(alert.signature))
+                    found = Pointer.from_value(alert.item, seq=alert.seq)
+                except LabkitError as exc:
+                    best[key] = exc
+                else:
+                    if best.get(key) is None or found.seq > best[key].seq:
+                        best[key] = found
+            if alert.authoritative:
+                waiting.discard(key)
+    return {key: best.get(key, DHTTimeout("looking up a pointer", timeout) if key in waiting else None)
+            for key in keys}
+
+
 def _alerts(session: Any, deadline: float, on_alert: OnAlert | None = None):
     """Yield the session's alerts until ``deadline``, and None each 0.1 s without one.
 
@@ -574,7 +531,8 @@ def _alerts(session: Any, deadline: float, on_alert: OnAlert | None = None):
                 on_alert(alert)
 
 
-def _ip_port(text: str) -> Address:
+def parse_address(text: str) -> Address:
+    """(ip, port) from ``IP:PORT`` or ``[IPv6]:PORT``; ValueError for a name (no DNS) or a bad port."""
     host, sep, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:

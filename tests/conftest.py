@@ -12,6 +12,12 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Speed is measured by the benchmarks (make bench), never asserted by a test: hypothesis's
+# per-example deadline would fail a correct test on a busy 2-core CI machine.
+settings.register_profile("labkit", deadline=None)
+settings.load_profile("labkit")
 
 from labkit.blocksfile import save_blocks
 from labkit.chain import Chain

@@ -61,14 +61,16 @@ def test_mining_without_a_session_queues_mines_and_reports_a_refused_contract(tm
     network, wallets, keys = demo_members()
     node = Node(network, wallets[0], keys[0], tmp_path / "alice")
     first = seed_contracts()[0]
-    node.submit(first)
-    node.submit(first)  # registering the same student twice: the VM refuses the second
+    assert node.submit(first) == 0
+    assert node.submit(first) == 0  # the same contract queued again keeps its place
     entry = node.mine_once()
     assert entry is not None and node.height == 0
+    node.submit(first)  # registering the same student twice: the VM refuses the second
     assert node.mine_once() is None
-    assert node.queue == [] and node.refused_contracts[0]["rule"] == "contract"
+    assert not node.queue and node.queue.refused[0]["rule"] == "contract"
     kinds = [e.kind for e in node.events]
-    assert kinds == ["queued", "queued", "mined", "contract refused"]
+    assert kinds == ["queued", "queued", "mined", "queued", "contract refused"]
+    assert read_status(tmp_path / "alice")["refused_contracts"][0]["contract"] == first
     status = read_status(tmp_path / "alice")
     assert status["height"] == 0 and status["tip"] == entry.hash and status["digest"] == node.peer.digest()
     lines = (tmp_path / "alice" / "events.jsonl").read_text().splitlines()

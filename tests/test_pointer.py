@@ -223,6 +223,22 @@ def test_a_pointer_may_name_the_publishers_address_in_bep23s_compact_form():
         assert Pointer.from_value(pointer.to_value(), seq=3) == pointer
 
 
+def test_a_pointer_may_name_its_tip_block_so_equal_work_is_settled_by_the_smaller_hash():
+    tip = "00ab" + "cd" * 30
+    value = Pointer(IH, 5, 1300, tip=tip).to_value()
+    assert value == b"d6:heighti5e2:ih20:" + bytes.fromhex(IH) + b"3:tip32:" + bytes.fromhex(tip) + b"4:worki1300ee"
+    both = Pointer(IH, 5, 1300, seq=2, peer=("127.0.0.1", 6881), tip=tip)
+    assert Pointer.from_value(both.to_value(), seq=2) == both
+    for bad in ["AB" * 32, "ab" * 31, "ab" * 33, b"\x00" * 32]:
+        with pytest.raises(InvalidPointer, match="tip"):
+            Pointer(IH, 5, 1300, tip=bad)
+    for raw in [bytes(31), bytes(33)]:
+        with pytest.raises(InvalidPointer, match="tip"):
+            Pointer.from_value(b"d6:heighti5e2:ih" + H20 + b"3:tip%d:" % len(raw) + raw + b"4:worki1ee")
+    with pytest.raises(InvalidPointer, match="tip"):
+        Pointer.from_value(b"d6:heighti5e2:ih" + H20 + b"3:tipi7e4:worki1ee")
+
+
 @pytest.mark.parametrize("peer", [("localhost", 80), ("127.0.0.1", 0), ("127.0.0.1", 65536), (2130706433, 80),
                                   ("127.0.0.1", "80"), ("127.0.0.1",), "127.0.0.1:80"])
 def test_a_pointer_refuses_a_peer_that_is_not_an_ip_and_port(peer):
@@ -571,13 +587,13 @@ def live():
 
 
 def test_b_and_c_read_the_pointer_a_published(live):
-    assert live["first"] == {"info_hash": IH, "height": 5, "total_work": 1300, "seq": 1, "peer": None}
+    assert live["first"] == {"info_hash": IH, "height": 5, "total_work": 1300, "seq": 1, "peer": None, "tip": None}
     assert live["b_first"] == live["first"]
     assert live["c_first"] == live["first"]
 
 
 def test_a_newer_pointer_replaces_the_older(live):
-    assert live["newer"] == {"info_hash": "f" * 40, "height": 6, "total_work": 1316, "seq": 2, "peer": None}
+    assert live["newer"] == {"info_hash": "f" * 40, "height": 6, "total_work": 1316, "seq": 2, "peer": None, "tip": None}
     assert live["b_newer"] == live["newer"]
 
 

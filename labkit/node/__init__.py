@@ -5,6 +5,13 @@
 - :mod:`~labkit.node.live`: ``Node``, one member's node: its wallet and node key, the network,
   a :class:`~labkit.peer.Peer`, a libtorrent session with the DHT on, and ``publish``,
   ``follow``, ``submit``, ``mine_once`` and ``status``.
+- :mod:`~labkit.node.queue`: the contracts waiting to be mined (``queue.json``) and the inbox
+  ``node submit`` drops them into;
+- :mod:`~labkit.node.run`: ``Runner``, the loop of ``node run``: inbox, follow, mine in a thread
+  (restarted when a better tip arrives), publish;
+- :mod:`~labkit.node.cli`: ``python -m labkit node run | submit | status``;
+- :mod:`~labkit.node.classroom`: ``Classroom``, several ``node run`` processes on one machine,
+  started, watched, killed and restarted (notebook 09, the fault tests, the benchmark).
 
 Importing this package loads nothing; libtorrent is imported when a node starts.
 """
@@ -13,12 +20,14 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["keys", "journal", "live", "Node"]
+__all__ = ["keys", "journal", "live", "queue", "run", "cli", "classroom", "Node", "Classroom"]
 
 
 def __getattr__(name: str):
     if name == "Node":
         return importlib.import_module(".live", __name__).Node
+    if name == "Classroom":
+        return importlib.import_module(".classroom", __name__).Classroom
     if name in __all__:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'labkit.node' has no attribute {name!r}")

@@ -28,6 +28,7 @@ EVENT_KINDS = (
     "queued",  # a contract was submitted
     "mined",  # a block of this node joined its tree
     "contract refused",  # the VM refused a queued contract: it is dropped and reported, not retried
+    "interrupted",  # mining stopped: a better tip arrived (it starts again on it), or the contract is in a block
     "published",  # a pointer to the node's chain went into the DHT
     "fetched",  # another member's chain arrived (bytes, seconds)
     "adopted",  # the canonical tip changed because of another member's blocks
@@ -35,6 +36,8 @@ EVENT_KINDS = (
     "requeued",  # a contract of an orphaned block went back into the queue
     "refused",  # a fetched chain holds a block the rules refuse (rule, reason)
     "ignored",  # a pointer not acted on, and why (not a member, backwards, unreachable...)
+    "failed",  # the node could not write its data folder (read-only, full): it stops publishing until it can
+    "recovered",  # it can write again, and publishes
     "stopped",
 )
 KEEP_EVENTS = 50  # in memory and in status.json

@@ -37,7 +37,6 @@ filter fences the DHT as well as the peers (libtorrent's ``apply_filter_to_dht``
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -45,24 +44,27 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..blocksfile import MAX_FILE_BYTES, save_blocks
+from ..block import Block
 from ..chain import Entry, mine_block
-from ..errors import InvalidBlock, InvalidSignature, TorrentError
+from ..errors import InvalidBlock, LabkitError, TorrentError
 from ..fastmine import mine as fast_mine
 from ..network import Member, Network
 from ..peer import Peer
-from ..pointer import DHTTimeout, InvalidPointer, NodeKey, Pointer, bootstrap, dht_settings, lookup, publish
-from ..pointer import wait_for_nodes
+from ..pointer import NodeKey, Pointer, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
 from ..wallet import Wallet
 from .journal import Event, Journal, NodeError
+from .queue import ContractQueue, contract_key
 
 __all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "Node"]
 
 Address = tuple[str, int]
 
 CHAIN_FILE = "chain.jsonl"  # the name of every chain a node shares, so the same blocks give the same torrent
-KEEP_PUBLISHED = 2  # chains a node keeps seeding: the newest, and the one a follower may still be fetching
+KEEP_PUBLISHED = 4  # chains a node keeps seeding: the newest, and those followers may still be fetching
 FOLLOW_TIMEOUT = 5.0  # seconds for one pointer lookup
 FETCH_TIMEOUT = 30.0  # seconds for one chain to arrive
+STALL_SECONDS = 3.0  # a fetch that has no peer by then gives up (the publisher has moved on)
+TREE_IN_STATUS = 40  # blocks of the tree listed in status.json
 
 
 def network_salt(network: Network) -> bytes:
@@ -74,8 +76,10 @@ def network_salt(network: Network) -> bytes:
     return b"labkit:" + hashlib.sha256(b"labkit pointer salt\n" + network.secret).hexdigest()[:32].encode()
 
 
-def _contract_key(contract: Any) -> str:
-    return json.dumps(contract, sort_keys=True, ensure_ascii=False)
+def node_miner(template, secret, difficulty, *, progress=None, cancel=None):
+    """The fast miner on this process only: a node mines in a thread beside its session, and
+    forking worker processes from a process that holds a libtorrent session is not safe."""
+    return fast_mine(template, secret, difficulty, progress=progress, cancel=cancel, workers=1)
 
 
 class Node:
@@ -90,7 +94,8 @@ class Node:
 
     def __init__(self, network: Network, wallet: Wallet, node_key: NodeKey, data_dir: str | os.PathLike, *,
                  name: str | None = None, listen: str | None = None, bootstrap: Iterable[Address] = (),
-                 lookup_timeout: float = FOLLOW_TIMEOUT, fetch_timeout: float = FETCH_TIMEOUT):
+                 lookup_timeout: float = FOLLOW_TIMEOUT, fetch_timeout: float = FETCH_TIMEOUT,
+                 upload_limit: int | None = None):
         self.network = network
         self.wallet = wallet
         self.node_key = node_key
@@ -102,13 +107,14 @@ class Node:
         self.bootstrap_nodes = [(str(host), int(port)) for host, port in bootstrap]
         self.lookup_timeout = lookup_timeout
         self.fetch_timeout = fetch_timeout
+        self.upload_limit = upload_limit  # bytes/s per chain seeded (None: no cap)
         self.salt = network_salt(network)
         self.folder = Path(data_dir)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.folder)
         self.peer = Peer(self.name, network, wallet=wallet)
-        self.queue: list[dict] = []  # contracts waiting to be mined, first first
-        self.refused_contracts: list[dict] = []  # {"contract", "rule", "reason"} for each one the VM refused
+        self.queue = ContractQueue(self.folder)  # contracts waiting to be mined, saved in queue.json
+        self.error: str | None = None  # why the node cannot write its folder, until it can again
         self.pointers: dict[str, Pointer] = {}  # the newest pointer acted on, by member name
         self.refused_chains: dict[str, str] = {}  # info-hash -> why its chain was refused
         self.published: Pointer | None = None
@@ -192,6 +198,7 @@ class Node:
         """Where the node stands (also written to ``status.json``)."""
         status = {
             "member": self.name,
+            "pid": os.getpid(),
             "address": self.wallet.address,
             "node_key": self.node_key.public_key.hex(),
             "listen": None if self.session is None else f"{self.address[0]}:{self.address[1]}",
@@ -199,13 +206,23 @@ class Node:
             "height": self.height,
             "total_work": self.total_work,
             "digest": self.peer.digest(),
-            "queued": list(self.queue),
-            "refused_contracts": list(self.refused_contracts),
+            "queued": list(self.queue.waiting),
+            "refused_contracts": list(self.queue.refused),
+            "error": self.error,
             "published": None if self.published is None else _pointer_json(self.published),
             "peers": {name: _pointer_json(p) for name, p in sorted(self.pointers.items())},
             "events": [event.to_json() for event in self.journal.recent],
+            "tree": self.tree_summary(),
         }
         return status
+
+    def tree_summary(self, last: int = TREE_IN_STATUS) -> list[dict[str, Any]]:
+        """The newest blocks of the tree, every branch: what a dashboard draws forks from."""
+        names = {m.address: m.name for m in self.network.members}
+        entries = sorted(self.peer.tree, key=lambda e: (e.index, e.hash))[-last:]
+        return [{"hash": e.hash[:16], "parent": e.payload.prev_hash[:16], "index": e.index,
+                 "author": names.get(e.signer, "?"), "canonical": self.peer.tree.is_canonical(e.hash)}
+                for e in entries]
 
     def write_status(self) -> dict[str, Any]:
         status = self.status()
@@ -219,22 +236,45 @@ class Node:
 
     # --- publishing --------------------------------------------------------------------
 
-    def publish(self) -> Pointer:
-        """Write and seed the canonical chain and point to it in the DHT; return the pointer as stored."""
+    def publish(self) -> Pointer | None:
+        """Write and seed the canonical chain and point to it in the DHT; return the pointer as stored.
+
+        If the data folder cannot be written (read-only, full), nothing is published: the
+        error goes into the status and the log, the blocks stay in memory and in the last
+        chain file written, and the next call tries again.
+        """
         tip = self.tip
         if tip is None:
             raise NodeError("the chain is empty: there is nothing to publish")
-        self.peer.save(self.folder / CHAIN_FILE)
         folder = self.folder / "published" / tip.hash[:16]
         path = folder / CHAIN_FILE
-        if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            save_blocks(path, self.peer.chain.blocks)
-        pointer = self.publish_file(path, tip.index, tip.total_work)
+        try:
+            self.peer.save(self.folder / CHAIN_FILE)
+            if not path.exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                save_blocks(path, self.peer.chain.blocks)
+            pointer = self.publish_file(path, tip.index, tip.total_work, tip.hash)
+        except OSError as exc:  # FileRefused too
+            if not (folder / "chain.torrent").exists():
+                shutil.rmtree(folder, ignore_errors=True)  # no half-written chain is kept
+            return self._failed("publish", exc)
         self.published_tip = tip.hash
+        if self.error is not None:
+            self.journal.log("recovered", after=self.error)
+            self.error = None
+            self.write_status()
         return pointer
 
-    def publish_file(self, path: str | os.PathLike, height: int, total_work: int) -> Pointer:
+    def _failed(self, what: str, exc: Exception) -> None:
+        why = f"cannot {what}: the data folder {self.folder} cannot be written ({exc})"
+        if why != self.error:
+            self.error = why
+            self.journal.log("failed", action=what, reason=str(exc))
+        self.write_status()
+        return None
+
+    def publish_file(self, path: str | os.PathLike, height: int, total_work: int,
+                     tip_hash: str | None = None) -> Pointer:
         """Seed any blocks file and point to it with this height and work (``publish`` uses it; so does a
         lesson's cheating member, whose followers must refuse what it points to)."""
         from ..sharing.metainfo import make_torrent
@@ -244,11 +284,11 @@ class Node:
         if not path.with_suffix(".torrent").exists():
             torrent.save(path.with_suffix(".torrent"))
         if torrent.info_hash not in self._seeding:
-            self._seeding[torrent.info_hash] = self._live().seed(path, torrent)
+            self._seeding[torrent.info_hash] = self._live().seed(path, torrent, upload_limit=self.upload_limit)
             while len(self._seeding) > KEEP_PUBLISHED:
                 old = next(iter(self._seeding))
                 self._live().remove(self._seeding.pop(old))
-        pointer = Pointer(torrent.info_hash, height, total_work, peer=self.address)
+        pointer = Pointer(torrent.info_hash, height, total_work, peer=self.address, tip=tip_hash)
         self.published = publish(self.dht, self.node_key, self.salt, pointer, on_alert=self._dispatch)
         self.journal.log("published", info_hash=torrent.info_hash, height=height, total_work=total_work,
                          seq=self.published.seq, bytes=torrent.size)
@@ -266,36 +306,25 @@ class Node:
         """
         first = self.journal.count
         mine = self.node_key.public_key
-        for member in self.network.members:
-            if member.node_key is not None and member.node_key != mine:
-                self._follow_one(member.name, member.node_key)
-        members = {m.node_key for m in self.network.members}
-        for key in keys:
-            key = bytes(key)
-            if key not in members:
-                self._follow_stranger(key)
+        names = {m.node_key: m.name for m in self.network.members if m.node_key not in (None, mine)}
+        strangers = {bytes(k) for k in keys} - {m.node_key for m in self.network.members}
+        found = lookup_many(self.dht, [*names, *strangers], self.salt, self.lookup_timeout,
+                            on_alert=self._dispatch)
+        # the pointer naming most work first: one fetch may make the others unnecessary
+        order = sorted(found.items(), key=lambda kv: -kv[1].total_work if isinstance(kv[1], Pointer) else 0)
+        for key, pointer in order:
+            who = names.get(key, f"key {key.hex()[:16]}…")
+            if isinstance(pointer, LabkitError):
+                self._ignore(who, 0, f"its pointer cannot be read: {pointer}")
+            elif pointer is None:
+                continue
+            elif key in strangers:
+                self._ignore(who, pointer.seq, "not a member's node key: the network lists no such member",
+                             info_hash=pointer.info_hash, total_work=pointer.total_work)
+            else:
+                self.consider(who, pointer)
         self.write_status()
         return self.journal.since(first)
-
-    def _follow_one(self, name: str, key: bytes) -> None:
-        try:
-            pointer = lookup(self.dht, key, self.salt, self.lookup_timeout, on_alert=self._dispatch)
-        except (DHTTimeout, InvalidSignature, InvalidPointer) as exc:
-            self._ignore(name, 0, f"its pointer cannot be read: {exc}")
-            return
-        if pointer is not None:
-            self.consider(name, pointer)
-
-    def _follow_stranger(self, key: bytes) -> None:
-        who = f"key {key.hex()[:16]}…"
-        try:
-            pointer = lookup(self.dht, key, self.salt, self.lookup_timeout, on_alert=self._dispatch)
-        except (DHTTimeout, InvalidSignature, InvalidPointer) as exc:
-            self._ignore(who, 0, f"its pointer cannot be read: {exc}")
-            return
-        if pointer is not None:
-            self._ignore(who, pointer.seq, "not a member's node key: the network lists no such member",
-                         info_hash=pointer.info_hash, total_work=pointer.total_work)
 
     def consider(self, name: str, pointer: Pointer) -> None:
         """Act on the pointer member ``name`` published: fetch its chain if it names more work than the tip."""
@@ -310,10 +339,23 @@ class Node:
         if pointer.info_hash in self.refused_chains:
             self._ignore(name, pointer.seq, f"its chain was refused before ({self.refused_chains[pointer.info_hash]})")
             return
-        if pointer.total_work <= self.total_work:
-            return  # this node holds as much work already
+        if not self._better(pointer):
+            return  # this node's tip is as good already
         if not self._fetch_and_receive(name, pointer):
             del self.pointers[name]  # not fetched: try again next round
+
+    def _better(self, pointer: Pointer) -> bool:
+        """Does the pointer name a better tip than this node's, by the tree's own rule?
+
+        Most work wins; at equal work the smaller tip hash (labkit.forks), so that
+        nodes that mined at the same moment all settle on the same one. A block this
+        node already holds is no news.
+        """
+        if pointer.tip is not None and pointer.tip in self.peer.tree:
+            return False
+        if pointer.total_work != self.total_work:
+            return pointer.total_work > self.total_work
+        return pointer.tip is not None and self.tip is not None and pointer.tip < self.tip.hash
 
     def _fetch_and_receive(self, name: str, pointer: Pointer) -> bool:
         """Fetch the chain a pointer names and give its blocks to the peer; False if it did not arrive."""
@@ -322,6 +364,7 @@ class Node:
         session = self._live()
         dest = self.folder / "fetched" / pointer.info_hash
         start = time.monotonic()
+        self._place_known_blocks(dest, pointer.info_hash)
         try:
             transfer = session.add(Magnet(pointer.info_hash, peers=(pointer.peer,) if pointer.peer else ()), dest)
         except TorrentError as exc:
@@ -353,16 +396,44 @@ class Node:
             self.journal.log("refused", member=name, info_hash=pointer.info_hash, rule=first.rule,
                              reason=first.reason, index=first.index, block=first.hash, refused_blocks=len(refused))
         self._after_change(before_tip, before_reorgs, source=name)
-        if not refused and pointer.total_work > self.total_work:
-            self._ignore(name, pointer.seq, f"claims work {pointer.total_work}, its chain holds less",
+        if not refused and self._better(pointer):
+            self._ignore(name, pointer.seq, f"claims work {pointer.total_work} and tip {(pointer.tip or '?')[:16]}, its chain holds neither",
                          info_hash=pointer.info_hash)
         return True
 
+    def _place_known_blocks(self, dest: Path, info_hash: str) -> None:
+        """Put this node's own chain file where libtorrent will download the new one.
+
+        Chains grow at the end, and the same blocks are the same bytes, so every piece
+        of the new file that lies within the blocks this node already holds hashes the
+        same: libtorrent checks the file it finds, keeps those pieces and downloads only
+        the rest (the new blocks, and the piece where the old end was).
+        """
+        from ..sharing.metainfo import PARTIAL_DIR
+
+        own = self.folder / CHAIN_FILE
+        staging = dest / PARTIAL_DIR / info_hash
+        if not own.is_file() or (staging / CHAIN_FILE).exists():
+            return  # nothing to offer, or a partial download to resume
+        try:
+            staging.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(own, staging / CHAIN_FILE)
+        except OSError:
+            shutil.rmtree(dest, ignore_errors=True)  # a plain download then
+
     def _wait(self, transfer, deadline: float) -> str | None:
-        """Drive a fetch until it completes; the reason it did not, or None."""
+        """Drive a fetch until it completes; the reason it did not, or None.
+
+        A fetch that has found no peer after STALL_SECONDS gives up early: the publisher
+        has most likely moved on to a newer chain and stopped seeding this one.
+        """
         session = self._live()
+        stall = time.monotonic() + STALL_SECONDS
         while not transfer.complete:
             session.poll(0.05)
+            if time.monotonic() > stall and transfer.status().peers == 0 and not transfer.status().downloaded:
+                return (f"no peer had its chain after {STALL_SECONDS:g} s (from "
+                        f"{', '.join(transfer.peers_tried) or 'no one'}): the publisher no longer seeds it")
             if transfer.error is not None:
                 return f"its chain could not be fetched: {transfer.error}"
             if transfer.torrent is not None and transfer.torrent.size > MAX_FILE_BYTES:
@@ -378,34 +449,50 @@ class Node:
 
     def submit(self, contract: dict) -> int:
         """Queue a contract to be mined; return its place in the queue (0 is next)."""
-        self.queue.append(contract)
-        self.journal.log("queued", contract=contract, place=len(self.queue) - 1)
+        place = self.queue.append(contract)
+        self.journal.log("queued", contract=contract, place=place)
         self.write_status()
-        return len(self.queue) - 1
+        return place
 
-    def mine_once(self, *, publish: bool = True) -> Entry | None:
-        """Mine the first queued contract on the tip and (if the session is open) publish.
+    def take_inbox(self) -> list[dict]:
+        """Queue the contracts ``node submit`` dropped into the inbox; report the files refused."""
+        queued, bad = self.queue.take_inbox()
+        for contract in queued:
+            self.journal.log("queued", contract=contract, place=len(self.queue) - 1, source="inbox")
+        for name, why in bad:
+            self.journal.log("contract refused", file=name, rule="submit", reason=why)
+        if queued or bad:
+            self.write_status()
+        return queued
 
-        Returns the new entry, or None when the queue is empty or the VM refused the
-        contract (then it is dropped and listed in ``refused_contracts``).
+    def mine(self, contract: dict, *, cancel=None) -> Block:
+        """Mine ``contract`` on the current tip (the block is not added: see :meth:`add_mined`).
+
+        Touches nothing of the node but reads its tip, so it may run in a thread while
+        the node follows; ``cancel`` (a threading.Event) stops it with MiningCancelled.
         """
-        if not self.queue:
-            return None
-        contract = self.queue[0]
-        block = mine_block(self.network, self.wallet, contract, parent=self.tip, miner=fast_mine)
+        return mine_block(self.network, self.wallet, contract, parent=self.tip, miner=node_miner, cancel=cancel)
+
+    def add_mined(self, block: Block, contract: dict, *, publish: bool = True) -> Entry | None:
+        """Add a block this node mined; publish it if it became the tip.
+
+        Returns its entry, or None when the VM refused the contract (then it is dropped
+        and listed in the status's ``refused_contracts``). A block mined on a tip that
+        is no longer the tip still joins the tree, on its branch.
+        """
         before_tip, before_reorgs = self.tip, len(self.peer.reorgs)
         try:
             update = self.peer.receive_block(block)
         except InvalidBlock as exc:
             if exc.rule != "contract":
                 raise NodeError(f"a block this node mined was refused at rule {exc.rule}: {exc.reason}") from None
-            self.queue.pop(0)
-            self.refused_contracts.append({"contract": contract, "rule": exc.rule, "reason": exc.reason})
+            self.queue.refuse(contract, exc.rule, exc.reason)
             self.journal.log("contract refused", contract=contract, rule=exc.rule, reason=exc.reason)
             self.write_status()
             return None
-        self.queue.pop(0)
         entry = self.peer.tree.entry(update.hash)
+        if self.peer.tree.is_canonical(entry.hash):
+            self.queue.done(contract)  # else it stays queued: mined on a tip that lost, it is mined again
         self.journal.log("mined", height=entry.index, block=entry.hash, total_work=entry.total_work,
                          canonical=str(update.status))
         self._after_change(before_tip, before_reorgs, source=None)
@@ -415,10 +502,21 @@ class Node:
             self.write_status()
         return entry
 
+    def mine_once(self, *, publish: bool = True) -> Entry | None:
+        """Mine the first queued contract on the tip, add it and (if the session is open) publish.
+
+        Returns the new entry, or None when the queue is empty or the VM refused the contract.
+        """
+        contract = self.queue.first
+        if contract is None:
+            return None
+        return self.add_mined(self.mine(contract), contract, publish=publish)
+
     def step(self) -> list[Event]:
         """One round of a running node: follow, mine one queued contract, publish a changed tip."""
         first = self.journal.count
         self.follow()
+        self.take_inbox()
         if self.queue:
             self.mine_once(publish=False)
         if self.tip is not None and self.tip.hash != self.published_tip:
@@ -434,18 +532,19 @@ class Node:
                              total_work=self.total_work, digest=self.peer.digest())
         if self.tip is not before_tip:
             self.peer.save(self.folder / CHAIN_FILE)
-        in_chain = {_contract_key(e.payload.transaction_data) for e in self.peer.chain}
+        in_chain = {contract_key(e.payload.transaction_data) for e in self.peer.chain}
         for reorg in self.peer.reorgs[before_reorgs:]:
             self.journal.log("reorganised", depth=reorg.depth, fork_index=reorg.fork_index,
                              old_work=reorg.old_work, new_work=reorg.new_work, applied=len(reorg.applied))
-            queued = {_contract_key(c) for c in self.queue}
             for entry in reversed(reorg.rolled_back):  # back at the front, in their old order
                 contract = entry.payload.transaction_data
-                key = _contract_key(contract)
-                if entry.signer == self.wallet.address and key not in in_chain and key not in queued:
-                    self.queue.insert(0, contract)
-                    queued.add(key)
+                if (entry.signer == self.wallet.address and contract_key(contract) not in in_chain
+                        and self.queue.put_back(contract)):
                     self.journal.log("requeued", contract=contract, block=entry.hash, height=entry.index)
+        # a queued contract that another member's block now carries is done
+        for contract in list(self.queue.waiting):
+            if contract_key(contract) in in_chain:
+                self.queue.done(contract)
 
     def _ignore(self, who: str, seq: int, why: str, **detail: Any) -> None:
         """Log an ignored pointer once (a pointer seen again each round is not logged again)."""

@@ -1,0 +1,265 @@
+"""A classroom on one machine: several ``node run`` processes, started, watched, killed and restarted.
+
+Notebook 09, the fault tests and the network benchmark all need the same
+thing: make members (RSA wallet and node key each, in ``keys/``), write the
+network configuration, start one real ``python -m labkit node run`` process
+per member, and read where each stands from its ``status.json``::
+
+    room = Classroom.create("work/classroom", ["ana", "ben", "cleo", "dev"], difficulty=3)
+    room.start()                       # four processes on 127.0.0.1
+    room.submit("ana", {"actions": [...]})
+    room.wait_until(room.converged, 30, "every node on the same tip")
+    room.frame()                       # one row per node: tip, height, work, digest, queue
+    room.kill("ben"); room.start("ben")
+    room.close()
+
+Each node listens on a port chosen when the room is made and kept across
+restarts, so the others' bootstrap addresses stay right. A node can be placed
+in a network namespace (``place``) with an address of its own: that is how the
+partition test puts two groups on either side of a veth pair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..files import read_regular
+from .journal import NodeError, read_status
+from .queue import submit_to
+
+__all__ = ["Classroom", "NodeProcess", "free_port", "student_contracts"]
+
+STARTUP_SECONDS = 20.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP and UDP port free on ``host`` right now (libtorrent listens on both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+            return port
+
+
+def student_contracts(member: str, count: int) -> list[dict]:
+    """``count`` contracts registering students whose ids name ``member``, all different."""
+    return [{"actions": [{"action": "register_student",
+                          "student": {"id": f"{member.upper()}{i:03d}", "name": f"Student {i} of {member}",
+                                      "department": "Computer Science"}}]}
+            for i in range(1, count + 1)]
+
+
+@dataclass
+class NodeProcess:
+    """One member's node process: where it lives and listens, and the process while it runs."""
+
+    name: str
+    key: Path
+    data: Path
+    host: str
+    port: int
+    netns: str | None = None  # run inside this network namespace (ip netns exec)
+    process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class Classroom:
+    """Member node processes sharing one network configuration, in one folder."""
+
+    def __init__(self, folder: str | os.PathLike, names: Iterable[str], *, python: str = sys.executable,
+                 extra_args: Iterable[str] = ()):
+        self.folder = Path(folder)
+        self.network_file = self.folder / "network.json"
+        self.python = python
+        self.extra_args = list(extra_args)
+        self.nodes: dict[str, NodeProcess] = {}
+        for name in names:
+            self.nodes[name] = NodeProcess(name, self.folder / "keys" / f"{name}.pem",
+                                           self.folder / "nodes" / name, "127.0.0.1", free_port())
+
+    @classmethod
+    def create(cls, folder: str | os.PathLike, names: Iterable[str], *, difficulty: int = 3,
+               bits: int = 2048, **options: Any) -> "Classroom":
+        """Make the members' keys and the network configuration in ``folder`` (which must not hold one)."""
+        from ..network import Member, Network
+        from ..wallet import Wallet
+        from .keys import write_node_key_pair
+
+        names = list(names)
+        folder = Path(folder)
+        if (folder / "network.json").exists():
+            raise NodeError(f"{folder} already holds a classroom (network.json); use Classroom({str(folder)!r}, ...)")
+        (folder / "keys").mkdir(parents=True, exist_ok=True)
+        members = []
+        for name in names:
+            wallet = Wallet.generate(bits, name=name, teaching=bits < 2048)
+            key_file = folder / "keys" / f"{name}.pem"
+            wallet.save(key_file)
+            node_key = write_node_key_pair(key_file)[0]
+            members.append(Member(name, wallet.public_key, node_key.public_key))
+        Network.create(members, difficulty=difficulty, name="classroom").save(folder / "network.json")
+        return cls(folder, names, **options)
+
+    # --- processes ---------------------------------------------------------------------
+
+    def place(self, name: str, *, netns: str | None, host: str) -> None:
+        """Run ``name``'s node inside network namespace ``netns``, listening on ``host`` (before start)."""
+        node = self.nodes[name]
+        node.netns, node.host = netns, host
+
+    def command(self, name: str) -> list[str]:
+        """The ``node run`` command line of one member's node."""
+        node = self.nodes[name]
+        cmd = [self.python, "-m", "labkit", "node", "run", "--network", str(self.network_file),
+               "--key", str(node.key), "--data", str(node.data), "--listen", node.address, *self.extra_args]
+        for other in self.nodes.values():
+            if other.name != name:
+                cmd += ["--bootstrap", other.address]
+        return (["ip", "netns", "exec", node.netns] if node.netns else []) + cmd
+
+    def start(self, *names: str, wait: bool = True) -> None:
+        """Start the named nodes (all that are not running, by default); wait for their first status."""
+        names = names or tuple(n for n, p in self.nodes.items() if not p.running)
+        for name in names:
+            node = self.nodes[name]
+            if node.running:
+                continue
+            node.data.mkdir(parents=True, exist_ok=True)
+            log = open(node.data / "node.log", "ab")
+            env = dict(os.environ, PYTHONUNBUFFERED="1")
+            node.process = subprocess.Popen(self.command(name), stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env)
+            log.close()
+        if wait:
+            for name in names:
+                self.wait_until(lambda n=name: self._listening(n), STARTUP_SECONDS, f"node {name} to start")
+
+    def _listening(self, name: str) -> bool:
+        node = self.nodes[name]
+        if not node.running:
+            raise NodeError(f"node {name} exited with code {node.process.returncode}:\n{self.log(name)[-2000:]}")
+        status = self.status(name)
+        return status is not None and status.get("listen") == node.address and status.get("pid") == node.process.pid
+
+    def stop(self, *names: str, timeout: float = 15.0) -> None:
+        """Stop nodes cleanly (SIGTERM: they cancel mining and close their sessions)."""
+        for name in names or tuple(self.nodes):
+            node = self.nodes[name]
+            if node.running:
+                node.process.send_signal(signal.SIGTERM)
+        for name in names or tuple(self.nodes):
+            node = self.nodes[name]
+            if node.process is not None:
+                try:
+                    node.process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    node.process.kill()
+                    node.process.wait()
+
+    def kill(self, name: str) -> None:
+        """Kill a node at once (SIGKILL: no clean-up, as a crash or a closed laptop lid)."""
+        node = self.nodes[name]
+        if node.running:
+            node.process.kill()
+            node.process.wait()
+
+    def close(self) -> None:
+        self.stop()
+
+    def __enter__(self) -> "Classroom":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- watching ----------------------------------------------------------------------
+
+    def status(self, name: str) -> dict | None:
+        """``name``'s status.json, or None while there is none."""
+        try:
+            return read_status(self.nodes[name].data)
+        except NodeError:
+            return None
+
+    def statuses(self) -> dict[str, dict | None]:
+        return {name: self.status(name) for name in self.nodes}
+
+    def log(self, name: str) -> str:
+        path = self.nodes[name].data / "node.log"
+        return read_regular(path, limit=1 << 24).decode("utf-8", "replace") if path.exists() else ""
+
+    def events(self, name: str | None = None) -> list[dict]:
+        """Every event of one node (or all, merged by time), from the events.jsonl files."""
+        out = []
+        for node in (self.nodes.values() if name is None else [self.nodes[name]]):
+            path = node.data / "events.jsonl"
+            if path.exists():
+                for line in read_regular(path, limit=1 << 26).decode("utf-8").splitlines():
+                    out.append({"node": node.name, **json.loads(line)})
+        return sorted(out, key=lambda e: e["time"]) if name is None else out
+
+    def converged(self, names: Iterable[str] | None = None) -> bool:
+        """True when every named (by default every running) node has the same tip and state digest."""
+        names = list(names) if names is not None else [n for n, p in self.nodes.items() if p.running]
+        seen = {(s["tip"], s["digest"]) if s else None for s in map(self.status, names)}
+        return len(seen) == 1 and None not in seen and next(iter(seen))[0] is not None
+
+    def wait_until(self, condition: Callable[[], Any], timeout: float, what: str, *, every: float = 0.1) -> Any:
+        """Poll ``condition`` until it is true; NodeError naming ``what`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                rows = "\n".join(f"  {n}: {self._line(s)}" for n, s in self.statuses().items())
+                raise NodeError(f"waited {timeout:g} s for {what}; the nodes stand at:\n{rows}")
+            time.sleep(every)
+
+    @staticmethod
+    def _line(status: dict | None) -> str:
+        if status is None:
+            return "no status yet"
+        tip = (status["tip"] or "none")[:12]
+        return (f"tip {tip} height {status['height']} work {status['total_work']} queued {len(status['queued'])}"
+                + (f" ERROR {status['error']}" if status.get("error") else ""))
+
+    def frame(self):
+        """One row per node: running, height, tip, total work, state digest, queue, error."""
+        import pandas as pd
+
+        rows = []
+        for name, node in self.nodes.items():
+            s = self.status(name) or {}
+            rows.append({"node": name, "running": "yes" if node.running else "no", "height": s.get("height", -1),
+                         "tip": (s.get("tip") or "")[:12], "total work": s.get("total_work", 0),
+                         "digest": (s.get("digest") or "")[:12], "queued": len(s.get("queued", ())),
+                         "error": s.get("error") or ""})
+        return pd.DataFrame(rows).set_index("node")
+
+    # --- contracts ---------------------------------------------------------------------
+
+    def submit(self, name: str, contract: dict) -> Path:
+        """Drop a contract into ``name``'s inbox (as ``node submit`` does)."""
+        return submit_to(self.nodes[name].data, contract)

@@ -1,0 +1,154 @@
+"""A node's main loop: take submitted contracts, follow the others, mine, publish; until told to stop.
+
+``python -m labkit node run`` is this loop around one :class:`~labkit.node.live.Node`.
+Each round (a few per second):
+
+1. take the contracts ``node submit`` left in the inbox (saved in ``queue.json``);
+2. follow: look up every member's pointer at once, fetch and judge any chain with more work;
+3. mining runs in a thread, on the tip as it was when it started. If the tip has
+   changed since (another member's block arrived, or a reorganisation), the search
+   is cancelled and starts again on the new tip: work on an old tip can only make a
+   fork. A contract another member's block already carries is not mined again;
+4. a block found is added to the tree and, if it is the new tip, published;
+5. a changed tip is published (a node whose folder cannot be written says so in its
+   status and tries again two seconds later).
+
+The loop stops on SIGTERM, SIGINT (Ctrl-C) or when ``stop`` is set, cancels its mining
+and closes the session. A node killed outright (SIGKILL, power cut) loses nothing it
+had written: the chain file, ``queue.json`` and the inbox are each replaced atomically,
+and a download in progress resumes from its partial file.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..block import Block
+from ..errors import MiningCancelled
+from .live import Node
+from .queue import contract_key
+
+__all__ = ["ROUND_SECONDS", "RETRY_SECONDS", "Runner"]
+
+ROUND_SECONDS = 0.2  # pause between rounds when nothing happened
+RETRY_SECONDS = 2.0  # between attempts to publish when the folder cannot be written
+
+
+@dataclass
+class _Search:
+    """One mining search in its thread: the contract, the tip it builds on, its result."""
+
+    contract: dict
+    parent: str | None  # hash of the tip it mines on
+    cancel: threading.Event = field(default_factory=threading.Event)
+    block: Block | None = None
+    error: BaseException | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.thread is not None and not self.thread.is_alive()
+
+
+class Runner:
+    """Run a node: rounds of inbox, follow, mine and publish until stopped.
+
+    ``watch`` are node public keys to look up besides the members' (a classroom
+    board's list): one no member has is logged as ignored. ``on_event`` gets each
+    event as it is logged (``node run`` prints them).
+    """
+
+    def __init__(self, node: Node, *, watch: tuple[bytes, ...] = (), interval: float = ROUND_SECONDS,
+                 on_event: Callable[[Any], None] | None = None):
+        self.node = node
+        self.watch = tuple(bytes(k) for k in watch)
+        self.interval = interval
+        self.on_event = on_event
+        self.stop_event = threading.Event()
+        self._search: _Search | None = None
+        self._retry_at = 0.0
+        self._printed = 0
+
+    def run(self, *, duration: float | None = None, handle_signals: bool = False) -> None:
+        """Start the node and run rounds until stopped (``duration`` seconds at most)."""
+        if handle_signals:
+            for number in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(number, lambda *_: self.stop_event.set())
+        end = None if duration is None else time.monotonic() + duration
+        self.node.start()
+        try:
+            while not self.stop_event.is_set() and (end is None or time.monotonic() < end):
+                busy = self.round()
+                self._report()
+                if not busy:
+                    self.node.session.poll(self.interval)
+        finally:
+            self._cancel_search()
+            self.node.stop()
+            self._report()
+
+    def round(self) -> bool:
+        """One round; True if something happened (so the next round comes at once)."""
+        node = self.node
+        before = node.journal.count
+        node.take_inbox()
+        node.follow(self.watch)
+        self._mine()
+        tip = node.tip
+        if tip is not None and tip.hash != node.published_tip and time.monotonic() >= self._retry_at:
+            if node.publish() is None:
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+        node.session.poll(0)
+        return node.journal.count != before
+
+    # --- mining in a thread ----------------------------------------------------------------
+
+    def _mine(self) -> None:
+        node, search = self.node, self._search
+        if search is not None and search.done:
+            self._search = None
+            if search.block is not None:
+                node.add_mined(search.block, search.contract, publish=True)
+            elif search.error is not None and not isinstance(search.error, MiningCancelled):
+                node.journal.log("failed", action="mine", reason=str(search.error))
+            search = None
+        tip = node.tip
+        tip_hash = None if tip is None else tip.hash
+        if search is not None:
+            carried = contract_key(search.contract) in {contract_key(c) for c in node.queue.waiting}
+            if search.parent != tip_hash or not carried:
+                why = "a better tip arrived" if carried else "another member's block carries the contract"
+                node.journal.log("interrupted", reason=why, was_on=search.parent, tip=tip_hash)
+                self._cancel_search()
+            return
+        contract = node.queue.first
+        if contract is None:
+            return
+        search = _Search(contract, tip_hash)
+
+        def work() -> None:
+            try:
+                search.block = node.mine(contract, cancel=search.cancel)
+            except BaseException as exc:  # reported by the loop, never lost in the thread
+                search.error = exc
+
+        search.thread = threading.Thread(target=work, name=f"mining for {node.name}", daemon=True)
+        self._search = search
+        search.thread.start()
+
+    def _cancel_search(self) -> None:
+        search, self._search = self._search, None
+        if search is not None:
+            search.cancel.set()
+            search.thread.join()
+
+    def _report(self) -> None:
+        if self.on_event is None:
+            return
+        for event in self.node.journal.since(self._printed):
+            self.on_event(event)
+        self._printed = self.node.journal.count
