@@ -83,13 +83,23 @@ def test_state_diff_highlights_a_vote_and_a_new_nft():
     vm.execute({"action": "vote_proposal", "proposal": {"id": "P1"}}, Context(bob))
     vm.execute({"action": "generate_nft", "nft": {"id": "N1", "name": "n", "metadata": {"a": 1}}}, Context(bob))
     diff = state_diff_tables(before, vm.state)
-    assert set(diff) == {"students", "courses", "proposals", "nfts"}
+    assert set(diff) == {"students", "courses", "proposals", "nfts", "balances"}
     assert diff["proposals"].labkit_marks.loc["P1"].to_dict() == {"description": "", "votes": "changed",
                                                                    "voters": "changed"}
     assert (diff["nfts"].labkit_marks.loc["N1"] == "new").all()
     assert not diff["students"].labkit_mask.any().any()
     html = diff["proposals"].to_html() + diff["nfts"].to_html()
     assert "labkit-changed" in html and "labkit-new" in html
+
+
+def test_state_diff_shows_a_block_reward_as_a_new_balance():
+    alice = demo_wallets()[0].address
+    vm = OISC()
+    before = vm.snapshot()
+    vm.execute({"action": "mint"}, Context(alice, index=1))
+    diff = state_diff_tables(before, vm.state)
+    assert (diff["balances"].labkit_marks.loc[alice[:10]] == "new").all()
+    assert not diff["nfts"].labkit_mask.any().any()
 
 
 def test_peers_table_marks_the_digest_that_disagrees(demo):
