@@ -128,8 +128,8 @@ VECTORS: list[dict] = []
 
 
 def case(name: str, rec: Any, expect: str, *, parent: str = "tip", network: str = "demo", reason: str = "",
-         now: str = NOW) -> None:
-    state = "after tip" if parent == "tip" else "empty"
+         now: str = NOW, state: str | None = None) -> None:
+    state = state or ("after tip" if parent == "tip" else "empty")
     VECTORS.append({"name": name, "network": network, "parent": parent, "state": state, "now": now,
                     "record": rec, "expect": expect, **({"reason": reason} if reason else {})})
 
@@ -384,6 +384,29 @@ on_tip("bob names alice as the sender", "contract",
 on_tip("bob pays an unregistered student", "contract", contract={"actions": [MINT, pay("S404", 5)]},
        reason="neither a registered student nor an address")
 
+# Bob's reward block on the tip; the blocks after it spend what he holds (the balance comes from the parent's state).
+REWARDED = judge(mine_block(NET, BOB, {"actions": [MINT]}, parent=TIP, timestamp=parse_timestamp(T_NEXT)), NET, TIP,
+                 state=TIP_STATE, now=parse_timestamp(NOW))
+assert REWARDED.accepted, REWARDED.error
+PARENTS["bob's reward"] = {"index": REWARDED.entry.index, "hash": REWARDED.entry.hash,
+                           "time": REWARDED.entry.payload.timestamp, "total_work": REWARDED.entry.total_work,
+                           "refused": None}
+STATES["after bob's reward"] = REWARDED.state
+
+
+def after_reward(name: str, expect: str = "accepted", *, wallet=BOB, reason: str = "", **changes) -> None:
+    rec = record(token_of(claims(prev_hash=REWARDED.entry.hash, index=4, timestamp="2024-11-23T12:04:00+00:00",
+                                 **changes)), wallet)
+    case(name, rec, expect, parent="bob's reward", state="after bob's reward", reason=reason)
+
+
+after_reward("bob spends 30 of the reward of the block before", contract={"actions": [pay("S001", 30)]})
+after_reward("bob mints again in the next block", contract={"actions": [MINT, pay("S001", 100)]})
+after_reward("bob spends 60, holding 50 from the block before", "contract",
+             contract={"actions": [pay("S001", 60)]}, reason="holds 50 tokens and cannot send 60")
+after_reward("carol spends bob's reward", "contract", wallet=CAROL, author="carol",
+             contract={"actions": [pay("S001", 10)]}, reason="holds 0 tokens")
+
 
 def resolve(vector: dict, states: dict, parents: dict) -> tuple:
     network = NETWORKS[vector["network"]]
@@ -399,7 +422,7 @@ def resolve(vector: dict, states: dict, parents: dict) -> tuple:
 
 def main() -> None:
     parents = dict(PARENTS)
-    states = {"empty": None, "after tip": TIP_STATE}
+    states = dict(STATES)
     prev, state = None, None
     for i, block in enumerate(CHAIN_BLOCKS):
         entry_verdict = judge(block, NET, prev, state=state, now=parse_timestamp(NOW))
