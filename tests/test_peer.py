@@ -113,7 +113,7 @@ def test_bad_line_is_reported_with_its_number(peers, blocks_file, prefix_digests
 
 
 def test_contract_failure_leaves_the_state(peers, small_blocks, prefix_digests, wallets, net1):
-    from labkit.chain import mine_block
+    from labkit.chain import Link, mine_block
     from labkit.teaching.data import demo_timestamps
 
     peer = peers[0]
@@ -149,3 +149,38 @@ def test_peer_identity(peers, wallets):
     assert peers[0].address == wallets[0].address
     assert peers[0].name == "alice"
     assert "alice" in repr(peers[0]) and "0 blocks" in repr(peers[0])
+
+
+def test_a_heavier_branch_undoes_a_payment_the_double_spend_by_reorganisation(wallets, net1):
+    # bob's reward pays Ada on one branch; a longer branch pays the same tokens to carol instead.
+    # Each branch alone is valid; the peer follows the one with more work, and its balances with it.
+    from labkit.chain import Link, mine_block
+    from labkit.teaching.data import demo_timestamps
+    from labkit.teaching.tables import balances_frame
+
+    alice, bob, carol = wallets
+    times = demo_timestamps(4)
+    ada = {"action": "register_student", "student": {"id": "S001", "name": "Ada", "department": "CS"}}
+    first = mine_block(net1, alice, {"actions": [ada]}, timestamp=times[0])
+    peer = Peer("dave", net1)
+    peer.receive([first], now=NOW)
+    parent = peer.chain.tip
+
+    def pay(to):
+        return {"actions": [{"action": "mint"}, {"action": "transfer", "transfer": {"to": to, "amount": 50}}]}
+
+    to_ada = mine_block(net1, bob, pay("S001"), parent=parent, timestamp=times[1])
+    peer.receive([to_ada], now=NOW)
+    assert peer.state["balances"]["S001"]["balance"] == 50
+    to_carol = mine_block(net1, bob, pay(carol.address), parent=parent, timestamp=times[1])
+    peer.receive([to_carol], now=NOW)  # as much work as the branch it holds: it stays where it is
+    assert peer.state["balances"]["S001"]["balance"] == 50
+    payload = to_carol.payload(net1.secret)
+    after = mine_block(net1, carol, {"actions": [{"action": "mint"}]},
+                       parent=Link(payload.index, to_carol.hash, payload.time), timestamp=times[2])
+    peer.receive([after], now=NOW)
+    assert [e.hash for e in peer.chain] == [first.hash, to_carol.hash, after.hash]
+    assert "S001" not in peer.state["balances"]
+    assert peer.state["balances"][carol.address]["balance"] == 100
+    frame = balances_frame(peer.state, net1)
+    assert list(zip(frame["holder"], frame["balance"])) == [("carol", 100), ("bob", 0)] and peer.reorgs
