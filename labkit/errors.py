@@ -24,6 +24,7 @@ __all__ = [
     "TorrentError",
     "InvalidTorrent",
     "FetchTimeout",
+    "SavedCodeError",
 ]
 
 
@@ -173,3 +174,15 @@ class FetchTimeout(TorrentError, TimeoutError):
         self.peers = list(peers)
         self.seconds = seconds
         self.progress = progress
+
+
+# --- the learner's saved code -------------------------------------------------
+
+
+class SavedCodeError(LabkitError):
+    """A learner's function cannot be saved (no source to read) or its saved file cannot be loaded."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"the saved exercise {name!r}: {reason}")
+        self.name = name
+        self.reason = reason

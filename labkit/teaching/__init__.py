@@ -16,6 +16,9 @@ imports this package. One concept per module:
 - :mod:`~labkit.teaching.mempool`: which waiting transactions a miner picks, by fee per byte (10);
 - :mod:`~labkit.teaching.signatures`: RSA-2048 beside ECDSA secp256k1 and Ed25519, sizes and timings (10);
 - :mod:`~labkit.teaching.exercises`: self-checking exercises (every notebook);
+- :mod:`~labkit.teaching.hints`: the exercises' hints in tiers, a nudge, the method, a near-solution;
+- :mod:`~labkit.teaching.cases`: generated cases for the exercises with substance, and labkit's answers;
+- :mod:`~labkit.teaching.mine`: the learner's passing functions, saved for the capstone (11);
 - :mod:`~labkit.teaching.envcheck`: can this kernel import what the workbook needs (00).
 
 Importing this package loads nothing; each module is imported when first used.

@@ -9,15 +9,23 @@ In a notebook::
         return pow(e, -1, phi)
         ### END SOLUTION
 
-    ex.check("modular inverse", modular_inverse, [((3, 40), 27), ((7, 60), 43)],
-             hint="pow(e, -1, phi) or the extended Euclidean algorithm")
+    ex.check_against("modular_inverse", modular_inverse, lambda e, phi: pow(e, -1, phi),
+                     cases.modular_inverse())
 
-The check calls the learner's function on each case and answers at once with
-what was expected and what came back, a hint, and how many of the notebook's
-exercises are done. A stub that still raises NotImplementedError is "not
-attempted yet", never an error, so a student notebook runs top to bottom.
-Later notebooks import labkit's reference implementation, never the
-learner's cell, so one wrong answer does not break the rest of the course.
+``check(exercise, function, cases)`` calls the learner's function on each
+``(args, expected)`` case; ``check_against(exercise, function, reference,
+cases)`` calls it and labkit's reference on each generated case (many,
+from deterministic seeds). Both answer at once with the first case that
+failed, what was expected and what came back, and how many of the
+notebook's exercises are done. Hints come in tiers (a nudge, the method, a
+near-solution), each shown only when the learner opens it; they live in
+:mod:`labkit.teaching.hints` (or ``hints=[...]``; ``hint="..."`` is a
+one-tier list), not in the check cell beside the stub. A stub that still
+raises NotImplementedError is "not attempted yet", never an error, so a
+student notebook runs top to bottom. Later notebooks import labkit's
+reference implementation, never the learner's cell, so one wrong answer
+does not break the rest of the course. A function that passes
+``check_against`` is saved (:mod:`labkit.teaching.mine`) for the capstone.
 
 When ``LABKIT_EXERCISES_STRICT=1`` (the test command sets it), a wrong answer
 raises ExerciseFailed, so the instructor's solutions are tested too.
@@ -30,7 +38,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from ..errors import LabkitError
+from ..errors import LabkitError, SavedCodeError
 
 __all__ = ["Exercises", "CheckResult", "ExerciseFailed", "STRICT_ENV"]
 
@@ -56,34 +64,72 @@ class CheckResult:
     call: str = ""  # the case that failed, e.g. "modular_inverse(3, 40)"
     expected: Any = None
     got: Any = None
-    hint: str = ""
+    hints: tuple[str, ...] = ()  # a nudge, the method, a near-solution: each revealed on request
     done: int = 0  # exercises of this notebook passed so far
     total: int = 0
+    cases: int = 0  # cases tried (all of them when it passed)
+    saved: str = ""  # where the passing function was saved for the capstone, or why it was not
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
 
-    def _lines(self) -> list[str]:
+    def _head(self) -> list[str]:
         lines = [f"{_ICONS[self.status]} {self.exercise}: {self.status}"]
+        if self.status == "passed" and self.cases > 1:
+            lines[0] += f" ({self.cases} cases)"
         if self.status == "failed":
             lines += [f"   for {self.call}", f"   expected {_short(self.expected)}", f"   got      {_short(self.got)}"]
         elif self.status == "error":
             lines += [f"   {self.call} raised {self.got}"]
         elif self.status == "not attempted":
             lines += ["   replace `raise NotImplementedError` with your code, then run this cell again"]
-        if self.hint and self.status != "passed":
-            lines.append(f"   hint: {self.hint}")
-        lines.append(f"   progress: {self.done} of {self.total} exercises done")
         return lines
+
+    def _tail(self) -> list[str]:
+        lines = [f"   saved: {self.saved}"] if self.saved else []
+        return lines + [f"   progress: {self.done} of {self.total} exercises done"]
+
+    def _lines(self) -> list[str]:
+        """The plain-text report; hints appear only when something is wrong (a terminal cannot fold them)."""
+        hints = self.hints if self.status in ("failed", "error") else ()
+        return [*self._head(), *(f"   hint {i} of {len(hints)}: {h}" for i, h in enumerate(hints, 1)),
+                *self._tail()]
 
     def __repr__(self) -> str:
         return "\n".join(self._lines())
 
     def _repr_html_(self) -> str:
-        body = "<br>".join(html.escape(line).replace("  ", "&nbsp;&nbsp;") for line in self._lines())
+        def block(lines: list[str]) -> str:
+            return "<br>".join(html.escape(line).replace("  ", "&nbsp;&nbsp;") for line in lines)
+
+        hints = "" if self.passed else "".join(
+            f'<details class="labkit-hint" data-tier="{i}"><summary>Hint {i} of {len(self.hints)}</summary>'
+            f"{html.escape(h)}</details>" for i, h in enumerate(self.hints, 1))
         return (f'<div class="labkit-check" data-status="{self.status}" style="background:{_COLORS[self.status]};'
-                f'padding:6px 10px;border-radius:4px;font-family:monospace">{body}</div>')
+                f'padding:6px 10px;border-radius:4px;font-family:monospace">{block(self._head())}'
+                f"{hints}{block(self._tail())}</div>")
+
+
+_RAISED = "raises"
+
+
+def _outcome(function: Callable, call: Callable, args: tuple) -> tuple[str, Any]:
+    """("value", result) or ("raises", the exception's class): what a call did."""
+    try:
+        return "value", call(function, *args)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # the learner's code may raise anything; it is compared, not crashed on
+        return _RAISED, exc
+
+
+def _call_text(name: str, args: tuple) -> str:
+    return f"{name}({', '.join(_short(a, 60) for a in args)})"
+
+
+def _plain_call(function: Callable, *args: Any) -> Any:
+    return function(*args)
 
 
 class Exercises:
@@ -94,6 +140,15 @@ class Exercises:
         self.total = total
         self.passed: set[str] = set()
 
+    def _hints(self, exercise: str, hint: str, hints: Iterable[str] | None) -> tuple[str, ...]:
+        if hints is not None:
+            return tuple(hints)
+        if hint:
+            return (hint,)
+        from . import hints as catalogue
+
+        return catalogue.tiers(self.notebook, exercise)
+
     def check(
         self,
         exercise: str,
@@ -101,33 +156,104 @@ class Exercises:
         cases: Iterable[tuple[Any, Any]],
         *,
         hint: str = "",
+        hints: Iterable[str] | None = None,
         compare: Callable[[Any, Any], bool] | None = None,
     ) -> CheckResult:
         """Call ``function(*args)`` for each ``(args, expected)`` case and report the first mismatch.
 
         ``args`` may be a tuple of arguments or a single argument.
         ``compare(got, expected)`` replaces == where equality is not the point.
+        ``hints`` are the tiers shown on request (default: labkit.teaching.hints for this exercise);
+        ``hint="..."`` is a single tier.
         """
         same = compare or (lambda got, expected: got == expected)
         name = getattr(function, "__name__", "function")
+        tiers = self._hints(exercise, hint, hints)
         result = None
+        count = 0
         for args, expected in cases:
             args = args if isinstance(args, tuple) else (args,)
-            call = f"{name}({', '.join(_short(a, 60) for a in args)})"
+            count += 1
             try:
                 got = function(*args)
             except NotImplementedError:
-                result = self._result(exercise, "not attempted", hint=hint)
+                result = self._result(exercise, "not attempted", hints=tiers)
                 break
             except Exception as exc:  # the learner's code may raise anything; report it, don't crash
-                result = self._result(exercise, "error", call=call, got=f"{type(exc).__name__}: {exc}", hint=hint)
+                result = self._result(exercise, "error", call=_call_text(name, args),
+                                      got=f"{type(exc).__name__}: {exc}", hints=tiers)
                 break
             if not same(got, expected):
-                result = self._result(exercise, "failed", call=call, expected=expected, got=got, hint=hint)
+                result = self._result(exercise, "failed", call=_call_text(name, args), expected=expected, got=got,
+                                      hints=tiers)
                 break
+        return self._finish(exercise, result, count, tiers)
+
+    def check_against(
+        self,
+        exercise: str,
+        function: Callable,
+        reference: Callable,
+        cases: Iterable[Any],
+        *,
+        hints: Iterable[str] | None = None,
+        compare: Callable[[Any, Any], bool] | None = None,
+        call: Callable[..., Any] | None = None,
+        keep: bool = True,
+    ) -> CheckResult:
+        """Call ``function`` and labkit's ``reference`` on every case and report the first disagreement.
+
+        Each case is a tuple of arguments (or a single argument). Where the
+        reference raises, the learner's function must raise the same class
+        of exception. ``call(f, *args)`` replaces ``f(*args)``, e.g. to run
+        an operation on a copy of a state and return the state after it.
+        When every case agrees and ``keep`` is true, the function is saved
+        as ``exercise`` (:func:`labkit.teaching.mine.keep`).
+        """
+        same = compare or (lambda got, expected: got == expected)
+        run = call or _plain_call
+        name = getattr(function, "__name__", "function")
+        tiers = self._hints(exercise, "", hints)
+        result = None
+        count = 0
+        for args in cases:
+            args = args if isinstance(args, tuple) else (args,)
+            count += 1
+            expected_kind, expected = _outcome(reference, run, args)
+            try:
+                got_kind, got = _outcome(function, run, args)
+            except NotImplementedError:
+                result = self._result(exercise, "not attempted", hints=tiers)
+                break
+            if expected_kind == _RAISED:
+                if not (got_kind == _RAISED and isinstance(got, type(expected))):
+                    shown = f"{type(got).__name__}: {got}" if got_kind == _RAISED else got
+                    result = self._result(exercise, "failed", call=_call_text(name, args),
+                                          expected=_Raises(expected), got=shown, hints=tiers)
+                    break
+            elif got_kind == _RAISED:
+                result = self._result(exercise, "error", call=_call_text(name, args),
+                                      got=f"{type(got).__name__}: {got}", hints=tiers)
+                break
+            elif not same(got, expected):
+                result = self._result(exercise, "failed", call=_call_text(name, args), expected=expected, got=got,
+                                      hints=tiers)
+                break
+        saved = ""
+        if result is None and keep:
+            from . import mine
+
+            try:
+                saved = str(mine.keep(exercise, function))
+            except SavedCodeError as exc:
+                saved = f"not saved ({exc.reason})"
+        return self._finish(exercise, result, count, tiers, saved)
+
+    def _finish(self, exercise: str, result: CheckResult | None, count: int, tiers: tuple[str, ...],
+                saved: str = "") -> CheckResult:
         if result is None:
             self.passed.add(exercise)
-            result = self._result(exercise, "passed")
+            result = self._result(exercise, "passed", cases=count, hints=tiers, saved=saved)
         else:
             self.passed.discard(exercise)
         if result.status in ("failed", "error") and os.environ.get(STRICT_ENV) == "1":
@@ -144,3 +270,13 @@ class Exercises:
 
     def __repr__(self) -> str:
         return f"Exercises({self.progress})"
+
+
+class _Raises:
+    """What a failed case expected when the reference raised: shown as 'raises ContractError: ...'."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"raises {type(self.error).__name__}: {self.error}"

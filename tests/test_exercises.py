@@ -1,0 +1,140 @@
+"""Exercises: the feedback of a check (not attempted, failed with the first case, error, passed), tiered hints
+shown only on request, check_against on generated cases, and saving a passing function for the capstone."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from labkit.errors import ContractError
+from labkit.teaching import cases, hints, mine
+from labkit.teaching.exercises import STRICT_ENV, ExerciseFailed, Exercises
+
+
+@pytest.fixture(autouse=True)
+def lenient(monkeypatch, tmp_path):
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    monkeypatch.setenv(mine.MINE_ENV, str(tmp_path / "mine"))
+
+
+def double(x):
+    return 2 * x
+
+
+def wrong_double(x):
+    return 2 * x if x < 3 else 0
+
+
+def stub(x):
+    raise NotImplementedError("your code here")
+
+
+def crashes(x):
+    return {}[x]
+
+
+def test_check_reports_the_first_failing_case_with_expected_and_got():
+    ex = Exercises("nb", total=2)
+    result = ex.check("double", wrong_double, [(1, 2), (3, 6), (4, 8)], hints=["a", "b", "c"])
+    assert (result.status, result.call, result.expected, result.got) == ("failed", "wrong_double(3)", 6, 0)
+    assert ex.passed == set() and result.done == 0
+    ok = ex.check("double", double, [(1, 2), (3, 6)])
+    assert ok.passed and ok.done == 1 and ex.progress == "1 of 2 exercises done in nb"
+
+
+def test_a_stub_is_not_attempted_and_a_crash_is_an_error():
+    ex = Exercises("nb", total=1)
+    assert ex.check("s", stub, [(1, 2)]).status == "not attempted"
+    error = ex.check("c", crashes, [(1, 2)])
+    assert error.status == "error" and error.got == "KeyError: 1" and error.call == "crashes(1)"
+
+
+def test_hint_is_a_one_tier_list_and_hints_default_to_the_catalogue():
+    ex = Exercises("00-welcome", total=1)
+    assert ex.check("x", wrong_double, [(3, 6)], hint="one").hints == ("one",)
+    assert ex.check("sha256_hex", wrong_double, [(3, 6)]).hints == hints.tiers("00-welcome", "sha256_hex")
+    assert len(hints.tiers("00-welcome", "sha256_hex")) == 3
+    assert ex.check("nothing known", wrong_double, [(3, 6)]).hints == ()
+
+
+def test_hints_are_folded_one_per_tier_and_hidden_once_passed():
+    ex = Exercises("nb", total=1)
+    failed = ex.check("double", wrong_double, [(3, 6)], hints=["nudge <b>", "method", "near"])
+    page = failed._repr_html_()
+    assert page.count("<details") == 3 and "open" not in page
+    assert re.findall(r"<summary>(.*?)</summary>", page) == ["Hint 1 of 3", "Hint 2 of 3", "Hint 3 of 3"]
+    assert "nudge &lt;b&gt;" in page  # the learner's and our text is escaped
+    assert "hint 1 of 3: nudge <b>" in repr(failed)
+    passed = ex.check("double", double, [(3, 6)], hints=["nudge", "method", "near"])
+    assert "<details" not in passed._repr_html_() and "nudge" not in repr(passed)
+
+
+def test_not_attempted_offers_the_hints_folded_but_the_text_report_does_not_print_them():
+    result = Exercises("nb", total=1).check("s", stub, [(1, 2)], hints=["nudge"])
+    assert "<summary>Hint 1 of 1</summary>" in result._repr_html_()
+    assert "nudge" not in repr(result)
+
+
+def test_strict_mode_raises_on_a_wrong_answer_only(monkeypatch):
+    monkeypatch.setenv(STRICT_ENV, "1")
+    ex = Exercises("nb", total=1)
+    assert ex.check("s", stub, [(1, 2)]).status == "not attempted"
+    with pytest.raises(ExerciseFailed, match="expected 6"):
+        ex.check("double", wrong_double, [(3, 6)])
+    with pytest.raises(ExerciseFailed, match="KeyError"):
+        ex.check_against("c", crashes, double, [1], keep=False)
+
+
+def test_check_against_shows_the_first_case_where_the_learner_and_labkit_disagree():
+    ex = Exercises("nb", total=1)
+    result = ex.check_against("double", wrong_double, double, [(1,), (2,), 5, (7,)], keep=False)
+    assert (result.status, result.call, result.expected, result.got) == ("failed", "wrong_double(5)", 10, 0)
+    passed = ex.check_against("double", double, double, range(50), keep=False)
+    assert passed.passed and passed.cases == 50 and "(50 cases)" in repr(passed)
+
+
+def test_check_against_expects_the_same_exception_class_where_the_reference_raises():
+    def refuses(x):
+        if x < 0:
+            raise ContractError("negative")
+        return x
+
+    def lets_through(x):
+        return x
+
+    def refuses_wrongly(x):
+        if x < 0:
+            raise ValueError("no")  # ContractError is a ValueError, not the other way round
+        return x
+
+    ex = Exercises("nb", total=1)
+    assert ex.check_against("r", refuses, refuses, [1, -1], keep=False).passed
+    failed = ex.check_against("r", lets_through, refuses, [1, -1], keep=False)
+    assert failed.status == "failed" and repr(failed.expected) == "raises ContractError: negative" and failed.got == -1
+    assert ex.check_against("r", refuses_wrongly, refuses, [1, -1], keep=False).status == "failed"
+    assert ex.check_against("r", stub, refuses, [1], keep=False).status == "not attempted"
+
+
+def test_check_against_with_call_runs_an_operation_on_a_copy():
+    state = {"nfts": {}}
+    case = (state, {"action": "transfer_nft"}, None)
+    result = Exercises("nb", total=1).check_against(
+        "transfer_nft", cases.transfer_nft_reference, cases.transfer_nft_reference, [case], call=cases.state_after,
+        keep=False)
+    assert result.passed and state == {"nfts": {}}
+
+
+def test_a_passing_function_is_kept_and_a_failing_one_is_not(tmp_path):
+    ex = Exercises("nb", total=1)
+    assert ex.check_against("double", wrong_double, double, [3]).status == "failed"
+    assert mine.load("double") is None
+    result = ex.check_against("double", double, double, [1, 2, 3])
+    assert result.saved == str(tmp_path / "mine" / "double.py")
+    assert mine.load("double")(21) == 42
+    assert ex.check("other", double, [(1, 2)]).saved == ""  # check() keeps nothing
+
+
+def test_keep_false_saves_nothing():
+    Exercises("nb", total=1).check_against("double", double, double, [1], keep=False)
+    assert mine.saved() == []
