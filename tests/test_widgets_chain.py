@@ -7,6 +7,7 @@ story the cases include blocks a look at hashes and links alone would call good
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -44,8 +45,11 @@ def assert_borders_are_the_verdicts(widget, network) -> None:
             assert colour in card.layout.border and other not in card.layout.border
             assert f"labkit-{card.state}" in card._dom_classes
             assert card.state == ("accepted" if report.accepted else "refused")
-            if not report.accepted:
-                assert f"<code>{report.rule}</code>" in card.title_html.value
+            if report.accepted:
+                assert "✓" in card.title_html.value and "✗" not in card.title_html.value
+            else:
+                assert f"✗ <code>{report.rule}</code>" in card.title_html.value
+                assert card.verdict_html.value.endswith(f"{html.escape(report.reason)}</div>")
 
 
 def test_an_honest_chain_is_green_in_every_copy_and_the_copies_agree(widget, net1, small_blocks):
@@ -146,6 +150,8 @@ def test_without_the_authors_key_a_remined_block_stays_red(net1, small_blocks, w
     assert meets_difficulty(result.hash, net1.difficulty) and copy.blocks[0].hash == result.hash
     assert copy.reports[0].rule == "signature" and copy.cards[0].state == "refused"
     assert "not re-signed" in copy.cards[0].attempts_label.value
+    assert copy.cards[0].attempts_label.layout.display == ""  # shown, now that it says something
+    assert copy.cards[1].attempts_label.layout.display == "none"
     copy.edit(1, copy.cards[1].data_text.value.replace("Blockchain", "Blockchains"))
     copy.remine(1)  # bob's own block: re-signed, but it builds on a refused block
     assert [r.rule for r in copy.reports][:2] == ["signature", "ancestry"]

@@ -64,7 +64,7 @@ __all__ = ["MAX_DIFFICULTY", "ACCEPTED", "REFUSED", "token_with_data", "BlockCar
 # average, a fraction of a second with the fast miner. Difficulty 2 (256) is what 04 uses.
 MAX_DIFFICULTY = 4
 ACCEPTED, REFUSED = "#2e9d48", "#d93025"  # border colours, readable on JupyterLab's light and dark themes
-CARD_WIDTH = "222px"  # four cards and the margins fit a 1280-pixel projector
+CARD_WIDTH = "200px"  # at least; four cards and the margins fit a 1280-pixel projector beside the file browser
 
 
 def data_text(contract) -> str:
@@ -111,19 +111,28 @@ class BlockCard(widgets.VBox):
     def __init__(self, index: int):
         self.index = index
         self.state = ""  # "accepted" or "refused", from the last verdict shown
-        self.title_html = widgets.HTML()
+        self.title_html = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", overflow="hidden"))
+        self.remine_button = widgets.Button(description="re-mine", layout=widgets.Layout(width="auto", flex="0 0 auto"),
+                                            tooltip="find a new nonce on the block before it, and re-sign")
         self.data_text = widgets.Textarea(rows=3, continuous_update=True, layout=widgets.Layout(width="auto"))
         self.fields_html = widgets.HTML()
         self.verdict_html = widgets.HTML()
-        self.remine_button = widgets.Button(description="re-mine", icon="hammer", layout=widgets.Layout(width="auto"),
-                                            tooltip="find a new nonce on the block before it, and re-sign")
-        self.attempts_label = widgets.Label("")
+        # HTML, not a Label: a Label cuts a long line with "…", and "cannot re-mine: ..." must be read whole
+        self.attempts_label = widgets.HTML("", layout=widgets.Layout(display="none"))  # shown once it says something
+        self.attempts_label.add_class("labkit-attempts")
+        # Compact, so that three peers' copies fit a 1280x720 projector with their summary.
         super().__init__(
-            [self.title_html, self.data_text, self.fields_html, self.verdict_html,
-             widgets.HBox([self.remine_button, self.attempts_label])],
-            layout=widgets.Layout(width=CARD_WIDTH, margin="2px", padding="4px"),
+            [widgets.HBox([self.title_html, self.remine_button]), self.data_text, self.fields_html,
+             self.verdict_html, self.attempts_label],
+            layout=widgets.Layout(flex="1 1 0", min_width=CARD_WIDTH, max_width="300px", margin="2px",
+                                  padding="2px 4px"),
         )
         self.add_class("labkit-chain-block")
+
+    def note(self, text: str) -> None:
+        """Say what the last re-mine did (its attempts), or why it could not; "" hides the line."""
+        self.attempts_label.value = html.escape(text, quote=False)
+        self.attempts_label.layout.display = "" if text else "none"
 
     def show(self, block: Block, payload: Payload, report: BlockReport, difficulty: int) -> None:
         """Show a block and its verdict: the border, and the rule it breaks."""
@@ -132,13 +141,13 @@ class BlockCard(widgets.VBox):
         self.layout.border = f"3px solid {ACCEPTED if accepted else REFUSED}"
         self.remove_class("labkit-refused" if accepted else "labkit-accepted")
         self.add_class(f"labkit-{self.state}")
-        mark = "✓ accepted" if accepted else f"✗ refused: <code>{html.escape(report.rule or '')}</code>"
-        self.title_html.value = f"<b>block {self.index}</b> &nbsp; {mark}"
+        mark = "✓" if accepted else f"✗ <code>{html.escape(report.rule or '')}</code>"
+        self.title_html.value = f'<span style="white-space:nowrap"><b>block {self.index}</b> {mark}</span>'
         self.fields_html.value = (
-            f'<div style="font-size:90%;line-height:1.35">prev <code>{html.escape(payload.prev_hash[:16])}…</code><br>'
+            f'<div style="font-size:90%;line-height:1.3">prev <code>{html.escape(payload.prev_hash[:16])}…</code><br>'
             f"nonce <code>{payload.nonce:,}</code><br>hash {_short(block.hash, difficulty)}</div>")
         self.verdict_html.value = ("" if accepted else
-                                   f'<div style="font-size:85%;line-height:1.3">{html.escape(report.reason or "")}</div>')
+                                   f'<div style="font-size:85%;line-height:1.25">{html.escape(report.reason or "")}</div>')
 
 
 # --- one peer's copy -------------------------------------------------------------------------
@@ -199,7 +208,7 @@ class ChainCopy(widgets.VBox):
         try:
             for card, payload in zip(self.cards, self.payloads):
                 card.data_text.value = data_text(payload.transaction_data)
-                card.attempts_label.value = ""
+                card.note("")
         finally:
             self._quiet = False
         self.refresh()
@@ -214,7 +223,7 @@ class ChainCopy(widgets.VBox):
         old = self.blocks[index]
         token = token_with_data(self.payloads[index], text, self.network.secret)
         self.blocks[index] = Block(token, old.signature, old.signer)  # the author's signature, over the old token
-        self.cards[index].attempts_label.value = ""
+        self.cards[index].note("")
         self.refresh()
 
     def remine(self, index: int) -> MiningResult | None:
@@ -231,7 +240,7 @@ class ChainCopy(widgets.VBox):
                                transaction_data=loads_strict(card.data_text.value))
             Payload.from_claims(template.to_claims())  # the claims' own rules, as a peer reads them
         except (StrictJSONError, InvalidToken) as exc:
-            card.attempts_label.value = f"cannot re-mine: {exc}"
+            card.note(f"cannot re-mine: {exc}")
             return None
         result = self.miner(template, self.network.secret, self.network.difficulty)
         author = self.wallets.get(template.signer or old.signer or "")
@@ -249,7 +258,7 @@ class ChainCopy(widgets.VBox):
             card.data_text.value = data_text(template.transaction_data)
         finally:
             self._quiet = False
-        card.attempts_label.value = f"{result.attempts:,} attempts{signed}"
+        card.note(f"{result.attempts:,} attempts{signed}")
         self.refresh()
         return result
 
