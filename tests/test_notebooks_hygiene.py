@@ -19,7 +19,7 @@ student = load_tool("student")
 BEGIN, END, is_clean, strip_solutions = student.BEGIN, student.END, student.is_clean, student.strip_solutions
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
-_CHECK = re.compile(r"\bex\.check\(\s*[\"']([^\"']+)[\"']")
+_CHECK = re.compile(r"\bex\.check(?:_against)?\(\s*[\"']([^\"']+)[\"']")
 _MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$", re.M)
 _TOTAL = re.compile(r"Exercises\(\s*[\"'][^\"']+[\"']\s*,\s*total\s*=\s*(\d+)")
 

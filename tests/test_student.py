@@ -56,7 +56,8 @@ def test_student_notebook_runs_with_stubs(student_dir, name):
               if cell.cell_type == "code" for out in cell.get("outputs", []) if out.get("output_type") == "error"]
     assert all(ename == "NotImplementedError" for _, ename, _ in errors), errors
 
-    checks = [cell for cell in nb.cells if cell.cell_type == "code" and ".check(" in cell.source]
+    checks = [cell for cell in nb.cells if cell.cell_type == "code"
+              and (".check(" in cell.source or ".check_against(" in cell.source)]
     assert len(checks) >= 2
     for cell in checks:
         shown = "\n".join(_text(out) for out in cell.get("outputs", []))

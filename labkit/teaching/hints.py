@@ -201,6 +201,29 @@ HINTS: dict[str, dict[str, tuple[str, ...]]] = {
             "that has it.",
         ),
     },
+    "10-open-networks": {
+        "merkle_root": (
+            "Work one level at a time, from the leaves up, until a single node is left: that node is the root.",
+            "A level becomes the next by hashing its nodes in pairs, first with second, third with fourth; "
+            "the parent of a pair is sha256d of the two nodes joined. A level of one node is already the root.",
+            "Before pairing a level with an odd number of nodes, repeat its last node, so that a level of 3 "
+            "pairs as (1, 2) and (3, 3). Keep going while the level holds more than one node.",
+        ),
+        "root_from_proof": (
+            "Walk up from the leaf: each sibling in the list is the other child of the node you are at.",
+            "At each level the index says which side you are on: even, you are the left child; odd, the right. "
+            "The parent's index is the child's index halved, rounded down.",
+            "For each sibling in order: the new node is sha256d of the left child followed by the right one "
+            "(your node and the sibling, in the order the index says); then halve the index.",
+        ),
+        "select_transactions": (
+            "Decide the order first, then make one pass over the transactions in that order.",
+            "Sort by a key that puts the best fee per byte first and, among equal rates, the smaller txid "
+            "first; a tuple key does both. tx.fee_rate is the exact rate.",
+            "Keep the bytes used so far; take a transaction when its size still fits in what is left of "
+            "max_bytes, skip it otherwise, and go on with the next one, since a smaller one may still fit.",
+        ),
+    },
 }
 
 
