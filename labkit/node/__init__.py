@@ -5,6 +5,8 @@
 - :mod:`~labkit.node.live`: ``Node``, one member's node: its wallet and node key, the network,
   a :class:`~labkit.peer.Peer`, a libtorrent session with the DHT on, and ``publish``,
   ``follow``, ``submit``, ``mine_once`` and ``status``.
+- :mod:`~labkit.node.fetch`: fetching a chain from the blocks the node holds (only the new
+  pieces move), giving up on a silent publisher;
 - :mod:`~labkit.node.queue`: the contracts waiting to be mined (``queue.json``) and the inbox
   ``node submit`` drops them into;
 - :mod:`~labkit.node.run`: ``Runner``, the loop of ``node run``: inbox, follow, mine in a thread
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["keys", "journal", "live", "queue", "run", "cli", "classroom", "Node", "Classroom"]
+__all__ = ["keys", "journal", "live", "fetch", "queue", "run", "cli", "classroom", "Node", "Classroom"]
 
 
 def __getattr__(name: str):

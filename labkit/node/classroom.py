@@ -16,7 +16,8 @@ per member, and read where each stands from its ``status.json``::
 Each node listens on a port chosen when the room is made and kept across
 restarts, so the others' bootstrap addresses stay right. A node can be placed
 in a network namespace (``place``) with an address of its own: that is how the
-partition test puts two groups on either side of a veth pair.
+partition test puts two groups on either side of a veth pair. What a node prints
+goes to ``logs/NAME.log``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class NodeProcess:
     data: Path
     host: str
     port: int
-    netns: str | None = None  # run inside this network namespace (ip netns exec)
+    prefix: tuple[str, ...] = ()  # run through this, e.g. ("nsenter", "-t", PID, "-n") for a namespace
+    args: tuple[str, ...] = ()  # more ``node run`` options for this node alone
     process: subprocess.Popen | None = None
 
     @property
@@ -123,20 +125,22 @@ class Classroom:
 
     # --- processes ---------------------------------------------------------------------
 
-    def place(self, name: str, *, netns: str | None, host: str) -> None:
-        """Run ``name``'s node inside network namespace ``netns``, listening on ``host`` (before start)."""
+    def place(self, name: str, *, host: str, prefix: Iterable[str] = (), args: Iterable[str] = ()) -> None:
+        """Where ``name``'s node runs: listening on ``host``, started through ``prefix`` (a command
+        that enters a network namespace), with more ``node run`` options ``args``."""
         node = self.nodes[name]
-        node.netns, node.host = netns, host
+        node.host, node.prefix, node.args = host, tuple(prefix), tuple(args)
 
     def command(self, name: str) -> list[str]:
         """The ``node run`` command line of one member's node."""
         node = self.nodes[name]
         cmd = [self.python, "-m", "labkit", "node", "run", "--network", str(self.network_file),
-               "--key", str(node.key), "--data", str(node.data), "--listen", node.address, *self.extra_args]
+               "--key", str(node.key), "--data", str(node.data), "--listen", node.address, *self.extra_args,
+               *node.args]
         for other in self.nodes.values():
             if other.name != name:
                 cmd += ["--bootstrap", other.address]
-        return (["ip", "netns", "exec", node.netns] if node.netns else []) + cmd
+        return [*node.prefix, *cmd]
 
     def start(self, *names: str, wait: bool = True) -> None:
         """Start the named nodes (all that are not running, by default); wait for their first status."""
@@ -146,7 +150,8 @@ class Classroom:
             if node.running:
                 continue
             node.data.mkdir(parents=True, exist_ok=True)
-            log = open(node.data / "node.log", "ab")
+            self.log_path(name).parent.mkdir(exist_ok=True)
+            log = open(self.log_path(name), "ab")  # outside the data folder, which a test may make read-only
             env = dict(os.environ, PYTHONUNBUFFERED="1")
             node.process = subprocess.Popen(self.command(name), stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, env=env)
@@ -205,8 +210,12 @@ class Classroom:
     def statuses(self) -> dict[str, dict | None]:
         return {name: self.status(name) for name in self.nodes}
 
+    def log_path(self, name: str) -> Path:
+        return self.folder / "logs" / f"{name}.log"
+
     def log(self, name: str) -> str:
-        path = self.nodes[name].data / "node.log"
+        """What ``name``'s node printed (its events, warnings and errors)."""
+        path = self.log_path(name)
         return read_regular(path, limit=1 << 24).decode("utf-8", "replace") if path.exists() else ""
 
     def events(self, name: str | None = None) -> list[dict]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,8 @@ class Journal:
         self.status_path = self.folder / "status.json"
         self.recent: deque[Event] = deque(maxlen=keep)
         self.count = 0  # events logged since this journal was opened
+        self.unsaved: list[str] = []  # lines that could not be appended yet (folder read-only or full)
+        self.write_error: OSError | None = None  # the last write that failed, until one succeeds
 
     def since(self, count: int) -> list[Event]:
         """The events logged after the first ``count`` (those still among the recent ones)."""
@@ -90,8 +93,15 @@ class Journal:
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         event = Event(kind, now, detail)
         line = json.dumps(event.to_json(), ensure_ascii=False, sort_keys=False) + "\n"
-        with self.events_path.open("a", encoding="utf-8") as log:
-            log.write(line)
+        self.unsaved.append(line)
+        try:
+            with self.events_path.open("a", encoding="utf-8") as log:
+                log.write("".join(self.unsaved))
+        except OSError as exc:  # kept in memory, and written with the next line that can be
+            self._cannot_write(self.events_path, exc)
+        else:
+            self.unsaved.clear()
+            self.write_error = None
         self.recent.append(event)
         self.count += 1
         return event
@@ -99,7 +109,17 @@ class Journal:
     def write_status(self, status: dict[str, Any]) -> Path:
         """Replace ``status.json`` atomically (a reader never sees half of it)."""
         data = json.dumps(status, indent=2, ensure_ascii=False) + "\n"
-        return atomic_write(self.status_path, data.encode("utf-8"))
+        try:
+            return atomic_write(self.status_path, data.encode("utf-8"))
+        except OSError as exc:  # the node runs on; its status says so once it can be written again
+            self._cannot_write(self.status_path, exc)
+            return self.status_path
+
+    def _cannot_write(self, path: Path, exc: OSError) -> None:
+        """Say once on stderr (the node's log) that the folder cannot be written; the node runs on."""
+        if self.write_error is None or str(self.write_error) != str(exc):
+            print(f"labkit node: cannot write {path}: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        self.write_error = exc
 
 
 def read_status(folder: str | os.PathLike) -> dict[str, Any]:

@@ -43,15 +43,16 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..blocksfile import MAX_FILE_BYTES, save_blocks
+from ..blocksfile import save_blocks
 from ..block import Block
 from ..chain import Entry, mine_block
 from ..errors import InvalidBlock, LabkitError, TorrentError
 from ..fastmine import mine as fast_mine
 from ..network import Member, Network
 from ..peer import Peer
-from ..pointer import NodeKey, Pointer, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
+from ..pointer import DHTTimeout, NodeKey, Pointer, PublishFailed, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
 from ..wallet import Wallet
+from .fetch import place_known_blocks, wait_for_chain
 from .journal import Event, Journal, NodeError
 from .queue import ContractQueue, contract_key
 
@@ -61,9 +62,10 @@ Address = tuple[str, int]
 
 CHAIN_FILE = "chain.jsonl"  # the name of every chain a node shares, so the same blocks give the same torrent
 KEEP_PUBLISHED = 4  # chains a node keeps seeding: the newest, and those followers may still be fetching
-FOLLOW_TIMEOUT = 5.0  # seconds for one pointer lookup
+FOLLOW_TIMEOUT = 2.0  # seconds for one round of pointer lookups (unanswered ones go on in the background)
+PUT_TIMEOUT = 3.0  # seconds to wait for a pointer's put to be confirmed
 FETCH_TIMEOUT = 30.0  # seconds for one chain to arrive
-STALL_SECONDS = 3.0  # a fetch that has no peer by then gives up (the publisher has moved on)
+FETCH_RETRY_SECONDS = 5.0  # before a chain that could not be fetched is tried again
 TREE_IN_STATUS = 40  # blocks of the tree listed in status.json
 
 
@@ -95,7 +97,7 @@ class Node:
     def __init__(self, network: Network, wallet: Wallet, node_key: NodeKey, data_dir: str | os.PathLike, *,
                  name: str | None = None, listen: str | None = None, bootstrap: Iterable[Address] = (),
                  lookup_timeout: float = FOLLOW_TIMEOUT, fetch_timeout: float = FETCH_TIMEOUT,
-                 upload_limit: int | None = None):
+                 upload_limit: int | None = None, put_timeout: float = PUT_TIMEOUT):
         self.network = network
         self.wallet = wallet
         self.node_key = node_key
@@ -108,6 +110,7 @@ class Node:
         self.lookup_timeout = lookup_timeout
         self.fetch_timeout = fetch_timeout
         self.upload_limit = upload_limit  # bytes/s per chain seeded (None: no cap)
+        self.put_timeout = put_timeout
         self.salt = network_salt(network)
         self.folder = Path(data_dir)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -115,6 +118,8 @@ class Node:
         self.peer = Peer(self.name, network, wallet=wallet)
         self.queue = ContractQueue(self.folder)  # contracts waiting to be mined, saved in queue.json
         self.error: str | None = None  # why the node cannot write its folder, until it can again
+        self._dht_failure: str | None = None  # why the last announce reached no DHT node
+        self._retry_after: dict[str, float] = {}  # info-hash -> when a failed fetch may be tried again
         self.pointers: dict[str, Pointer] = {}  # the newest pointer acted on, by member name
         self.refused_chains: dict[str, str] = {}  # info-hash -> why its chain was refused
         self.published: Pointer | None = None
@@ -175,6 +180,11 @@ class Node:
         """
         return self._live().native
 
+    def rebootstrap(self) -> None:
+        """Name the bootstrap nodes to the DHT again: after a partition heals, a routing table
+        that only holds this side's nodes would otherwise never look across again."""
+        bootstrap(self.dht, self.bootstrap_nodes)
+
     def wait_for_dht(self, nodes: int = 1, timeout: float = 15.0) -> int:
         """Wait until the DHT routing table holds ``nodes`` nodes (the first node of a network needs ~5 s)."""
         return wait_for_nodes(self.dht, nodes, timeout, on_alert=self._dispatch)
@@ -208,7 +218,8 @@ class Node:
             "digest": self.peer.digest(),
             "queued": list(self.queue.waiting),
             "refused_contracts": list(self.queue.refused),
-            "error": self.error,
+            "error": self.error or (None if self.queue.save_error is None else
+                                    f"cannot save the queue: {self.queue.save_error}"),
             "published": None if self.published is None else _pointer_json(self.published),
             "peers": {name: _pointer_json(p) for name, p in sorted(self.pointers.items())},
             "events": [event.to_json() for event in self.journal.recent],
@@ -258,6 +269,12 @@ class Node:
             if not (folder / "chain.torrent").exists():
                 shutil.rmtree(folder, ignore_errors=True)  # no half-written chain is kept
             return self._failed("publish", exc)
+        except (PublishFailed, DHTTimeout) as exc:  # no DHT node yet (the first node of a room, alone)
+            if self._dht_failure != str(exc):
+                self._dht_failure = str(exc)
+                self.journal.log("failed", action="announce", reason=str(exc))
+            return None
+        self._dht_failure = None
         self.published_tip = tip.hash
         if self.error is not None:
             self.journal.log("recovered", after=self.error)
@@ -289,9 +306,19 @@ class Node:
                 old = next(iter(self._seeding))
                 self._live().remove(self._seeding.pop(old))
         pointer = Pointer(torrent.info_hash, height, total_work, peer=self.address, tip=tip_hash)
-        self.published = publish(self.dht, self.node_key, self.salt, pointer, on_alert=self._dispatch)
-        self.journal.log("published", info_hash=torrent.info_hash, height=height, total_work=total_work,
-                         seq=self.published.seq, bytes=torrent.size)
+        try:
+            self.published = publish(self.dht, self.node_key, self.salt, pointer, timeout=self.put_timeout,
+                                     on_alert=self._dispatch)
+        except DHTTimeout:
+            # Some DHT nodes do not answer (a partition, a closed laptop): libtorrent goes on with the
+            # put in the background, and the node goes on following and mining meanwhile.
+            if self.published is None or self.published.info_hash != torrent.info_hash:
+                self.published = pointer
+            self.journal.log("published", info_hash=torrent.info_hash, height=height, total_work=total_work,
+                             seq=None, bytes=torrent.size, confirmed=False)
+        else:
+            self.journal.log("published", info_hash=torrent.info_hash, height=height, total_work=total_work,
+                             seq=self.published.seq, bytes=torrent.size)
         self.write_status()
         return self.published
 
@@ -341,8 +368,12 @@ class Node:
             return
         if not self._better(pointer):
             return  # this node's tip is as good already
+        if time.monotonic() < self._retry_after.get(pointer.info_hash, 0.0):
+            del self.pointers[name]
+            return  # it failed a moment ago: the other pointers first
         if not self._fetch_and_receive(name, pointer):
-            del self.pointers[name]  # not fetched: try again next round
+            del self.pointers[name]  # not fetched: try again in a few rounds
+            self._retry_after[pointer.info_hash] = time.monotonic() + FETCH_RETRY_SECONDS
 
     def _better(self, pointer: Pointer) -> bool:
         """Does the pointer name a better tip than this node's, by the tree's own rule?
@@ -364,13 +395,15 @@ class Node:
         session = self._live()
         dest = self.folder / "fetched" / pointer.info_hash
         start = time.monotonic()
-        self._place_known_blocks(dest, pointer.info_hash)
+        place_known_blocks(self.folder / CHAIN_FILE, dest, pointer.info_hash, CHAIN_FILE)
         try:
-            transfer = session.add(Magnet(pointer.info_hash, peers=(pointer.peer,) if pointer.peer else ()), dest)
+            # the publisher first; then every member seen: one that adopted the same chain seeds the same torrent
+            peers = [pointer.peer] + [p.peer for p in self.pointers.values() if p.peer != pointer.peer]
+            transfer = session.add(Magnet(pointer.info_hash, peers=tuple(dict.fromkeys(p for p in peers if p))), dest)
         except TorrentError as exc:
             self._ignore(name, pointer.seq, f"cannot fetch its chain: {exc}", info_hash=pointer.info_hash)
             return False
-        why = self._wait(transfer, start + self.fetch_timeout)
+        why = wait_for_chain(session, transfer, self.fetch_timeout)
         if why is not None:
             transfer.cancel()
             shutil.rmtree(dest, ignore_errors=True)
@@ -400,50 +433,6 @@ class Node:
             self._ignore(name, pointer.seq, f"claims work {pointer.total_work} and tip {(pointer.tip or '?')[:16]}, its chain holds neither",
                          info_hash=pointer.info_hash)
         return True
-
-    def _place_known_blocks(self, dest: Path, info_hash: str) -> None:
-        """Put this node's own chain file where libtorrent will download the new one.
-
-        Chains grow at the end, and the same blocks are the same bytes, so every piece
-        of the new file that lies within the blocks this node already holds hashes the
-        same: libtorrent checks the file it finds, keeps those pieces and downloads only
-        the rest (the new blocks, and the piece where the old end was).
-        """
-        from ..sharing.metainfo import PARTIAL_DIR
-
-        own = self.folder / CHAIN_FILE
-        staging = dest / PARTIAL_DIR / info_hash
-        if not own.is_file() or (staging / CHAIN_FILE).exists():
-            return  # nothing to offer, or a partial download to resume
-        try:
-            staging.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(own, staging / CHAIN_FILE)
-        except OSError:
-            shutil.rmtree(dest, ignore_errors=True)  # a plain download then
-
-    def _wait(self, transfer, deadline: float) -> str | None:
-        """Drive a fetch until it completes; the reason it did not, or None.
-
-        A fetch that has found no peer after STALL_SECONDS gives up early: the publisher
-        has most likely moved on to a newer chain and stopped seeding this one.
-        """
-        session = self._live()
-        stall = time.monotonic() + STALL_SECONDS
-        while not transfer.complete:
-            session.poll(0.05)
-            if time.monotonic() > stall and transfer.status().peers == 0 and not transfer.status().downloaded:
-                return (f"no peer had its chain after {STALL_SECONDS:g} s (from "
-                        f"{', '.join(transfer.peers_tried) or 'no one'}): the publisher no longer seeds it")
-            if transfer.error is not None:
-                return f"its chain could not be fetched: {transfer.error}"
-            if transfer.torrent is not None and transfer.torrent.size > MAX_FILE_BYTES:
-                return (f"its chain is {transfer.torrent.size:,} bytes, larger than a blocks file may be "
-                        f"({MAX_FILE_BYTES:,})")
-            if time.monotonic() > deadline:
-                got = transfer.status()
-                return (f"its chain did not arrive within {self.fetch_timeout:g} s "
-                        f"({got.progress:.0%}, {got.peers} peers, from {', '.join(transfer.peers_tried) or 'no one'})")
-        return None
 
     # --- mining ------------------------------------------------------------------------
 
@@ -531,7 +520,10 @@ class Node:
             self.journal.log("adopted", member=source, height=self.height, tip=self.tip.hash,
                              total_work=self.total_work, digest=self.peer.digest())
         if self.tip is not before_tip:
-            self.peer.save(self.folder / CHAIN_FILE)
+            try:
+                self.peer.save(self.folder / CHAIN_FILE)
+            except OSError as exc:  # the blocks stay in the tree; publish() tries again
+                self._failed("save the chain", exc)
         in_chain = {contract_key(e.payload.transaction_data) for e in self.peer.chain}
         for reorg in self.peer.reorgs[before_reorgs:]:
             self.journal.log("reorganised", depth=reorg.depth, fork_index=reorg.fork_index,

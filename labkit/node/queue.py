@@ -83,6 +83,7 @@ class ContractQueue:
         self.path = self.folder / QUEUE_FILE
         self.waiting: list[dict] = []
         self.refused: list[dict] = []  # {"contract", "rule", "reason"}
+        self.save_error: OSError | None = None  # why the last save failed, until one succeeds
         if self.path.exists():
             try:
                 saved = json.loads(read_regular(self.path, limit=MAX_QUEUE_BYTES))
@@ -152,11 +153,22 @@ class ContractQueue:
                 bad.append((path.name, str(exc)))
                 os.replace(path, path.with_suffix(".refused"))
                 continue
-            self.append(contract)  # saved before the file goes
+            self.append(contract)
             queued.append(contract)
-            path.unlink()
+            if self.save_error is None:  # the file goes only once the queue holding it is saved
+                path.unlink()
         return queued, bad
 
-    def save(self) -> None:
+    def save(self) -> bool:
+        """Write ``queue.json``; False (and ``save_error`` set) if the folder cannot be written now.
+
+        The queue in memory stays right; the next change that can be saved writes it whole.
+        """
         data = json.dumps({"waiting": self.waiting, "refused": self.refused}, indent=1, ensure_ascii=False)
-        atomic_write(self.path, (data + "\n").encode("utf-8"))
+        try:
+            atomic_write(self.path, (data + "\n").encode("utf-8"))
+        except OSError as exc:
+            self.save_error = exc
+            return False
+        self.save_error = None
+        return True

@@ -36,6 +36,7 @@ __all__ = ["ROUND_SECONDS", "RETRY_SECONDS", "Runner"]
 
 ROUND_SECONDS = 0.2  # pause between rounds when nothing happened
 RETRY_SECONDS = 2.0  # between attempts to publish when the folder cannot be written
+REBOOTSTRAP_SECONDS = 5.0  # how often the bootstrap nodes are named to the DHT again
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Runner:
         self.stop_event = threading.Event()
         self._search: _Search | None = None
         self._retry_at = 0.0
+        self._rebootstrap_at = time.monotonic() + REBOOTSTRAP_SECONDS
         self._printed = 0
 
     def run(self, *, duration: float | None = None, handle_signals: bool = False) -> None:
@@ -96,6 +98,9 @@ class Runner:
         node = self.node
         before = node.journal.count
         node.take_inbox()
+        if time.monotonic() >= self._rebootstrap_at:
+            node.rebootstrap()
+            self._rebootstrap_at = time.monotonic() + REBOOTSTRAP_SECONDS
         node.follow(self.watch)
         self._mine()
         tip = node.tip

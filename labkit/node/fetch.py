@@ -1,0 +1,71 @@
+"""How a node fetches another member's chain: starting from the blocks it holds, giving up on silence.
+
+Two things make a live network's fetches cheap and its nodes responsive:
+
+- :func:`place_known_blocks`: chains grow at the end, and the same blocks are the
+  same bytes (labkit.blocksfile writes one canonical line per block), so every piece
+  of the new chain file that lies within the blocks this node already holds hashes
+  the same. The node puts its own chain file where libtorrent downloads the new one;
+  libtorrent checks the file it finds, keeps those pieces and downloads only the rest:
+  the new blocks, and the piece where the old end was.
+- :func:`wait_for_chain`: a fetch that receives nothing for STALL_SECONDS gives up,
+  because the publisher has moved on to a newer chain or cannot be reached (a
+  partition); the node goes on with the other pointers and tries again later.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from ..blocksfile import MAX_FILE_BYTES
+
+__all__ = ["STALL_SECONDS", "place_known_blocks", "wait_for_chain"]
+
+STALL_SECONDS = 3.0  # a fetch that receives nothing for this long gives up
+
+
+def place_known_blocks(own_chain: Path, dest: Path, info_hash: str, name: str) -> bool:
+    """Copy ``own_chain`` to where a fetch of ``info_hash`` into ``dest`` downloads file ``name``.
+
+    Returns False (and leaves nothing) when there is nothing to offer, a partial
+    download is already there to resume, or the copy cannot be made.
+    """
+    from ..sharing.metainfo import PARTIAL_DIR
+
+    staging = dest / PARTIAL_DIR / info_hash
+    if not own_chain.is_file() or (staging / name).exists():
+        return False
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(own_chain, staging / name)
+    except OSError:
+        shutil.rmtree(dest, ignore_errors=True)  # a plain download then
+        return False
+    return True
+
+
+def wait_for_chain(session, transfer, timeout: float) -> str | None:
+    """Drive a fetch until it completes; the reason it did not, or None."""
+    deadline = time.monotonic() + timeout
+    stall, last = time.monotonic() + STALL_SECONDS, -1
+    tried = lambda: ", ".join(transfer.peers_tried) or "no one"  # noqa: E731
+    while not transfer.complete:
+        session.poll(0.05)
+        got = transfer.status().downloaded
+        if got != last:
+            stall, last = time.monotonic() + STALL_SECONDS, got
+        elif time.monotonic() > stall:
+            return (f"nothing arrived for {STALL_SECONDS:g} s from {tried()}: "
+                    f"the publisher no longer seeds it, or cannot be reached")
+        if transfer.error is not None:
+            return f"its chain could not be fetched: {transfer.error}"
+        if transfer.torrent is not None and transfer.torrent.size > MAX_FILE_BYTES:
+            return (f"its chain is {transfer.torrent.size:,} bytes, larger than a blocks file may be "
+                    f"({MAX_FILE_BYTES:,})")
+        if time.monotonic() > deadline:
+            status = transfer.status()
+            return (f"its chain did not arrive within {timeout:g} s "
+                    f"({status.progress:.0%}, {status.peers} peers, from {tried()})")
+    return None
