@@ -223,6 +223,13 @@ HINTS: dict[str, dict[str, tuple[str, ...]]] = {
             "Keep the bytes used so far; take a transaction when its size still fits in what is left of "
             "max_bytes, skip it otherwise, and go on with the next one, since a smaller one may still fit.",
         ),
+        "spend": (
+            "Check before you change anything: a refused transfer must leave no trace.",
+            "An account missing from the dict holds 0: dict.get with a default reads it. Compare what the "
+            "sender holds with the amount and raise ContractError when it is short.",
+            "Copy the dict (dict(balances)), then write the sender's new balance and the receiver's, the "
+            "receiver's starting from 0 if it is new; return the copy.",
+        ),
     },
 }
 
