@@ -83,8 +83,19 @@ def restart(workdir: Path) -> dict:
         room.start("ben")
         room.wait_until(all_at(room, 59), 60, "ben to catch up with ana's 60 blocks")
         out["statuses"] = room.statuses()
+        # one more block: ben holds the first 60, so only the pieces at the end should move
+        room.submit("ana", student_contracts("ana", 61)[-1])
+        room.wait_until(all_at(room, 60), 30, "ben to take ana's 61st block")
         out["ben_events"] = room.events("ben")
+        out["piece_length"] = _piece_length(room.nodes["ana"].data)
     return out
+
+
+def _piece_length(data: Path) -> int:
+    from labkit.sharing.metainfo import TorrentFile
+
+    newest = max((data / "published").glob("*/chain.torrent"), key=lambda p: p.stat().st_mtime)
+    return TorrentFile.load(newest).piece_length
 
 
 def _pieces_on_disk(folder: Path, piece: int = 16384) -> int:
@@ -270,6 +281,14 @@ def disk(workdir: Path) -> dict:
     finally:
         subprocess.run(["umount", "-l", str(store)], capture_output=True)
     return out
+
+
+@scenario
+def classroom(workdir: Path) -> dict:
+    """The scripted run: four nodes, two contracts each, until all four agree."""
+    from labkit.node.classroom import scripted_run
+
+    return scripted_run(workdir / "room", contracts_each=2, difficulty=3, timeout=90)
 
 
 if __name__ == "__main__":

@@ -62,17 +62,39 @@ def kinds(events: list[dict]) -> list[str]:
     return [e["event"] for e in events]
 
 
-def test_a_node_killed_mid_download_resumes_from_its_folder_and_catches_up(tmp_path):
-    out = run_scenario("restart", tmp_path)
+_RUNS: dict = {}
+
+
+def once(name: str, tmp_path_factory) -> dict:
+    """Each scenario runs once per session; several tests check what it saw."""
+    if name not in _RUNS:
+        _RUNS[name] = run_scenario(name, tmp_path_factory.mktemp(name))
+    return _RUNS[name]
+
+
+def restart_run(tmp_path_factory) -> dict:
+    return once("restart", tmp_path_factory)
+
+
+def test_a_node_killed_mid_download_resumes_from_its_folder_and_catches_up(tmp_path_factory):
+    out = restart_run(tmp_path_factory)
     ana, ben = out["statuses"]["ana"], out["statuses"]["ben"]
     assert ben["tip"] == ana["tip"] and ben["digest"] == ana["digest"] and ben["height"] == 59
     assert out["ben_height_when_killed"] == -1  # it was killed before the chain arrived
     assert out["pieces_before_kill"] >= 2 and out["partial_bytes"] > 0
     fetched = [e for e in out["ben_events"] if e["event"] == "fetched"]
-    assert len(fetched) == 1, kinds(out["ben_events"])  # the first download never finished
+    assert len(fetched) == 2, kinds(out["ben_events"])  # the first download never finished
     # the restarted node kept the pieces it had: it downloaded less than the whole chain
     assert fetched[0]["bytes"] <= fetched[0]["size"] - 2 * 16384, fetched[0]
     assert kinds(out["ben_events"]).count("started") == 2
+
+
+def test_a_node_that_holds_the_chain_fetches_only_the_pieces_a_new_block_touches(tmp_path_factory):
+    out = restart_run(tmp_path_factory)
+    last = [e for e in out["ben_events"] if e["event"] == "fetched"][-1]
+    piece = out["piece_length"]
+    assert last["height"] == 60 and last["size"] > 4 * piece  # a chain of many pieces...
+    assert last["bytes"] <= 2 * piece, last  # ...of which at most two moved (the old end, the new block)
 
 
 def test_after_a_partition_heals_every_node_adopts_the_branch_with_more_work(tmp_path):
@@ -92,8 +114,8 @@ def test_after_a_partition_heals_every_node_adopts_the_branch_with_more_work(tmp
     print(f"converged {out['converged_s']:.2f} s after the partition healed")
 
 
-def test_a_members_invalid_chain_is_refused_by_every_honest_node_with_the_rule(tmp_path):
-    out = run_scenario("bad_publishers", tmp_path)
+def test_a_members_invalid_chain_is_refused_by_every_honest_node_with_the_rule(tmp_path_factory):
+    out = once("bad_publishers", tmp_path_factory)
     for name, events in out["events"].items():
         assert out["after"][name]["tip"] == out["before"][name], name  # its chain is unchanged
         refused = [e for e in events if e["event"] == "refused"]
@@ -101,8 +123,8 @@ def test_a_members_invalid_chain_is_refused_by_every_honest_node_with_the_rule(t
         assert "already exists" in refused[0]["reason"] and refused[0]["block"] == out["forged_block"]
 
 
-def test_a_non_members_pointer_is_ignored(tmp_path):
-    out = run_scenario("bad_publishers", tmp_path)
+def test_a_non_members_pointer_is_ignored(tmp_path_factory):
+    out = once("bad_publishers", tmp_path_factory)
     for name, events in out["events"].items():
         ignored = [e for e in events if e["event"] == "ignored" and "not a member" in e["reason"]]
         assert ignored and ignored[0]["total_work"] == 10**9, name
@@ -124,3 +146,13 @@ def test_the_student_contracts_are_distinct():
     contracts = student_contracts("ana", 3)
     assert len({json.dumps(c, sort_keys=True) for c in contracts}) == 3
     assert contracts[0]["actions"][0]["student"]["id"] == "ANA001"
+
+
+def test_a_scripted_run_of_four_nodes_ends_with_one_tip_one_digest_and_every_contract(tmp_path_factory):
+    out = once("classroom", tmp_path_factory)
+    statuses = out["statuses"]
+    assert len(statuses) == 4 and len({(s["tip"], s["digest"]) for s in statuses.values()}) == 1
+    assert all(s["height"] == 7 and not s["queued"] and not s["refused_contracts"] for s in statuses.values())
+    submitted = sorted(c["actions"][0]["student"]["id"] for cs in out["contracts"].values() for c in cs)
+    assert out["students"] == submitted and len(submitted) == 8
+    assert out["digest"] == statuses["ana"]["digest"]  # the state replayed from ana's chain file

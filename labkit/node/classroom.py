@@ -37,7 +37,7 @@ from ..files import read_regular
 from .journal import NodeError, read_status
 from .queue import submit_to
 
-__all__ = ["Classroom", "NodeProcess", "free_port", "student_contracts"]
+__all__ = ["Classroom", "NodeProcess", "free_port", "student_contracts", "scripted_run"]
 
 STARTUP_SECONDS = 20.0
 
@@ -272,3 +272,38 @@ class Classroom:
     def submit(self, name: str, contract: dict) -> Path:
         """Drop a contract into ``name``'s inbox (as ``node submit`` does)."""
         return submit_to(self.nodes[name].data, contract)
+
+
+def scripted_run(folder: str | os.PathLike, names: Iterable[str] = ("ana", "ben", "cleo", "dev"), *,
+                 contracts_each: int = 2, difficulty: int = 3, timeout: float = 120.0,
+                 python: str = sys.executable) -> dict:
+    """The classroom in one call: start a node per member, each submits ``contracts_each``
+    contracts, and wait until every node shows the same tip and digest with every contract
+    in the chain. Returns the statuses, the contracts, the seconds it took and the final
+    state's student ids (read back from one node's chain file). Used by ``node classroom``."""
+    from ..network import Network
+    from ..peer import Peer
+
+    names = list(names)
+    room = Classroom.create(folder, names, difficulty=difficulty, python=python)
+    contracts = {name: student_contracts(name, contracts_each) for name in names}
+    blocks = len(names) * contracts_each
+    start = time.monotonic()
+    with room:
+        room.start()
+        started = time.monotonic()
+        for name in names:
+            for contract in contracts[name]:
+                room.submit(name, contract)
+
+        def done() -> bool:
+            return room.converged() and all(s["height"] == blocks - 1 and not s["queued"]
+                                            for s in room.statuses().values())
+
+        room.wait_until(done, timeout, f"all {len(names)} nodes to agree on {blocks} blocks")
+        took = time.monotonic() - started
+        statuses = room.statuses()
+    peer = Peer("check", Network.load(room.network_file))
+    peer.receive(room.nodes[names[0]].data / "chain.jsonl")
+    return {"statuses": statuses, "contracts": contracts, "seconds": took, "total_seconds": time.monotonic() - start,
+            "students": sorted(peer.state["students"]), "digest": peer.digest()}

@@ -103,6 +103,15 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="print status.json as it is")
     status.set_defaults(func=_status_main)
 
+    room = actions.add_parser("classroom", help="a scripted run: N node processes on this machine, each "
+                                                "submits contracts, until all agree")
+    room.add_argument("--dir", required=True, metavar="DIR", help="a new folder for keys, network and nodes")
+    room.add_argument("--nodes", type=int, default=4, metavar="N", help="how many members (default: 4)")
+    room.add_argument("--contracts", type=int, default=2, metavar="K", help="contracts each submits (default: 2)")
+    room.add_argument("--difficulty", type=int, default=3, metavar="D", help="hex zeros per block (default: 3)")
+    room.add_argument("--timeout", type=float, default=120.0, metavar="S", help="give up after S seconds")
+    room.set_defaults(func=_classroom_main)
+
 
 def _address(text: str, what: str) -> tuple[str, int]:
     from ..pointer import parse_address
@@ -155,6 +164,22 @@ def _submit_main(args: argparse.Namespace) -> int:
     path = submit_to(args.data, read_contract(data, where))
     print(f"queued as {printable(str(path))}; the node takes it at its next round "
           f"(see: python -m labkit node status --data {printable(str(args.data))})")
+    return 0
+
+
+def _classroom_main(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from .classroom import scripted_run
+
+    if not 1 <= args.nodes <= 32 or not 1 <= args.contracts <= 50 or not 0 <= args.difficulty <= 5:
+        raise ConfigError("--nodes is 1 to 32, --contracts 1 to 50, --difficulty 0 to 5")
+    names = [f"m{i:02d}" for i in range(1, args.nodes + 1)]
+    result = scripted_run(args.dir, names, contracts_each=args.contracts, difficulty=args.difficulty,
+                          timeout=args.timeout)
+    for name, status in result["statuses"].items():
+        print(f"{name}: tip {status['tip'][:16]} height {status['height']} digest {status['digest'][:16]}")
+    print(f"all {args.nodes} nodes agree after {result['seconds']:.1f} s; "
+          f"{len(result['students'])} students in the state")
     return 0
 
 
