@@ -96,6 +96,7 @@ class Classroom:
         self.python = python
         self.extra_args = list(extra_args)
         self.nodes: dict[str, NodeProcess] = {}
+        self.holder: subprocess.Popen | None = None  # keeps the private network namespace alive
         for name in names:
             self.nodes[name] = NodeProcess(name, self.folder / "keys" / f"{name}.pem",
                                            self.folder / "nodes" / name, "127.0.0.1", free_port())
@@ -124,6 +125,39 @@ class Classroom:
         return cls(folder, names, **options)
 
     # --- processes ---------------------------------------------------------------------
+
+    def isolate(self) -> bool:
+        """Run every node in one private network namespace with only loopback, if the machine allows.
+
+        Then no packet of the nodes can leave this machine, even by mistake; the notebook
+        (which only reads their files) needs no network at all. Needs ``unshare`` and
+        ``nsenter`` and the right to use them (root, as in CI and containers). Returns
+        False, changing nothing, where that is not possible: the nodes then run on this
+        machine's 127.0.0.1, as they would anyway.
+        """
+        if self.holder is not None:
+            return True
+        if any(n.running for n in self.nodes.values()):
+            raise NodeError("isolate() before the nodes start")
+        try:
+            holder = subprocess.Popen(["unshare", "-n", "sh", "-c", "ip link set lo up && exec sleep 86400"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except OSError:
+            return False
+        enter = ["nsenter", "-t", str(holder.pid), "-n"]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if holder.poll() is not None:
+                return False  # unshare refused (no permission)
+            probe = subprocess.run([*enter, "ip", "-o", "link", "show", "lo"], capture_output=True, text=True)
+            if probe.returncode == 0 and "UP" in probe.stdout.split("mtu")[0]:
+                self.holder = holder
+                for node in self.nodes.values():
+                    node.prefix = tuple(enter)
+                return True
+            time.sleep(0.05)
+        holder.kill()
+        return False
 
     def place(self, name: str, *, host: str, prefix: Iterable[str] = (), args: Iterable[str] = ()) -> None:
         """Where ``name``'s node runs: listening on ``host``, started through ``prefix`` (a command
@@ -190,7 +224,12 @@ class Classroom:
             node.process.wait()
 
     def close(self) -> None:
+        """Stop every node (and end the private network namespace, if there is one)."""
         self.stop()
+        if self.holder is not None:
+            self.holder.kill()
+            self.holder.wait()
+            self.holder = None
 
     def __enter__(self) -> "Classroom":
         return self
