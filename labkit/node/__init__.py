@@ -14,6 +14,7 @@
 - :mod:`~labkit.node.cli`: ``python -m labkit node run | submit | status``;
 - :mod:`~labkit.node.classroom`: ``Classroom``, several ``node run`` processes on one machine,
   started, watched, killed and restarted (notebook 09, the fault tests, the benchmark).
+- :mod:`~labkit.node.measure`: what a room's event logs say: propagation, bytes per block, forks.
 
 Importing this package loads nothing; libtorrent is imported when a node starts.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["keys", "journal", "live", "fetch", "queue", "run", "cli", "classroom", "Node", "Classroom"]
+__all__ = ["keys", "journal", "live", "fetch", "queue", "run", "cli", "classroom", "measure", "Node", "Classroom"]
 
 
 def __getattr__(name: str):
