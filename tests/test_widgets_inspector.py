@@ -178,6 +178,16 @@ def test_presets(inspector, preset, check, also):
     assert set(broken(inspector)) == {check} | also
 
 
+def test_tampers_frame_tries_every_preset_and_leaves_the_original_block(inspector):
+    inspector.preset.value = "edit the contract"
+    tampers = inspector.tampers_frame()
+    assert list(tampers.index) == list(PRESETS)
+    assert tampers.loc["original", "rejected at"] == "accepted"
+    assert tampers.loc["edit the contract", "rejected at"] == "signature"
+    assert (tampers.drop("original")["rejected at"] != "accepted").all()
+    assert inspector.preset.value == "original" and inspector.result is None  # as the prose describes it
+
+
 def test_every_preset_verdict_is_a_broken_row(inspector, bob):
     for preset in PRESETS:
         inspector.preset.value = preset

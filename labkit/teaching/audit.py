@@ -21,6 +21,7 @@ from ..chain import QUESTIONS, Entry, Link, Outcome, Verdict, judge
 from ..errors import InvalidBlock, InvalidRecord
 from ..network import Network
 from ..vm import State
+from .display import tint
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -100,7 +101,7 @@ def audit_record(
     return Audit(verdict, block, following)
 
 
-_COLORS = {Outcome.PASSED: "#e6f4ea", Outcome.BROKEN: "#fce8e6"}
+_TINTS = {Outcome.PASSED: "success", Outcome.BROKEN: "error"}  # display.tint: readable in any theme
 _CLASSES = {Outcome.PASSED: "pass", Outcome.BROKEN: "fail"}
 
 
@@ -109,7 +110,8 @@ def audit_html(audit: Audit) -> str:
     body = []
     for number, found in enumerate(audit.verdict.outcomes, start=1):
         here = found.rule == audit.failed_rule
-        style = f"background:{_COLORS.get(found.outcome, '#f1f3f4')}" + (";outline:2px solid #a50e0e" if here else "")
+        kind = _TINTS.get(found.outcome)
+        style = (tint(kind) if kind else "") + (";outline:2px solid var(--jp-error-color1, #d32f2f)" if here else "")
         body.append(
             f'<tr class="labkit-check labkit-{_CLASSES.get(found.outcome, "unknown")}" data-check="{found.rule}" '
             f'style="{style};text-align:left"><td>{number}</td><td><code>{found.rule}</code></td>'
@@ -117,16 +119,16 @@ def audit_html(audit: Audit) -> str:
             f"<td>{'<b>← rejected here</b>' if here else ''}</td><td>{html.escape(found.detail)}</td></tr>")
     error = audit.error
     if error is None:
-        verdict = '<p style="color:#137333"><b>Accepted:</b> the block passes every rule.</p>'
+        verdict = f'<p style="{tint("success")}"><b>Accepted:</b> the block passes every rule.</p>'
     else:
-        verdict = (f'<p style="color:#a50e0e"><b>Rejected</b> at <code>{error.rule}</code>: '
+        verdict = (f'<p style="{tint("error")}"><b>Rejected</b> at <code>{error.rule}</code>: '
                    f"{html.escape(error.reason)}</p>")
     if audit.has_next:
         following = audit.index + 1
         if audit.next_error is None:
             verdict += f"<p>Block {following} still accepts this block as its parent.</p>"
         else:
-            verdict += (f'<p style="color:#a50e0e">Block {following} no longer follows: '
+            verdict += (f'<p style="{tint("error")}">Block {following} no longer follows: '
                         f"<code>{audit.next_error.rule}</code>: {html.escape(audit.next_error.reason)}</p>")
     head = "<tr><th>#</th><th>rule</th><th>asks</th><th>on its own</th><th>verdict</th><th>detail</th></tr>"
     return (f'<div class="labkit-audit">{verdict}<table style="border-collapse:collapse;font-size:90%">'

@@ -7,12 +7,21 @@ themselves in a notebook. Each highlight is also a CSS class on its cell
 browser tests can find it without reading colours, and each styled table
 keeps the boolean mask it was drawn from (``styler.labkit_mask``).
 
+Every table goes through one helper, :func:`frame_table`, so all look alike in any
+theme: no default row numbers, text left-aligned and never cut, whole numbers
+without decimals, tiny probabilities in scientific notation, missing values empty.
+Highlights are tints of JupyterLab's theme colours (``--jp-success-color1``...)
+mixed into its background (``--jp-layout-color0``), with the text in the theme's own
+colour, so they stay readable in the light and the dark theme; outside JupyterLab
+(nbviewer, plain HTML) the fallbacks are the light theme's.
+
 pandas (and jinja2, which Styler needs) are imported when a table is asked for.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,6 +35,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "COLORS",
+    "tint",
+    "cell_text",
+    "frame_table",
     "verdicts_table",
     "validation_table",
     "chain_table",
@@ -35,14 +47,95 @@ __all__ = [
     "peers_table",
 ]
 
+_THEME = {  # a tint's theme variable and its fallback (the light theme's value)
+    "success": ("--jp-success-color1", "#388e3c"),
+    "error": ("--jp-error-color1", "#d32f2f"),
+    "warn": ("--jp-warn-color1", "#f57c00"),
+}
+_FALLBACK_BACKGROUND = {"success": "#e6f4ea", "error": "#fce8e6", "warn": "#fef7e0"}
+
+
+def tint(kind: str, share: int = 22) -> str:
+    """CSS for a highlighted background: ``share`` % of the theme's ``kind`` colour in its page colour.
+
+    ``kind`` is "success", "error" or "warn". The text keeps the theme's colour
+    (white in the dark theme, black in the light one): it stays readable in both.
+    """
+    variable, fallback = _THEME[kind]
+    mixed = f"color-mix(in srgb, var({variable}, {fallback}) {share}%, var(--jp-layout-color0, white))"
+    return f"background-color: {_FALLBACK_BACKGROUND[kind]}; background-color: {mixed}"
+
+
 COLORS = {
-    "invalid": "background-color: #fce8e6; color: #a50e0e",  # a rejected block
-    "valid": "background-color: #e6f4ea",                    # the verdict cell of an accepted block
-    "new": "background-color: #e6f4ea",                      # a row that was not there before
-    "changed": "background-color: #fff3c4; font-weight: bold",  # a cell whose value changed
+    "invalid": tint("error"),                            # a rejected block
+    "valid": tint("success"),                            # the verdict cell of an accepted block
+    "new": tint("success"),                              # a row that was not there before
+    "changed": tint("warn", 30) + "; font-weight: bold",  # a cell whose value changed
 }
 _MONO = "font-family: monospace"
-_HEX_COLUMNS = ("hash", "prev_hash")
+_HEX = re.compile(r"[0-9a-f]{8,}…?")  # a hash or a short hash, shown in monospace
+_TEXT_STYLE = [("text-align", "left"), ("white-space", "normal"), ("max-width", "36em")]
+
+
+# --- every table ------------------------------------------------------------------
+
+
+def cell_text(value: Any, *, missing: str = "") -> str:
+    """A cell as the workbook shows it: missing values as ``missing``, whole numbers without decimals,
+    probabilities below 0.001 in scientific notation (never ``0.0000``), functions by their full name."""
+    import numbers
+
+    if value is None or value is getattr(_pandas(), "NA", None) or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    if isinstance(value, bool) or hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "b":
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isnan(number):
+            return missing
+        if number.is_integer() and abs(number) < 1e15:
+            return str(int(number))
+        if abs(number) < 1e-3:
+            return f"{number:.2e}"
+        return f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.4g}"
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', None) or 'builtins'}.{value.__qualname__}"
+    return str(value)
+
+
+def _pandas():
+    import pandas as pd
+
+    return pd
+
+
+def frame_table(frame: "pd.DataFrame", *, caption: str | None = None, missing: str = "") -> "Styler":
+    """Any DataFrame styled as the workbook's tables: the helper every ``*_table`` goes through.
+
+    An unnamed integer index (row numbers: 0, 1, 2...) is hidden, a named one kept; text columns
+    are left-aligned and wrap instead of being cut; hashes are in monospace;
+    numbers read as :func:`cell_text` writes them. The table carries the class
+    ``labkit-table``.
+    """
+    pd = _pandas()
+
+    styler = frame.style.format(lambda value: cell_text(value, missing=missing)).format_index(
+        lambda value: cell_text(value, missing=missing))
+    if frame.index.name is None and frame.index.nlevels == 1 and pd.api.types.is_integer_dtype(frame.index):
+        styler = styler.hide(axis="index")  # row numbers, left over from building or filtering the frame
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
+            or pd.api.types.is_bool_dtype(frame[c])]
+    hexes = [c for c in text if len(frame) and all(isinstance(v, str) and _HEX.fullmatch(v) for v in frame[c])]
+    styles = [{"selector": "", "props": [("border-collapse", "collapse")]},
+              {"selector": "th", "props": [("text-align", "left")]}]
+    if text:
+        styler = styler.set_properties(subset=text, **dict(_TEXT_STYLE))
+    if hexes:
+        styler = styler.set_properties(subset=hexes, **{"font-family": "monospace", "white-space": "nowrap"})
+    styler = styler.set_table_styles(styles, overwrite=False).set_table_attributes('class="labkit-table"')
+    return styler.set_caption(caption) if caption else styler
 
 
 # --- validation -------------------------------------------------------------------
@@ -68,10 +161,7 @@ def verdicts_table(frame: "pd.DataFrame") -> "Styler":
 
     classes = pd.DataFrame("", index=frame.index, columns=frame.columns)
     classes.loc[invalid.values, :] = "labkit-invalid"
-    styler = frame.style.apply(css, axis=None).set_td_classes(classes)
-    hex_columns = [c for c in _HEX_COLUMNS if c in frame.columns]
-    if hex_columns:
-        styler = styler.set_properties(subset=hex_columns, **{"font-family": "monospace"})
+    styler = frame_table(frame, missing="?").apply(css, axis=None).set_td_classes(classes)
     styler.labkit_mask = mask  # type: ignore[attr-defined]
     return styler
 
@@ -132,7 +222,7 @@ def changes_table(before: "pd.DataFrame", after: "pd.DataFrame", *, caption: str
     marks = changes_frame(before, after)
     css = marks.replace({"new": COLORS["new"], "changed": COLORS["changed"]})
     classes = marks.replace({"new": "labkit-new", "changed": "labkit-changed"})
-    styler = after.style.apply(lambda _: css, axis=None).set_td_classes(classes).format(na_rep="")
+    styler = frame_table(after).apply(lambda _: css, axis=None).set_td_classes(classes)
     new_rows = set(after.index) - set(before.index)
     styler = styler.apply_index(lambda labels: [COLORS["new"] if label in new_rows else "" for label in labels])
     removed = [str(row) for row in before.index if row not in after.index]
@@ -181,7 +271,6 @@ def peers_table(peers: "Iterable[Peer]") -> "Styler":
 
     classes = pd.DataFrame("", index=frame.index, columns=frame.columns)
     classes["digest"] = ["labkit-invalid" if bad else "" for bad in odd]
-    styler = (frame.style.apply(css, axis=None).set_td_classes(classes)
-              .set_properties(subset=["tip", "digest"], **{"font-family": "monospace"}))
+    styler = frame_table(frame).apply(css, axis=None).set_td_classes(classes)
     styler.labkit_mask = mask  # type: ignore[attr-defined]
     return styler

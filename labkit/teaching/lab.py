@@ -36,6 +36,7 @@ from .data import DEMO_START, demo_network, demo_wallets, seed_contracts
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    from pandas.io.formats.style import Styler
 
 __all__ = [
     "LAB_DIFFICULTY",
@@ -44,6 +45,7 @@ __all__ = [
     "NotAccepted",
     "AttackResult",
     "attacks_frame",
+    "attacks_table",
     "registration",
     "mine_branch",
     "Fingerprint",
@@ -92,7 +94,7 @@ class AttackResult:
                 "reason": self.reason or "", "state changed": self.state_changed, "files changed": self.files_changed}
 
     def _repr_html_(self) -> str:
-        return attacks_frame([self]).to_html(index=False)
+        return attacks_table([self]).to_html()
 
 
 def attacks_frame(results: Iterable[AttackResult]) -> "pd.DataFrame":
@@ -102,6 +104,13 @@ def attacks_frame(results: Iterable[AttackResult]) -> "pd.DataFrame":
     rows = [r.row() for r in results]
     return pd.DataFrame(rows, columns=["attack", "tried", "accepted", "rule", "reason",
                                        "state changed", "files changed"])
+
+
+def attacks_table(results: Iterable[AttackResult]) -> "Styler":
+    """The attacks as a styled table: every reason in full, left-aligned, no row numbers."""
+    from .display import frame_table
+
+    return frame_table(attacks_frame(results))
 
 
 # --- the lab ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .lab import Lab, mine_branch, registration
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    from pandas.io.formats.style import Styler
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "simulate_catch_up",
     "confirmations_needed",
     "confirmation_frame",
+    "confirmation_table",
     "plot_confirmations",
 ]
 
@@ -218,6 +220,13 @@ def confirmation_frame(shares: Iterable[float] = (0.1, 0.2, 0.3, 0.4, 0.45),
                          "exact": exact_probability(q, z),
                          "simulated": simulate_catch_up(q, z, trials=trials, seed=seed)})
     return pd.DataFrame(rows, columns=["share", "confirmations", "nakamoto", "exact", "simulated"])
+
+
+def confirmation_table(frame: "pd.DataFrame") -> "Styler":
+    """A confirmation frame (or some of its rows) styled: tiny probabilities in scientific notation, not 0.0000."""
+    from .display import frame_table
+
+    return frame_table(frame)
 
 
 def plot_confirmations(frame: "pd.DataFrame", *, title: str | None = None) -> "Figure":

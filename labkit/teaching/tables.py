@@ -38,7 +38,7 @@ def rules_frame() -> "pd.DataFrame":
              "a refusal is about": "this record" if rule.about == "record" else "the token, for good"}
             for rule in RULES]
     frame = pd.DataFrame(rows)
-    frame.index = range(1, len(frame) + 1)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="order")  # named: the order they are asked in
     return frame
 
 
@@ -141,4 +141,6 @@ def report_frame(blocks: "list[Block]", reports: "Iterable[BlockReport]", networ
                      "signer": network.name_of(block.signer) if block.signer else "?",
                      "actions": actions, "valid": report.accepted,
                      "rule": report.rule or "", "reason": report.reason or ""})
-    return pd.DataFrame(rows).set_index("index")
+    frame = pd.DataFrame(rows).set_index("index")
+    frame["nonce"] = frame["nonce"].astype("Int64")  # an unreadable token has none: <NA>, never 623.000000
+    return frame

@@ -33,6 +33,7 @@ from ..operations import FIELDS
 from ..peer import Peer
 from ..pow import default_miner
 from ..teaching.data import DEMO_START
+from ..teaching.display import tint
 from ..wallet import Wallet
 
 __all__ = ["ContractBuilder", "contract_builder", "build_instruction", "parse_metadata", "next_timestamp"]
@@ -230,8 +231,8 @@ class ContractBuilder(widgets.VBox):
     # --- showing ----------------------------------------------------------------------
 
     def _say(self, kind: str, message: str) -> None:
-        color = {"ok": "#137333", "error": "#a50e0e", "busy": "#5f6368"}[kind]
-        self.status.value = (f"<div class='labkit-status labkit-{kind}' style='color:{color}'>"
+        style = {"ok": tint("success"), "error": tint("error"), "busy": tint("warn", 15)}[kind]
+        self.status.value = (f"<div class='labkit-status labkit-{kind}' style='{style};padding:4px 8px'>"
                              f"{html.escape(message)}</div>")
 
     def _show_state(self, before: dict, after: dict) -> None:

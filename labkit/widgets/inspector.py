@@ -403,6 +403,22 @@ class BlockInspector(widgets.VBox):
         """The rules as a table, as the audit shows them (``Audit.rules_frame``)."""
         return self.audit.rules_frame()
 
+    def tampers_frame(self) -> "pd.DataFrame":
+        """Every preset: what it does, the rule a verifier rejects it at, every rule it breaks on its own.
+
+        Each preset is applied in turn; the widget is left on the original block, accepted,
+        so a learner scrolling back finds it as the notebook's prose describes it.
+        """
+        import pandas as pd
+
+        rows = []
+        for name in PRESETS:
+            audit = self.apply_preset(name)
+            rows.append({"tamper": name, "what it does": PRESETS[name],
+                         "rejected at": audit.failed_rule or "accepted", "breaks": ", ".join(audit.broken_rules)})
+        self.apply_preset("original")
+        return pd.DataFrame(rows).set_index("tamper")
+
 
 def block_inspector(
     network: Network,

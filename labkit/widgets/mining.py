@@ -35,6 +35,7 @@ from ..errors import InvalidBlock, MiningCancelled
 from ..network import Network
 from ..pow import MiningProgress, MiningResult, default_miner, expected_attempts, mine
 from ..teaching.data import DEMO_START
+from ..teaching.display import frame_table, tint
 from ..wallet import Wallet
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,8 +54,7 @@ def default_miners() -> dict[str, Callable]:
 def highlight_zeros(hash_hex: str, difficulty: int) -> str:
     """HTML of a hash with its first ``difficulty`` digits (the zeros that count) highlighted."""
     head, tail = hash_hex[:difficulty], hash_hex[difficulty:]
-    mark = (f'<span style="background:#c8e6c9;color:#0b5e1a;font-weight:bold">{html.escape(head)}</span>'
-            if head else "")
+    mark = f'<span style="{tint("success", 35)};font-weight:bold">{html.escape(head)}</span>' if head else ""
     return f'<code class="labkit-hash">{mark}{html.escape(tail)}</code>'
 
 
@@ -183,10 +183,10 @@ class DifficultyWidget(widgets.VBox):
             self.status_html.value = f"cancelled after {_count(exc.attempts)} attempts"
         except InvalidBlock as exc:  # would be a bug in a miner: say so plainly
             self.error = exc
-            self.status_html.value = f'<span style="color:#a50e0e">the mined block is invalid: {html.escape(str(exc))}</span>'
+            self.status_html.value = f'<span style="{tint("error")}">the mined block is invalid: {html.escape(str(exc))}</span>'
         except BaseException as exc:  # noqa: BLE001  (reported to the caller through wait())
             self.error = exc
-            self.status_html.value = f'<span style="color:#a50e0e">{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>'
+            self.status_html.value = f'<span style="{tint("error")}">{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>'
         else:
             self.result, self.block = found[-1], block
             self._finished(difficulty, name, found[-1], time.perf_counter() - started)
@@ -219,7 +219,7 @@ class DifficultyWidget(widgets.VBox):
         self.history.append({"difficulty": difficulty, "miner": name, "nonce": result.nonce,
                              "attempts": result.attempts, "expected": expected,
                              "seconds": round(result.seconds, 4), "attempts/s": round(result.rate)})
-        self.history_html.value = self.runs_frame().to_html(index=False, border=0)
+        self.history_html.value = frame_table(self.runs_frame()).to_html()
         self._show_expected()
 
     def _busy(self, busy: bool) -> None:

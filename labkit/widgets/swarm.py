@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import ipywidgets as widgets
 
+from ..teaching.display import tint
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -140,7 +142,8 @@ class SwarmProgress(widgets.VBox):
             result = self.swarm.run(timeout=self.timeout, progress=self.update)
         except Exception as exc:  # shown in the widget and re-raised by run()/wait()
             self.error = exc
-            self.summary.value = f"<div class='labkit-error' style='color:#a50e0e'>{html.escape(str(exc))}</div>"
+            style = tint("error")
+            self.summary.value = f"<div class='labkit-error' style='{style}'>{html.escape(str(exc))}</div>"
             for bar in self.bars.values():
                 if bar.value < 100:
                     bar.bar_style = "danger"
