@@ -8,8 +8,14 @@ with its background networking off and resolves no host name but 127.0.0.1, so n
 leaves the machine, and a page that tries (a CDN, a web font) is reported.
 
 The page helper does what a learner does (open the notebook, Run > Run All Cells, wait,
-click and type in widgets) and, when something does not appear in time, fails with the
-page's console errors and a screenshot.
+click and type in widgets) and, when something does not appear in time, fails with a
+message naming the test, the notebook and the condition it waited for, the page's console
+errors, and a screenshot in test-artifacts/ named after the test.
+
+Under load (a busy core, the other engineers' tests) everything is slower but nothing may
+flake, so: no fixed sleeps, only waits on a condition the page shows; generous time-outs
+(a passing test never waits them out); the server's port and the kernels' channels are
+chosen so nothing else can take them between choice and use (``LabServer``).
 
 References: JupyterLab's DOM classes (jp-Notebook, jp-InputPrompt, jp-OutputArea-output),
 ipywidgets' (widget-slider, widget-button, widget-label), Playwright's sync API.
@@ -17,14 +23,15 @@ ipywidgets' (widget-slider, widget-button, widget-label), Playwright's sync API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -48,7 +55,16 @@ __all__ = [
     "LabServer",
     "NotebookPage",
     "launch_chromium",
+    "WAIT",
+    "OPEN",
+    "RUN_ALL",
 ]
+
+# Time-outs in milliseconds. A passing run never waits them out; they only bound a failing one,
+# so they are set for a loaded machine (two cores, one of them busy), not for an idle one.
+WAIT = 60_000  # for one thing to appear or change on the page after an action
+OPEN = 120_000  # JupyterLab's page, and a kernel started and idle
+RUN_ALL = 300_000  # a whole notebook; nbval allows 240 s per cell
 
 # Debian's package (Playwright's own browser download does not work here); LABKIT_CHROMIUM may name another.
 CHROMIUM = Path(os.environ.get("LABKIT_CHROMIUM", "/usr/bin/chromium"))
@@ -102,10 +118,11 @@ def launch_chromium(playwright, home: Path):
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def current_test() -> str:
+    """The running test's name (from pytest's PYTEST_CURRENT_TEST), fit for a file name."""
+    node = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    name = node.rsplit("::", 1)[-1] or "browser-test"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
 
 
 # --- the server
@@ -115,9 +132,17 @@ class LabServer:
     """JupyterLab on a temporary copy of ``notebooks``; use as a context manager.
 
     The server is always shut down on exit (terminate, wait, kill), also when start-up fails.
+
+    No port is chosen in advance. Finding a free port by binding and closing it leaves a
+    gap of seconds (a loaded machine starting JupyterLab) in which another socket may take
+    it, and the kernels' five ZeroMQ ports are chosen that way by jupyter_client too, each
+    gap as long as a kernel takes to start; Chromium's own connections draw their local
+    ports from the same range. So the server binds port 0 and reports the port the system
+    gave it (in its jpserver-<pid>.json), and the kernels talk to the server over Unix
+    sockets in a private folder (``KernelManager.transport=ipc``), which nothing else can take.
     """
 
-    def __init__(self, notebooks: Path, workdir: Path, *, python: str = sys.executable, timeout: float = 90):
+    def __init__(self, notebooks: Path, workdir: Path, *, python: str = sys.executable, timeout: float = 180):
         self.source = notebooks
         self.workdir = workdir
         self.python = python
@@ -126,8 +151,11 @@ class LabServer:
         self.log_path = workdir / "jupyterlab.log"
         self.home = workdir / "home"
         self.token = secrets.token_hex(24)
-        self.port = 0
+        self.port = 0  # known once the server has bound it
         self.process: subprocess.Popen | None = None
+        # The kernels' sockets live here; a Unix socket's path must stay under 108 bytes,
+        # so this is a short folder of its own rather than one inside pytest's deep tmp_path.
+        self.runtime = Path(tempfile.mkdtemp(prefix="labkit-jr-"))
 
     @property
     def base_url(self) -> str:
@@ -153,7 +181,7 @@ class LabServer:
             "HOME": self.home,
             "JUPYTER_CONFIG_DIR": self.workdir / "jupyter-config",
             "JUPYTER_DATA_DIR": self.workdir / "jupyter-data",
-            "JUPYTER_RUNTIME_DIR": self.workdir / "jupyter-runtime",
+            "JUPYTER_RUNTIME_DIR": self.runtime,
             "IPYTHONDIR": self.workdir / "ipython",
             "MPLCONFIGDIR": self.workdir / "matplotlib",
         }
@@ -172,10 +200,12 @@ class LabServer:
     def start(self) -> None:
         shutil.copytree(self.source, self.root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         env = self._environment()
-        # The free port is found by binding and closing it, so another process may take it
-        # before JupyterLab binds it (the torrent tests open ports all the time): then try another.
+        # jupyter_server itself finds port 0's port and binds it a moment later, at the start of
+        # its event loop; should another socket take it in that moment, it exits saying so: start again.
         for attempt in range(3):
-            self.port = _free_port()
+            self.port = 0
+            for stale in self.runtime.glob("jpserver-*.json"):
+                stale.unlink()
             with open(self.log_path, "wb") as log:
                 self.process = subprocess.Popen(
                     self._command(), cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -185,7 +215,7 @@ class LabServer:
                 self._wait_ready()
                 return
             except RuntimeError:
-                if attempt == 2 or "is not available" not in self.log_tail():
+                if attempt == 2 or "no available port could be found" not in self.log_tail():
                     raise
                 self.process = None
 
@@ -195,8 +225,9 @@ class LabServer:
             "--no-browser",
             "--ServerApp.open_browser=False",
             "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0",  # fail rather than move to a port we do not know
+            "--ServerApp.port=0",  # the system picks a free one; _wait_ready reads which
+            "--ServerApp.port_retries=0",
+            "--KernelManager.transport=ipc",  # kernel channels on Unix sockets: no port to lose
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root}",
             "--LabApp.news_url=None",
@@ -208,25 +239,37 @@ class LabServer:
             command.append("--ServerApp.allow_root=True")
         return command
 
+    def _server_port(self) -> int:
+        """The port in the server's jpserver-<pid>.json (0 until it has written one)."""
+        for info in self.runtime.glob("jpserver-*.json"):
+            try:
+                return int(json.loads(info.read_text("utf-8"))["port"])
+            except (OSError, ValueError, KeyError):  # being written: look again
+                pass
+        return 0
+
     def _wait_ready(self) -> None:
-        """Poll /api/status with the token until the server answers, dies or runs out of time."""
-        request = urllib.request.Request(
-            f"{self.base_url}/api/status", headers={"Authorization": f"token {self.token}"}
-        )
+        """Until the server has said its port and answers /api/status with the token; fails if it dies or runs out of time."""
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if not self.port:
+                self.port = self._server_port()
+            if self.port:
+                request = urllib.request.Request(
+                    f"{self.base_url}/api/status", headers={"Authorization": f"token {self.token}"})
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as response:
+                        if response.status == 200:
+                            return
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    pass
             try:  # doubles as the pause between polls, and notices an early exit
                 self.process.wait(timeout=0.25)
             except subprocess.TimeoutExpired:
                 continue
             raise RuntimeError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}")
-        raise TimeoutError(f"JupyterLab did not answer /api/status in {self.timeout:.0f} s:\n{self.log_tail()}")
+        where = f"/api/status on port {self.port}" if self.port else "with its port (no jpserver-*.json)"
+        raise TimeoutError(f"JupyterLab did not answer {where} in {self.timeout:.0f} s:\n{self.log_tail()}")
 
     def _api(self, method: str, path: str):
         request = urllib.request.Request(f"{self.base_url}/api/{path}", method=method,
@@ -249,14 +292,14 @@ class LabServer:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()  # SIGTERM: jupyter_server shuts its kernels down and exits
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None and process.poll() is None:
+            process.terminate()  # SIGTERM: jupyter_server shuts its kernels down and exits
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        shutil.rmtree(self.runtime, ignore_errors=True)
 
 
 # --- the page
@@ -265,20 +308,23 @@ class LabServer:
 class NotebookPage:
     """One notebook open in JupyterLab, driven as a learner would.
 
-    It records the page's console errors and uncaught exceptions; every wait goes
-    through ``fail`` when it runs out, which names what did not happen, saves a
-    screenshot and lists those errors and any traceback shown in the notebook.
+    It records the page's console errors and uncaught exceptions. Every wait and every
+    action (``click``, ``fill``, ``type_text``, ``select``, or any Playwright call inside
+    ``with page.step(what):``) goes through ``fail`` when it runs out or breaks, which names
+    the test, the notebook and the condition, saves a screenshot named after the test and
+    lists those errors and any traceback shown in the notebook.
     """
 
     PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
     PROMPTS = f"{PANEL} .jp-CodeCell .jp-InputPrompt"
     KERNEL_STATUS = "#jp-main-statusbar [title^='Change kernel']"  # "Python 3 (ipykernel) | Idle"
 
-    def __init__(self, page, server: LabServer, name: str, artifacts: Path):
+    def __init__(self, page, server: LabServer, name: str, artifacts: Path, test: str | None = None):
         self.page = page
         self.server = server
         self.name = name
         self.artifacts = artifacts
+        self.test = test or current_test()  # names the failure message and the screenshots
         self.errors: list[str] = []
         self.warnings: list[str] = []
         self.blocked: list[str] = []  # requests that tried to leave the machine
@@ -302,13 +348,14 @@ class NotebookPage:
 
     # --- opening and running
 
-    def open(self, timeout: float = 60_000) -> None:
+    def open(self, timeout: float = OPEN) -> None:
         """Open the notebook's URL and wait for its kernel."""
-        self.page.goto(self.server.notebook_url(self.name))
+        with self.step("loading JupyterLab's page"):
+            self.page.goto(self.server.notebook_url(self.name), timeout=timeout)
         self.wait_visible(self.notebook.locator(".jp-Cell").first, "the notebook's first cell", timeout)
         self.wait_kernel_idle(timeout)
 
-    def wait_kernel_idle(self, timeout: float = 60_000) -> None:
+    def wait_kernel_idle(self, timeout: float = OPEN) -> None:
         """Until the status bar reads '<kernel> | Idle'.
 
         Not the toolbar's circle: it says idle before the kernel exists, and a Run All
@@ -320,10 +367,10 @@ class NotebookPage:
         }"""
         self._wait_function(script, self.KERNEL_STATUS, "the kernel to be idle", timeout)
 
-    def run_all(self, timeout: float = 90_000) -> None:
+    def run_all(self, timeout: float = RUN_ALL) -> None:
         """Run > Run All Cells; wait until the run is over and check that every code cell ran."""
-        self.page.get_by_role("menuitem", name="Run", exact=True).click()
-        self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        self.click(self.page.get_by_role("menuitem", name="Run", exact=True), "the Run menu")
+        self.click(self.page.get_by_role("menuitem", name="Run All Cells", exact=True), "Run > Run All Cells")
         # Over when nothing is queued or running ([*]) and the kernel is idle: then either
         # every code cell shows its execution count, or one raised and Run All stopped there.
         script = """([prompts, status]) => {
@@ -333,7 +380,8 @@ class NotebookPage:
                 && kernel !== null && /\\| Idle$/.test(kernel.textContent);
         }"""
         self._wait_function(script, [self.PROMPTS, self.KERNEL_STATUS], "Run All Cells to finish", timeout)
-        prompts = self.page.locator(self.PROMPTS).all_text_contents()  # innerText is "" for offscreen cells
+        with self.step("reading the cells' prompts"):
+            prompts = self.page.locator(self.PROMPTS).all_text_contents()  # innerText is "" for offscreen cells
         not_run = [n for n, text in enumerate(prompts, start=1) if not re.search(r"\[\d+\]", text)]
         if not_run:
             self.fail(f"Run All Cells stopped early: code cells {not_run} of {len(prompts)} did not run")
@@ -361,7 +409,7 @@ class NotebookPage:
         """The cell output holding the widget button labelled ``label``."""
         return self.output_with(self.button(label))
 
-    def wait_visible(self, locator, what: str, timeout: float = 30_000):
+    def wait_visible(self, locator, what: str, timeout: float = WAIT):
         """``locator`` once attached, scrolled to and visible; fails naming ``what`` if it does not appear in time.
 
         Cells far from the viewport are not laid out (JupyterLab's content-visibility
@@ -381,16 +429,77 @@ class NotebookPage:
                 failure = error
         self.fail(f"{what} did not appear within {timeout / 1000:.0f} s", failure)
 
-    def wait_text(self, locator, pattern: str, what: str, timeout: float = 30_000) -> str:
+    def wait_text(self, locator, pattern: str, what: str, timeout: float = WAIT) -> str:
         """Wait until ``locator``'s text matches the regular expression ``pattern`` (``.`` matches newlines too)."""
         from playwright.sync_api import expect
 
         try:
             expect(locator).to_have_text(re.compile(pattern, re.DOTALL), timeout=timeout)
-            return locator.text_content()
-        except AssertionError as error:
+            return locator.text_content(timeout=timeout)
+        except (AssertionError, PlaywrightError) as error:
             failure = error
         self.fail(f"{what}: its text did not match {pattern!r} within {timeout / 1000:.0f} s", failure)
+
+    def wait_class(self, locator, css_class: str, what: str, timeout: float = WAIT) -> None:
+        """Wait until ``locator`` (one element) has the class ``css_class``."""
+        from playwright.sync_api import expect
+
+        try:
+            expect(locator).to_have_class(re.compile(rf"(^|\s){re.escape(css_class)}(\s|$)"), timeout=timeout)
+            return
+        except (AssertionError, PlaywrightError) as error:
+            failure = error
+        self.fail(f"{what}: did not get the class {css_class!r} within {timeout / 1000:.0f} s", failure)
+
+    def wait_count(self, locator, count: int, what: str, timeout: float = WAIT) -> None:
+        """Wait until ``locator`` matches exactly ``count`` elements."""
+        from playwright.sync_api import expect
+
+        try:
+            expect(locator).to_have_count(count, timeout=timeout)
+            return
+        except (AssertionError, PlaywrightError) as error:
+            failure = error
+        self.fail(f"{what}: waited {timeout / 1000:.0f} s for {count} of them", failure)
+
+    # --- acting
+
+    @contextlib.contextmanager
+    def step(self, what: str):
+        """Playwright calls inside fail like a wait does: naming ``what``, with a screenshot."""
+        try:
+            yield
+        except PlaywrightError as error:
+            self.fail(f"{what} failed", error)
+
+    def click(self, locator, what: str, timeout: float = WAIT) -> None:
+        """Click the first element ``locator`` matches, once it is visible (scrolled to as a learner would)."""
+        self.wait_visible(locator, what, timeout)
+        with self.step(f"clicking {what}"):
+            locator.first.click(timeout=timeout)
+
+    def fill(self, locator, text: str, what: str, timeout: float = WAIT) -> None:
+        """Replace the text of an input or text area (one input event, as a paste would)."""
+        self.wait_visible(locator, what, timeout)
+        with self.step(f"filling in {what}"):
+            locator.first.fill(text, timeout=timeout)
+
+    def type_text(self, locator, text: str, what: str, *, at: str | None = None, timeout: float = WAIT) -> None:
+        """Type ``text`` key by key into an input or text area, with the caret before ``at`` (default: at the end)."""
+        self.wait_visible(locator, what, timeout)
+        with self.step(f"typing into {what}"):
+            value = locator.first.input_value(timeout=timeout)
+            where = len(value) if at is None else value.find(at)
+            if where < 0:
+                self.fail(f"{what} does not contain {at!r} to type before: {value!r}")
+            locator.first.evaluate("(el, at) => { el.focus(); el.setSelectionRange(at, at); }", where)
+            locator.first.press_sequentially(text, delay=30, timeout=timeout)
+
+    def select(self, locator, option: str, what: str, timeout: float = WAIT) -> None:
+        """Choose ``option`` in a drop-down."""
+        self.wait_visible(locator, what, timeout)
+        with self.step(f"choosing {option!r} in {what}"):
+            locator.first.select_option(option, timeout=timeout)
 
     def check(self, condition: bool, message: str) -> None:
         """An assertion that fails like a wait does: with a screenshot and the console errors."""
@@ -400,7 +509,8 @@ class NotebookPage:
     def finish(self, show=None) -> Path:
         """The screenshot after the interaction (``show`` scrolled into view); fails on console errors
         and on requests that tried to leave the machine."""
-        path = self.screenshot("after", show=show)
+        with self.step("taking the screenshot after the interaction"):
+            path = self.screenshot("after", show=show)
         if self.errors:
             self.fail(f"the page logged {len(self.errors)} error(s) to the browser console")
         if self.blocked:  # the workbook must work offline: no CDN, no web fonts, no phoning home
@@ -418,11 +528,11 @@ class NotebookPage:
     # --- evidence
 
     def screenshot(self, label: str, show=None) -> Path:
-        """A PNG of the page in test-artifacts/, named after the notebook; ``show`` is scrolled into view first."""
+        """A PNG of the page in test-artifacts/, named after the test; ``show`` is scrolled into view first."""
         if show is not None:
             show.first.scroll_into_view_if_needed()
         self.artifacts.mkdir(parents=True, exist_ok=True)
-        path = self.artifacts / f"{Path(self.name).stem}-{label}.png"
+        path = self.artifacts / f"{self.test}-{label}.png"
         self.page.screenshot(path=str(path))
         return path
 
@@ -435,7 +545,7 @@ class NotebookPage:
         """Fail the test with ``message``, a screenshot, the console errors and the notebook's tracebacks."""
         import pytest
 
-        details = [f"{self.name}: {message}"]
+        details = [f"{self.test} ({self.name}): {message}"]
         if error is not None:
             details.append(f"  ({str(error).splitlines()[0]})")
         try:
