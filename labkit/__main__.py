@@ -1,4 +1,4 @@
-"""Command line: ``python -m labkit demo | verify | wallet new | network new | share | fetch | node``.
+"""Command line: ``python -m labkit demo | verify | wallet new | network new | share | fetch | node | grade``.
 
 Bad input gets one line on stderr, ``error: ...`` naming the argument or the
 path and what is wrong with it, and a non-zero exit (2; verify exits 1 when
@@ -249,6 +249,25 @@ def cmd_network_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    """Run every student's notebooks and write one CSV row per student and exercise."""
+    from .teaching.grade import STATUSES, grade, instructor_notebooks, submissions, write_grades
+
+    found = submissions(args.submissions)  # refuses an empty folder before any kernel starts
+    count = sum(len(notebooks) for notebooks in found.values())
+    print(f"grading {count} notebook(s) of {len(found)} student(s), at most {args.timeout:g} s each")
+    reference = args.reference if args.reference is not None else instructor_notebooks()
+
+    def progress(student: str, notebook: str, rows, seconds: float) -> None:
+        counts = ", ".join(f"{sum(r.status == s for r in rows)} {s}" for s in STATUSES)
+        print(f"  {printable(student)} {printable(notebook)}: {counts} ({seconds:.1f} s)", flush=True)
+
+    rows = grade(args.submissions, timeout=args.timeout, reference=reference, progress=progress)
+    write_grades(rows, args.out)
+    print(f"wrote {printable(args.out)}: {len(rows)} row(s)")
+    return 0
+
+
 # --- checking arguments before anything is done ---------------------------------------------------
 # Each returns the value checked or raises ArgumentTypeError, which the parser prints as one error line.
 
@@ -283,6 +302,28 @@ def _folder(value: str) -> Path:
     from .files import check_folder
 
     return _checked(lambda v: check_folder(v, create=True))(value)
+
+
+def _existing_folder(value: str) -> Path:
+    from .files import check_folder
+
+    return _checked(check_folder)(value)
+
+
+def _output_file(value: str) -> Path:
+    from .files import check_new_file
+
+    return _checked(lambda v: check_new_file(v, overwrite=True))(value)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 1 <= seconds <= 86400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"the time-out is a number of seconds from 1 to 86400, not {value!r}")
+    return seconds
 
 
 def _text(value: str, *, what: str = "the value") -> str:
@@ -388,6 +429,18 @@ def build_parser() -> argparse.ArgumentParser:
     new_network.add_argument("--out", type=_new_file, default="classroom.json",
                              help="where to write it, a file that does not exist yet (default: classroom.json)")
     new_network.set_defaults(func=cmd_network_new)
+
+    grade = sub.add_parser("grade", help="run each student's notebooks; one CSV row per student and exercise")
+    grade.add_argument("submissions", type=_existing_folder,
+                       help="a folder with one folder per student, holding their notebooks (NN-topic.ipynb)")
+    grade.add_argument("--out", type=_output_file, default="grades.csv",
+                       help="the CSV to write, replaced if it exists (default: grades.csv)")
+    grade.add_argument("--timeout", type=_seconds, default=300,
+                       help="seconds each notebook may run before its unfinished checks are errors (default: 300)")
+    grade.add_argument("--reference", type=_existing_folder, default=None,
+                       help="the instructor's notebooks, which say which exercises each notebook has "
+                            "(default: notebooks/ of this checkout)")
+    grade.set_defaults(func=cmd_grade)
 
     try:
         from .sharing.cli import add_subcommands

@@ -25,6 +25,7 @@ __all__ = [
     "InvalidTorrent",
     "FetchTimeout",
     "SavedCodeError",
+    "GradingError",
 ]
 
 
@@ -185,4 +186,16 @@ class SavedCodeError(LabkitError):
     def __init__(self, name: str, reason: str):
         super().__init__(f"the saved exercise {name!r}: {reason}")
         self.name = name
+        self.reason = reason
+
+
+# --- grading ----------------------------------------------------------------
+
+
+class GradingError(LabkitError):
+    """The instructor's grading run cannot start: no student folders, or no notebooks in them."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
         self.reason = reason

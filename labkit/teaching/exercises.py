@@ -29,20 +29,27 @@ does not break the rest of the course. A function that passes
 
 When ``LABKIT_EXERCISES_STRICT=1`` (the test command sets it), a wrong answer
 raises ExerciseFailed, so the instructor's solutions are tested too.
+
+When ``LABKIT_GRADE_LOG`` names a file (the grader, ``python -m labkit
+grade``, sets it), every check also appends its result to that file as one
+JSON line (notebook, exercise, status, detail), so the grader reads results
+rather than scraping the notebook's output.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ..errors import LabkitError, SavedCodeError
 
-__all__ = ["Exercises", "CheckResult", "ExerciseFailed", "STRICT_ENV"]
+__all__ = ["Exercises", "CheckResult", "ExerciseFailed", "STRICT_ENV", "GRADE_LOG_ENV"]
 
 STRICT_ENV = "LABKIT_EXERCISES_STRICT"
+GRADE_LOG_ENV = "LABKIT_GRADE_LOG"
 
 _ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "not attempted": "✏️"}
 _COLORS = {"passed": "#e6f4ea", "failed": "#fce8e6", "error": "#fce8e6", "not attempted": "#fef7e0"}
@@ -73,6 +80,17 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    @property
+    def detail(self) -> str:
+        """One line: the case that failed and how, or how many cases passed."""
+        if self.status == "failed":
+            return f"for {self.call}: expected {_short(self.expected)}, got {_short(self.got)}"
+        if self.status == "error":
+            return f"{self.call} raised {self.got}"
+        if self.status == "passed":
+            return f"{self.cases} case{'s' if self.cases != 1 else ''}"
+        return ""
 
     def _head(self) -> list[str]:
         lines = [f"{_ICONS[self.status]} {self.exercise}: {self.status}"]
@@ -256,9 +274,20 @@ class Exercises:
             result = self._result(exercise, "passed", cases=count, hints=tiers, saved=saved)
         else:
             self.passed.discard(exercise)
+        self._log(result)
         if result.status in ("failed", "error") and os.environ.get(STRICT_ENV) == "1":
             raise ExerciseFailed("\n".join(result._lines()))
         return result
+
+    def _log(self, result: CheckResult) -> None:
+        """Append the result to $LABKIT_GRADE_LOG as one JSON line, when the grader asked for it."""
+        path = os.environ.get(GRADE_LOG_ENV)
+        if not path:
+            return
+        line = json.dumps({"notebook": self.notebook, "exercise": result.exercise, "status": result.status,
+                           "detail": result.detail}, ensure_ascii=False)
+        with open(path, "a", encoding="utf-8") as log:  # one write per line: a crash later loses nothing
+            log.write(line + "\n")
 
     def _result(self, exercise: str, status: str, **fields: Any) -> CheckResult:
         done = len(self.passed | ({exercise} if status == "passed" else set()))

@@ -1,0 +1,221 @@
+"""The instructor's grader: every student's notebooks run, one row per student and exercise.
+
+Built on the real student build (tools/student.py): ana hands in 00 untouched,
+ben fills some exercises in right, cara some wrong, one raising, and deletes a
+check cell. The grader runs them through the command line and the CSV must say
+passed / failed / not attempted / error for each, with the reason. Small made-up
+notebooks show a notebook that never ends and a kernel that dies.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from labkit.errors import GradingError
+from labkit.teaching import grade
+from labkit.teaching.exercises import GRADE_LOG_ENV, STRICT_ENV, Exercises
+from tools_loader import load_tool
+
+nbformat = pytest.importorskip("nbformat")
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+STUB = load_tool("student").STUB
+PICKED = ("00-welcome.ipynb", "01-wallets.ipynb")  # the two fastest notebooks
+
+
+def _cell_with(nb, text: str):
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and text in c.source]
+    return cell
+
+
+def _edit(path: Path, change) -> None:
+    nb = nbformat.read(path, as_version=4)
+    change(nb)
+    nbformat.write(nb, path)
+
+
+def _solve(nb, definition: str) -> None:
+    """Put the instructor's solution of the cell defining ``definition`` into the student's cell."""
+    instructor = nbformat.read(NOTEBOOKS / nb.metadata["labkit_name"], as_version=4)
+    _cell_with(nb, definition).source = _cell_with(instructor, definition).source
+
+
+def _answer(nb, definition: str, body: str) -> None:
+    cell = _cell_with(nb, definition)
+    assert STUB in cell.source
+    cell.source = cell.source.replace(STUB, body)
+
+
+@pytest.fixture(scope="module")
+def submitted(tmp_path_factory) -> Path:
+    student_build = tmp_path_factory.mktemp("student")
+    load_tool("student").make_student(NOTEBOOKS, student_build)
+    folder = tmp_path_factory.mktemp("submissions")
+    for student, names in {"ana": PICKED[:1], "ben": PICKED, "cara": PICKED}.items():
+        (folder / student).mkdir()
+        for name in names:
+            nb = nbformat.read(student_build / name, as_version=4)
+            nb.metadata["labkit_name"] = name
+            nbformat.write(nb, folder / student / name)
+    ben, cara = folder / "ben", folder / "cara"
+    _edit(ben / PICKED[0], lambda nb: (_solve(nb, "def sha256_hex("), _solve(nb, "def hash_chain(")))
+    _edit(ben / PICKED[1], lambda nb: _solve(nb, "def modular_inverse("))
+    _edit(cara / PICKED[0], lambda nb: (_answer(nb, "def sha256_hex(", "return text.upper()"),
+                                        _answer(nb, "def canonical_json(", "return {}[value]  # a dict is no key: TypeError")))
+
+    def drop_address_check(nb):
+        nb.cells.remove(_cell_with(nb, 'ex.check("address"'))
+
+    _edit(cara / PICKED[1], drop_address_check)
+    (folder / "notes.txt").write_text("not a student")  # files beside the student folders are ignored
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rows(submitted, tmp_path_factory) -> list[dict]:
+    from labkit.__main__ import main
+
+    out = tmp_path_factory.mktemp("out") / "grades.csv"
+    assert main(["grade", str(submitted), "--out", str(out), "--timeout", "200"]) == 0
+    with out.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _statuses(rows, student: str, notebook: str) -> dict[str, str]:
+    return {r["exercise"]: r["status"] for r in rows if r["student"] == student and r["notebook"] == notebook}
+
+
+def _expected(notebook: str, **statuses: str) -> dict[str, str]:
+    """Every exercise of the instructor's notebook: not attempted, except those named."""
+    names = grade.exercise_names(NOTEBOOKS / notebook)
+    assert set(statuses) <= set(names), f"{notebook} no longer has {set(statuses) - set(names)}"
+    return {name: statuses.get(name, "not attempted") for name in names}
+
+
+@pytest.mark.timeout(240)
+def test_one_row_per_student_and_exercise_with_its_status(rows):
+    assert list(rows[0]) == list(grade.COLUMNS)
+    assert {r["student"] for r in rows} == {"ana", "ben", "cara"}
+    assert _statuses(rows, "ana", PICKED[0]) == _expected(PICKED[0])
+    assert not [r for r in rows if r["student"] == "ana" and r["notebook"] != PICKED[0]]
+    assert _statuses(rows, "ben", PICKED[0]) == _expected(PICKED[0], sha256_hex="passed", hash_chain="passed")
+    assert _statuses(rows, "ben", PICKED[1]) == _expected(PICKED[1], modular_inverse="passed")
+    assert _statuses(rows, "cara", PICKED[0]) == _expected(PICKED[0], sha256_hex="failed", canonical_json="error")
+    assert _statuses(rows, "cara", PICKED[1]) == _expected(PICKED[1], address="error")
+    assert len(rows) == len({(r["student"], r["notebook"], r["exercise"]) for r in rows})
+
+
+@pytest.mark.timeout(240)
+def test_the_detail_says_which_case_failed_what_raised_and_what_never_ran(rows):
+    detail = {(r["student"], r["exercise"]): r["detail"] for r in rows}
+    assert "expected 'ba7816bf" in detail["cara", "sha256_hex"] and "got 'ABC'" in detail["cara", "sha256_hex"]
+    assert "raised TypeError" in detail["cara", "canonical_json"]
+    assert "no check for this exercise" in detail["cara", "address"]
+    assert detail["ben", "hash_chain"].endswith("cases") and detail["ana", "hash_chain"] == ""
+
+
+# --- the time-out and a dead kernel, on small notebooks -----------------------------------------
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    head = 'from labkit.teaching.exercises import Exercises\nex = Exercises("t", total=2)'
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in (head, *sources)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_a_notebook_that_never_ends_is_stopped_and_its_later_checks_are_errors(tmp_path):
+    path = _notebook(tmp_path / "00-loop.ipynb", 'ex.check("quick", abs, [(-1, 1)])', "while True:\n    pass",
+                     'ex.check("slow", abs, [(-1, 1)])')
+    graded = grade.grade_notebook(path, student="dan", timeout=8)
+    assert [(g.exercise, g.status) for g in graded] == [("quick", "passed"), ("slow", "error")]
+    assert "timed out after 8 s" in graded[1].detail
+
+
+@pytest.mark.timeout(120)
+def test_a_kernel_that_dies_gives_the_checks_it_never_reached_an_error(tmp_path):
+    path = _notebook(tmp_path / "00-exit.ipynb", "import os\nos._exit(3)", 'ex.check("after", abs, [(-1, 1)])')
+    graded = grade.grade_notebook(path, student="eve", timeout=60, expected=["after", "in the instructor's"])
+    assert [(g.exercise, g.status) for g in graded] == [("after", "error"), ("in the instructor's", "error")]
+    assert "kernel died" in graded[0].detail
+    assert "no check for this exercise" in graded[1].detail
+
+
+@pytest.mark.timeout(120)
+def test_strict_mode_is_off_in_a_students_kernel_so_a_wrong_answer_is_failed(tmp_path, monkeypatch):
+    monkeypatch.setenv(STRICT_ENV, "1")
+    path = _notebook(tmp_path / "00-wrong.ipynb", 'ex.check("wrong", abs, [(-1, 2)])',
+                     'ex.check("raises", int, [("x", 1)])')
+    graded = grade.grade_notebook(path, timeout=60)
+    assert [(g.exercise, g.status) for g in graded] == [("wrong", "failed"), ("raises", "error")]
+    assert graded[0].detail == "for abs(-1): expected 2, got 1"
+
+
+# --- the results file, and finding exercises -------------------------------------------------------
+
+
+def test_each_check_appends_one_json_line_to_the_grade_log(tmp_path, monkeypatch):
+    log = tmp_path / "log.jsonl"
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    monkeypatch.setenv(GRADE_LOG_ENV, str(log))
+    ex = Exercises("nb", total=2)
+    ex.check("double", lambda x: 2 * x, [(1, 2), (2, 4)])
+    ex.check("double", lambda x: x, [(1, 2)])
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines == [{"notebook": "nb", "exercise": "double", "status": "passed", "detail": "2 cases"},
+                     {"notebook": "nb", "exercise": "double", "status": "failed",
+                      "detail": "for <lambda>(1): expected 2, got 1"}]
+    monkeypatch.delenv(GRADE_LOG_ENV)
+    ex.check("quiet", abs, [(1, 1)])
+    assert len(log.read_text().splitlines()) == 2
+
+
+def test_exercise_names_come_from_the_check_calls_even_in_a_cell_that_does_not_parse(tmp_path):
+    path = _notebook(tmp_path / "00-names.ipynb", 'ex.check_against("b", f, g, cases)\nex.check("a", f, [])',
+                     "%time ex.check('c', f, [])", 'ex.check("d", f, [(1, 2)]\ndef broken(:')
+    assert grade.exercise_names(path) == ["b", "a", "c", "d"]
+    assert len(grade.exercise_names(NOTEBOOKS / PICKED[0])) >= 2
+
+
+# --- refusals ---------------------------------------------------------------------------------------
+
+
+def test_submissions_refuses_a_missing_folder_one_without_students_or_without_notebooks(tmp_path):
+    with pytest.raises(GradingError, match="no such folder"):
+        grade.submissions(tmp_path / "missing")
+    with pytest.raises(GradingError, match="holds no student folders"):
+        grade.submissions(tmp_path)
+    (tmp_path / "ana").mkdir()
+    (tmp_path / "ana" / "notes.ipynb").write_text("{}")
+    with pytest.raises(GradingError, match=r"no notebooks named like \[0-9\]\[0-9\]-\*\.ipynb in any of its 1"):
+        grade.submissions(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["missing folder", "no notebooks", "out is a folder", "out's folder missing",
+                                  "bad timeout"])
+def test_the_command_refuses_bad_input_with_one_error_line_and_writes_nothing(tmp_path, capsys, case):
+    from labkit.__main__ import main
+
+    (tmp_path / "subs" / "ana").mkdir(parents=True)
+    subs, out = tmp_path / "subs", tmp_path / "grades.csv"
+    argv = {"missing folder": [str(tmp_path / "nope")],
+            "no notebooks": [str(subs)],
+            "out is a folder": [str(subs), "--out", str(tmp_path)],
+            "out's folder missing": [str(subs), "--out", str(tmp_path / "no" / "grades.csv")],
+            "bad timeout": [str(subs), "--timeout", "nan"]}[case]
+    argv = argv if "--out" in argv else [*argv, "--out", str(out)]
+    assert main(["grade", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    reason = {"missing folder": "no such folder", "no notebooks": "no notebooks named like",
+              "out is a folder": "is a folder", "out's folder missing": "no such file or folder",
+              "bad timeout": "time-out"}[case]
+    assert reason in err
+    assert not out.exists()
