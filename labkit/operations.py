@@ -14,7 +14,7 @@ Ids, names, departments and descriptions are checked and normalised by
 ``labkit.names.check_text`` (NFC, nothing invisible), so two look-alike
 spellings are one id.
 
-Instructions (the seed's wire format)::
+Instructions (the seed's wire format for its four, then the token's two)::
 
     {"action": "register_student", "student":  {"id", "name", "department"}}
     {"action": "add_course",       "course":   {"id", "name", "department"}}
