@@ -21,6 +21,7 @@ __all__ = [
     "ContractError",
     "InvalidProof",
     "MiningCancelled",
+    "SimulationError",
     "TorrentError",
     "InvalidTorrent",
     "FetchTimeout",
@@ -149,6 +150,18 @@ class MiningCancelled(LabkitError):
     def __init__(self, attempts: int):
         super().__init__(f"mining cancelled after {attempts:,} attempts")
         self.attempts = attempts
+
+
+# --- simulations ------------------------------------------------------------
+
+
+class SimulationError(LabkitError, ValueError):
+    """A simulation was given a parameter it cannot use: ``name`` says which, the message what it must be."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
 
 
 # --- torrents ---------------------------------------------------------------

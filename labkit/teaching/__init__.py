@@ -12,6 +12,7 @@ imports this package. One concept per module:
 - :mod:`~labkit.teaching.factoring`: why small RSA keys are unsafe (01);
 - :mod:`~labkit.teaching.attacks`: the attack lab, one function per attack (08);
 - :mod:`~labkit.teaching.race`: the 51 % race, its probabilities and its plot (08);
+- :mod:`~labkit.teaching.forkrate`: how often honest miners fork, propagation delay against block interval (09);
 - :mod:`~labkit.teaching.sybil`: free identities outvote a room; blocks follow hash power (10);
 - :mod:`~labkit.teaching.mempool`: which waiting transactions a miner picks, by fee per byte (10);
 - :mod:`~labkit.teaching.signatures`: RSA-2048 beside ECDSA secp256k1 and Ed25519, sizes and timings (10);
