@@ -19,6 +19,7 @@ from labkit.teaching.factoring import pollard_rho
 from labkit.tokens import format_timestamp
 
 SALT = "labkit"  # a plain constant the function reads
+encode = "an attribute's name, not a global the function reads"
 TABLE = {"a": [1, 2]}
 window = object()  # neither plain nor importable: named in a comment, not saved
 
@@ -71,6 +72,7 @@ def test_keep_and_load_round_trip_with_what_the_function_uses(folder, cell):
     source = path.read_text()
     assert "import hashlib" in source and "from labkit.teaching.factoring import pollard_rho" in source
     assert "SALT = 'labkit'" in source and "def helper" in source and "window" not in source
+    assert "encode =" not in source
 
 
 def test_a_name_that_cannot_be_saved_is_named_and_fails_clearly_when_called(cell):

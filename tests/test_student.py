@@ -62,4 +62,36 @@ def test_student_notebook_runs_with_stubs(student_dir, name):
     for cell in checks:
         shown = "\n".join(_text(out) for out in cell.get("outputs", []))
         assert "not attempted" in shown, f"{name}: {cell.source.splitlines()[0]} shows {shown[:200]!r}"
+        if name[:2] <= "08":  # this round's exercises all have hints: offered folded, one tier per click
+            assert "<summary>Hint 1 of 3</summary>" in shown and " open" not in shown, cell.source[:80]
     path.write_text(json.dumps(nbformat.from_dict(nb), indent=1))  # kept in tmp for a post-mortem
+
+
+@pytest.mark.timeout(300)
+def test_a_learner_who_passes_an_exercise_keeps_the_function(tmp_path, monkeypatch):
+    """In a real kernel: fill in 00's sha256_hex and hash_chain in the student build, run it, load what was kept."""
+    from labkit.teaching import cases, mine
+
+    monkeypatch.delenv(mine.MINE_ENV, raising=False)  # the default folder, work/mine beside the notebook
+    make_student(ROOT / "notebooks", tmp_path)
+    path = tmp_path / "00-welcome.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    mine_line = "previous = hashlib.sha256((previous + line).encode()).hexdigest()"
+    answers = {
+        "def sha256_hex": "    return hashlib.sha256(text.encode()).hexdigest()",
+        "def hash_chain": (f"    out, previous = [], '0' * 64\n    for line in lines:\n        {mine_line}\n"
+                           "        out.append(previous)\n    return out"),
+    }
+    for cell in nb.cells:
+        for start, answer in answers.items():
+            if cell.cell_type == "code" and start in cell.source:
+                cell.source = cell.source.replace(f"    {student.STUB}", answer)
+    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    kept = tmp_path / "work" / "mine" / "hash_chain.py"
+    assert kept.is_file(), "a passing check_against saves the function under work/mine/ beside the notebook"
+    assert mine_line in kept.read_text()
+    monkeypatch.setenv(mine.MINE_ENV, str(kept.parent))
+    assert mine.load("hash_chain")(["a", "b"]) == cases.hash_chain_reference(["a", "b"])
+    assert mine.saved() == ["hash_chain"]  # check() keeps nothing: only check_against does

@@ -56,6 +56,7 @@ For example, in the capstone::
 from __future__ import annotations
 
 import builtins
+import dis
 import inspect
 import os
 import re
@@ -98,8 +99,8 @@ def _is_plain(value: Any) -> bool:
 
 
 def _names(code: types.CodeType) -> set[str]:
-    """Global names a function's code (and the code nested in it) may read."""
-    found = set(code.co_names)
+    """Global names a function's code (and the code nested in it) reads; attribute names are not globals."""
+    found = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             found |= _names(const)
