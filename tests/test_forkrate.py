@@ -100,6 +100,7 @@ def test_fork_stats_is_a_frozen_record():
     with pytest.raises(dataclasses.FrozenInstanceError):
         stats.stale = 0
     assert "8 nodes" in str(stats) and f"{stats.stale:,} stale of 1,000 blocks" in str(stats)
+    assert stats._repr_html_() == f"<p>{stats}</p>"
 
 
 # --- network size --------------------------------------------------------------

@@ -214,6 +214,11 @@ class ForkStats:
         return (f"{self.nodes:,} nodes, a block every {self.interval:g} s: {self.stale:,} stale of "
                 f"{self.blocks:,} blocks, {self.rate:.2%} ± {self.stderr:.2%} (mean delay {self.mean_delay:.3g} s)")
 
+    def _repr_html_(self) -> str:  # a notebook shows the sentence, not the field list
+        import html
+
+        return f"<p>{html.escape(str(self))}</p>"
+
 
 Delays = Union[float, Sequence[float], Propagation]
 
