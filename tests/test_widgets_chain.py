@@ -222,5 +222,13 @@ def test_refuses_a_difficulty_too_slow_to_remine_and_repeated_peers(network, sma
         chain_widget(network, small_blocks, peers=["ana", "ana"])
     with pytest.raises(ValueError, match="at least one block"):
         chain_widget(network, [])
+    with pytest.raises(ValueError, match="block 0 cannot be shown"):
+        chain_widget(network.with_difficulty(1), [Block("a.b.c", b"\x01")])
     with pytest.raises(KeyError, match="the peers are alice, bob, carol"):
         chain_widget(network, small_blocks, now=NOW).copy_of("dave")
+
+
+def test_data_too_long_for_a_block_is_refused_and_the_block_kept(widget, small_blocks):
+    copy = widget.copies[0]
+    copy.edit(1, json.dumps({"actions": [], "padding": "x" * 70_000}))
+    assert copy.blocks[1] == small_blocks[1] and "no block can be made" in copy.cards[1].attempts_label.value

@@ -47,7 +47,7 @@ import ipywidgets as widgets
 from ..block import Block
 from ..chain import BlockReport, validate_blocks
 from ..encoding import StrictJSONError, b64url_encode, loads_strict
-from ..errors import InvalidToken
+from ..errors import InvalidRecord, InvalidToken
 from ..network import Network
 from ..pow import Miner, MiningResult, default_miner, expected_attempts, meets_difficulty
 from ..tokens import GENESIS_HASH, Payload, encode_token
@@ -222,7 +222,11 @@ class ChainCopy(widgets.VBox):
             return
         old = self.blocks[index]
         token = token_with_data(self.payloads[index], text, self.network.secret)
-        self.blocks[index] = Block(token, old.signature, old.signer)  # the author's signature, over the old token
+        try:
+            self.blocks[index] = Block(token, old.signature, old.signer)  # the author's signature, over the old token
+        except InvalidRecord as exc:  # e.g. a token over the size limit: no peer would read such a record
+            self.cards[index].note(f"no block can be made of this data ({exc}); the block shown is the last one")
+            return
         self.cards[index].note("")
         self.refresh()
 
@@ -317,6 +321,11 @@ class ChainWidget(widgets.VBox):
     ):
         if not blocks:
             raise ValueError("the chain widget needs at least one block")
+        for index, block in enumerate(blocks):  # the cards show each block's claims
+            try:
+                block.payload(network.secret)
+            except InvalidToken as exc:
+                raise ValueError(f"block {index} cannot be shown: its token does not decode ({exc})") from None
         if network.difficulty > MAX_DIFFICULTY:
             raise ValueError(f"the chain widget re-mines while you wait, so it takes a difficulty up to "
                              f"{MAX_DIFFICULTY}, not {network.difficulty}: use network.with_difficulty(2)")
