@@ -111,6 +111,8 @@ class ContractQueue:
         key = contract_key(contract)
         for place, waiting in enumerate(self.waiting):
             if contract_key(waiting) == key:
+                if self.save_error is not None:  # queued in memory only so far
+                    self.save()
                 return place
         self.waiting.append(contract)
         self.save()
