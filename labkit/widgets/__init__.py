@@ -9,4 +9,5 @@ ipywidgets is imported only by these modules, never by ``import labkit``.
 - ``labkit.widgets.chain``: the red chain: peers' copies, edit a block, re-mine (notebook 04)
 - ``labkit.widgets.contracts``: the contract builder (notebook 06)
 - ``labkit.widgets.swarm``: torrent progress bars (notebooks 05 and 07)
+- ``labkit.widgets.classroom``: the live dashboard of a classroom's nodes: members, block tree, state, events (notebook 09)
 """
