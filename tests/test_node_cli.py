@@ -178,3 +178,41 @@ def test_bytes_per_block_and_stale_blocks():
     assert bytes_per_block([]) == 0.0
     mined = [event("a", "mined", 1, block="x"), event("b", "mined", 1, block="y")]
     assert stale_blocks(mined, ["x"]) == ["y"]
+
+
+# --- mining in the run loop, without a network -----------------------------------------------------
+
+
+def test_the_run_loop_restarts_its_search_when_a_better_tip_arrives(tmp_path):
+    import time as clock
+
+    from labkit.chain import mine_block
+    from labkit.node.live import Node
+    from labkit.node.run import Runner
+    from test_node import demo_members
+
+    network, (alice, bob, _), (ka, _, _) = demo_members(difficulty=6)  # a search that takes a long while
+    node = Node(network, alice, ka, tmp_path / "alice")
+    runner = Runner(node)
+    node.submit(CONTRACT)
+    runner.mine_step()
+    first = runner.searching
+    assert first is not None and first.parent is None and first.thread.is_alive()
+    # bob's block arrives (mined at difficulty 1 on a copy of the network: the tree is told it is fine)
+    easy = network.with_difficulty(1)
+    block = mine_block(easy, bob, {"actions": [{"action": "add_course", "course": {
+        "id": "C1", "name": "Chains", "department": "CS"}}]})
+    node.peer = type(node.peer)(node.name, easy, wallet=alice)
+    node.peer.receive_block(block)
+    runner.mine_step()
+    assert not first.thread.is_alive()  # cancelled
+    assert [e.kind for e in node.events][-1] == "interrupted"
+    assert node.events[-1].detail["reason"] == "a better tip arrived"
+    runner.mine_step()
+    second = runner.searching
+    assert second is not None and second.parent == block.hash and second is not first
+    runner.stop_search()
+    deadline = clock.monotonic() + 5
+    while second.thread.is_alive() and clock.monotonic() < deadline:
+        clock.sleep(0.01)
+    assert not second.thread.is_alive() and node.queue.waiting == [CONTRACT]  # still queued

@@ -89,6 +89,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                      help="also look up this node key; one no member has is logged as ignored (repeatable)")
     run.add_argument("--upload-limit", type=int, metavar="BYTES_PER_S",
                      help="cap what this node uploads per chain (to watch a slow transfer)")
+    run.add_argument("--follow-every", type=float, default=0.5, metavar="S",
+                     help="look up the members' pointers at most every S seconds (default: 0.5; more for a big room)")
     run.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
     run.add_argument("--quiet", action="store_true", help="do not print events (they are in DIR/events.jsonl)")
     run.set_defaults(func=_run_main)
@@ -139,7 +141,9 @@ def _run_main(args: argparse.Namespace) -> int:
     def show(event) -> None:
         print(printable(str(event)), flush=True)
 
-    runner = Runner(node, watch=watch, on_event=None if args.quiet else show)
+    if not 0.05 <= args.follow_every <= 60:
+        raise ConfigError("--follow-every is 0.05 to 60 seconds")
+    runner = Runner(node, watch=watch, follow_every=args.follow_every, on_event=None if args.quiet else show)
     runner.run(duration=args.duration, handle_signals=True)
     return 0
 

@@ -36,6 +36,7 @@ __all__ = ["ROUND_SECONDS", "RETRY_SECONDS", "Runner"]
 
 ROUND_SECONDS = 0.2  # pause between rounds when nothing happened
 RETRY_SECONDS = 2.0  # between attempts to publish when the folder cannot be written
+FOLLOW_SECONDS = 0.5  # at most two rounds of look-ups a second: N members make N * (N - 1) gets a round
 REBOOTSTRAP_SECONDS = 5.0  # how often the bootstrap nodes are named to the DHT again
 
 
@@ -64,10 +65,12 @@ class Runner:
     """
 
     def __init__(self, node: Node, *, watch: tuple[bytes, ...] = (), interval: float = ROUND_SECONDS,
-                 on_event: Callable[[Any], None] | None = None):
+                 follow_every: float = FOLLOW_SECONDS, on_event: Callable[[Any], None] | None = None):
         self.node = node
         self.watch = tuple(bytes(k) for k in watch)
         self.interval = interval
+        self.follow_every = follow_every
+        self._follow_at = 0.0
         self.on_event = on_event
         self.stop_event = threading.Event()
         self._search: _Search | None = None
@@ -101,8 +104,10 @@ class Runner:
         if time.monotonic() >= self._rebootstrap_at:
             node.rebootstrap()
             self._rebootstrap_at = time.monotonic() + REBOOTSTRAP_SECONDS
-        node.follow(self.watch)
-        self._mine()
+        if time.monotonic() >= self._follow_at:
+            self._follow_at = time.monotonic() + self.follow_every
+            node.follow(self.watch)
+        self.mine_step()
         tip = node.tip
         if tip is not None and tip.hash != node.published_tip and time.monotonic() >= self._retry_at:
             if node.publish() is None:
@@ -112,7 +117,8 @@ class Runner:
 
     # --- mining in a thread ----------------------------------------------------------------
 
-    def _mine(self) -> None:
+    def mine_step(self) -> None:
+        """Start, watch or finish the mining search (one round's share of mining)."""
         node, search = self.node, self._search
         if search is not None and search.done:
             self._search = None
@@ -144,6 +150,15 @@ class Runner:
         search.thread = threading.Thread(target=work, name=f"mining for {node.name}", daemon=True)
         self._search = search
         search.thread.start()
+
+    @property
+    def searching(self):
+        """The search in progress (contract, parent tip, thread), or None."""
+        return self._search
+
+    def stop_search(self) -> None:
+        """Cancel the search in progress, if any (the contract stays queued)."""
+        self._cancel_search()
 
     def _cancel_search(self) -> None:
         search, self._search = self._search, None
