@@ -137,3 +137,9 @@ def test_hmac_by_hand_matches_the_reference():
     head, body, mac = token.split(".")
     assert b64url_encode(hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()) == mac
     assert cases.verify_hs256_reference(token, secret)
+
+
+def test_long_cases_are_numbered_so_a_learner_can_fetch_the_one_that_failed():
+    found = cases.check_block_cases()
+    assert found[17].label.startswith("case 17 of 60 (cases.check_block_cases()[17]): a block declaring index ")
+    assert cases.mine_nonce_cases()[3].label.startswith("case 3 of 40 (cases.mine_nonce_cases()[3]): a template")

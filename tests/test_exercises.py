@@ -138,3 +138,16 @@ def test_a_passing_function_is_kept_and_a_failing_one_is_not(tmp_path):
 def test_keep_false_saves_nothing():
     Exercises("nb", total=1).check_against("double", double, double, [1], keep=False)
     assert mine.saved() == []
+
+
+def test_a_case_with_a_label_is_shown_by_its_label_and_unpacks_like_its_arguments():
+    labelled = [cases.Case((1,), "one"), cases.Case((5,), "case 1 of 2: five, in words")]
+    result = Exercises("nb", total=1).check_against("double", wrong_double, double, labelled, keep=False)
+    assert result.call == "wrong_double: case 1 of 2: five, in words" and (result.expected, result.got) == (10, 0)
+    assert double(*labelled[1]) == 10 and len(labelled[1]) == 1
+
+
+def test_long_arguments_are_shown_up_to_300_characters():
+    text = "x" * 250
+    result = Exercises("nb", total=1).check_against("len", lambda s: 0, len, [text], keep=False)
+    assert repr(text) in result.call

@@ -22,9 +22,11 @@ import hashlib
 import math
 import random
 import string
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 __all__ = [
+    "Case",
     "hash_chain_cases", "hash_chain_reference",
     "modular_inverse_cases", "modular_inverse_reference",
     "verify_hs256_cases", "verify_hs256_reference",
@@ -37,6 +39,28 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Case:
+    """A case whose arguments are long (blocks, templates): the feedback shows its label instead.
+
+    It unpacks like the tuple of its arguments: ``check_block(*case)``.
+    """
+
+    args: tuple
+    label: str  # e.g. "case 17 of 60: a block declaring index 3, ..."
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.args)
+
+    def __len__(self) -> int:
+        return len(self.args)
+
+
+def _numbered(found: list[tuple], describe: Any) -> list[Case]:
+    return [Case(args, f"case {i} of {len(found)} (cases.{describe.__name__.removeprefix('_label_')}_cases()[{i}]): "
+                       f"{describe(*args)}") for i, args in enumerate(found)]
 _TEXT = string.ascii_letters + string.digits + " .,:-_{}\"'é€🙂"
 
 
@@ -136,15 +160,20 @@ def mine_nonce_reference(template: Any, secret: bytes, difficulty: int) -> int:
     return mine(template, secret, difficulty).nonce
 
 
-def mine_nonce_cases(count: int = 40, seed: int = 3) -> list[tuple]:
+def _label_mine_nonce(template: Any, secret: bytes, difficulty: int) -> str:
+    return (f"a template with nonce {template.nonce} and index {template.index}, a {len(secret)}-byte secret, "
+            f"difficulty {difficulty}")
+
+
+def mine_nonce_cases(count: int = 40, seed: int = 3) -> list[Case]:
     from ..tokens import Payload
 
     rng = random.Random(seed)
-    return [(Payload(prev_hash=rng.randbytes(32).hex(), timestamp="2024-11-23T12:00:00+00:00",
+    return _numbered([(Payload(prev_hash=rng.randbytes(32).hex(), timestamp="2024-11-23T12:00:00+00:00",
                      transaction_data={"actions": [], "note": _text(rng)}, nonce=rng.randrange(1000), index=i,
                      difficulty=difficulty),
              rng.randbytes(32), difficulty)
-            for i, difficulty in enumerate(rng.choice([0, 1, 1, 2, 2, 2]) for _ in range(count))]
+            for i, difficulty in enumerate(rng.choice([0, 1, 1, 2, 2, 2]) for _ in range(count))], _label_mine_nonce)
 
 
 # --- 04: a block's place in the chain -----------------------------------------------
@@ -160,7 +189,14 @@ def check_block_reference(block: Any, parent: Any, network: Any) -> str | None:
     return rule if rule in CHECK_BLOCK_RULES else None
 
 
-def check_block_cases(count: int = 60, seed: int = 4) -> list[tuple]:
+def _label_check_block(block: Any, parent: Any, network: Any) -> str:
+    claims = block.payload(network.secret)
+    after = "no parent (a first block)" if parent is None else f"parent block {parent.index} (hash {parent.hash[:10]}…)"
+    return (f"a block declaring index {claims.index}, prev_hash {claims.prev_hash[:10]}…, difficulty "
+            f"{claims.difficulty}, its hash {block.hash[:10]}…; {after}; network difficulty {network.difficulty}")
+
+
+def check_block_cases(count: int = 60, seed: int = 4) -> list[Case]:
     """Blocks signed and MACed right, with their parent or another, a wrong index or link, or too little work."""
     from ..block import Block
     from ..chain import Chain, mine_block
@@ -209,7 +245,7 @@ def check_block_cases(count: int = 60, seed: int = 4) -> list[tuple]:
                           network.with_difficulty(2)))
         else:  # right
             found.append((made(parent_hash, index, rng.choice([None, 1, 2]), False, signer), parent, network))
-    return found
+    return _numbered(found, _label_check_block)
 
 
 # --- 05: bencode ---------------------------------------------------------------------

@@ -142,8 +142,8 @@ def _outcome(function: Callable, call: Callable, args: tuple) -> tuple[str, Any]
         return _RAISED, exc
 
 
-def _call_text(name: str, args: tuple) -> str:
-    return f"{name}({', '.join(_short(a, 60) for a in args)})"
+def _call_text(name: str, args: tuple, limit: int = 60) -> str:
+    return f"{name}({', '.join(_short(a, limit) for a in args)})"
 
 
 def _plain_call(function: Callable, *args: Any) -> Any:
@@ -221,7 +221,9 @@ class Exercises:
     ) -> CheckResult:
         """Call ``function`` and labkit's ``reference`` on every case and report the first disagreement.
 
-        Each case is a tuple of arguments (or a single argument). Where the
+        Each case is a tuple of arguments (or a single argument), or has
+        ``args`` and a ``label`` that says it in words (labkit.teaching.cases.Case),
+        shown instead of the arguments' long reprs. Where the
         reference raises, the learner's function must raise the same class
         of exception. ``call(f, *args)`` replaces ``f(*args)``, e.g. to run
         an operation on a copy of a state and return the state after it.
@@ -234,8 +236,11 @@ class Exercises:
         tiers = self._hints(exercise, "", hints)
         result = None
         count = 0
-        for args in cases:
+        for case in cases:
+            label = getattr(case, "label", None)
+            args = case.args if label is not None else case
             args = args if isinstance(args, tuple) else (args,)
+            shown_call = f"{name}: {label}" if label is not None else _call_text(name, args, 300)
             count += 1
             expected_kind, expected = _outcome(reference, run, args)
             try:
@@ -246,15 +251,15 @@ class Exercises:
             if expected_kind == _RAISED:
                 if not (got_kind == _RAISED and isinstance(got, type(expected))):
                     shown = f"{type(got).__name__}: {got}" if got_kind == _RAISED else got
-                    result = self._result(exercise, "failed", call=_call_text(name, args),
+                    result = self._result(exercise, "failed", call=shown_call,
                                           expected=_Raises(expected), got=shown, hints=tiers)
                     break
             elif got_kind == _RAISED:
-                result = self._result(exercise, "error", call=_call_text(name, args),
+                result = self._result(exercise, "error", call=shown_call,
                                       got=f"{type(got).__name__}: {got}", hints=tiers)
                 break
             elif not same(got, expected):
-                result = self._result(exercise, "failed", call=_call_text(name, args), expected=expected, got=got,
+                result = self._result(exercise, "failed", call=shown_call, expected=expected, got=got,
                                       hints=tiers)
                 break
         saved = ""
