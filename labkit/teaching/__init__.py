@@ -20,6 +20,7 @@ imports this package. One concept per module:
 - :mod:`~labkit.teaching.hints`: the exercises' hints in tiers, a nudge, the method, a near-solution;
 - :mod:`~labkit.teaching.cases`: generated cases for the exercises with substance, and labkit's answers;
 - :mod:`~labkit.teaching.mine`: the learner's passing functions, saved for the capstone (11);
+- :mod:`~labkit.teaching.capstone`: those functions assembled into a verifier, its verdicts beside labkit's (11);
 - :mod:`~labkit.teaching.grade`: the instructor's grading, every student's notebooks run (``python -m labkit grade``);
 - :mod:`~labkit.teaching.envcheck`: can this kernel import what the workbook needs (00).
 
