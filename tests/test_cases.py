@@ -143,3 +143,103 @@ def test_long_cases_are_numbered_so_a_learner_can_fetch_the_one_that_failed():
     found = cases.check_block_cases()
     assert found[17].label.startswith("case 17 of 60 (cases.check_block_cases()[17]): a block declaring index ")
     assert cases.mine_nonce_cases()[3].label.startswith("case 3 of 40 (cases.mine_nonce_cases()[3]): a template")
+
+
+# --- the cases catch the mistakes learners make ----------------------------------------------------
+
+
+def _fails(name, wrong, reference, found, **options):
+    from labkit.teaching.exercises import Exercises
+
+    result = Exercises("nb", total=1).check_against(name, wrong, reference, found, keep=False, **options)
+    return result.status in ("failed", "error")
+
+
+def _hash_chain_swapped(lines):
+    out, previous = [], "0" * 64
+    for line in lines:
+        previous = hashlib.sha256((line + previous).encode()).hexdigest()
+        out.append(previous)
+    return out
+
+
+def _inverse_unreduced(e, phi):
+    old_r, r, old_s, s = e, phi, 1, 0
+    while r:
+        q = old_r // r
+        old_r, r, old_s, s = r, old_r - q * r, s, old_s - q * s
+    return old_s  # may be negative
+
+
+def _mine_from_zero(template, secret, difficulty):
+    return cases.mine_nonce_reference(template.with_nonce(0), secret, difficulty)
+
+
+def _check_block_network_only(block, parent, network):
+    rule = cases.check_block_reference(block, parent, network)
+    if rule != "pow":
+        return rule
+    return None if block.hash.startswith("0" * network.difficulty) else "pow"  # ignores what the block declares
+
+
+def _bencode_unsorted(value):
+    if isinstance(value, dict):
+        return b"d" + b"".join(cases.bencode_reference(k) + _bencode_unsorted(v) for k, v in value.items()) + b"e"
+    if isinstance(value, list):
+        return b"l" + b"".join(_bencode_unsorted(v) for v in value) + b"e"
+    return cases.bencode_reference(value)
+
+
+def _transfer_anyone(state, instruction, context):
+    nft = instruction.get("nft")
+    if not isinstance(nft, dict) or "id" not in nft or "to" not in nft or nft["id"] not in state["nfts"]:
+        from labkit.errors import ContractError
+        raise ContractError("bad")
+    state["nfts"][nft["id"]] = {**state["nfts"][nft["id"]], "owner": nft["to"]}  # never asks who signs
+
+
+def _fork_choice_first_seen(blocks):
+    totals = {}
+
+    def total(h):
+        parent, work = blocks[h]
+        return work + (total(parent) if parent else 0)
+
+    tips = [h for h in blocks if h not in {p for p, _ in blocks.values()}]
+    return max(tips, key=total)  # a tie goes to the first tip seen, which depends on arrival order
+
+
+def _fork_choice_longest(blocks):
+    def length(h):
+        return 1 + (length(blocks[h][0]) if blocks[h][0] else 0)
+
+    tips = [h for h in blocks if h not in {p for p, _ in blocks.values()}]
+    return min(tips, key=lambda h: (-length(h), h))
+
+
+def _attacker_without_the_majority_case(q, z):
+    p = 1 - q
+    lam = z * q / p
+    return 1 - sum(2.718281828459045 ** -lam * lam ** k / __import__("math").factorial(k) * (1 - (q / p) ** (z - k))
+                   for k in range(z + 1))
+
+
+@pytest.mark.parametrize("name, wrong, reference, options", [
+    ("hash_chain", _hash_chain_swapped, cases.hash_chain_reference, {}),
+    ("modular_inverse", _inverse_unreduced, cases.modular_inverse_reference, {}),
+    ("verify_hs256", lambda token, secret: token.count(".") == 2, cases.verify_hs256_reference, {}),
+    ("mine_nonce", _mine_from_zero, cases.mine_nonce_reference, {}),
+    ("check_block", _check_block_network_only, cases.check_block_reference, {}),
+    ("bencode", _bencode_unsorted, cases.bencode_reference, {}),
+    ("transfer_nft", _transfer_anyone, cases.transfer_nft_reference, {"call": cases.state_after}),
+    ("fork_choice", _fork_choice_first_seen, cases.fork_choice_reference, {}),
+    ("fork_choice", _fork_choice_longest, cases.fork_choice_reference, {}),
+    ("attacker_success", _attacker_without_the_majority_case, nakamoto_probability, {"compare": cases.close}),
+], ids=lambda v: getattr(v, "__name__", None) if callable(v) else None)
+def test_a_plausible_mistake_fails_on_the_generated_cases(monkeypatch, name, wrong, reference, options):
+    from labkit.teaching.exercises import STRICT_ENV
+
+    monkeypatch.delenv(STRICT_ENV, raising=False)  # a failure is reported, not raised
+    found = getattr(cases, f"{name}_cases")()
+    assert _fails(name, wrong, reference, found, **options)
+    assert not _fails(name, reference, reference, found, **options)  # and the reference itself passes
