@@ -28,7 +28,8 @@ from labkit.teaching.display import cell_text, frame_table
 from labkit.teaching.race import confirmation_frame, confirmation_table
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-SCANNED = ["04-the-chain", "05-torrent-sharing", "06-contracts-and-the-vm", "07-peers-end-to-end", "08-attacks"]
+SCANNED = ["00-welcome", "02-jwt-blocks", "04-the-chain", "05-torrent-sharing", "06-contracts-and-the-vm", "07-peers-end-to-end", "08-attacks",
+           "10-open-networks"]
 # 06 is scanned for its lesson and its contract builder; its exercises section is left out for now:
 # the transfer_nft exercise shows its scenarios as a plain DataFrame (issue 14, the exercises' part).
 LESSON_ONLY = {"06-contracts-and-the-vm"}
