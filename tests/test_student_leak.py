@@ -118,3 +118,13 @@ def test_hints_come_in_tiers_for_every_checked_exercise(path):
         assert checked and checked <= set(known), f"{path.name}: no hints for {sorted(checked - set(known))}"
         assert all(len(known[name]) == 3 for name in checked)
         assert not any("hint=" in source(c) for c in nb["cells"]), "hints live in labkit.teaching.hints"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[:2] <= "08"], ids=lambda p: p.name)
+def test_written_out_cases_are_folded_in_the_student_build(student_dir, path):
+    """A check() cell spells its expected values, so its source starts folded (JupyterLab shows '...')."""
+    nb = json.loads((student_dir / path.name).read_text(encoding="utf-8"))
+    literal = [c for c in nb["cells"] if c["cell_type"] == "code" and re.search(r"\bex\.check\(", source(c))]
+    assert literal, "each notebook has exercises checked on written-out cases"
+    unfolded = [source(c)[:60] for c in literal if not c["metadata"].get("jupyter", {}).get("source_hidden")]
+    assert unfolded == []
