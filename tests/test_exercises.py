@@ -151,3 +151,14 @@ def test_long_arguments_are_shown_up_to_300_characters():
     text = "x" * 250
     result = Exercises("nb", total=1).check_against("len", lambda s: 0, len, [text], keep=False)
     assert repr(text) in result.call
+
+
+def test_a_written_function_that_calls_an_unfinished_stub_says_which():
+    def uses_stub(x):
+        return stub(x) + 1
+
+    result = Exercises("nb", total=1).check_against("uses", uses_stub, double, [1], keep=False)
+    assert result.status == "not attempted" and result.call == "stub()"
+    assert "it calls stub(), which still raises NotImplementedError" in repr(result)
+    own = Exercises("nb", total=1).check("s", stub, [(1, 2)])
+    assert own.call == "" and "replace `raise NotImplementedError`" in repr(own)

@@ -100,6 +100,8 @@ class CheckResult:
             lines += [f"   for {self.call}", f"   expected {_short(self.expected)}", f"   got      {_short(self.got)}"]
         elif self.status == "error":
             lines += [f"   {self.call} raised {self.got}"]
+        elif self.status == "not attempted" and self.call:
+            lines += [f"   it calls {self.call}, which still raises NotImplementedError: complete that exercise first"]
         elif self.status == "not attempted":
             lines += ["   replace `raise NotImplementedError` with your code, then run this cell again"]
         return lines
@@ -140,6 +142,15 @@ def _outcome(function: Callable, call: Callable, args: tuple) -> tuple[str, Any]
         raise
     except Exception as exc:  # the learner's code may raise anything; it is compared, not crashed on
         return _RAISED, exc
+
+
+def _stub_below(function: Callable, error: NotImplementedError) -> str:
+    """The other function whose stub raised, when ``function`` itself is written ('' if it is the stub)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    raiser = tb.tb_frame.f_code.co_name if tb is not None else ""
+    return "" if raiser in ("", getattr(function, "__name__", "")) else f"{raiser}()"
 
 
 def _call_text(name: str, args: tuple, limit: int = 60) -> str:
@@ -194,8 +205,8 @@ class Exercises:
             count += 1
             try:
                 got = function(*args)
-            except NotImplementedError:
-                result = self._result(exercise, "not attempted", hints=tiers)
+            except NotImplementedError as stub:
+                result = self._result(exercise, "not attempted", call=_stub_below(function, stub), hints=tiers)
                 break
             except Exception as exc:  # the learner's code may raise anything; report it, don't crash
                 result = self._result(exercise, "error", call=_call_text(name, args),
@@ -245,8 +256,8 @@ class Exercises:
             expected_kind, expected = _outcome(reference, run, args)
             try:
                 got_kind, got = _outcome(function, run, args)
-            except NotImplementedError:
-                result = self._result(exercise, "not attempted", hints=tiers)
+            except NotImplementedError as stub:
+                result = self._result(exercise, "not attempted", call=_stub_below(function, stub), hints=tiers)
                 break
             if expected_kind == _RAISED:
                 if not (got_kind == _RAISED and isinstance(got, type(expected))):
