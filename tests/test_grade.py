@@ -177,6 +177,23 @@ def test_each_check_appends_one_json_line_to_the_grade_log(tmp_path, monkeypatch
     assert len(log.read_text().splitlines()) == 2
 
 
+def test_a_field_that_starts_like_a_formula_is_written_as_text():
+    text = grade.grades_csv([grade.Grade("ana", "00-x.ipynb", "=HYPERLINK(1)", "failed", "-1 expected")])
+    assert text.splitlines()[1] == "ana,00-x.ipynb,'=HYPERLINK(1),failed,'-1 expected"
+
+
+@pytest.mark.timeout(120)
+def test_a_notebooks_temporary_folders_are_inside_its_own_scratch_folder_and_removed(tmp_path):
+    told = tmp_path / "place.txt"
+    path = _notebook(tmp_path / "00-tmp.ipynb", "import tempfile\nplace = tempfile.mkdtemp()",
+                     f"open({str(told)!r}, 'w').write(place)",
+                     'ex.check("where", lambda p: "labkit-grade-" in p, [(place, True)])')
+    graded = grade.grade_notebook(path, timeout=60)
+    assert [(g.exercise, g.status) for g in graded] == [("where", "passed")]
+    place = Path(told.read_text())
+    assert place.is_absolute() and not place.exists() and not place.parent.parent.exists()
+
+
 def test_exercise_names_come_from_the_check_calls_even_in_a_cell_that_does_not_parse(tmp_path):
     path = _notebook(tmp_path / "00-names.ipynb", 'ex.check_against("b", f, g, cases)\nex.check("a", f, [])',
                      "%time ex.check('c', f, [])", 'ex.check("d", f, [(1, 2)]\ndef broken(:')

@@ -3,7 +3,9 @@
 ``python -m labkit grade SUBMISSIONS_DIR --out grades.csv``. SUBMISSIONS_DIR
 holds one folder per student with their notebooks, named as in the student
 build (``NN-topic.ipynb``). Each notebook is copied into a fresh temporary
-folder and executed there by nbclient in a kernel of its own, cell errors
+folder (its kernel's working folder and, through TMPDIR, where its own
+temporary folders go; all removed afterwards) and executed there by nbclient
+in a kernel of its own, cell errors
 allowed (a learner's cell may raise) and with a time-out for the whole
 notebook (a learner's loop may never end). A student's notebooks run in
 course order and share one folder for the functions their passing exercises
@@ -194,6 +196,9 @@ def grade_notebook(path: str | os.PathLike, *, student: str = "", timeout: float
         env = {k: v for k, v in os.environ.items() if k != STRICT_ENV}
         env[GRADE_LOG_ENV] = str(log)
         env[mine.MINE_ENV] = str(mine_dir or Path(scratch) / "mine")
+        temporary = Path(scratch) / "tmp"  # the notebook's temporary folders, removed with the rest
+        temporary.mkdir()
+        env["TMPDIR"] = str(temporary)
         deadline = time.monotonic() + timeout
         client = nbclient.NotebookClient(
             nb, kernel_name="python3", allow_errors=True, shutdown_kernel="immediate",
@@ -250,13 +255,21 @@ def grade(folder: str | os.PathLike, *, timeout: float = 300, reference: str | o
     return rows
 
 
+def _cell(text: str) -> str:
+    """A field a spreadsheet shows as text: one that starts like a formula gets a leading apostrophe.
+
+    Exercise names and details come from the students' notebooks (OWASP, "CSV injection").
+    """
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def grades_csv(rows: Iterable[Grade]) -> str:
     """The grades as CSV text, one row per student and exercise, with a header."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([row.student, row.notebook, row.exercise, row.status, row.detail])
+        writer.writerow([_cell(v) for v in (row.student, row.notebook, row.exercise, row.status, row.detail)])
     return text.getvalue()
 
 
