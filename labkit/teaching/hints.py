@@ -201,6 +201,23 @@ HINTS: dict[str, dict[str, tuple[str, ...]]] = {
             "that has it.",
         ),
     },
+    "09-the-classroom-network": {
+        "fork_rate": (
+            "Work out the chance for one delay first; the answer for a list is the plain average of those chances.",
+            "For a delay d the chance is 1 minus e to the power of minus d over the interval (math.exp); "
+            "add the chances up and divide by how many delays there are.",
+            "Last, multiply the average by the share of next blocks found by another miner: "
+            "with equal miners that share is 1 minus one over the number of nodes.",
+        ),
+        "propagation_seconds": (
+            "Two passes over the log: first note when each node first adopted each block, "
+            "then go through the blocks mined.",
+            "Turn a time into seconds with datetime.fromisoformat (replace the final 'Z' by '+00:00' first) and "
+            ".timestamp(); keep the first adoption in a dict keyed by (node, tip), setting a key only once.",
+            "For a canonical mined block, look up that block for every node except its miner; if any lookup is "
+            "missing skip the block, else append the latest time minus the mined time, rounded to 3 places.",
+        ),
+    },
     "10-open-networks": {
         "merkle_root": (
             "Work one level at a time, from the leaves up, until a single node is left: that node is the root.",
