@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ..errors import LabkitError, SavedCodeError
+from .display import tint
 
 __all__ = ["Exercises", "CheckResult", "ExerciseFailed", "STRICT_ENV", "GRADE_LOG_ENV"]
 
@@ -52,7 +53,8 @@ STRICT_ENV = "LABKIT_EXERCISES_STRICT"
 GRADE_LOG_ENV = "LABKIT_GRADE_LOG"
 
 _ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "not attempted": "✏️"}
-_COLORS = {"passed": "#e6f4ea", "failed": "#fce8e6", "error": "#fce8e6", "not attempted": "#fef7e0"}
+# Tints of the theme's colours (labkit.teaching.display.tint): readable in JupyterLab's light and dark themes.
+_TINTS = {"passed": "success", "failed": "error", "error": "error", "not attempted": "warn"}
 
 
 class ExerciseFailed(LabkitError, AssertionError):
@@ -126,7 +128,7 @@ class CheckResult:
         hints = "" if self.passed else "".join(
             f'<details class="labkit-hint" data-tier="{i}"><summary>Hint {i} of {len(self.hints)}</summary>'
             f"{html.escape(h)}</details>" for i, h in enumerate(self.hints, 1))
-        return (f'<div class="labkit-check" data-status="{self.status}" style="background:{_COLORS[self.status]};'
+        return (f'<div class="labkit-check" data-status="{self.status}" style="{tint(_TINTS[self.status])};'
                 f'padding:6px 10px;border-radius:4px;font-family:monospace">{block(self._head())}'
                 f"{hints}{block(self._tail())}</div>")
 
