@@ -8,9 +8,10 @@ Two things make a live network's fetches cheap and its nodes responsive:
   the same. The node puts its own chain file where libtorrent downloads the new one;
   libtorrent checks the file it finds, keeps those pieces and downloads only the rest:
   the new blocks, and the piece where the old end was.
-- :func:`wait_for_chain`: a fetch that receives nothing for STALL_SECONDS gives up,
+- :func:`wait_for_chain`: a fetch in which nothing happens for STALL_SECONDS gives up,
   because the publisher has moved on to a newer chain or cannot be reached (a
-  partition); the node goes on with the other pointers and tries again later.
+  partition); the node goes on with the other pointers and tries again later,
+  from the pieces it has (:func:`prune_partials` keeps the newest few).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from pathlib import Path
 
 from ..blocksfile import MAX_FILE_BYTES
 
-__all__ = ["STALL_SECONDS", "place_known_blocks", "wait_for_chain"]
+__all__ = ["STALL_SECONDS", "KEEP_PARTIALS", "place_known_blocks", "prune_partials", "wait_for_chain"]
 
-STALL_SECONDS = 3.0  # a fetch that receives nothing for this long gives up
+STALL_SECONDS = 3.0  # a fetch in which nothing happens for this long gives up
+KEEP_PARTIALS = 4  # unfinished chains kept to go on with later (the newest)
 
 
 def place_known_blocks(own_chain: Path, dest: Path, info_hash: str, name: str) -> bool:
@@ -46,16 +48,32 @@ def place_known_blocks(own_chain: Path, dest: Path, info_hash: str, name: str) -
     return True
 
 
+def prune_partials(folder: Path, keep: Path) -> None:
+    """Remove all but the KEEP_PARTIALS newest unfinished chains in ``folder`` (never ``keep``)."""
+    if not folder.is_dir():
+        return
+    partials = sorted((p for p in folder.iterdir() if p.is_dir() and p != keep),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in partials[KEEP_PARTIALS - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def wait_for_chain(session, transfer, timeout: float) -> str | None:
-    """Drive a fetch until it completes; the reason it did not, or None."""
+    """Drive a fetch until it completes; the reason it did not, or None.
+
+    Progress is anything that moves: a peer connecting, the metadata arriving, bytes
+    arriving. Only a fetch in which none of these happens for STALL_SECONDS gives up
+    early (on a loaded machine connecting alone can take a second or two).
+    """
     deadline = time.monotonic() + timeout
-    stall, last = time.monotonic() + STALL_SECONDS, -1
+    stall, last = time.monotonic() + STALL_SECONDS, None
     tried = lambda: ", ".join(transfer.peers_tried) or "no one"  # noqa: E731
     while not transfer.complete:
         session.poll(0.05)
-        got = transfer.status().downloaded
-        if got != last:
-            stall, last = time.monotonic() + STALL_SECONDS, got
+        status = transfer.status()
+        now = (status.state, status.peers, status.downloaded)
+        if now != last:
+            stall, last = time.monotonic() + STALL_SECONDS, now
         elif time.monotonic() > stall:
             return (f"nothing arrived for {STALL_SECONDS:g} s from {tried()}: "
                     f"the publisher no longer seeds it, or cannot be reached")

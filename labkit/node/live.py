@@ -52,7 +52,7 @@ from ..network import Member, Network
 from ..peer import Peer
 from ..pointer import DHTTimeout, NodeKey, Pointer, PublishFailed, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
 from ..wallet import Wallet
-from .fetch import place_known_blocks, wait_for_chain
+from .fetch import place_known_blocks, prune_partials, wait_for_chain
 from .journal import Event, Journal, NodeError
 from .queue import ContractQueue, contract_key
 
@@ -405,12 +405,13 @@ class Node:
             return False
         why = wait_for_chain(session, transfer, self.fetch_timeout)
         if why is not None:
-            transfer.cancel()
-            shutil.rmtree(dest, ignore_errors=True)
+            transfer.cancel()  # its pieces stay in dest (with resume data): the next try goes on from them
             self._ignore(name, pointer.seq, why, info_hash=pointer.info_hash)
             if "larger than" in why:
+                shutil.rmtree(dest, ignore_errors=True)
                 self.refused_chains[pointer.info_hash] = why
                 return True
+            prune_partials(self.folder / "fetched", keep=dest)
             return False
         fetched = transfer.status().downloaded
         self.journal.log("fetched", member=name, info_hash=pointer.info_hash, height=pointer.height,
