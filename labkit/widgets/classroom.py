@@ -60,7 +60,7 @@ _TONE = {"mined": "success", "reorganised": "warn", "requeued": "warn", "ignored
 # Author colours: mid-tone, drawn at partial opacity so the theme's text stays readable on them, light or dark.
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
             "#7f7f7f")
-_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _TOP = 96, 40, 34, 30, 22  # px
+_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _TOP = 84, 40, 24, 30, 22  # px: 7 heights fit a 1280-pixel projector's notebook
 _TEXT = "var(--jp-ui-font-color0, #111)"
 _MUTED = "var(--jp-ui-font-color2, #888)"
 
@@ -100,7 +100,7 @@ def _colours(authors: Iterable[str]) -> dict[str, str]:
     return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(authors)}
 
 
-def tree_svg(statuses: Mapping[str, dict | None], view: str | None = None, *, heights: int = 10,
+def tree_svg(statuses: Mapping[str, dict | None], view: str | None = None, *, heights: int = 7,
              members: Iterable[str] | None = None) -> str:
     """The block tree as SVG: a column per height (the newest ``heights``), a box per block.
 
@@ -253,7 +253,7 @@ def state_tables(room: "Classroom", name: str) -> dict[str, "pd.DataFrame"]:
 class Dashboard(widgets.VBox):
     """A live view of a classroom's nodes, read from their files: members, the block tree, the state, events."""
 
-    def __init__(self, room: "Classroom", *, view: str | None = None, heights: int = 10, feed: int = 30,
+    def __init__(self, room: "Classroom", *, view: str | None = None, heights: int = 7, feed: int = 15,
                  kinds: Iterable[str] = FEED_KINDS):
         self.room = room
         self.heights, self.feed, self.kinds = heights, feed, tuple(kinds)
