@@ -211,3 +211,23 @@ def test_a_real_room_of_two_nodes(tmp_path):
         d.refresh()
         assert f"ana runs alone: tip {tip[:12]}, height 0" in d.summary_html.value
         assert re.search(r"<td[^>]*>no</td>", d.members_html.value)  # ben stopped, still listed with his tip
+
+
+def test_a_refresh_that_fails_in_the_background_is_shown_and_the_watching_goes_on(room, monkeypatch):
+    d = Dashboard(room)
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise RuntimeError("the disk went away")
+
+    monkeypatch.setattr(room, "statuses", broken)
+    d.start(every=0.05)
+    deadline = time.monotonic() + 10
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    d.stop()
+    assert len(calls) >= 3  # it kept trying after the first failure
+    assert "refresh failed: RuntimeError: the disk went away" in d.summary_html.value
+    with pytest.raises(RuntimeError):  # called directly, refresh() reports the failure to the caller
+        d.refresh()
