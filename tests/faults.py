@@ -72,13 +72,11 @@ def restart(workdir: Path) -> dict:
         room.start("ana")
         room.start("ben")
         partial = room.nodes["ben"].data / "fetched"
-        size = lambda: sum(p.stat().st_size for p in partial.rglob("chain.jsonl")) if partial.exists() else 0
         room.wait_until(lambda: any(e["event"] == "published" for e in room.events("ana")), 20, "ana to publish")
         # wait until ben has received at least two 16 KiB pieces, then kill it mid-download
-        room.wait_until(lambda: _pieces_on_disk(partial) >= 2, 30, "ben to hold two pieces of ana's chain")
-        out["pieces_before_kill"] = _pieces_on_disk(partial)
+        room.wait_until(lambda: _pieces_on_disk(partial)[0] >= 2, 30, "ben to hold two pieces of ana's chain")
         room.kill("ben")
-        out["partial_bytes"] = size()
+        out["pieces_before_kill"], out["held_bytes"] = _pieces_on_disk(partial)
         out["ben_height_when_killed"] = (room.status("ben") or {}).get("height")
         room.start("ben")
         room.wait_until(all_at(room, 59), 60, "ben to catch up with ana's 60 blocks")
@@ -98,14 +96,15 @@ def _piece_length(data: Path) -> int:
     return TorrentFile.load(newest).piece_length
 
 
-def _pieces_on_disk(folder: Path, piece: int = 16384) -> int:
-    """Whole pieces of non-zero data in the partial chain file (libtorrent writes pieces in place)."""
+def _pieces_on_disk(folder: Path, piece: int = 16384) -> tuple[int, int]:
+    """(count, bytes) of the whole pieces in the partial chain file: libtorrent writes blocks in place,
+    and a chain file holds no NUL byte, so a piece without one has all its data (the last may be short)."""
     files = list(folder.rglob("chain.jsonl")) if folder.exists() else []
     if not files:
-        return 0
+        return 0, 0
     data = files[0].read_bytes()
-    return sum(1 for i in range(0, len(data), piece) if data[i:i + piece].strip(b"\0") and
-               b"\0" not in data[i:i + piece])
+    whole = [len(data[i:i + piece]) for i in range(0, len(data), piece) if b"\0" not in data[i:i + piece]]
+    return len(whole), sum(whole)
 
 
 @scenario
