@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from importlib import resources
 from pathlib import Path
 
 from ..network import Network
 from ..wallet import Wallet
 
-__all__ = ["DATA_DIR", "DEMO_NAMES", "demo_wallets", "demo_network", "seed_contracts", "demo_timestamps",
+__all__ = ["DATA_DIR", "WORK_ENV", "DEMO_NAMES", "demo_wallets", "demo_network", "seed_contracts", "demo_timestamps",
            "work_dir"]
 
 
@@ -59,14 +60,21 @@ def demo_timestamps(count: int, *, step: dt.timedelta = dt.timedelta(minutes=1))
     return [DEMO_START + i * step for i in range(count)]
 
 
+WORK_ENV = "LABKIT_WORK_DIR"
+
+
 def work_dir(name: str = "") -> Path:
     """A folder for files made at run time, created if missing.
 
     In a checkout it is ``work/`` at the repository root (git-ignored); when
     labkit is installed from a wheel it is ``labkit-work/`` in the current
-    directory, never inside site-packages.
+    directory, never inside site-packages. ``LABKIT_WORK_DIR`` names another
+    (the grader gives each notebook its own, so students' runs never share one).
     """
-    root = _CHECKOUT / "work" if _CHECKOUT is not None else Path.cwd() / "labkit-work"
+    if os.environ.get(WORK_ENV):
+        root = Path(os.environ[WORK_ENV])
+    else:
+        root = _CHECKOUT / "work" if _CHECKOUT is not None else Path.cwd() / "labkit-work"
     path = root / name
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -178,6 +178,7 @@ def grade_notebook(path: str | os.PathLike, *, student: str = "", timeout: float
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     from . import mine
+    from .data import WORK_ENV
     from .exercises import GRADE_LOG_ENV, STRICT_ENV
 
     path = Path(path)
@@ -196,6 +197,7 @@ def grade_notebook(path: str | os.PathLike, *, student: str = "", timeout: float
         env = {k: v for k, v in os.environ.items() if k != STRICT_ENV}
         env[GRADE_LOG_ENV] = str(log)
         env[mine.MINE_ENV] = str(mine_dir or Path(scratch) / "mine")
+        env[WORK_ENV] = str(Path(scratch) / "work")  # files a notebook makes stay in its scratch folder
         temporary = Path(scratch) / "tmp"  # the notebook's temporary folders, removed with the rest
         temporary.mkdir()
         env["TMPDIR"] = str(temporary)
