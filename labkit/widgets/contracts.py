@@ -173,7 +173,7 @@ class ContractBuilder(widgets.VBox):
             text = json.dumps(self.contract(), indent=2)
         except ValueError as exc:
             text = f"(not a contract yet: {exc})"
-        self.preview.value = f"<pre style='margin:0;font-size:90%'>{html.escape(text)}</pre>"
+        self.preview.value = f"<pre style='margin:0;font-size:90%;max-height:12em;overflow:auto'>{html.escape(text)}</pre>"
 
     # --- submitting -------------------------------------------------------------------
 

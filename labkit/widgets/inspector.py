@@ -165,7 +165,7 @@ class BlockInspector(widgets.VBox):
         wide = widgets.Layout(width="98%")
         label = {"description_width": "80px"}
         self.header_text = widgets.Text(description="header", layout=wide, style=label)
-        self.payload_text = widgets.Textarea(description="payload", rows=20, layout=wide, style=label)
+        self.payload_text = widgets.Textarea(description="payload", rows=16, layout=wide, style=label)
         self.mac_text = widgets.Text(description="MAC", layout=wide, style=label)
         self.signer = widgets.Dropdown(description="signer", options=self._signer_options(), style=label)
         self.signature_text = widgets.Textarea(description="signature", rows=4, layout=wide, style=label)
@@ -203,11 +203,15 @@ class BlockInspector(widgets.VBox):
             widgets.HTML("<b>Forger's tools</b> (a member's: the network secret and their own key)"),
             widgets.HBox([self.sign_as, self.claim_button, self.remac_button, self.remine_button, self.resign_button]),
         ])
+        # The verdict sits near the top, under the controls that change it, so that on a 1280x720
+        # projector it is in view with the widget's first line; the parts to edit follow.
         super().__init__([
-            widgets.HTML(f"<b>Block {index}</b> of {len(self.blocks)}: edit any part, or pick a tamper, then Check."),
+            widgets.HTML(f"<b>Block {index}</b> of {len(self.blocks)}: pick a tamper or edit any part below, "
+                         "then Check."),
             widgets.HBox([self.preset, self.reset_button]),
-            self.header_text, self.payload_text, self.mac_text, self.signer, self.signature_text,
             tools, widgets.HBox([self.check_button, self.hash_html]), self.result_html,
+            widgets.HTML("<b>The block's parts</b>"),
+            self.header_text, self.payload_text, self.mac_text, self.signer, self.signature_text,
         ])
         self.add_class("labkit-block-inspector")  # how the browser tests find it in the page
         self.reset()

@@ -1,4 +1,6 @@
-"""Readable in any theme: check results and table highlights in JupyterLab's dark theme, in Chromium.
+"""A clean page in any theme, on a projector: JupyterLab in Chromium.
+
+**Any theme.** Check results and table highlights in JupyterLab's dark theme.
 
 A small notebook written into the server's copy shows what the workbook colours: a
 passed, a failed and a not-attempted check (``labkit.teaching.exercises``), a validation
@@ -9,9 +11,14 @@ and for each coloured element the text colour and the background it is drawn on
 (every translucent layer up to the page, composited by a canvas) are read from the
 computed style; their WCAG 2 contrast ratio must be at least 4.5, the level for body text.
 
+**A projector.** At 1280x720, after Run All Cells, each big widget's verdict (the
+inspector's accepted/rejected line, the contract builder's status) is inside the
+window once the widget's first line is scrolled to the top: nobody scrolls past
+the widget to read what it decided.
+
 Uses the helpers of ``browser_support`` (the server, the page, the time-outs) like
 ``test_browser.py``, with a server of its own, since its theme is not the default.
-Run alone: ``LABKIT_REQUIRE_BROWSER=1 .venv/bin/python -m pytest tests/test_browser_theme.py``.
+Run alone: ``LABKIT_REQUIRE_BROWSER=1 .venv/bin/python -m pytest tests/test_browser_page.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import WAIT, LabServer, NotebookPage, browser_required, launch_chromium, missing_browser
+from browser_support import RUN_ALL, WAIT, LabServer, NotebookPage, browser_required, launch_chromium, missing_browser
 
 pytestmark = pytest.mark.browser
 
@@ -125,21 +132,56 @@ def dark_lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def dark_page(request, dark_lab, tmp_path_factory):
+def chromium(dark_lab, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-home-dark"))
+        browser = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-home-page"))
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 1000})
-            context.set_default_timeout(WAIT)
-            notebook = NotebookPage(context.new_page(), dark_lab, NOTEBOOK, ARTIFACTS, test="dark_theme")
-            notebook.open()
-            notebook.run_all()
-            yield notebook
+            yield browser
         finally:
             browser.close()
-            dark_lab.shutdown_kernels()
+
+
+# Run All is over when some cell shows an execution count, none is queued or running ([*]), and the kernel is idle.
+FINISHED = """([prompts, status]) => {
+    const texts = [...document.querySelectorAll(prompts)].map(p => p.textContent);
+    const kernel = document.querySelector(status);
+    return texts.some(t => /\\[\\d+\\]/.test(t)) && !texts.some(t => t.includes("*"))
+        && kernel !== null && /\\| Idle$/.test(kernel.textContent);
+}"""
+
+
+def run_all_cells(notebook: NotebookPage) -> None:
+    """Run > Run All Cells, wait until it is over, and fail if any cell shows a traceback.
+
+    Not ``NotebookPage.run_all``, which also wants an execution count in every input prompt:
+    the exercises' check cells have their source hidden, so their prompts show none.
+    """
+    page = notebook.page
+    notebook.click(page.get_by_role("menuitem", name="Run", exact=True), "the Run menu")
+    notebook.click(page.get_by_role("menuitem", name="Run All Cells", exact=True), "Run > Run All Cells")
+    with notebook.step("waiting for Run All Cells to finish"):
+        page.wait_for_function(FINISHED, arg=[notebook.PROMPTS, notebook.KERNEL_STATUS], timeout=RUN_ALL)
+    errors = notebook.tracebacks()
+    notebook.check(not errors, "Run All Cells showed tracebacks:\n" + "\n".join(errors))
+
+
+def open_page(browser, server, name: str, test: str, viewport: dict) -> NotebookPage:
+    context = browser.new_context(viewport=viewport)
+    context.set_default_timeout(WAIT)
+    notebook = NotebookPage(context.new_page(), server, name, ARTIFACTS, test=test)
+    notebook.open()
+    run_all_cells(notebook)
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def dark_page(dark_lab, chromium):
+    notebook = open_page(chromium, dark_lab, NOTEBOOK, "dark_theme", {"width": 1280, "height": 1000})
+    yield notebook
+    notebook.page.context.close()
+    dark_lab.shutdown_kernels()
 
 
 def measured(notebook: NotebookPage, locator, what: str) -> float:
@@ -171,3 +213,37 @@ def test_table_highlights_are_readable_in_the_dark_theme(dark_page, css_class):
     dark_page.check(ratio >= 4.5, f"a table cell marked {css_class}: contrast {ratio:.2f} < 4.5")
     if css_class == "labkit-changed":
         dark_page.finish(show=cell)
+
+
+# --- a projector ------------------------------------------------------------------------
+
+PROJECTOR = {"width": 1280, "height": 720}
+
+# The widget's top scrolled to the top of the notebook, then where its verdict's bottom edge is.
+VERDICT_BOTTOM = """([widget, verdict]) => {
+    widget.scrollIntoView({block: "start"});
+    return [verdict.getBoundingClientRect().bottom, window.innerHeight];
+}"""
+
+
+@pytest.mark.parametrize("name, widget_class, verdict", [
+    ("02-jwt-blocks.ipynb", "labkit-block-inspector", ".labkit-audit > p"),
+    ("06-contracts-and-the-vm.ipynb", "labkit-contract-builder", ".labkit-status"),
+])
+def test_a_big_widgets_verdict_is_in_view_on_a_projector(request, dark_lab, chromium, name, widget_class, verdict):
+    # Run All at the harness's usual size (it reads every cell's prompt, and at 720 px JupyterLab
+    # leaves more cells unrendered), then look at the page as a projector shows it.
+    notebook = open_page(chromium, dark_lab, name, request.node.name, {"width": 1280, "height": 1000})
+    try:
+        notebook.page.set_viewport_size(PROJECTOR)
+        widget = notebook.wait_visible(notebook.widget(widget_class), f"the {widget_class} widget").first
+        line = notebook.wait_visible(widget.locator(verdict), f"the verdict ({verdict}) in {widget_class}").first
+        with notebook.step("scrolling the widget's top into view and measuring its verdict"):
+            bottom, height = notebook.page.evaluate(VERDICT_BOTTOM, [widget.element_handle(), line.element_handle()])
+        print(f"{widget_class}: verdict's bottom at {bottom:.0f} px of {height} px")
+        notebook.check(bottom <= height, f"{widget_class}: its verdict ends at {bottom:.0f} px, "
+                                         f"below the {height} px window, with the widget's top in view")
+        notebook.finish(show=widget)
+    finally:
+        notebook.page.context.close()
+        dark_lab.shutdown_kernels()
