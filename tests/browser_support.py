@@ -234,6 +234,7 @@ class LabServer:
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",
             "--ServerApp.terminals_enabled=False",
+            "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: NotebookPage reads the cells' state
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
             command.append("--ServerApp.allow_root=True")
@@ -367,24 +368,48 @@ class NotebookPage:
         }"""
         self._wait_function(script, self.KERNEL_STATUS, "the kernel to be idle", timeout)
 
+    # Each code cell of the open notebook as [execution count, execution state], read from the
+    # notebook's model (the server exposes the app as window.jupyterapp); null if it is not open yet.
+    # Not from the prompts on the page: a cell whose source is hidden (the exercises' check
+    # cells) shows an empty placeholder prompt, neither its count nor the [*] of a queued cell.
+    CODE_CELLS = """(name) => {
+        const app = window.jupyterapp;
+        if (!app) return "no app";
+        for (const panel of app.shell.widgets("main")) {
+            if (panel.context && panel.context.path === name && panel.content && panel.content.model) {
+                return [...panel.content.model.cells].filter(c => c.type === "code")
+                    .map(c => [c.executionCount, c.executionState || "idle"]);
+            }
+        }
+        return null;
+    }"""
+
+    def code_cells(self) -> list[tuple[int | None, str]]:
+        """Each code cell's execution count (None if it has not run) and state ("running" while queued or running)."""
+        with self.step("reading the notebook's cells"):
+            cells = self.page.evaluate(self.CODE_CELLS, self.name)
+        if not isinstance(cells, list):
+            self.fail(f"cannot read the notebook's cells ({cells}): is the server run with "
+                      "--LabApp.expose_app_in_browser=True?")
+        return [(count, state) for count, state in cells]
+
     def run_all(self, timeout: float = RUN_ALL) -> None:
         """Run > Run All Cells; wait until the run is over and check that every code cell ran."""
         self.click(self.page.get_by_role("menuitem", name="Run", exact=True), "the Run menu")
         self.click(self.page.get_by_role("menuitem", name="Run All Cells", exact=True), "Run > Run All Cells")
-        # Over when nothing is queued or running ([*]) and the kernel is idle: then either
-        # every code cell shows its execution count, or one raised and Run All stopped there.
-        script = """([prompts, status]) => {
-            const texts = [...document.querySelectorAll(prompts)].map(p => p.textContent);
+        # Over when no code cell is queued or running and the kernel is idle: then either every
+        # code cell has its execution count, or one raised and Run All stopped there.
+        script = f"""([name, status]) => {{
+            const cells = ({self.CODE_CELLS})(name);
             const kernel = document.querySelector(status);
-            return texts.some(t => /\\[\\d+\\]/.test(t)) && !texts.some(t => t.includes("*"))
+            return Array.isArray(cells) && cells.some(c => c[0] !== null) && !cells.some(c => c[1] === "running")
                 && kernel !== null && /\\| Idle$/.test(kernel.textContent);
-        }"""
-        self._wait_function(script, [self.PROMPTS, self.KERNEL_STATUS], "Run All Cells to finish", timeout)
-        with self.step("reading the cells' prompts"):
-            prompts = self.page.locator(self.PROMPTS).all_text_contents()  # innerText is "" for offscreen cells
-        not_run = [n for n, text in enumerate(prompts, start=1) if not re.search(r"\[\d+\]", text)]
+        }}"""
+        self._wait_function(script, [self.name, self.KERNEL_STATUS], "Run All Cells to finish", timeout)
+        cells = self.code_cells()
+        not_run = [n for n, (count, _) in enumerate(cells, start=1) if count is None]
         if not_run:
-            self.fail(f"Run All Cells stopped early: code cells {not_run} of {len(prompts)} did not run")
+            self.fail(f"Run All Cells stopped early: code cells {not_run} of {len(cells)} did not run")
 
     # --- finding and waiting
 

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 HARNESS = "harness-check.ipynb"  # written into the server's copy only, never into notebooks/
+STOPS = "harness-stops.ipynb"  # likewise: Run All stops at its second cell
 
 
 # --- fixtures: one server and one browser for the session
@@ -50,6 +51,7 @@ def chromium_ready() -> None:
 def lab(chromium_ready, tmp_path_factory):
     with LabServer(REPO / "notebooks", tmp_path_factory.mktemp("jupyterlab")) as server:
         _write_harness_notebook(server.root / HARNESS)
+        _write_stopping_notebook(server.root / STOPS)
         yield server
 
 
@@ -106,6 +108,20 @@ w.VBox([slider, button, label])"""
     nbformat.write(notebook, path)
 
 
+def _write_stopping_notebook(path: Path) -> None:
+    """Three cells, the first two with their source hidden as the exercises' checks are; the second raises."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
+    hidden = {"jupyter": {"source_hidden": True}}
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Run All stops here"),
+                      nbformat.v4.new_code_cell("first = 1", metadata=hidden),
+                      nbformat.v4.new_code_cell("raise RuntimeError('the harness stops here')", metadata=hidden),
+                      nbformat.v4.new_code_cell("third = 3")]
+    nbformat.write(notebook, path)
+
+
 def _move_slider(notebook: NotebookPage, slider, value: int) -> None:
     """Move an ipywidgets slider to ``value`` with the arrow keys on its handle, as a keyboard user would."""
     handle = slider.locator("[role='slider']")
@@ -131,6 +147,19 @@ def test_harness_widgets_render_and_reach_the_kernel(run_notebook):
     notebook.wait_text(output.locator(".widget-label", has_text="clicks"), r"^clicks: 1 at 4$",
                        "the label the button updates")
     notebook.finish(show=output)
+
+
+def test_run_all_names_the_cells_that_did_not_run_hidden_source_or_not(run_notebook):
+    """The harness's own check: a hidden cell that ran counts as run; after a raise, the rest did not run."""
+    shot = ARTIFACTS / "test_run_all_names_the_cells_that_did_not_run_hidden_source_or_not-failure.png"
+    shot.unlink(missing_ok=True)  # the failure must take its own
+    with pytest.raises(pytest.fail.Exception) as failed:
+        run_notebook(STOPS)
+    message = str(failed.value)
+    assert "test_run_all_names_the_cells_that_did_not_run_hidden_source_or_not (harness-stops.ipynb)" in message
+    assert "Run All Cells stopped early: code cells [3] of 3 did not run" in message
+    assert "RuntimeError: the harness stops here" in message
+    assert f"screenshot: {shot}" in message and shot.stat().st_size > 0
 
 
 def test_block_inspector_names_the_check_an_edit_breaks(run_notebook):
