@@ -124,6 +124,8 @@ class Node:
         self.refused_chains: dict[str, str] = {}  # info-hash -> why its chain was refused
         self.published: Pointer | None = None
         self.published_tip: str | None = None  # hash of the tip the last publish() pointed to
+        self.confirmed = False  # whether the DHT confirmed the last put (else it is put again)
+        self.published_at = 0.0  # time.monotonic() of the last put
         self.session = None  # a labkit.sharing.session.TorrentSession once started
         self._seeding: dict[str, Any] = {}  # info-hash -> Transfer, oldest first
         self._ignored: set[tuple[str, int, str]] = set()  # (who, seq, why) already logged
@@ -306,6 +308,7 @@ class Node:
                 old = next(iter(self._seeding))
                 self._live().remove(self._seeding.pop(old))
         pointer = Pointer(torrent.info_hash, height, total_work, peer=self.address, tip=tip_hash)
+        self.published_at = time.monotonic()
         try:
             self.published = publish(self.dht, self.node_key, self.salt, pointer, timeout=self.put_timeout,
                                      on_alert=self._dispatch)
@@ -314,9 +317,11 @@ class Node:
             # put in the background, and the node goes on following and mining meanwhile.
             if self.published is None or self.published.info_hash != torrent.info_hash:
                 self.published = pointer
+            self.confirmed = False
             self.journal.log("published", info_hash=torrent.info_hash, height=height, total_work=total_work,
                              seq=None, bytes=torrent.size, confirmed=False)
         else:
+            self.confirmed = True
             self.journal.log("published", info_hash=torrent.info_hash, height=height, total_work=total_work,
                              seq=self.published.seq, bytes=torrent.size)
         self.write_status()
@@ -356,9 +361,9 @@ class Node:
     def consider(self, name: str, pointer: Pointer) -> None:
         """Act on the pointer member ``name`` published: fetch its chain if it names more work than the tip."""
         last = self.pointers.get(name)
-        if last is not None and pointer.seq == last.seq:
-            return  # nothing new
-        if last is not None and (pointer.seq < last.seq or pointer.total_work < last.total_work):
+        if last is not None and pointer.seq <= last.seq:
+            return  # nothing new, or an older copy a DHT node still held: not the member's doing
+        if last is not None and pointer.total_work < last.total_work:
             self._ignore(name, pointer.seq, f"goes backwards: seq {pointer.seq} with work {pointer.total_work} "
                                             f"after seq {last.seq} with work {last.total_work}")
             return

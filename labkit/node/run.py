@@ -11,7 +11,8 @@ Each round (a few per second):
    fork. A contract another member's block already carries is not mined again;
 4. a block found is added to the tree and, if it is the new tip, published;
 5. a changed tip is published (a node whose folder cannot be written says so in its
-   status and tries again two seconds later).
+   status and tries again two seconds later); a put the DHT did not confirm is made
+   again two seconds later, and every pointer is put again each 30 s.
 
 The loop stops on SIGTERM, SIGINT (Ctrl-C) or when ``stop`` is set, cancels its mining
 and closes the session. A node killed outright (SIGKILL, power cut) loses nothing it
@@ -37,6 +38,7 @@ __all__ = ["ROUND_SECONDS", "RETRY_SECONDS", "Runner"]
 ROUND_SECONDS = 0.2  # pause between rounds when nothing happened
 RETRY_SECONDS = 2.0  # between attempts to publish when the folder cannot be written
 FOLLOW_SECONDS = 0.5  # at most two rounds of look-ups a second: N members make N * (N - 1) gets a round
+REFRESH_SECONDS = 30.0  # a confirmed pointer is put again this often
 REBOOTSTRAP_SECONDS = 5.0  # how often the bootstrap nodes are named to the DHT again
 
 
@@ -108,8 +110,15 @@ class Runner:
             self._follow_at = time.monotonic() + self.follow_every
             node.follow(self.watch)
         self.mine_step()
-        tip = node.tip
-        if tip is not None and tip.hash != node.published_tip and time.monotonic() >= self._retry_at:
+        tip, now = node.tip, time.monotonic()
+        changed = tip is not None and tip.hash != node.published_tip
+        # A put the DHT did not confirm (some nodes did not answer, or two puts overlapped and the
+        # second lost) is made again, and every pointer is refreshed now and then: a follower that
+        # missed one must not wait for the next block to hear of this tip.
+        stale = tip is not None and not changed and (
+            (not node.confirmed and now - node.published_at >= RETRY_SECONDS)
+            or now - node.published_at >= REFRESH_SECONDS)
+        if (changed or stale) and now >= self._retry_at:
             if node.publish() is None:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
         node.session.poll(0)
