@@ -24,7 +24,7 @@ from ..blocksfile import MAX_FILE_BYTES
 
 __all__ = ["STALL_SECONDS", "KEEP_PARTIALS", "place_known_blocks", "prune_partials", "wait_for_chain"]
 
-STALL_SECONDS = 3.0  # a fetch in which nothing happens for this long gives up
+STALL_SECONDS = 4.0  # a fetch in which nothing happens for this long gives up
 KEEP_PARTIALS = 4  # unfinished chains kept to go on with later (the newest)
 
 
@@ -61,17 +61,19 @@ def prune_partials(folder: Path, keep: Path) -> None:
 def wait_for_chain(session, transfer, timeout: float) -> str | None:
     """Drive a fetch until it completes; the reason it did not, or None.
 
-    Progress is anything that moves: a peer connecting, the metadata arriving, bytes
-    arriving. Only a fetch in which none of these happens for STALL_SECONDS gives up
-    early (on a loaded machine connecting alone can take a second or two).
+    Progress is a first peer connecting (or one more than ever before), the metadata
+    arriving, or bytes arriving; a peer count that goes up and down again as attempts to
+    unreachable addresses fail is not. Only a fetch in which nothing moves for
+    STALL_SECONDS gives up early (on a loaded machine connecting alone can take a second or two).
     """
     deadline = time.monotonic() + timeout
-    stall, last = time.monotonic() + STALL_SECONDS, None
+    stall, last, most_peers = time.monotonic() + STALL_SECONDS, None, 0
     tried = lambda: ", ".join(transfer.peers_tried) or "no one"  # noqa: E731
     while not transfer.complete:
         session.poll(0.05)
         status = transfer.status()
-        now = (status.state, status.peers, status.downloaded)
+        now = (status.state, status.downloaded, max(most_peers, status.peers))
+        most_peers = now[2]
         if now != last:
             stall, last = time.monotonic() + STALL_SECONDS, now
         elif time.monotonic() > stall:
