@@ -170,6 +170,7 @@ def test_a_meaningful_index_is_kept_and_text_is_left_aligned():
 @pytest.mark.parametrize("value, text", [
     (None, ""), (float("nan"), ""), (pd.NA, ""), (623.0, "623"), (623, "623"), (True, "True"),
     (0.5, "0.5"), (1.5e-05, "1.50e-05"), (0.0, "0"), (317309.5, "317,310"), (2 / 3, "0.6667"), ("a…", "a…"),
+    (4096, "4096"), (65536, "65,536"), (1234.5, "1234"), (-20000.0, "-20,000"),
 ])
 def test_cell_text(value, text):
     assert cell_text(value) == text
@@ -209,3 +210,16 @@ def test_the_course_map_in_00_is_plain_ascii():
     [diagram] = [block for cell in nb.cells if cell.cell_type == "markdown" and "How the pieces fit" in cell.source
                  for block in _FENCED.findall(cell.source)]
     assert diagram.isascii() and max(map(len, diagram.splitlines())) <= 72
+
+
+COURSE = sorted(path for path in NOTEBOOKS.glob("0[0-8]-*.ipynb"))  # the course's notebooks before this round's
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
+def test_check_cells_fit_a_projector(path):
+    """A check cell is read on the projector while the class waits: no line of 100 characters or more."""
+    nb = nbformat.read(path, as_version=4)
+    long = [f"cell {number}: {len(line)} characters: {line[:50]!r}..."
+            for number, cell in enumerate(nb.cells) if cell.cell_type == "code" and re.search(r"\bex\.check", cell.source)
+            for line in cell.source.splitlines() if len(line) >= 100]
+    assert not long, "\n".join(long)

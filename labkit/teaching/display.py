@@ -72,7 +72,6 @@ COLORS = {
     "new": tint("success"),                              # a row that was not there before
     "changed": tint("warn", 30) + "; font-weight: bold",  # a cell whose value changed
 }
-_MONO = "font-family: monospace"
 _HEX = re.compile(r"[0-9a-f]{8,}…?")  # a hash or a short hash, shown in monospace
 _TEXT_STYLE = [("text-align", "left"), ("white-space", "normal"), ("max-width", "36em")]
 
@@ -81,7 +80,8 @@ _TEXT_STYLE = [("text-align", "left"), ("white-space", "normal"), ("max-width", 
 
 
 def cell_text(value: Any, *, missing: str = "") -> str:
-    """A cell as the workbook shows it: missing values as ``missing``, whole numbers without decimals,
+    """A cell as the workbook shows it: missing values as ``missing``, whole numbers without decimals
+    (grouped from 10,000 up),
     probabilities below 0.001 in scientific notation (never ``0.0000``), functions by their full name."""
     import numbers
 
@@ -90,19 +90,24 @@ def cell_text(value: Any, *, missing: str = "") -> str:
     if isinstance(value, bool) or hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "b":
         return str(bool(value))
     if isinstance(value, numbers.Integral):
-        return str(int(value))
+        return _whole(int(value))
     if isinstance(value, numbers.Real):
         number = float(value)
         if math.isnan(number):
             return missing
         if number.is_integer() and abs(number) < 1e15:
-            return str(int(number))
+            return _whole(int(number))
         if abs(number) < 1e-3:
             return f"{number:.2e}"
-        return f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.4g}"
+        return _whole(round(number)) if abs(number) >= 1000 else f"{number:.4g}"
     if callable(value) and hasattr(value, "__qualname__"):
         return f"{getattr(value, '__module__', None) or 'builtins'}.{value.__qualname__}"
     return str(value)
+
+
+def _whole(number: int) -> str:
+    """Digits grouped from 10,000 up (65,536 attempts, 1,048,576 bytes); 623 and 4096 as they are."""
+    return f"{number:,}" if abs(number) >= 10_000 else str(number)
 
 
 def _pandas():
