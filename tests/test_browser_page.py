@@ -12,9 +12,9 @@ and for each coloured element the text colour and the background it is drawn on
 computed style; their WCAG 2 contrast ratio must be at least 4.5, the level for body text.
 
 **A projector.** At 1280x720, after Run All Cells, each big widget's verdict (the
-inspector's accepted/rejected line, the contract builder's status) is inside the
-window once the widget's first line is scrolled to the top: nobody scrolls past
-the widget to read what it decided.
+inspector's accepted/rejected line, the contract builder's and the mining widget's
+status) is inside the window once the widget's first line is scrolled to the top:
+nobody scrolls past the widget to read what it decided.
 
 Uses the helpers of ``browser_support`` (the server, the page, the time-outs) like
 ``test_browser.py``, with a server of its own, since its theme is not the default.
@@ -229,6 +229,7 @@ VERDICT_BOTTOM = """([widget, verdict]) => {
 @pytest.mark.parametrize("name, widget_class, verdict", [
     ("02-jwt-blocks.ipynb", "labkit-block-inspector", ".labkit-audit > p"),
     ("06-contracts-and-the-vm.ipynb", "labkit-contract-builder", ".labkit-status"),
+    ("03-proof-of-work.ipynb", "labkit-difficulty-widget", ".labkit-mining-status"),
 ])
 def test_a_big_widgets_verdict_is_in_view_on_a_projector(request, dark_lab, chromium, name, widget_class, verdict):
     # Run All at the harness's usual size (it reads every cell's prompt, and at 720 px JupyterLab

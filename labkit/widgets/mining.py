@@ -109,6 +109,7 @@ class DifficultyWidget(widgets.VBox):
         self.nonce_label = widgets.Label("nonce: –")
         self.hash_html = widgets.HTML("hash: –")
         self.status_html = widgets.HTML()
+        self.status_html.add_class("labkit-mining-status")  # the verdict: found and valid, or why not
         self.history_html = widgets.HTML()
 
         self.mine_button.on_click(lambda _: self.start())
