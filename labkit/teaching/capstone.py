@@ -35,7 +35,7 @@ from ..operations import OPERATIONS
 from ..pow import MiningResult, token_hash
 from ..tokens import encode_token
 from ..wallet import Wallet
-from . import cases, mine
+from . import cases, hints, mine
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -323,17 +323,6 @@ def disagreements_cases(count: int = 100, seed: int = 12) -> list[tuple]:
     return found
 
 
-# The hints of the two exercises, in tiers: a nudge, the method, a near-solution.
-HINTS = {
-    "first_broken": (
-        "labkit asks its rules in one fixed order and the first broken one is the verdict.",
-        "CHECKS lists the rules in that order: walk it and stop at the first rule that is in the set.",
-        "A loop over CHECKS that returns the rule when `rule in broken`, and None after the loop.",
-    ),
-    "disagreements": (
-        "Compare the verdicts position by position; None (accepted) is a verdict too.",
-        "Go up to the longer list's length; a position only one list has is a disagreement.",
-        "for i in range(max(len(yours), len(theirs))): compare the two entries, treating a missing one as "
-        "different from anything.",
-    ),
-}
+# The hints of the two exercises, in tiers (a nudge, the method, a near-solution), kept with
+# every other exercise's in labkit.teaching.hints, where the student-build leak test reads them.
+HINTS = hints.HINTS["11-your-own-verifier"]

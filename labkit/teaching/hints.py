@@ -218,6 +218,19 @@ HINTS: dict[str, dict[str, tuple[str, ...]]] = {
             "missing skip the block, else append the latest time minus the mined time, rounded to 3 places.",
         ),
     },
+    "11-your-own-verifier": {
+        "first_broken": (
+            "labkit asks its rules in one fixed order and the first broken one is the verdict.",
+            "CHECKS lists the rules in that order: walk it and stop at the first rule that is in the set.",
+            "A loop over CHECKS that returns the rule when `rule in broken`, and None after the loop.",
+        ),
+        "disagreements": (
+            "Compare the verdicts position by position; None (accepted) is a verdict too.",
+            "Go up to the longer list's length; a position only one list has is a disagreement.",
+            "for i in range(max(len(yours), len(theirs))): compare the two entries, treating a missing one as "
+            "different from anything.",
+        ),
+    },
     "10-open-networks": {
         "merkle_root": (
             "Work one level at a time, from the leaves up, until a single node is left: that node is the root.",
