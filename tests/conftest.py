@@ -19,6 +19,39 @@ from hypothesis import settings
 settings.register_profile("labkit", deadline=None)
 settings.load_profile("labkit")
 
+
+# --- the browser tests' Chromium: one Playwright for the whole session ---------------------------
+# Playwright's sync API allows one instance per thread at a time: each browser test module
+# starting its own, while the first module's session fixture still held one, failed every
+# test after the first module ("using Playwright Sync API inside the asyncio loop").
+
+
+@pytest.fixture(scope="session")
+def chromium_ready() -> None:
+    from browser_support import browser_required, missing_browser
+
+    reason = missing_browser()
+    if reason is None:
+        return
+    if browser_required():
+        pytest.fail(f"the browser tests must run in CI (LABKIT_REQUIRE_BROWSER or CI is set), but {reason}",
+                    pytrace=False)
+    pytest.skip(f"browser tests skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_ready, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    from browser_support import launch_chromium
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-home"))
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
 from labkit.blocksfile import save_blocks
 from labkit.chain import Chain
 from labkit.operations import Context

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import WAIT, LabServer, NotebookPage, browser_required, launch_chromium, missing_browser
+from browser_support import WAIT, LabServer, NotebookPage
 
 pytestmark = pytest.mark.browser
 
@@ -37,17 +37,6 @@ STOPS = "harness-stops.ipynb"  # likewise: Run All stops at its second cell
 
 
 @pytest.fixture(scope="session")
-def chromium_ready() -> None:
-    reason = missing_browser()
-    if reason is None:
-        return
-    if browser_required():
-        pytest.fail(f"the browser tests must run in CI (LABKIT_REQUIRE_BROWSER or CI is set), but {reason}",
-                    pytrace=False)
-    pytest.skip(f"browser tests skipped: {reason}")
-
-
-@pytest.fixture(scope="session")
 def lab(chromium_ready, tmp_path_factory):
     with LabServer(REPO / "notebooks", tmp_path_factory.mktemp("jupyterlab")) as server:
         _write_harness_notebook(server.root / HARNESS)
@@ -55,16 +44,7 @@ def lab(chromium_ready, tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="session")
-def browser(chromium_ready, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-home"))
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+# chromium_ready and browser (one Chromium for the session) are in conftest.py
 
 
 @pytest.fixture

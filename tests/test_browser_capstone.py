@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import LabServer, NotebookPage, browser_required, launch_chromium, missing_browser
+from browser_support import LabServer, NotebookPage
 
 pytestmark = pytest.mark.browser
 
@@ -25,22 +25,9 @@ ARTIFACTS = REPO / "test-artifacts"
 NOTEBOOK = "11-your-own-verifier.ipynb"
 
 
-@pytest.fixture
-def chromium_ready() -> None:
-    reason = missing_browser()
-    if reason is None:
-        return
-    if browser_required():
-        pytest.fail(f"the browser tests must run in CI (LABKIT_REQUIRE_BROWSER or CI is set), but {reason}",
-                    pytrace=False)
-    pytest.skip(f"browser tests skipped: {reason}")
-
-
 @pytest.mark.timeout(900)
-def test_capstone_shows_your_functions_and_where_they_agree_with_labkit(chromium_ready, tmp_path_factory,
+def test_capstone_shows_your_functions_and_where_they_agree_with_labkit(browser, tmp_path_factory,
                                                                          monkeypatch, request):
-    from playwright.sync_api import sync_playwright
-
     from labkit.teaching import capstone, mine
     from labkit.teaching.exercises import STRICT_ENV
     import test_capstone as learner
@@ -51,10 +38,9 @@ def test_capstone_shows_your_functions_and_where_they_agree_with_labkit(chromium
     for name in capstone.PARTS:
         mine.keep(name, getattr(learner, name))
 
-    with LabServer(REPO / "notebooks", tmp_path / "jupyterlab") as server, sync_playwright() as playwright:
-        chromium = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-home"))
+    with LabServer(REPO / "notebooks", tmp_path / "jupyterlab") as server:
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
         try:
-            context = chromium.new_context(viewport={"width": 1280, "height": 1000})
             notebook = NotebookPage(context.new_page(), server, NOTEBOOK, ARTIFACTS, test=request.node.name)
             notebook.open()
             notebook.run_all()
@@ -85,4 +71,4 @@ def test_capstone_shows_your_functions_and_where_they_agree_with_labkit(chromium
             notebook.wait_count(checks.filter(has_text="passed"), 2, "the two exercises' checks")
             notebook.finish(show=summary)
         finally:
-            chromium.close()
+            context.close()

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import RUN_ALL, WAIT, LabServer, NotebookPage, browser_required, launch_chromium, missing_browser
+from browser_support import RUN_ALL, WAIT, LabServer, NotebookPage
 
 pytestmark = pytest.mark.browser
 
@@ -109,13 +109,7 @@ def test_contrast_is_the_wcag_ratio():
 
 
 @pytest.fixture(scope="module")
-def dark_lab(tmp_path_factory):
-    reason = missing_browser()
-    if reason is not None:
-        if browser_required():
-            pytest.fail(f"the browser tests must run in CI (LABKIT_REQUIRE_BROWSER or CI is set), but {reason}",
-                        pytrace=False)
-        pytest.skip(f"browser tests skipped: {reason}")
+def dark_lab(chromium_ready, tmp_path_factory):
     import nbformat
 
     with LabServer(REPO / "notebooks", tmp_path_factory.mktemp("jupyterlab-dark")) as server:
@@ -132,15 +126,9 @@ def dark_lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def chromium(dark_lab, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-home-page"))
-        try:
-            yield browser
-        finally:
-            browser.close()
+def chromium(dark_lab, browser):
+    """The session's Chromium (conftest.py): one Playwright per process."""
+    return browser
 
 
 # Run All is over when some cell shows an execution count, none is queued or running ([*]), and the kernel is idle.
