@@ -39,11 +39,12 @@ NEEDED_FOR = {
     "cryptography": "01 wallets: fast key generation and signing",
     "pyjwt": "02 blocks as JSON Web Tokens",
     "pandas": "tables in every notebook",
-    "libtorrent": "05 and 07: sharing blocks over BitTorrent",
+    "numpy": "09 the fork-rate simulation",
+    "libtorrent": "05, 07 and 09: sharing blocks over BitTorrent",
     "tqdm": "progress bars of python -m labkit",
     "jupyterlab": "the workbook's front end",
     "ipywidgets": "02, 03, 06 widgets: inspector, difficulty, contracts",
-    "matplotlib": "03 and 05 plots",
+    "matplotlib": "03, 05 and 09 plots",
 }
 
 
