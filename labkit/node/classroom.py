@@ -97,9 +97,14 @@ class Classroom:
         self.extra_args = list(extra_args)
         self.nodes: dict[str, NodeProcess] = {}
         self.holder: subprocess.Popen | None = None  # keeps the private network namespace alive
+        taken: set[int] = set()
         for name in names:
+            port = free_port()
+            while port in taken:  # the system may hand out a port it just freed again
+                port = free_port()
+            taken.add(port)
             self.nodes[name] = NodeProcess(name, self.folder / "keys" / f"{name}.pem",
-                                           self.folder / "nodes" / name, "127.0.0.1", free_port())
+                                           self.folder / "nodes" / name, "127.0.0.1", port)
 
     @classmethod
     def create(cls, folder: str | os.PathLike, names: Iterable[str], *, difficulty: int = 3,
