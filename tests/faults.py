@@ -153,9 +153,14 @@ def _partition(workdir: Path, enter: list[str], link: "Link") -> dict:
     from labkit.node.classroom import free_port
 
     room = Classroom.create(workdir, ["ana", "ben", "cleo", "dev"], difficulty=2)
+    taken = {node.port for node in room.nodes.values()}
     for name in ("ana", "ben"):
         room.place(name, host="10.77.0.1")
-        room.nodes[name].port = free_port("10.77.0.1")
+        port = free_port("10.77.0.1")
+        while port in taken:  # two nodes on one address need two ports
+            port = free_port("10.77.0.1")
+        taken.add(port)
+        room.nodes[name].port = port
     for name in ("cleo", "dev"):
         room.place(name, host="10.77.0.2", prefix=enter)
     out: dict = {}
