@@ -9,14 +9,12 @@ Each step waits a bounded time and says what it waited for.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from netns import run_isolated
 
 from labkit.network import Member
 from labkit.node.journal import EVENT_KINDS, Journal, NodeError, read_status
@@ -193,36 +191,12 @@ def scenario(workdir: str) -> dict:
     return out
 
 
-def _netns_works() -> bool:
-    if os.environ.get("LABKIT_IN_NETNS") or not (shutil.which("unshare") and shutil.which("ip")):
-        return False
-    try:
-        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     pytest.importorskip("libtorrent")
     workdir = tmp_path_factory.mktemp("nodes")
-    if not _netns_works():
-        result = scenario(str(workdir))
-        result["netns"] = bool(os.environ.get("LABKIT_IN_NETNS"))
-        return result
-    cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
-           sys.executable, str(Path(__file__).resolve()), str(workdir)]
-    env = {**os.environ, "LABKIT_IN_NETNS": "1",
-           "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE), os.environ.get("PYTHONPATH", "")])}
-    try:
-        child = subprocess.run(cmd, capture_output=True, text=True, timeout=150, env=env)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the live node scenario did not finish in 150 s; stderr: {(exc.stderr or '')[-3000:]}")
-    if child.returncode != 0:
-        pytest.fail(f"the live node scenario failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
-    result = json.loads(child.stdout.strip().splitlines()[-1])
-    result["netns"] = True
-    return result
+    return run_isolated(str(Path(__file__).resolve()), [str(workdir)], lambda: scenario(str(workdir)),
+                        what="live node scenario", timeout=150)
 
 
 def same_tip(*statuses) -> bool:

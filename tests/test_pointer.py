@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
-import shutil
 import stat
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from netns import run_isolated
 from hypothesis import given, settings, strategies as st
 
 from labkit.errors import InvalidKey, InvalidSignature, KeyFileExists
@@ -554,36 +551,10 @@ def _drain(session, seconds: float, audit):
         yield from batch
 
 
-def _netns_works() -> bool:
-    if os.environ.get("LABKIT_IN_NETNS") or not (shutil.which("unshare") and shutil.which("ip")):
-        return False
-    try:
-        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @pytest.fixture(scope="module")
 def live():
     pytest.importorskip("libtorrent")
-    if not _netns_works():
-        result = scenario()
-        result["netns"] = bool(os.environ.get("LABKIT_IN_NETNS"))  # set by whoever made the namespace
-        return result
-    here = Path(__file__).resolve().parent
-    cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
-           sys.executable, str(Path(__file__).resolve())]
-    env = {**os.environ, "LABKIT_IN_NETNS": "1",
-           "PYTHONPATH": os.pathsep.join([str(here.parent), str(here), os.environ.get("PYTHONPATH", "")])}
-    try:
-        child = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the live DHT scenario did not finish in 120 s; stderr: {(exc.stderr or '')[-2000:]}")
-    if child.returncode != 0:
-        pytest.fail(f"the live DHT scenario failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
-    result = json.loads(child.stdout.strip().splitlines()[-1])
-    result["netns"] = True
-    return result
+    return run_isolated(str(Path(__file__).resolve()), [], scenario, what="live DHT scenario", timeout=120)
 
 
 def test_b_and_c_read_the_pointer_a_published(live):
