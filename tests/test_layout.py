@@ -75,13 +75,13 @@ def test_no_module_imports_another_modules_private_name(path):
 def test_the_check_finds_what_it_looks_for(tmp_path):
     # A made-up module in a package of the same shape: private names of labkit only, dunders allowed.
     fake = tmp_path / "labkit"
-    (fake / "teaching").mkdir(parents=True)
-    module = fake / "teaching" / "probe.py"
+    (fake / "lessons").mkdir(parents=True)
+    module = fake / "lessons" / "probe.py"
     module.write_text("from ..chain import _secret, judge\nfrom .lab import Lab\nimport labkit._hidden\n"
                       "from ..errors import __all__ as names\nfrom os import _exit\n")
     found = private_imports(module, fake)
-    assert found == ["labkit/teaching/probe.py:1: from labkit.chain import _secret",
-                     "labkit/teaching/probe.py:3: import labkit._hidden"]
+    assert found == ["labkit/lessons/probe.py:1: from labkit.chain import _secret",
+                     "labkit/lessons/probe.py:3: import labkit._hidden"]
 
 
 def test_the_reading_order_lists_every_core_module():

@@ -7,7 +7,7 @@ characters, and not a line every program has such as ``return None``) must
 appear nowhere in the student version of the same notebook: as a line of
 another cell (a demo a few cells up that spells the answer), of the check
 cell, or of the metadata. Nor may it appear in any tier of the notebook's hints
-(labkit.teaching.hints), which the learner opens one by one.
+(labkit.course.hints), which the learner opens one by one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.teaching import hints
+from labkit.course import hints
 from tools_loader import load_tool
 
 student = load_tool("student")
@@ -117,7 +117,7 @@ def test_hints_come_in_tiers_for_every_checked_exercise(path):
     if path.stem[:2] <= "08":  # the notebooks of this round's exercises; later ones may add theirs
         assert checked and checked <= set(known), f"{path.name}: no hints for {sorted(checked - set(known))}"
         assert all(len(known[name]) == 3 for name in checked)
-        assert not any("hint=" in source(c) for c in nb["cells"]), "hints live in labkit.teaching.hints"
+        assert not any("hint=" in source(c) for c in nb["cells"]), "hints live in labkit.course.hints"
 
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[:2] <= "08"], ids=lambda p: p.name)

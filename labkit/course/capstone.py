@@ -1,7 +1,7 @@
 """The capstone (notebook 11): the learner's own functions, assembled into a verifier, judged against labkit's.
 
 Each function exercise of notebooks 00-08 that passed its check was saved
-(:mod:`labkit.teaching.mine`). ``assemble()`` loads the ones the verifier
+(:mod:`labkit.course.saved`). ``assemble()`` loads the ones the verifier
 uses and, where the learner has not passed one yet (or its saved file does
 not run), takes labkit's reference instead and says so:
 
@@ -35,7 +35,7 @@ from ..operations import OPERATIONS
 from ..pow import MiningResult, token_hash
 from ..tokens import encode_token
 from ..wallet import Wallet
-from . import cases, hints, mine
+from . import cases, hints, saved
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -75,7 +75,7 @@ class Part:
         return f"{self.whose} {self.name}"
 
 
-def assemble(loader: Callable[[str], Callable | None] = mine.load) -> dict[str, Part]:
+def assemble(loader: Callable[[str], Callable | None] = saved.load) -> dict[str, Part]:
     """The verifier's parts: each saved function of the learner, else labkit's reference (with the reason)."""
     parts = {}
     for name, (notebook, role, reference) in PARTS.items():
@@ -324,5 +324,5 @@ def disagreements_cases(count: int = 100, seed: int = 12) -> list[tuple]:
 
 
 # The hints of the two exercises, in tiers (a nudge, the method, a near-solution), kept with
-# every other exercise's in labkit.teaching.hints, where the student-build leak test reads them.
+# every other exercise's in labkit.course.hints, where the student-build leak test reads them.
 HINTS = hints.HINTS["11-your-own-verifier"]

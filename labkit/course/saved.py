@@ -49,8 +49,8 @@ attacker_success    ``attacker_success(q: float, z: int) -> float``             
 
 For example, in the capstone::
 
-    from labkit.teaching import mine
-    check_block = mine.load("check_block")  # None: not passed yet, use labkit's
+    from labkit.course import saved
+    check_block = saved.load("check_block")  # None: not passed yet, use labkit's
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from typing import Any, Callable
 
 from ..errors import SavedCodeError
 
-__all__ = ["MINE_ENV", "KEPT", "mine_dir", "keep", "load", "saved", "module_source"]
+__all__ = ["MINE_ENV", "KEPT", "mine_dir", "keep", "load", "names", "module_source"]
 
 MINE_ENV = "LABKIT_MINE_DIR"
 # The names check_against keeps, in course order (the table above).
@@ -167,7 +167,7 @@ def module_source(function: Callable) -> str:
             else:
                 missing.append(f"# {name}: a {type(value).__name__} from the notebook, not saved")
     parts = [
-        f'"""{function.__name__}: the learner\'s code, saved when its exercise passed (labkit.teaching.mine)."""',
+        f'"""{function.__name__}: the learner\'s code, saved when its exercise passed (labkit.course.saved)."""',
         "from __future__ import annotations  # annotations name things the notebook imported",
         "\n".join(sorted(set(imports))), "\n".join(sorted(set(constants))), "\n".join(missing),
         *reversed(definitions),
@@ -188,7 +188,7 @@ def keep(name: str, function: Callable) -> Path:
     return path
 
 
-def saved() -> list[str]:
+def names() -> list[str]:
     """The names of the exercises whose code is saved, in course order (others after, sorted)."""
     folder = mine_dir()
     found = {p.stem for p in folder.glob("*.py")} if folder.is_dir() else set()

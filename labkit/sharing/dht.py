@@ -7,7 +7,7 @@ at this height with this total work". Anyone who knows the public key and the
 salt can get the newest record and fetch the torrent; no one without the
 private key can change it.
 
-- ``NodeKey``: a node's ed25519 key (a 32-byte seed), saved as PKCS#8 PEM, mode 0600.
+- ``NodeKey`` (labkit.node.keys): a node's ed25519 key (a 32-byte seed), which signs the record.
 - ``Pointer(info_hash, height, total_work, seq)``: the record, with
   ``to_value`` / ``from_value`` for the bytes that go into the DHT.
 - ``dht_settings(listen)``, ``bootstrap(session, nodes)``, ``wait_for_nodes``:
@@ -99,10 +99,12 @@ import re
 import time
 from contextlib import closing
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .errors import InvalidKey, InvalidSignature, LabkitError, TorrentError
-from .nodekey import NodeKey  # re-exported: a pointer is signed with a node key
+from ..errors import InvalidKey, InvalidSignature, LabkitError, TorrentError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..node.keys import NodeKey  # a pointer is signed with a node key
 
 __all__ = [
     "MAX_VALUE_BYTES",
@@ -110,7 +112,6 @@ __all__ = [
     "InvalidPointer",
     "DHTTimeout",
     "PublishFailed",
-    "NodeKey",
     "Pointer",
     "signed_message",
     "verify_item",
