@@ -176,9 +176,9 @@ class Exercises:
             return tuple(hints)
         if hint:
             return (hint,)
-        from . import hints as catalogue
+        from .hints import tiers
 
-        return catalogue.tiers(self.notebook, exercise)
+        return tiers(exercise)
 
     def check(
         self,
