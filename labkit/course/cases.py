@@ -9,7 +9,7 @@ The cases are many (50-200) and varied, so a function that passes has done
 the job, not matched a few examples; and the expected answers are computed,
 not written beside the stub. Where labkit already owns the answer the
 reference calls it (``pow.mine``, ``tokens.check_mac``, ``chain.judge``,
-``race.nakamoto_probability``, libtorrent's bencode); where the exercise is
+``race.nakamoto_probability``, ``sharing.bencode.encode``); where the exercise is
 the only place it is computed (the hash chain of 00, the NFT transfer of 06,
 the fork choice over a bare tree of 07) the reference is written here, short
 enough to read.
@@ -250,23 +250,13 @@ def check_block_cases(count: int = 60, seed: int = 4) -> list[Case]:
 # --- 05: bencode ---------------------------------------------------------------------
 
 
-def _as_bytes(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, list):
-        return [_as_bytes(v) for v in value]
-    if isinstance(value, dict):
-        return {_as_bytes(k): _as_bytes(v) for k, v in value.items()}
-    return value
-
-
 def bencode_reference(value: Any) -> bytes:
-    """libtorrent's bencode (str is encoded as UTF-8 first, as BitTorrent strings are bytes)."""
-    import libtorrent
+    """labkit's bencoder (labkit.sharing.bencode; str is encoded as UTF-8, as BitTorrent strings are bytes)."""
+    from ..sharing.bencode import encode
 
     if isinstance(value, bool) or not isinstance(value, (int, str, bytes, list, dict)):
         raise TypeError(f"bencode has no {type(value).__name__}")
-    return bytes(libtorrent.bencode(_as_bytes(value)))
+    return encode(value)
 
 
 def _bvalue(rng: random.Random, depth: int) -> Any:
