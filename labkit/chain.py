@@ -218,8 +218,11 @@ class Verdict:
     @property
     def link(self) -> Link:
         """What this block establishes for a block built on it."""
-        if self.entry is not None:
-            return self.entry.link
+        return self.entry.link if self.entry is not None else self.refused_link
+
+    @property
+    def refused_link(self) -> Link:
+        """The link of this block taken as refused (even if it passed): a block on it breaks ``ancestry``."""
         broken = self.broken
         refused = (broken.detail if broken is not None and broken.rule == "ancestry"
                    else f"builds on rejected block {self.index}")
