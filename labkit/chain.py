@@ -33,11 +33,11 @@ import enum
 import html
 
 from .block import Block
-from .errors import InvalidBlock, InvalidToken, RuleBroken
+from .errors import InvalidBlock, InvalidToken, RuleBroken, TooEarly
 from .network import Network
 from .operations import Context, Operation, empty_state
 from .pow import Miner, expected_attempts
-from .rules import CHECKS, QUESTIONS, RULES, BlockContext, NotAsked, TooEarly, Waiting
+from .rules import CHECKS, QUESTIONS, RULES, BlockContext, NotAsked, Waiting
 from .tokens import GENESIS_HASH, Payload, format_timestamp, utc_now
 from .vm import State, state_digest
 from .wallet import Wallet

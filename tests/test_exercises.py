@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from labkit.errors import ContractError
+from labkit.errors import ContractError, ExerciseFailed
 from labkit.course import cases, hints, saved
-from labkit.course.exercises import GRADE_LOG_ENV, STRICT_ENV, ExerciseFailed, Exercises, Status
+from labkit.course.exercises import GRADE_LOG_ENV, STRICT_ENV, Exercises, Status
 
 
 @pytest.fixture(autouse=True)

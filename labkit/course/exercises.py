@@ -45,10 +45,10 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from ..errors import LabkitError, SavedCodeError
+from ..errors import ExerciseFailed, SavedCodeError
 from ..lessons.display import tint
 
-__all__ = ["Exercises", "CheckResult", "Status", "ExerciseFailed", "STRICT_ENV", "GRADE_LOG_ENV"]
+__all__ = ["Exercises", "CheckResult", "Status", "STRICT_ENV", "GRADE_LOG_ENV"]
 
 STRICT_ENV = "LABKIT_EXERCISES_STRICT"
 GRADE_LOG_ENV = "LABKIT_GRADE_LOG"
@@ -76,10 +76,6 @@ class Status(enum.Enum):
     def wrong(self) -> bool:
         """Failed or error: the answer is wrong (the hints show, strict mode raises)."""
         return self in (Status.FAILED, Status.ERROR)
-
-
-class ExerciseFailed(LabkitError, AssertionError):
-    """A checked answer is wrong (raised only in strict mode)."""
 
 
 def _short(value: Any, limit: int = 200) -> str:
