@@ -24,6 +24,7 @@ __all__ = [
     "SimulationError",
     "TorrentError",
     "InvalidTorrent",
+    "BadAddress",
     "FetchTimeout",
     "SavedCodeError",
     "GradingError",
@@ -173,6 +174,10 @@ class TorrentError(LabkitError):
 
 class InvalidTorrent(TorrentError, ValueError):
     """A .torrent file or magnet link is truncated, garbage, or for another file."""
+
+
+class BadAddress(TorrentError, ValueError):
+    """A peer, bootstrap or listen address that is malformed or names no one a session may contact."""
 
 
 class FetchTimeout(TorrentError, TimeoutError):
