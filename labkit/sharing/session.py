@@ -335,8 +335,8 @@ class TorrentSession:
         Returns only when every piece passed its hash check (and the file was
         hashed once more after being moved into place). ``progress`` receives a
         :class:`~labkit.sharing.transfer.TransferStatus` about four times a second. Raises FetchTimeout
-        after ``timeout`` seconds (the partial download stays, and a later fetch
-        resumes it). The file keeps being shared while the session lives.
+        after ``timeout`` seconds (a partial download stays, and a later fetch
+        resumes it; one that received nothing leaves nothing behind). The file keeps being shared while the session lives.
         """
         transfer = self.add(source, dest_dir, peers, trackers=trackers, use_trackers=use_trackers,
                             upload_limit=upload_limit, overwrite=overwrite)
