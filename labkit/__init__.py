@@ -27,6 +27,7 @@ forks          the block tree: branches, orphans, fork choice by most work   08
 peer           a peer: its tree, its canonical chain and that chain's state  07
 files          files written atomically, paths checked before use            07
 terminal       user text made safe to print on a terminal                    07
+arguments      command-line values checked before anything is made           07
 nodekey        a node's ed25519 key, which signs its DHT pointers             09
 pointer        BEP 46 chain-tip pointers on the DHT (the classroom network)  09  
 merkle         Merkle roots and inclusion proofs, Bitcoin's construction     10
