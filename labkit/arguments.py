@@ -138,7 +138,6 @@ def existing_folder(value: str) -> Path:
 
 def path(value: str) -> Path:
     """Any path but the empty one (``Path('')`` would be the current folder); the command checks the rest."""
-    text(value, what="the path")
     return checked(Path)(value)
 
 
