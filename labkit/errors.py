@@ -31,6 +31,7 @@ __all__ = [
     "SimulationError",
     "TorrentError",
     "InvalidTorrent",
+    "BadAddress",
     "FetchTimeout",
     "InvalidBencode",
     "InvalidPointer",
@@ -216,6 +217,10 @@ class TorrentError(LabkitError):
 
 class InvalidTorrent(TorrentError, ValueError):
     """A .torrent file or magnet link is truncated, garbage, or for another file."""
+
+
+class BadAddress(TorrentError, ValueError):
+    """A peer, bootstrap or listen address that is malformed or names no one a session may contact."""
 
 
 class FetchTimeout(TorrentError, TimeoutError):
