@@ -1,4 +1,4 @@
-"""A node's data folder: its lock, its events as JSON lines, and ``status.json``.
+"""A node's record of itself: its events as JSON lines, and ``status.json``.
 
 Every event is one line of ``DIR/events.jsonl``, a JSON object with the UTC
 time, the kind and what it concerns; the kinds are those of
@@ -7,36 +7,28 @@ time, the kind and what it concerns; the kinds are those of
 where a node stands. Both are written as they happen, so another process can
 watch a running node.
 
-The folder is the node's alone. :func:`lock_folder` takes ``DIR/node.lock``
-with ``flock``: a second node process on the same folder gets
-:class:`~labkit.errors.FolderInUse` before it reads or writes anything, and
-the lock goes with the process however it ends (even SIGKILL). The event
-log is appended without following a link or waiting on a FIFO, and
-``status.json`` is written no larger than :data:`MAX_STATUS_BYTES`, the limit
-it is read back with (the longest lists are trimmed, and it says so).
+The event log is appended without following a link or waiting on a FIFO,
+and ``status.json`` is written no larger than :data:`MAX_STATUS_BYTES`, the
+limit it is read back with (the longest lists are trimmed, and it says so).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import fcntl
 import json
 import os
-import stat
 import sys
-import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..encoding import MAX_DEPTH, loads_strict
-from ..errors import FolderInUse, LabkitError
-from ..files import FileRefused, append_line, atomic_write, check_own, read_regular, refused
+from ..errors import LabkitError
+from ..files import FileRefused, append_line, atomic_write, read_regular, refused
 
-__all__ = ["NodeError", "EVENT_KINDS", "MAX_STATUS_BYTES", "NODE_FILE_DEPTH", "LOCK_FILE", "Event", "Journal",
-           "FolderLock", "lock_folder", "read_status", "check_status"]
+__all__ = ["NodeError", "EVENT_KINDS", "MAX_STATUS_BYTES", "NODE_FILE_DEPTH", "Event", "Journal", "fit_status",
+           "read_status", "check_status"]
 
 EVENT_KINDS = (
     "started",  # the node opened its session (listen address, chain loaded from its folder)
@@ -60,7 +52,6 @@ MAX_STATUS_BYTES = 4 * 1024 * 1024  # status.json is written no larger, and read
 # A contract may be MAX_DEPTH deep (labkit.encoding); the node's files hold it inside a record
 # inside a list inside the file's object, so they are read with three levels more.
 NODE_FILE_DEPTH = MAX_DEPTH + 3
-LOCK_FILE = "node.lock"
 
 
 class NodeError(LabkitError):
@@ -241,79 +232,3 @@ def read_status(folder: str | os.PathLike) -> dict[str, Any]:
     except ValueError as exc:
         raise NodeError(f"{path}: not a node's status: {exc}") from None
     return check_status(status, str(path))
-
-
-# --- the lock ------------------------------------------------------------------------------------
-
-_held: dict[tuple[int, int], list] = {}  # (device, inode) of a lock file -> [fd, holders] in this process
-_held_lock = threading.Lock()
-
-
-class FolderLock:
-    """This process's hold on a data folder (see :func:`lock_folder`); :meth:`release` lets go."""
-
-    def __init__(self, path: Path, key: tuple[int, int]):
-        self.path = path
-        self._key: tuple[int, int] | None = key
-
-    @property
-    def held(self) -> bool:
-        return self._key is not None
-
-    def __del__(self) -> None:  # a Node dropped without stop() lets go too
-        self.release()
-
-    def release(self) -> None:
-        """Let go (once; the folder is free when the last holder in this process lets go)."""
-        with _held_lock:
-            key, self._key = self._key, None
-            if key is None or key not in _held:
-                return
-            _held[key][1] -= 1
-            if _held[key][1] == 0:
-                os.close(_held.pop(key)[0])  # closing the descriptor releases the flock
-
-
-def lock_folder(folder: str | os.PathLike) -> FolderLock:
-    """Hold ``folder`` for this process's node: FolderInUse if another process holds it.
-
-    The lock is between processes: the same process may open its folder again (a notebook
-    cell run twice makes a second Node on it), and shares the one lock. The folder must exist.
-    """
-    path = Path(folder) / LOCK_FILE
-    check_own(path)
-    flags = (os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-             | getattr(os, "O_CLOEXEC", 0))
-    try:
-        fd = os.open(path, flags, 0o644)
-    except OSError as exc:
-        raise refused(path, exc) from None
-    with _held_lock:
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise FileRefused(path, "is not a regular file")
-            key = (info.st_dev, info.st_ino)
-            if key in _held:
-                os.close(fd)
-                _held[key][1] += 1
-                return FolderLock(path, key)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise refused(path, exc) from None
-                raise FolderInUse(str(folder), _holder(fd)) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        except BaseException:
-            os.close(fd)
-            raise
-        _held[key] = [fd, 1]
-    return FolderLock(path, key)
-
-
-def _holder(fd: int) -> int | None:
-    """The process id the holder wrote into the lock file, if it reads as one."""
-    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    return int(text) if text.isdigit() else None

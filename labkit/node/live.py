@@ -5,7 +5,7 @@ A ``Node`` holds its member's wallet (RSA, to sign blocks) and node key
 (block tree, canonical chain, VM state), one libtorrent session with the DHT
 on, and a data folder::
 
-    DIR/node.lock                        held by the node's process (labkit.node.journal.lock_folder)
+    DIR/node.lock                        held by the node's process (labkit.node.folder)
     DIR/chain.jsonl                      the canonical chain (read back when the node starts again)
     DIR/published/TIP16/chain.jsonl      a published chain, seeded as it was (the newest KEEP_PUBLISHED)
     DIR/published/TIP16/chain.torrent    and its torrent
@@ -30,11 +30,9 @@ What it does, each a method a notebook calls (and a ``node run`` loop repeats, s
   block is rolled back by a reorganisation goes back into the queue.
 - ``status()``: member, tip, height, work, state digest, queue, the pointers seen, last events.
 
-The folder is the node's alone: a second node process on it gets FolderInUse,
-a symbolic link, FIFO, device or folder where the node keeps a file (or a file
-where it keeps a folder) is refused when it starts, and so is a ``chain.jsonl``
-with a line it cannot take (ChainFileDamaged names the line; the file is left
-as it is).
+The folder is the node's alone (labkit.node.folder): a second node process on
+it, anything but a plain file where the node keeps one, and a ``chain.jsonl``
+with a line it cannot take are refused when the node starts.
 
 The session binds 127.0.0.1 and bootstraps its DHT only from the addresses given
 (labkit.pointer.dht_settings: no default routers, no LSD, UPnP or NAT-PMP); its IP
@@ -53,23 +51,21 @@ from typing import Any, Iterable
 from ..blocksfile import save_blocks
 from ..block import Block
 from ..chain import Entry, mine_block
-from ..errors import ChainFileDamaged, InvalidBlock, LabkitError, TorrentError
-from ..files import check_own
+from ..errors import InvalidBlock, LabkitError, TorrentError
 from ..fastmine import mine as fast_mine
 from ..network import Member, Network
 from ..peer import Peer
 from ..pointer import DHTTimeout, NodeKey, Pointer, PublishFailed, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
 from ..wallet import Wallet
 from .fetch import place_known_blocks, prune_partials, wait_for_chain
-from .journal import Event, Journal, NodeError, lock_folder
-from .queue import INBOX, QUEUE_FILE, ContractQueue, QueueFull, contract_key
+from .folder import CHAIN_FILE, KEEP_PUBLISHED, load_chain, lock_folder, open_folder, prune_published
+from .journal import Event, Journal, NodeError
+from .queue import ContractQueue, QueueFull, contract_key
 
 __all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "Node"]
 
 Address = tuple[str, int]
 
-CHAIN_FILE = "chain.jsonl"  # the name of every chain a node shares, so the same blocks give the same torrent
-KEEP_PUBLISHED = 4  # chains a node keeps seeding: the newest, and those followers may still be fetching
 FOLLOW_TIMEOUT = 2.0  # seconds for one round of pointer lookups (unanswered ones go on in the background)
 PUT_TIMEOUT = 3.0  # seconds to wait for a pointer's put to be confirmed
 FETCH_TIMEOUT = 30.0  # seconds for one chain to arrive
@@ -121,14 +117,12 @@ class Node:
         self.put_timeout = put_timeout
         self.salt = network_salt(network)
         self.folder = Path(data_dir)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.lock = lock_folder(self.folder)  # FolderInUse before anything is read or written
+        self.lock = open_folder(self.folder)  # FolderInUse, or FileRefused, before anything is read or written
         try:
-            self._check_folder()
             self.journal = Journal(self.folder)
             self.peer = Peer(self.name, network, wallet=wallet)
             self.queue = ContractQueue(self.folder)  # contracts waiting to be mined, saved in queue.json
-            self._load_chain()
+            load_chain(self.peer, self.folder / CHAIN_FILE)  # a node started again picks up its chain
         except BaseException:
             self.lock.release()
             raise
@@ -145,27 +139,6 @@ class Node:
         self._seeding: dict[str, Any] = {}  # info-hash -> Transfer, oldest first
         self._ignored: set[tuple[str, int, str]] = set()  # (who, seq, why) already logged
         self._published_dirs: dict[str, Path] = {}  # info-hash -> its folder in published/, oldest first
-
-    def _check_folder(self) -> None:
-        """Refuse a link, FIFO, device or folder where the node keeps a file, and the reverse."""
-        for name in (CHAIN_FILE, QUEUE_FILE, "events.jsonl", "status.json"):
-            check_own(self.folder / name)
-        for name in (INBOX, "published", "fetched"):
-            check_own(self.folder / name, folder=True)
-
-    def _load_chain(self) -> None:
-        """Take the chain this node had (a node started again picks it up); ChainFileDamaged names
-        the first line it cannot take, and the file is left as it is (never rewritten shorter)."""
-        path = self.folder / CHAIN_FILE
-        if not path.exists():
-            return
-        reports = self.peer.receive(path)
-        bad = [r for r in reports if not r.accepted]
-        if bad:
-            first = min(bad, key=lambda r: (r.line is None, r.line or 0))
-            reason = first.reason if first.rule == "record" else f"block {first.index} breaks rule {first.rule}: {first.reason}"
-            raise ChainFileDamaged(str(path), first.line or 0, reason,
-                                   blocks_before=sum(1 for r in reports if r.accepted and (r.line or 0) < (first.line or 0)))
 
     # --- starting and stopping -------------------------------------------------------
 
@@ -359,7 +332,7 @@ class Node:
                 old = next(iter(self._seeding))
                 self._live().remove(self._seeding.pop(old))
                 self._published_dirs.pop(old, None)
-            self._prune_published()
+            prune_published(self.folder, keep={folder.name for folder in self._published_dirs.values()})
         pointer = Pointer(torrent.info_hash, height, total_work, peer=self.address, tip=tip_hash)
         self.published_at = time.monotonic()
         try:
@@ -379,20 +352,6 @@ class Node:
                              seq=self.published.seq, bytes=torrent.size)
         self.write_status()
         return self.published
-
-    def _prune_published(self) -> None:
-        """Remove the copies in published/ no longer seeded: those of older tips, and those
-        an earlier run of the node left (published/ holds at most KEEP_PUBLISHED chains)."""
-        store = self.folder / "published"
-        keep = {folder.name for folder in self._published_dirs.values()}
-        try:
-            folders = [entry for entry in os.scandir(store)
-                       if entry.name not in keep and entry.is_dir(follow_symlinks=False)
-                       and len(entry.name) == 16 and all(c in "0123456789abcdef" for c in entry.name)]
-        except OSError:  # no published/ yet, or it cannot be read: nothing to remove
-            return
-        for entry in folders:
-            shutil.rmtree(entry.path, ignore_errors=True)
 
     # --- following ---------------------------------------------------------------------
 
