@@ -610,3 +610,71 @@ def test_a_lone_node_clears_no_space_from_its_status_once_it_can_write(lone_node
     status = read_status(tmp_path / "ana")
     assert status["error"] is None and status["height"] == 1
     assert [e.kind for e in lone_node.events].count("recovered") == 1
+
+
+def _planted_fifo(copy: Path) -> None:
+    copy.mkdir(parents=True)
+    os.mkfifo(copy / "chain.jsonl")
+
+
+def _planted_link_to_another_chain(copy: Path) -> None:
+    copy.mkdir(parents=True)
+    (copy.parent / "other.jsonl").write_text('{"token": "not this chain"}\n')
+    (copy / "chain.jsonl").symlink_to(copy.parent / "other.jsonl")
+
+
+def _planted_folder_link(copy: Path) -> None:
+    copy.parent.mkdir(exist_ok=True)
+    (copy.parent / "elsewhere").mkdir()
+    copy.symlink_to(copy.parent / "elsewhere")
+
+
+def _planted_file(copy: Path) -> None:
+    copy.parent.mkdir(exist_ok=True)
+    copy.write_text("a file where the copy's folder goes\n")
+
+
+@pytest.mark.parametrize("plant", [_planted_fifo, _planted_link_to_another_chain, _planted_folder_link, _planted_file])
+def test_what_is_planted_where_the_next_published_copy_goes_is_replaced_by_the_copy(lone_node, tmp_path, plant):
+    lone_node.submit(student_contracts("ana", 1)[0])
+    entry = lone_node.mine_once(publish=False)
+    copy = tmp_path / "ana" / "published" / entry.hash[:16]
+    plant(copy)
+    lone_node.publish()  # without the fix: a TorrentError (the node exits), or the planted file seeded
+    assert not copy.is_symlink() and (copy / "chain.jsonl").read_bytes() == (tmp_path / "ana" / "chain.jsonl").read_bytes()
+    assert lone_node.published_tip == entry.hash or lone_node._dht_failure is not None
+    assert read_status(tmp_path / "ana")["error"] is None
+
+
+def test_sigterm_stops_a_node_whose_event_log_became_a_fifo(member, tmp_path):
+    folder = tmp_path / "ana"
+    args = [sys.executable, "-m", "labkit", *member.run_args(folder)]
+    args.remove("--duration"), args.remove("1")
+    node = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        wait_for("the node to start", lambda: (folder / "status.json").exists() and read_status(folder)["listen"], 60)
+        (folder / "events.jsonl").rename(folder / "events.jsonl.before")
+        os.mkfifo(folder / "events.jsonl")
+        inbox = folder / "inbox"
+        inbox.mkdir(exist_ok=True)
+        (inbox / "01-c.json").write_text(json.dumps(student_contracts("ana", 1)[0]))
+        wait_for("the node to take the contract", lambda: not (inbox / "01-c.json").exists(), 60)
+        node.send_signal(signal.SIGTERM)
+        _, err = node.communicate(timeout=60)  # without the fix: the open of the FIFO never returns
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert node.returncode == 0 and "Traceback" not in err, err
+    assert "events.jsonl: is a FIFO" in err
+
+
+def wait_for(what: str, condition: Callable[[], object], seconds: float) -> None:
+    """Poll ``condition`` until it holds; fail saying what never happened."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds:g} s")
+        time.sleep(0.05)

@@ -23,7 +23,9 @@ When a node opens its folder (:func:`open_folder`):
   to recover, and the file is left as it is. Keeping the good prefix would rewrite the file
   shorter at the next block, and lose the blocks after the bad line.
 
-While the node runs, :func:`prune_published` removes the published copies it no longer seeds.
+While the node runs, ``published/`` holds only its own copies: :func:`published_copy` removes
+whatever was planted where the next copy goes, and :func:`prune_published` the copies it no
+longer seeds.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from ..files import FileRefused, check_own, refused
 from ..peer import Peer
 
 __all__ = ["CHAIN_FILE", "LOCK_FILE", "OWN_FILES", "OWN_FOLDERS", "KEEP_PUBLISHED", "FolderLock", "lock_folder",
-           "open_folder", "load_chain", "prune_published"]
+           "open_folder", "load_chain", "published_copy", "prune_published"]
 
 CHAIN_FILE = "chain.jsonl"  # the name of every chain a node shares, so the same blocks give the same torrent
 LOCK_FILE = "node.lock"
@@ -150,6 +152,26 @@ def load_chain(peer: Peer, path: Path) -> int:
     reason = first.reason if first.rule == "record" else f"block {first.index} breaks rule {first.rule}: {first.reason}"
     before = sum(1 for r in reports if r.accepted and (r.line or 0) < (first.line or 0))
     raise ChainFileDamaged(str(path), first.line or 0, reason, blocks_before=before)
+
+
+def published_copy(folder: Path, tip_hash: str) -> Path:
+    """Where the published copy of the chain ending at ``tip_hash`` goes: ``published/TIP16/chain.jsonl``.
+
+    Anything there that the node did not write the way it writes (a link, a FIFO, a folder
+    where the chain goes, a file where its folder goes) is removed first, so the copy is
+    written afresh rather than read or seeded from what a classmate planted.
+    """
+    copy = folder / "published" / tip_hash[:16]
+    path = copy / CHAIN_FILE
+    try:
+        check_own(copy, folder=True)
+        check_own(path)
+    except FileRefused:
+        if os.path.isdir(copy) and not os.path.islink(copy):
+            shutil.rmtree(copy, ignore_errors=True)
+        else:
+            os.unlink(copy)
+    return path
 
 
 def prune_published(folder: Path, keep: set[str]) -> None:

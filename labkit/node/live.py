@@ -58,7 +58,7 @@ from ..peer import Peer
 from ..pointer import DHTTimeout, NodeKey, Pointer, PublishFailed, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
 from ..wallet import Wallet
 from .fetch import place_known_blocks, prune_partials, wait_for_chain
-from .folder import CHAIN_FILE, KEEP_PUBLISHED, load_chain, lock_folder, open_folder, prune_published
+from .folder import CHAIN_FILE, KEEP_PUBLISHED, load_chain, open_folder, prune_published, published_copy
 from .journal import Event, Journal, NodeError
 from .queue import ContractQueue, QueueFull, contract_key
 
@@ -150,7 +150,7 @@ class Node:
         if self.session is not None:
             return self
         if not self.lock.held:  # stopped, and started again
-            self.lock = lock_folder(self.folder)
+            self.lock = open_folder(self.folder)
         lib = load_libtorrent()
         dht = {k: v for k, v in dht_settings("127.0.0.1:0").items() if k.startswith("dht_") or k == "enable_dht"}
         dht["alert_mask"] = session_settings(self.listen)["alert_mask"] | lib.alert_category.dht
@@ -275,8 +275,8 @@ class Node:
         if tip is None:
             raise NodeError("the chain is empty: there is nothing to publish")
         folder = self.folder / "published" / tip.hash[:16]
-        path = folder / CHAIN_FILE
         try:
+            path = published_copy(self.folder, tip.hash)  # what was planted there is removed first
             self.peer.save(self.folder / CHAIN_FILE)
             if not path.exists():
                 folder.mkdir(parents=True, exist_ok=True)
