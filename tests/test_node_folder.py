@@ -31,7 +31,8 @@ import pytest
 from labkit.__main__ import main
 from labkit.errors import ChainFileDamaged, FolderInUse
 from labkit.files import FileRefused
-from labkit.network import Member
+from labkit.network import Member, Network
+from labkit.pointer import NodeKey
 from labkit.node.classroom import student_contracts
 from labkit.node.folder import KEEP_PUBLISHED, lock_folder
 from labkit.node.journal import MAX_STATUS_BYTES, Journal, fit_status, read_status
@@ -49,10 +50,12 @@ BLOCKS = 3
 
 
 @dataclass
-class Member_:
-    network: object
+class MemberFiles:
+    """A member of a one-member network, in memory and as the files ``node run`` is given."""
+
+    network: Network
     wallet: Wallet
-    node_key: object
+    node_key: NodeKey
     network_file: Path
     key_file: Path
 
@@ -65,7 +68,7 @@ class Member_:
 
 
 @pytest.fixture(scope="module")
-def member(tmp_path_factory) -> Member_:
+def member(tmp_path_factory) -> MemberFiles:
     from labkit.teaching.data import demo_network, demo_wallets
 
     root = tmp_path_factory.mktemp("member")
@@ -74,7 +77,7 @@ def member(tmp_path_factory) -> Member_:
     node_key = write_node_key_pair(key_file)[0]
     network = demo_network(1).with_members([Member(wallet.name, wallet.public_key, node_key.public_key)])
     network_file = network.save(root / "net.json")
-    return Member_(network, wallet, node_key, network_file, key_file)
+    return MemberFiles(network, wallet, node_key, network_file, key_file)
 
 
 @pytest.fixture(scope="module")
@@ -138,12 +141,6 @@ def one_error_line(err: str, *names: str) -> None:
     assert err.startswith("error: ") and err.count("\n") == 1, err
     for name in names:
         assert name in err, (name, err)
-
-
-def node_run(member: Member_, folder: Path, timeout: float = 90) -> subprocess.CompletedProcess:
-    """``node run`` in a process of its own: a hang is a time-out here, not a stuck test run."""
-    return subprocess.run([sys.executable, "-m", "labkit", *member.run_args(folder)], capture_output=True,
-                          text=True, timeout=timeout, env=ENV, cwd=folder.parent)
 
 
 # --- one node per folder ---------------------------------------------------------------------------
@@ -317,6 +314,12 @@ def test_a_full_queue_refuses_a_contract_and_stays_readable(tmp_path, monkeypatc
     refusal = node.events[-1]
     assert refusal.kind == "contract refused" and "queue is full" in refusal.detail["reason"]
     assert [p.name for p in inbox.iterdir()] == ["00000000000000000009-late.refused"]
+    # node submit says so at once, and drops nothing into the inbox
+    (inbox / "00000000000000000009-late.refused").unlink()
+    node.write_status()
+    with pytest.raises(QueueFull, match="is full"):
+        queue_module.submit_to(tmp_path / "ana", contracts[-1])
+    assert list(inbox.iterdir()) == []
     node.stop()
 
 
@@ -443,12 +446,13 @@ START_CASES = [
 
 
 @pytest.mark.parametrize("case", START_CASES, ids=[f"{c.file}-{c.plant.__name__}-{c.expect}" for c in START_CASES])
-def test_catalogue_a_hostile_file_in_the_folder_stops_node_run_with_one_error_line(member, folder, case):
+def test_catalogue_a_hostile_file_in_the_folder_stops_node_run_with_one_error_line(member, folder, case, capsys):
     case.plant(folder / case.file)
     before = snapshot(folder)
-    result = node_run(member, folder)
-    assert result.returncode == 2, result.stderr
-    one_error_line(result.stderr, case.file, case.expect)
+    code = main(member.run_args(folder))  # a traceback would escape main() and fail the test
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    one_error_line(err, case.file, case.expect)
     assert without_lock(snapshot(folder)) == without_lock(before)  # nothing lost, rewritten or added
 
 
