@@ -36,6 +36,7 @@ import os
 import shutil
 import stat
 import threading
+import weakref
 from pathlib import Path
 
 from ..errors import ChainFileDamaged, FolderInUse
@@ -56,28 +57,32 @@ _held_lock = threading.Lock()
 
 
 class FolderLock:
-    """This process's hold on a data folder (see :func:`lock_folder`); :meth:`release` lets go."""
+    """This process's hold on a data folder (see :func:`lock_folder`); :meth:`release` lets go.
+
+    A lock dropped without ``release`` (a Node never stopped) lets go when it is collected,
+    or when the interpreter exits.
+    """
 
     def __init__(self, path: Path, key: tuple[int, int]):
         self.path = path
-        self._key: tuple[int, int] | None = key
+        self._finalizer = weakref.finalize(self, _let_go, key)
 
     @property
     def held(self) -> bool:
-        return self._key is not None
-
-    def __del__(self) -> None:  # a Node dropped without stop() lets go too
-        self.release()
+        return self._finalizer.alive
 
     def release(self) -> None:
         """Let go (once; the folder is free when the last holder in this process lets go)."""
-        with _held_lock:
-            key, self._key = self._key, None
-            if key is None or key not in _held:
-                return
-            _held[key][1] -= 1
-            if _held[key][1] == 0:
-                os.close(_held.pop(key)[0])  # closing the descriptor releases the flock
+        self._finalizer()
+
+
+def _let_go(key: tuple[int, int]) -> None:
+    with _held_lock:
+        if key not in _held:
+            return
+        _held[key][1] -= 1
+        if _held[key][1] == 0:
+            os.close(_held.pop(key)[0])  # closing the descriptor releases the flock
 
 
 def lock_folder(folder: str | os.PathLike) -> FolderLock:
