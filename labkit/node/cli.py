@@ -56,7 +56,7 @@ def status_text(status: dict) -> str:
     """
     tip = status["tip"] or "none"
     lines = [
-        f"node {status['member']}  listening on {status['listen'] or '(stopped)'}",
+        f"node {status['member']}  listening on {status.get('listen') or '(stopped)'}",
         f"  tip     {tip[:16]}  height {status['height']}  total work {status['total_work']:,}",
         f"  state   digest {status['digest'][:16]}",
         f"  queue   {status.get('queue_length', len(status['queued']))} contract(s) waiting, "

@@ -164,7 +164,7 @@ STATUS_FIELDS: dict[str, tuple[type | None, ...]] = {
     "digest": (str,), "queued": (list,), "refused_contracts": (list,), "error": (str, None), "peers": (dict,),
     "events": (list,),
 }
-OPTIONAL_STATUS_FIELDS = {"error", "queue_length"}
+OPTIONAL_STATUS_FIELDS = {"listen", "error", "queue_length"}
 # What each item of a list or table must hold.
 STATUS_ITEMS: dict[str, dict[str, tuple[type | None, ...]]] = {
     "refused_contracts": {"rule": (str,), "reason": (str,)},
