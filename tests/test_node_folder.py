@@ -338,7 +338,7 @@ QUEUE_CASES = [  # (what is planted as queue.json, what the error says)
     ('{"waiting": "x", "refused": []}', "the field 'waiting' must be a list, not str"),
     ('{"waiting": [1], "refused": []}', "waiting[0] must be a contract"),
     ('{"waiting": [], "refused": [{"rule": 1}]}', "refused[0] must be an object with a contract"),
-    ('{"waiting": []}', "the field 'refused' must be a list, not NoneType"),
+    ('{"waiting": []}', "the field 'refused' is missing"),
     ("[]", "a queue is a JSON object, not list"),
 ]
 

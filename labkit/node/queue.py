@@ -127,8 +127,10 @@ class ContractQueue:
         if not isinstance(saved, dict):
             raise wrong(f"a queue is a JSON object, not {type(saved).__name__}")
         for name in ("waiting", "refused"):
-            if not isinstance(saved.get(name), list):
-                raise wrong(f"the field {name!r} must be a list, not {type(saved.get(name)).__name__}")
+            if name not in saved:
+                raise wrong(f"the field {name!r} is missing")
+            if not isinstance(saved[name], list):
+                raise wrong(f"the field {name!r} must be a list, not {type(saved[name]).__name__}")
         for place, contract in enumerate(saved["waiting"]):
             if not isinstance(contract, dict):
                 raise wrong(f"waiting[{place}] must be a contract (a JSON object), not {type(contract).__name__}")
