@@ -32,7 +32,7 @@ from labkit.__main__ import main
 from labkit.errors import ChainFileDamaged, FolderInUse
 from labkit.files import FileRefused
 from labkit.network import Member, Network
-from labkit.pointer import NodeKey
+from labkit.node.keys import NodeKey
 from labkit.node.classroom import student_contracts
 from labkit.node.folder import KEEP_PUBLISHED, lock_folder
 from labkit.node.journal import MAX_STATUS_BYTES, Journal, fit_status, read_status
@@ -69,7 +69,7 @@ class MemberFiles:
 
 @pytest.fixture(scope="module")
 def member(tmp_path_factory) -> MemberFiles:
-    from labkit.teaching.data import demo_network, demo_wallets
+    from labkit.lessons.data import demo_network, demo_wallets
 
     root = tmp_path_factory.mktemp("member")
     wallet = demo_wallets()[0]
