@@ -29,8 +29,7 @@ from typing import Callable
 import pytest
 
 from labkit.__main__ import main
-from labkit.errors import ChainFileDamaged, FolderInUse
-from labkit.files import FileRefused
+from labkit.errors import ChainFileDamaged, FileRefused, FolderInUse
 from labkit.network import Member, Network
 from labkit.node.keys import NodeKey
 from labkit.node.classroom import student_contracts

@@ -39,8 +39,8 @@ import threading
 import weakref
 from pathlib import Path
 
-from ..errors import ChainFileDamaged, FolderInUse
-from ..files import FileRefused, check_own, refused
+from ..errors import ChainFileDamaged, FileRefused, FolderInUse
+from ..files import check_own, refused
 from ..peer import Peer
 
 __all__ = ["CHAIN_FILE", "LOCK_FILE", "OWN_FILES", "OWN_FOLDERS", "KEEP_PUBLISHED", "FolderLock", "lock_folder",

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..encoding import MAX_DEPTH, loads_strict
-from ..errors import LabkitError
-from ..files import FileRefused, append_line, atomic_write, read_regular, refused
+from ..errors import FileRefused, LabkitError
+from ..files import append_line, atomic_write, read_regular, refused
 
 __all__ = ["NodeError", "EVENT_KINDS", "MAX_STATUS_BYTES", "NODE_FILE_DEPTH", "Event", "Journal", "fit_status",
            "read_status", "check_status"]
