@@ -54,13 +54,17 @@ def load_node(network_file, key_file, data_dir, *, listen=None, bootstrap=(), up
 
 
 def status_text(status: dict) -> str:
-    """``node status`` for people: where the node stands, its queue, its peers, its last events."""
+    """``node status`` for people: where the node stands, its queue, its peers, its last events.
+
+    ``status`` is as :func:`~labkit.node.journal.read_status` returns it (its shape checked).
+    """
     tip = status["tip"] or "none"
     lines = [
-        f"node {status['member']}  listening on {status['listen'] or '(stopped)'}",
+        f"node {status['member']}  listening on {status.get('listen') or '(stopped)'}",
         f"  tip     {tip[:16]}  height {status['height']}  total work {status['total_work']:,}",
         f"  state   digest {status['digest'][:16]}",
-        f"  queue   {len(status['queued'])} contract(s) waiting, {len(status['refused_contracts'])} refused",
+        f"  queue   {status.get('queue_length', len(status['queued']))} contract(s) waiting, "
+        f"{len(status['refused_contracts'])} refused",
     ]
     if status.get("error"):
         lines.append(f"  ERROR   {status['error']}")
