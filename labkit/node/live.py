@@ -12,7 +12,7 @@ on, and a data folder::
     DIR/events.jsonl                     what happened, one JSON line per event (labkit.node.journal)
     DIR/status.json                      where the node stands
 
-What it does, each a method a notebook calls (and a ``node run`` loop repeats, see :meth:`Node.step`):
+What it does, each a method a notebook calls (and a ``node run`` loop repeats, see labkit.node.run):
 
 - ``publish()``: write the canonical chain, make its torrent, seed it and put a BEP 46
   pointer (labkit.pointer) under the node key, with a salt naming the network
@@ -23,7 +23,9 @@ What it does, each a method a notebook calls (and a ``node run`` loop repeats, s
   verdict; the tree adopts the branch with most work. Pointers under a key no member has,
   pointers that go backwards (a lower seq or less work than that member said before),
   chains with a refused block and chains that cannot be fetched are logged with the
-  reason and change nothing.
+  reason and change nothing. Everything in a pointer is input from a possibly hostile
+  member (labkit.node.threats): a failure is contained to that member, which is backed
+  off; only a final refusal is remembered by info-hash.
 - ``submit(contract)`` and ``mine_once()``: mine the first queued contract on the tip with
   the fast miner, and publish. A contract the VM refuses is reported and dropped; one whose
   block is rolled back by a reorganisation goes back into the queue.
@@ -36,27 +38,35 @@ filter fences the DHT as well as the peers (libtorrent's ``apply_filter_to_dht``
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
+import errno
 import hashlib
 import os
 import shutil
 import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from ..blocksfile import save_blocks
+from ..blocksfile import load_blocks, save_blocks
 from ..block import Block
-from ..chain import Entry, mine_block
-from ..errors import InvalidBlock, LabkitError, TorrentError
+from ..chain import Entry, mine_block, stamp
+from ..errors import InvalidBlock, InvalidToken, LabkitError, TorrentError
 from ..fastmine import mine as fast_mine
 from ..network import Member, Network
 from ..peer import Peer
 from ..pointer import DHTTimeout, NodeKey, Pointer, PublishFailed, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
+from ..reorg import BlockStatus
+from ..tokens import MAX_DIFFICULTY, Payload, decode_token, encode_token, format_timestamp, utc_now
 from ..wallet import Wallet
-from .fetch import place_known_blocks, prune_partials, wait_for_chain
+from .fetch import place_known_blocks, prune_partials, usable_peers, wait_for_chain
 from .journal import Event, Journal, NodeError
-from .queue import ContractQueue, contract_key
+from .queue import ContractQueue, QueueError, contract_key
+from .threats import MAX_LOGGED_PER_MEMBER, MAX_REMEMBERED_CHAINS, MAX_SIDE_BLOCKS_PER_MEMBER, backoff_seconds
 
-__all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "Node"]
+__all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "check_mineable", "Taken", "Node"]
 
 Address = tuple[str, int]
 
@@ -65,7 +75,6 @@ KEEP_PUBLISHED = 4  # chains a node keeps seeding: the newest, and those followe
 FOLLOW_TIMEOUT = 2.0  # seconds for one round of pointer lookups (unanswered ones go on in the background)
 PUT_TIMEOUT = 3.0  # seconds to wait for a pointer's put to be confirmed
 FETCH_TIMEOUT = 30.0  # seconds for one chain to arrive
-FETCH_RETRY_SECONDS = 5.0  # before a chain that could not be fetched is tried again
 TREE_IN_STATUS = 40  # blocks of the tree listed in status.json
 
 
@@ -76,6 +85,57 @@ def network_salt(network: Network) -> bytes:
     The digest reveals nothing of a 32-byte random secret.
     """
     return b"labkit:" + hashlib.sha256(b"labkit pointer salt\n" + network.secret).hexdigest()[:32].encode()
+
+
+def check_mineable(contract: Any) -> None:
+    """Raise QueueError if no block could ever carry ``contract``, with the reason.
+
+    The token the miner would make for it (with the longest fields any block has: the
+    highest difficulty, a 20-digit nonce) is encoded and read back by the very functions
+    the block rules apply (``labkit.tokens.decode_token``: its size, strict JSON and its
+    nesting), so a contract passes here exactly when a block can carry it. Whether the VM
+    accepts it depends on the chain it lands on, and is decided when it is mined.
+    """
+    if not isinstance(contract, dict):
+        raise QueueError(f"a contract is a JSON object, not {type(contract).__name__}")
+    secret = bytes(32)  # the MAC's length does not depend on the secret
+    widest = Payload(prev_hash="f" * 64, timestamp=format_timestamp(utc_now()), transaction_data=contract,
+                     nonce=2**64 - 1, index=10**9, difficulty=MAX_DIFFICULTY, signer="f" * 64)
+    try:
+        decode_token(encode_token(widest, secret), secret)
+    except InvalidToken as exc:
+        raise QueueError(f"this contract can never be mined: a block carrying it breaks rule {exc.rule}: "
+                         f"{exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise QueueError(f"this contract can never be mined: it cannot be written as JSON ({exc})") from None
+
+
+class Taken(enum.Enum):
+    """What following a member's pointer came to."""
+
+    JUDGED = "judged"  # its chain arrived and every block was judged (accepted, or refused for good)
+    REFUSED = "refused"  # refused for good: the same info-hash can only be refused again
+    LATER = "later"  # not fetched, or refused for now (a block ahead of the clock): try again after a back-off
+
+
+@dataclass
+class _Followed:
+    """What a node keeps about one member it follows; every part bounded (labkit.node.threats)."""
+
+    failures: int = 0  # failed tries in a row
+    next_try: float = 0.0  # time.monotonic() before which its pointers are left alone
+    side_blocks: int = 0  # valid blocks its chains left on side branches
+    logged: OrderedDict = field(default_factory=OrderedDict)  # (seq, why) logged already, newest last
+
+    def failed(self) -> float:
+        """Count a failure; return the seconds the member is now left alone."""
+        self.failures += 1
+        wait = backoff_seconds(self.failures)
+        self.next_try = time.monotonic() + wait
+        return wait
+
+    def succeeded(self) -> None:
+        self.failures, self.next_try = 0, 0.0
 
 
 def node_miner(template, secret, difficulty, *, progress=None, cancel=None):
@@ -97,7 +157,8 @@ class Node:
     def __init__(self, network: Network, wallet: Wallet, node_key: NodeKey, data_dir: str | os.PathLike, *,
                  name: str | None = None, listen: str | None = None, bootstrap: Iterable[Address] = (),
                  lookup_timeout: float = FOLLOW_TIMEOUT, fetch_timeout: float = FETCH_TIMEOUT,
-                 upload_limit: int | None = None, put_timeout: float = PUT_TIMEOUT):
+                 upload_limit: int | None = None, put_timeout: float = PUT_TIMEOUT,
+                 clock: Callable[[], dt.datetime] = utc_now):
         self.network = network
         self.wallet = wallet
         self.node_key = node_key
@@ -111,6 +172,7 @@ class Node:
         self.fetch_timeout = fetch_timeout
         self.upload_limit = upload_limit  # bytes/s per chain seeded (None: no cap)
         self.put_timeout = put_timeout
+        self.clock = clock  # the time the rules judge by (a test moves it instead of sleeping)
         self.salt = network_salt(network)
         self.folder = Path(data_dir)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -119,19 +181,19 @@ class Node:
         self.queue = ContractQueue(self.folder)  # contracts waiting to be mined, saved in queue.json
         self.error: str | None = None  # why the node cannot write its folder, until it can again
         self._dht_failure: str | None = None  # why the last announce reached no DHT node
-        self._retry_after: dict[str, float] = {}  # info-hash -> when a failed fetch may be tried again
         self.pointers: dict[str, Pointer] = {}  # the newest pointer acted on, by member name
-        self.refused_chains: dict[str, str] = {}  # info-hash -> why its chain was refused
+        # info-hash -> why its chain was refused for good (never a refusal for now), oldest first
+        self.refused_chains: OrderedDict[str, str] = OrderedDict()
+        self.followed: dict[str, _Followed] = {}  # what the node keeps about each member it follows
         self.published: Pointer | None = None
         self.published_tip: str | None = None  # hash of the tip the last publish() pointed to
         self.confirmed = False  # whether the DHT confirmed the last put (else it is put again)
         self.published_at = 0.0  # time.monotonic() of the last put
         self.session = None  # a labkit.sharing.session.TorrentSession once started
         self._seeding: dict[str, Any] = {}  # info-hash -> Transfer, oldest first
-        self._ignored: set[tuple[str, int, str]] = set()  # (who, seq, why) already logged
         chain_file = self.folder / CHAIN_FILE
         if chain_file.exists():  # a node started again picks up the chain it had
-            self.peer.receive(chain_file)
+            self.peer.receive(chain_file, now=self.clock())
 
     # --- starting and stopping -------------------------------------------------------
 
@@ -359,7 +421,11 @@ class Node:
         return self.journal.since(first)
 
     def consider(self, name: str, pointer: Pointer) -> None:
-        """Act on the pointer member ``name`` published: fetch its chain if it names more work than the tip."""
+        """Act on the pointer member ``name`` published: fetch its chain if it names more work than the tip.
+
+        Whatever the pointer and its chain hold, this returns: a failure is logged, contained to
+        this member and backed off (labkit.node.threats), and only a final refusal is remembered.
+        """
         last = self.pointers.get(name)
         if last is not None and pointer.seq <= last.seq:
             return  # nothing new, or an older copy a DHT node still held: not the member's doing
@@ -373,12 +439,34 @@ class Node:
             return
         if not self._better(pointer):
             return  # this node's tip is as good already
-        if time.monotonic() < self._retry_after.get(pointer.info_hash, 0.0):
+        member = self.followed.setdefault(name, _Followed())
+        if time.monotonic() < member.next_try:
             del self.pointers[name]
-            return  # it failed a moment ago: the other pointers first
-        if not self._fetch_and_receive(name, pointer):
-            del self.pointers[name]  # not fetched: try again in a few rounds
-            self._retry_after[pointer.info_hash] = time.monotonic() + FETCH_RETRY_SECONDS
+            return  # it failed a moment ago: the other members first
+        if member.side_blocks >= MAX_SIDE_BLOCKS_PER_MEMBER:
+            self._ignore(name, pointer.seq, f"its chains left {member.side_blocks} blocks on side branches, "
+                                            f"the most a member may ({MAX_SIDE_BLOCKS_PER_MEMBER})")
+            return
+        try:
+            taken = self._fetch_and_receive(name, pointer, member)
+        except (LabkitError, OSError) as exc:  # anything this member's chain makes go wrong stays with it
+            self._ignore(name, pointer.seq, f"following it failed: {exc}", info_hash=pointer.info_hash)
+            taken = Taken.LATER
+        if taken is Taken.LATER:
+            del self.pointers[name]  # not judged for good: this pointer is looked at again after the back-off
+            member.failed()
+        elif taken is Taken.REFUSED:
+            member.failed()
+        else:
+            member.succeeded()
+
+    def _refuse_chain(self, info_hash: str, why: str) -> Taken:
+        """Remember a chain refused for good (the oldest forgotten past MAX_REMEMBERED_CHAINS)."""
+        self.refused_chains[info_hash] = why
+        self.refused_chains.move_to_end(info_hash)
+        while len(self.refused_chains) > MAX_REMEMBERED_CHAINS:
+            self.refused_chains.popitem(last=False)
+        return Taken.REFUSED
 
     def _better(self, pointer: Pointer) -> bool:
         """Does the pointer name a better tip than this node's, by the tree's own rule?
@@ -393,57 +481,111 @@ class Node:
             return pointer.total_work > self.total_work
         return pointer.tip is not None and self.tip is not None and pointer.tip < self.tip.hash
 
-    def _fetch_and_receive(self, name: str, pointer: Pointer) -> bool:
-        """Fetch the chain a pointer names and give its blocks to the peer; False if it did not arrive."""
+    def _fetch_and_receive(self, name: str, pointer: Pointer, member: _Followed) -> Taken:
+        """Fetch the chain a pointer names and give its blocks to the peer; what that came to."""
         from ..sharing.metainfo import Magnet
 
         session = self._live()
         dest = self.folder / "fetched" / pointer.info_hash
         start = time.monotonic()
+        # the publisher first; then every member seen: one that adopted the same chain seeds the same torrent.
+        # Each address passes the session's policy, and one that does not is dropped from this fetch only.
+        peers, dropped = usable_peers(session, [pointer.peer] + [p.peer for p in self.pointers.values()])
+        if pointer.peer is not None and pointer.peer not in peers:
+            self._ignore(name, pointer.seq, f"its peer address is not used: {dropped[0]}", info_hash=pointer.info_hash)
         place_known_blocks(self.folder / CHAIN_FILE, dest, pointer.info_hash, CHAIN_FILE)
         try:
-            # the publisher first; then every member seen: one that adopted the same chain seeds the same torrent
-            peers = [pointer.peer] + [p.peer for p in self.pointers.values() if p.peer != pointer.peer]
-            transfer = session.add(Magnet(pointer.info_hash, peers=tuple(dict.fromkeys(p for p in peers if p))), dest)
+            transfer = session.add(Magnet(pointer.info_hash, peers=tuple(peers)), dest)
         except TorrentError as exc:
             self._ignore(name, pointer.seq, f"cannot fetch its chain: {exc}", info_hash=pointer.info_hash)
-            return False
-        why = wait_for_chain(session, transfer, self.fetch_timeout)
-        if why is not None:
+            return Taken.LATER
+        fetch = wait_for_chain(session, transfer, self.fetch_timeout)
+        if not fetch.arrived:
             transfer.cancel()  # its pieces stay in dest (with resume data): the next try goes on from them
-            self._ignore(name, pointer.seq, why, info_hash=pointer.info_hash)
-            if "larger than" in why:
+            self._ignore(name, pointer.seq, fetch.reason, info_hash=pointer.info_hash)
+            if fetch.outcome.final:
                 shutil.rmtree(dest, ignore_errors=True)
-                self.refused_chains[pointer.info_hash] = why
-                return True
+                return self._refuse_chain(pointer.info_hash, fetch.reason)
             prune_partials(self.folder / "fetched", keep=dest)
-            return False
+            return Taken.LATER
         fetched = transfer.status().downloaded
         self.journal.log("fetched", member=name, info_hash=pointer.info_hash, height=pointer.height,
                          bytes=fetched, size=transfer.torrent.size, seconds=round(time.monotonic() - start, 3))
-        before_tip, before_reorgs = self.tip, len(self.peer.reorgs)
         try:
-            reports = self.peer.receive(transfer.path)
+            return self._receive(name, pointer, member, Path(transfer.path))
         finally:
             session.remove(transfer)
             shutil.rmtree(dest, ignore_errors=True)
+
+    def _receive(self, name: str, pointer: Pointer, member: _Followed, path: Path) -> Taken:
+        """Judge the blocks of a fetched chain file; bounded in the side blocks it may leave (per member)."""
+        try:
+            loaded = load_blocks(path)
+        except OSError as exc:  # FileRefused: more lines or bytes than a blocks file may hold, or unreadable
+            why = f"its chain file is refused: {getattr(exc, 'strerror', None) or exc}"
+            self._ignore(name, pointer.seq, why, info_hash=pointer.info_hash)
+            if getattr(exc, "errno", None) == errno.EFBIG:  # a limit of its fixed size: the same every time
+                return self._refuse_chain(pointer.info_hash, why)
+            return Taken.LATER
+        if loaded.problems:  # a published chain is written by save_blocks: a bad line is no accident
+            problem = loaded.problems[0]
+            why = f"line {problem.line} of its chain file is not a block: {problem.reason}"
+            self.journal.log("refused", member=name, info_hash=pointer.info_hash, rule="record",
+                             reason=problem.reason, index=len(loaded.blocks), block=None, line=problem.line)
+            return self._refuse_chain(pointer.info_hash, why)
+        tree = self.peer.tree
+        new = [block for block in loaded.blocks if not tree.holds(block)]
+        before_tip, before_reorgs = self.tip, len(self.peer.reorgs)
+        reports, side, at = [], 0, 0
+        while at < len(new):
+            # in slices no larger than what is left of the member's budget, so it is never overrun by more
+            size = max(1, MAX_SIDE_BLOCKS_PER_MEMBER - member.side_blocks)
+            batch = new[at:at + size]
+            at += len(batch)
+            reports += self.peer.receive(batch, now=self.clock())
+            side = sum(1 for b in new[:at] if b.hash in tree and not tree.is_canonical(b.hash))
+            if member.side_blocks + side > MAX_SIDE_BLOCKS_PER_MEMBER:
+                break
+        member.side_blocks += side
+        self._after_change(before_tip, before_reorgs, source=name)
         refused = [r for r in reports if not r.accepted]
+        if at < len(new):
+            self._ignore(name, pointer.seq, f"its chain would leave more than {MAX_SIDE_BLOCKS_PER_MEMBER} blocks "
+                                            f"on side branches; {len(new) - at} of its blocks were not judged",
+                         info_hash=pointer.info_hash)
+            return self._refuse_chain(pointer.info_hash, "it leaves too many side blocks")
         if refused:
             first = refused[0]
-            why = f"block {first.index} breaks rule {first.rule}: {first.reason}"
-            self.refused_chains[pointer.info_hash] = why
             self.journal.log("refused", member=name, info_hash=pointer.info_hash, rule=first.rule,
                              reason=first.reason, index=first.index, block=first.hash, refused_blocks=len(refused))
-        self._after_change(before_tip, before_reorgs, source=name)
-        if not refused and self._better(pointer):
-            self._ignore(name, pointer.seq, f"claims work {pointer.total_work} and tip {(pointer.tip or '?')[:16]}, its chain holds neither",
-                         info_hash=pointer.info_hash)
-        return True
+            if any(not self._refused_for_good(r) for r in refused):
+                return Taken.LATER  # a block ahead of the clock, or waiting on one: judged again later
+            return self._refuse_chain(pointer.info_hash, f"block {first.index} breaks rule {first.rule}: {first.reason}")
+        if self._better(pointer):
+            why = f"claims work {pointer.total_work} and tip {(pointer.tip or '?')[:16]}, its chain holds neither"
+            self._ignore(name, pointer.seq, why, info_hash=pointer.info_hash)
+            return self._refuse_chain(pointer.info_hash, why)
+        return Taken.JUDGED
+
+    def _refused_for_good(self, report) -> bool:
+        """Does the rules' verdict on this refused block hold for good (the tree remembers it as refused)?
+
+        The tree remembers exactly the refusals the verdict marks as remembered; a block too
+        far in the future (the clock will fix it), a block built on one, and a record refused
+        for its signature are not. The last is refused again when fetched again, which the
+        member's back-off keeps rare.
+        """
+        return report.hash is None or self.peer.tree.status(report.hash) is BlockStatus.REFUSED
 
     # --- mining ------------------------------------------------------------------------
 
     def submit(self, contract: dict) -> int:
-        """Queue a contract to be mined; return its place in the queue (0 is next)."""
+        """Queue a contract to be mined; return its place in the queue (0 is next).
+
+        Raises QueueError (and queues nothing) for a contract no block could ever carry
+        (:func:`check_mineable`).
+        """
+        check_mineable(contract)
         place = self.queue.append(contract)
         self.journal.log("queued", contract=contract, place=place)
         self.write_status()
@@ -452,7 +594,13 @@ class Node:
     def take_inbox(self) -> list[dict]:
         """Queue the contracts ``node submit`` dropped into the inbox; report the files refused."""
         queued, bad = self.queue.take_inbox()
-        for contract in queued:
+        for contract in list(queued):
+            try:
+                check_mineable(contract)
+            except QueueError as exc:  # written by an older `node submit`, or by hand
+                queued.remove(contract)
+                self.refuse_contract(contract, "submit", str(exc))
+                continue
             self.journal.log("queued", contract=contract, place=len(self.queue) - 1, source="inbox")
         for name, why in bad:
             self.journal.log("contract refused", file=name, rule="submit", reason=why)
@@ -466,7 +614,8 @@ class Node:
         Touches nothing of the node but reads its tip, so it may run in a thread while
         the node follows; ``cancel`` (a threading.Event) stops it with MiningCancelled.
         """
-        return mine_block(self.network, self.wallet, contract, parent=self.tip, miner=node_miner, cancel=cancel)
+        return mine_block(self.network, self.wallet, contract, parent=self.tip, miner=node_miner, cancel=cancel,
+                          timestamp=stamp(self.tip, self.clock()))
 
     def add_mined(self, block: Block, contract: dict, *, publish: bool = True) -> Entry | None:
         """Add a block this node mined; publish it if it became the tip.
@@ -477,13 +626,11 @@ class Node:
         """
         before_tip, before_reorgs = self.tip, len(self.peer.reorgs)
         try:
-            update = self.peer.receive_block(block)
+            update = self.peer.receive_block(block, now=self.clock())
         except InvalidBlock as exc:
-            if exc.rule != "contract":
-                raise NodeError(f"a block this node mined was refused at rule {exc.rule}: {exc.reason}") from None
-            self.queue.refuse(contract, exc.rule, exc.reason)
-            self.journal.log("contract refused", contract=contract, rule=exc.rule, reason=exc.reason)
-            self.write_status()
+            # The VM's refusal, or (should the miner and the rules ever disagree) any other rule's:
+            # the contract is refused and the queue moves on, never retried for good nor fatal.
+            self.refuse_contract(contract, exc.rule, exc.reason)
             return None
         entry = self.peer.tree.entry(update.hash)
         if self.peer.tree.is_canonical(entry.hash):
@@ -497,6 +644,12 @@ class Node:
             self.write_status()
         return entry
 
+    def refuse_contract(self, contract: dict, rule: str, reason: str) -> None:
+        """Drop a queued contract that cannot be mined, say why, and let the queue move on."""
+        self.queue.refuse(contract, rule, reason)
+        self.journal.log("contract refused", contract=contract, rule=rule, reason=reason)
+        self.write_status()
+
     def mine_once(self, *, publish: bool = True) -> Entry | None:
         """Mine the first queued contract on the tip, add it and (if the session is open) publish.
 
@@ -506,17 +659,6 @@ class Node:
         if contract is None:
             return None
         return self.add_mined(self.mine(contract), contract, publish=publish)
-
-    def step(self) -> list[Event]:
-        """One round of a running node: follow, mine one queued contract, publish a changed tip."""
-        first = self.journal.count
-        self.follow()
-        self.take_inbox()
-        if self.queue:
-            self.mine_once(publish=False)
-        if self.tip is not None and self.tip.hash != self.published_tip:
-            self.publish()
-        return self.journal.since(first)
 
     # --- internals -----------------------------------------------------------------------
 
@@ -545,10 +687,18 @@ class Node:
                 self.queue.done(contract)
 
     def _ignore(self, who: str, seq: int, why: str, **detail: Any) -> None:
-        """Log an ignored pointer once (a pointer seen again each round is not logged again)."""
-        if (who, seq, why) in self._ignored:
+        """Log an ignored pointer once (a pointer seen again each round is not logged again).
+
+        The node remembers the last MAX_LOGGED_PER_MEMBER reasons per member, so a member that
+        changes its pointer every second cannot grow this memory.
+        """
+        logged = self.followed.setdefault(who, _Followed()).logged
+        if (seq, why) in logged:
+            logged.move_to_end((seq, why))
             return
-        self._ignored.add((who, seq, why))
+        logged[(seq, why)] = None
+        while len(logged) > MAX_LOGGED_PER_MEMBER:
+            logged.popitem(last=False)
         self.journal.log("ignored", member=who, seq=seq, reason=why, **detail)
 
     def _dispatch(self, alert: Any) -> None:
