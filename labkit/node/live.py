@@ -539,7 +539,7 @@ class Node:
         reports, side, at = [], 0, 0
         while at < len(new):
             # in slices no larger than what is left of the member's budget, so it is never overrun by more
-            size = max(1, MAX_SIDE_BLOCKS_PER_MEMBER - member.side_blocks)
+            size = max(1, MAX_SIDE_BLOCKS_PER_MEMBER - member.side_blocks - side)
             batch = new[at:at + size]
             at += len(batch)
             reports += self.peer.receive(batch, now=self.clock())
