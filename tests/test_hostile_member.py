@@ -53,7 +53,9 @@ def offer(seeder, data: bytes, seq: int, *, height: int = 0, work: int = 0, tip:
     path = folder / "chain.jsonl"
     path.write_bytes(data)
     torrent = make_torrent(path)
-    seeder._seeding.setdefault(torrent.info_hash, seeder.session.seed(path, torrent))
+    shared = {t.info_hash for t in seeder.session.transfers}
+    if torrent.info_hash not in shared:
+        seeder._seeding[torrent.info_hash] = seeder.session.seed(path, torrent)
     return Pointer(torrent.info_hash, height, work, seq=seq, peer=seeder.address if peer == "self" else peer,
                    tip=tip)
 
@@ -65,8 +67,8 @@ def courses(n: int, tag: str = "C") -> list[dict]:
             for i in range(n)]
 
 
-def chain_of(network, wallet, contracts, *, on=(), when=None) -> list:
-    """The blocks of ``on`` (blocks), then one per contract mined on them; ``when`` stamps the new ones."""
+def grow(network, wallet, contracts, *, on=(), when=None):
+    """A Chain of the blocks ``on``, then one block per contract mined on them; ``when`` stamps the new ones."""
     from labkit.chain import Chain
 
     chain = Chain(network)
@@ -75,7 +77,12 @@ def chain_of(network, wallet, contracts, *, on=(), when=None) -> list:
     for contract in contracts:
         block = mine_block(network, wallet, contract, parent=chain.tip, miner=fast_mine, timestamp=when)
         chain.append(block, now=when)  # judged at the time it was stamped: a future block too
-    return list(chain.blocks)
+    return chain
+
+
+def chain_of(network, wallet, contracts, *, on=(), when=None) -> list:
+    """The blocks of :func:`grow`'s chain."""
+    return list(grow(network, wallet, contracts, on=on, when=when).blocks)
 
 
 @pytest.fixture
@@ -314,3 +321,216 @@ def test_side_blocks_and_memory_per_member_stay_bounded_across_rounds(room):
     from labkit.node.threats import MAX_SIDE_BLOCKS_PER_MEMBER
 
     assert sizes[-1] - len(canonical) <= 2 * MAX_SIDE_BLOCKS_PER_MEMBER, sizes
+
+
+# --- the hostile member's state machine ------------------------------------------------------
+
+MACHINE_EXAMPLES = 6  # runs of the machine (each a fresh room of four nodes)
+MACHINE_STEPS = 15  # hostile or honest moves per run
+HOSTILE_FETCH_TIMEOUT = 0.75  # s: honest nodes give up on a hostile fetch quickly (they back off anyway)
+
+
+def hostile_machine():
+    """The machine class (built on demand: hypothesis and libtorrent are only needed to run it)."""
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+    from labkit.forks import MAX_ORPHANS
+    from labkit.network import Member
+    from labkit.node.live import Node
+    from labkit.node.queue import submit_to
+    from labkit.node.threats import MAX_LOGGED_PER_MEMBER, MAX_REMEMBERED_CHAINS, MAX_SIDE_BLOCKS_PER_MEMBER
+    from labkit.pointer import NodeKey
+    from labkit.teaching.data import demo_network, demo_wallets
+    from labkit.wallet import Wallet
+
+    wallets = demo_wallets()
+    mallory, stranger = Wallet.generate(name="mallory"), Wallet.generate(name="stranger")
+    keys = [NodeKey.generate() for _ in range(4)]
+    network = demo_network(1).with_members(
+        Member(w.name, w.public_key, k.public_key) for w, k in zip([*wallets, mallory], keys))
+    peers = st.sampled_from([None, "self", ("0.0.0.0", 6881), ("224.0.0.1", 6881), ("255.255.255.255", 80),
+                             ("::", 6881), ("127.0.0.1", 9), ("8.8.8.8", 6881), ("10.1.2.3", 6881)])
+    works = st.one_of(st.integers(0, 64), st.integers(0, 10**30))
+    seqs = st.integers(0, 2**20)
+    skews = st.sampled_from([-30, -3, 2, 5, 40, 10**5])  # seconds past the allowed skew
+    counter = iter(range(10**9))
+
+    class HostileMember(RuleBasedStateMachine):
+        runs = 0
+        steps = 0
+
+        def __init__(self):
+            super().__init__()
+            import tempfile
+
+            type(self).runs += 1
+            self.root = Path(tempfile.mkdtemp(prefix="hostile-", dir=WORKDIR))
+            self.honest = [Node(network, w, k, self.root / w.name, fetch_timeout=HOSTILE_FETCH_TIMEOUT).start()
+                           for w, k in zip(wallets, keys)]
+            self.mallory = Node(network, mallory, keys[3], self.root / "mallory").start()
+            self.seq = 0
+            self.courses = 0
+            self.honest_blocks = 0
+
+        # -- helpers --
+        def deliver(self, pointer, to=None):
+            for node in (self.honest if to is None else [to]):
+                node.consider("mallory", pointer)
+
+        def new_courses(self, n):
+            self.courses += n
+            return courses(n, f"H{next(counter)}-")
+
+        # -- the hostile member's moves --
+        @rule(peer=peers, work=works, seq=seqs, height=st.integers(0, 10**6), who=st.integers(0, 2))
+        def point_at_nothing(self, peer, work, seq, height, who):
+            """A pointer to a chain no one seeds, with any peer, work, height and seq."""
+            type(self).steps += 1
+            ih = hashlib.sha1(b"%d" % next(counter)).hexdigest()
+            address = self.mallory.address if peer == "self" else peer
+            self.deliver(Pointer(ih, height, work, seq=seq, peer=address), to=self.honest[who])
+
+        @rule(kind=st.sampled_from(["extend", "vm-refused", "bad-signer", "orphans", "side", "garbage",
+                                    "too-many-lines"]),
+              base=st.integers(0, 2), blocks=st.integers(1, 6), skew=skews, peer=peers, work=works,
+              seq=st.one_of(st.just(None), seqs))
+        def offer_chain(self, kind, base, blocks, skew, peer, work, seq):
+            """Seed a chain (valid, or with invalid blocks, or not blocks at all) and point everyone to it."""
+            type(self).steps += 1
+            on = list(self.honest[base].peer.chain.blocks)
+            tag = f"M{next(counter)}-"
+            if kind == "extend":  # valid, stamped near the allowed skew (ahead of it when skew > 0)
+                when = utc_now() + dt.timedelta(seconds=network.max_clock_skew + skew)
+                data = chain_bytes(chain_of(network, mallory, courses(blocks, tag), on=on, when=when))
+            elif kind == "orphans":  # the first new block left out: the rest wait for a parent never sent
+                made = chain_of(network, mallory, courses(blocks + 1, tag), on=on)
+                data = chain_bytes(made[:len(on)] + made[len(on) + 1:])
+            elif kind == "vm-refused":  # valid blocks, then one whose contract the VM refuses
+                chain = grow(network, mallory, courses(blocks, tag), on=on)
+                again = chain.tip.payload.transaction_data  # its course exists already
+                data = chain_bytes([*chain.blocks, mine_block(network, mallory, again, parent=chain.tip,
+                                                              miner=fast_mine)])
+            elif kind == "bad-signer":
+                made = chain_of(network, mallory, courses(blocks, f"S{next(counter)}-"), on=on)
+                last = made[-1]
+                data = chain_bytes(made[:-1] + [Block.create(last.token, stranger)])
+            elif kind == "side":
+                data = chain_bytes(chain_of(network, mallory, courses(blocks * 5, f"D{next(counter)}-")))
+            elif kind == "garbage":
+                data = b"".join(b'{"token": "%d"}\n' % i for i in range(blocks))
+            else:
+                data = b"{}\n" * (MAX_LINES + 1)
+            self.seq = self.seq + 1 if seq is None else seq
+            pointer = offer(self.mallory, data, self.seq, height=blocks, work=work,
+                            peer=peer if peer != "self" else "self")
+            self.deliver(pointer)
+
+        @rule(depth=st.integers(33, 60), pad=st.integers(60_000, 64_000), who=st.integers(0, 2))
+        def submit_unmineable(self, depth, pad, who):
+            """Contracts no block could carry: refused at submit and from the inbox, the queue unharmed."""
+            type(self).steps += 1
+            node = self.honest[who]
+            before = list(node.queue.waiting)
+            for contract in (deep_contract(min(depth, 32)), {"actions": [], "pad": "x" * (pad - 40)}):
+                try:
+                    node.submit(contract)
+                except QueueError:
+                    pass
+                else:
+                    raise AssertionError(f"{node.name} queued a contract no block can carry")
+                submit_to(node.folder, contract)
+                node.take_inbox()
+            assert node.queue.waiting == before
+
+        # -- the honest members' moves --
+        @rule(who=st.integers(0, 2))
+        def honest_mines(self, who):
+            type(self).steps += 1
+            node = self.honest[who]
+            node.submit(self.new_courses(1)[0])
+            if node.mine_once(publish=False) is not None:
+                self.honest_blocks += 1
+
+        @rule()
+        def honest_follow(self):
+            type(self).steps += 1
+            self.exchange()
+
+        def exchange(self):
+            for node in self.honest:
+                if node.tip is None:
+                    continue
+                data = (node.folder / "chain.jsonl").read_bytes()
+                pointer = offer(node, data, next(counter) + 1, height=node.height, work=node.total_work,
+                                tip=node.tip.hash)
+                for other in self.honest:
+                    if other is not node:
+                        other.consider(node.name, pointer)
+
+        # -- what every honest node guarantees --
+        @invariant()
+        def memory_is_bounded(self):
+            for node in self.honest:
+                side = len(node.peer.tree) - len(node.peer.chain)
+                # honest forks, plus each member's budget (two slices at most), plus the orphan pool
+                assert side <= self.honest_blocks + 4 * 2 * MAX_SIDE_BLOCKS_PER_MEMBER, (node.name, side)
+                assert len(node.peer.tree.orphans) <= MAX_ORPHANS
+                assert len(node.refused_chains) <= MAX_REMEMBERED_CHAINS
+                assert all(len(m.logged) <= MAX_LOGGED_PER_MEMBER for m in node.followed.values())
+                assert all(m.side_blocks <= 2 * MAX_SIDE_BLOCKS_PER_MEMBER for m in node.followed.values())
+
+        def teardown(self):
+            try:
+                self.mallory.stop()  # the hostile member stops; the honest nodes settle among themselves
+                for node in self.honest:
+                    node.fetch_timeout = 10.0
+                for _ in range(8):
+                    for node in self.honest:
+                        for member in node.followed.values():
+                            member.next_try = 0.0  # back-offs run out (time moved, not slept)
+                    self.exchange()
+                    if len({(n.tip and n.tip.hash, n.peer.digest()) for n in self.honest}) == 1:
+                        break
+                tips = {n.name: (n.height, n.tip and n.tip.hash[:12]) for n in self.honest}
+                assert len({(n.tip and n.tip.hash) for n in self.honest}) == 1, (
+                    f"the honest nodes disagree: {tips}", [str(e) for n in self.honest for e in n.events][-30:])
+            finally:
+                for node in self.honest:
+                    node.stop()
+                self.mallory.stop()
+
+    return HostileMember
+
+
+WORKDIR: Path | None = None
+
+
+def run_machine(workdir: str) -> dict:
+    """Play the hostile member against three honest nodes; how many runs and steps it took."""
+    global WORKDIR
+    from hypothesis import HealthCheck, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    WORKDIR = Path(workdir)
+    machine = hostile_machine()
+    start = time.monotonic()
+    run_state_machine_as_test(machine, settings=settings(
+        max_examples=MACHINE_EXAMPLES, stateful_step_count=MACHINE_STEPS, deadline=None, database=None,
+        suppress_health_check=list(HealthCheck)))
+    return {"runs": machine.runs, "steps": machine.steps, "seconds": round(time.monotonic() - start, 1)}
+
+
+def test_a_hostile_member_cannot_stop_crash_or_split_three_honest_nodes(tmp_path):
+    pytest.importorskip("libtorrent")
+    pytest.importorskip("hypothesis")
+    result = run_isolated(str(Path(__file__).resolve()), ["machine", str(tmp_path)],
+                          lambda: run_machine(str(tmp_path)), what="hostile member's state machine", timeout=240)
+    print(f"\nhostile member: {result['runs']} runs, {result['steps']} steps, {result['seconds']} s, "
+          f"network namespace: {result['netns']}")
+    assert result["runs"] >= MACHINE_EXAMPLES and result["steps"] > 0
+
+
+if __name__ == "__main__":  # the child process of the state machine's test, in its own namespace
+    if sys.argv[1] == "machine":
+        print(json.dumps(run_machine(sys.argv[2])))
