@@ -33,11 +33,12 @@ from typing import Any, Iterable
 from ..errors import TorrentError
 from .threats import MAX_FETCH_BYTES
 
-__all__ = ["STALL_SECONDS", "KEEP_PARTIALS", "Outcome", "Fetch", "usable_peers", "place_known_blocks",
+__all__ = ["CHAIN_FILE", "STALL_SECONDS", "KEEP_PARTIALS", "Outcome", "Fetch", "usable_peers", "place_known_blocks",
            "prune_partials", "wait_for_chain"]
 
 Address = tuple[str, int]
 
+CHAIN_FILE = "chain.jsonl"  # the name of every chain a node shares, so the same blocks give the same torrent
 STALL_SECONDS = 4.0  # a fetch in which nothing happens for this long gives up
 KEEP_PARTIALS = 4  # unfinished chains kept to go on with later (the newest)
 

@@ -25,7 +25,7 @@ What it does, each a method a notebook calls (and a ``node run`` loop repeats, s
   chains with a refused block and chains that cannot be fetched are logged with the
   reason and change nothing. Everything in a pointer is input from a possibly hostile
   member (labkit.node.threats): a failure is contained to that member, which is backed
-  off; only a final refusal is remembered by info-hash.
+  off; only a final refusal is remembered by info-hash (labkit.node.follow does this).
 - ``submit(contract)`` and ``mine_once()``: mine the first queued contract on the tip with
   the fast miner, and publish. A contract the VM refuses is reported and dropped; one whose
   block is rolled back by a reorganisation goes back into the queue.
@@ -39,38 +39,32 @@ filter fences the DHT as well as the peers (libtorrent's ``apply_filter_to_dht``
 from __future__ import annotations
 
 import datetime as dt
-import enum
-import errno
 import hashlib
 import os
 import shutil
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..blocksfile import load_blocks, save_blocks
+from ..blocksfile import save_blocks
 from ..block import Block
 from ..chain import Entry, mine_block, stamp
-from ..errors import InvalidBlock, InvalidToken, LabkitError, TorrentError
+from ..errors import InvalidBlock, InvalidToken, LabkitError
 from ..fastmine import mine as fast_mine
 from ..network import Member, Network
 from ..peer import Peer
 from ..pointer import DHTTimeout, NodeKey, Pointer, PublishFailed, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
-from ..reorg import BlockStatus
 from ..tokens import MAX_DIFFICULTY, Payload, decode_token, encode_token, format_timestamp, utc_now
 from ..wallet import Wallet
-from .fetch import place_known_blocks, prune_partials, usable_peers, wait_for_chain
+from .fetch import CHAIN_FILE
+from .follow import Following
 from .journal import Event, Journal, NodeError
 from .queue import ContractQueue, QueueError, contract_key
-from .threats import MAX_LOGGED_PER_MEMBER, MAX_REMEMBERED_CHAINS, MAX_SIDE_BLOCKS_PER_MEMBER, backoff_seconds
 
-__all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "check_mineable", "Taken", "Node"]
+__all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "check_mineable", "Node"]
 
 Address = tuple[str, int]
 
-CHAIN_FILE = "chain.jsonl"  # the name of every chain a node shares, so the same blocks give the same torrent
 KEEP_PUBLISHED = 4  # chains a node keeps seeding: the newest, and those followers may still be fetching
 FOLLOW_TIMEOUT = 2.0  # seconds for one round of pointer lookups (unanswered ones go on in the background)
 PUT_TIMEOUT = 3.0  # seconds to wait for a pointer's put to be confirmed
@@ -108,34 +102,6 @@ def check_mineable(contract: Any) -> None:
                          f"{exc}") from None
     except (TypeError, ValueError, RecursionError) as exc:
         raise QueueError(f"this contract can never be mined: it cannot be written as JSON ({exc})") from None
-
-
-class Taken(enum.Enum):
-    """What following a member's pointer came to."""
-
-    JUDGED = "judged"  # its chain arrived and every block was judged (accepted, or refused for good)
-    REFUSED = "refused"  # refused for good: the same info-hash can only be refused again
-    LATER = "later"  # not fetched, or refused for now (a block ahead of the clock): try again after a back-off
-
-
-@dataclass
-class _Followed:
-    """What a node keeps about one member it follows; every part bounded (labkit.node.threats)."""
-
-    failures: int = 0  # failed tries in a row
-    next_try: float = 0.0  # time.monotonic() before which its pointers are left alone
-    side_blocks: int = 0  # valid blocks its chains left on side branches
-    logged: OrderedDict = field(default_factory=OrderedDict)  # (seq, why) logged already, newest last
-
-    def failed(self) -> float:
-        """Count a failure; return the seconds the member is now left alone."""
-        self.failures += 1
-        wait = backoff_seconds(self.failures)
-        self.next_try = time.monotonic() + wait
-        return wait
-
-    def succeeded(self) -> None:
-        self.failures, self.next_try = 0, 0.0
 
 
 def node_miner(template, secret, difficulty, *, progress=None, cancel=None):
@@ -181,10 +147,7 @@ class Node:
         self.queue = ContractQueue(self.folder)  # contracts waiting to be mined, saved in queue.json
         self.error: str | None = None  # why the node cannot write its folder, until it can again
         self._dht_failure: str | None = None  # why the last announce reached no DHT node
-        self.pointers: dict[str, Pointer] = {}  # the newest pointer acted on, by member name
-        # info-hash -> why its chain was refused for good (never a refusal for now), oldest first
-        self.refused_chains: OrderedDict[str, str] = OrderedDict()
-        self.followed: dict[str, _Followed] = {}  # what the node keeps about each member it follows
+        self.following = Following(self)  # the members' pointers, refused chains, back-offs (labkit.node.follow)
         self.published: Pointer | None = None
         self.published_tip: str | None = None  # hash of the tip the last publish() pointed to
         self.confirmed = False  # whether the DHT confirmed the last put (else it is put again)
@@ -233,7 +196,7 @@ class Node:
     @property
     def address(self) -> Address:
         """(ip, port) where this node's session listens: its DHT node and its seeds."""
-        return self._live().address
+        return self.live().address
 
     @property
     def dht(self):
@@ -242,7 +205,7 @@ class Node:
         TorrentSession keeps it private; until it offers it publicly, this is the one
         place that reaches for it.
         """
-        return self._live().native
+        return self.live().native
 
     def rebootstrap(self) -> None:
         """Name the bootstrap nodes to the DHT again: after a partition heals, a routing table
@@ -305,6 +268,21 @@ class Node:
         return status
 
     @property
+    def pointers(self) -> dict[str, Pointer]:
+        """The newest pointer acted on, by member name."""
+        return self.following.pointers
+
+    @property
+    def refused_chains(self) -> dict[str, str]:
+        """Chains refused for good: info-hash -> why (never a refusal for now)."""
+        return self.following.refused_chains
+
+    @property
+    def followed(self) -> dict:
+        """What the node keeps about each member it follows (labkit.node.follow.Followed)."""
+        return self.following.members
+
+    @property
     def events(self) -> list[Event]:
         """The most recent events, oldest first."""
         return list(self.journal.recent)
@@ -365,10 +343,10 @@ class Node:
         if not path.with_suffix(".torrent").exists():
             torrent.save(path.with_suffix(".torrent"))
         if torrent.info_hash not in self._seeding:
-            self._seeding[torrent.info_hash] = self._live().seed(path, torrent, upload_limit=self.upload_limit)
+            self._seeding[torrent.info_hash] = self.live().seed(path, torrent, upload_limit=self.upload_limit)
             while len(self._seeding) > KEEP_PUBLISHED:
                 old = next(iter(self._seeding))
-                self._live().remove(self._seeding.pop(old))
+                self.live().remove(self._seeding.pop(old))
         pointer = Pointer(torrent.info_hash, height, total_work, peer=self.address, tip=tip_hash)
         self.published_at = time.monotonic()
         try:
@@ -409,11 +387,11 @@ class Node:
         for key, pointer in order:
             who = names.get(key, f"key {key.hex()[:16]}…")
             if isinstance(pointer, LabkitError):
-                self._ignore(who, 0, f"its pointer cannot be read: {pointer}")
+                self.following.ignore(who, 0, f"its pointer cannot be read: {pointer}")
             elif pointer is None:
                 continue
             elif key in strangers:
-                self._ignore(who, pointer.seq, "not a member's node key: the network lists no such member",
+                self.following.ignore(who, pointer.seq, "not a member's node key: the network lists no such member",
                              info_hash=pointer.info_hash, total_work=pointer.total_work)
             else:
                 self.consider(who, pointer)
@@ -421,161 +399,8 @@ class Node:
         return self.journal.since(first)
 
     def consider(self, name: str, pointer: Pointer) -> None:
-        """Act on the pointer member ``name`` published: fetch its chain if it names more work than the tip.
-
-        Whatever the pointer and its chain hold, this returns: a failure is logged, contained to
-        this member and backed off (labkit.node.threats), and only a final refusal is remembered.
-        """
-        last = self.pointers.get(name)
-        if last is not None and pointer.seq <= last.seq:
-            return  # nothing new, or an older copy a DHT node still held: not the member's doing
-        if last is not None and pointer.total_work < last.total_work:
-            self._ignore(name, pointer.seq, f"goes backwards: seq {pointer.seq} with work {pointer.total_work} "
-                                            f"after seq {last.seq} with work {last.total_work}")
-            return
-        self.pointers[name] = pointer
-        if pointer.info_hash in self.refused_chains:
-            self._ignore(name, pointer.seq, f"its chain was refused before ({self.refused_chains[pointer.info_hash]})")
-            return
-        if not self._better(pointer):
-            return  # this node's tip is as good already
-        member = self.followed.setdefault(name, _Followed())
-        if time.monotonic() < member.next_try:
-            del self.pointers[name]
-            return  # it failed a moment ago: the other members first
-        if member.side_blocks >= MAX_SIDE_BLOCKS_PER_MEMBER:
-            self._ignore(name, pointer.seq, f"its chains left {member.side_blocks} blocks on side branches, "
-                                            f"the most a member may ({MAX_SIDE_BLOCKS_PER_MEMBER})")
-            return
-        try:
-            taken = self._fetch_and_receive(name, pointer, member)
-        except (LabkitError, OSError) as exc:  # anything this member's chain makes go wrong stays with it
-            self._ignore(name, pointer.seq, f"following it failed: {exc}", info_hash=pointer.info_hash)
-            taken = Taken.LATER
-        if taken is Taken.LATER:
-            del self.pointers[name]  # not judged for good: this pointer is looked at again after the back-off
-            member.failed()
-        elif taken is Taken.REFUSED:
-            member.failed()
-        else:
-            member.succeeded()
-
-    def _refuse_chain(self, info_hash: str, why: str) -> Taken:
-        """Remember a chain refused for good (the oldest forgotten past MAX_REMEMBERED_CHAINS)."""
-        self.refused_chains[info_hash] = why
-        self.refused_chains.move_to_end(info_hash)
-        while len(self.refused_chains) > MAX_REMEMBERED_CHAINS:
-            self.refused_chains.popitem(last=False)
-        return Taken.REFUSED
-
-    def _better(self, pointer: Pointer) -> bool:
-        """Does the pointer name a better tip than this node's, by the tree's own rule?
-
-        Most work wins; at equal work the smaller tip hash (labkit.forks), so that
-        nodes that mined at the same moment all settle on the same one. A block this
-        node already holds is no news.
-        """
-        if pointer.tip is not None and pointer.tip in self.peer.tree:
-            return False
-        if pointer.total_work != self.total_work:
-            return pointer.total_work > self.total_work
-        return pointer.tip is not None and self.tip is not None and pointer.tip < self.tip.hash
-
-    def _fetch_and_receive(self, name: str, pointer: Pointer, member: _Followed) -> Taken:
-        """Fetch the chain a pointer names and give its blocks to the peer; what that came to."""
-        from ..sharing.metainfo import Magnet
-
-        session = self._live()
-        dest = self.folder / "fetched" / pointer.info_hash
-        start = time.monotonic()
-        # the publisher first; then every member seen: one that adopted the same chain seeds the same torrent.
-        # Each address passes the session's policy, and one that does not is dropped from this fetch only.
-        peers, dropped = usable_peers(session, [pointer.peer] + [p.peer for p in self.pointers.values()])
-        if pointer.peer is not None and pointer.peer not in peers:
-            self._ignore(name, pointer.seq, f"its peer address is not used: {dropped[0]}", info_hash=pointer.info_hash)
-        place_known_blocks(self.folder / CHAIN_FILE, dest, pointer.info_hash, CHAIN_FILE)
-        try:
-            transfer = session.add(Magnet(pointer.info_hash, peers=tuple(peers)), dest)
-        except TorrentError as exc:
-            self._ignore(name, pointer.seq, f"cannot fetch its chain: {exc}", info_hash=pointer.info_hash)
-            return Taken.LATER
-        fetch = wait_for_chain(session, transfer, self.fetch_timeout)
-        if not fetch.arrived:
-            transfer.cancel()  # its pieces stay in dest (with resume data): the next try goes on from them
-            self._ignore(name, pointer.seq, fetch.reason, info_hash=pointer.info_hash)
-            if fetch.outcome.final:
-                shutil.rmtree(dest, ignore_errors=True)
-                return self._refuse_chain(pointer.info_hash, fetch.reason)
-            prune_partials(self.folder / "fetched", keep=dest)
-            return Taken.LATER
-        fetched = transfer.status().downloaded
-        self.journal.log("fetched", member=name, info_hash=pointer.info_hash, height=pointer.height,
-                         bytes=fetched, size=transfer.torrent.size, seconds=round(time.monotonic() - start, 3))
-        try:
-            return self._receive(name, pointer, member, Path(transfer.path))
-        finally:
-            session.remove(transfer)
-            shutil.rmtree(dest, ignore_errors=True)
-
-    def _receive(self, name: str, pointer: Pointer, member: _Followed, path: Path) -> Taken:
-        """Judge the blocks of a fetched chain file; bounded in the side blocks it may leave (per member)."""
-        try:
-            loaded = load_blocks(path)
-        except OSError as exc:  # FileRefused: more lines or bytes than a blocks file may hold, or unreadable
-            why = f"its chain file is refused: {getattr(exc, 'strerror', None) or exc}"
-            self._ignore(name, pointer.seq, why, info_hash=pointer.info_hash)
-            if getattr(exc, "errno", None) == errno.EFBIG:  # a limit of its fixed size: the same every time
-                return self._refuse_chain(pointer.info_hash, why)
-            return Taken.LATER
-        if loaded.problems:  # a published chain is written by save_blocks: a bad line is no accident
-            problem = loaded.problems[0]
-            why = f"line {problem.line} of its chain file is not a block: {problem.reason}"
-            self.journal.log("refused", member=name, info_hash=pointer.info_hash, rule="record",
-                             reason=problem.reason, index=len(loaded.blocks), block=None, line=problem.line)
-            return self._refuse_chain(pointer.info_hash, why)
-        tree = self.peer.tree
-        new = [block for block in loaded.blocks if not tree.holds(block)]
-        before_tip, before_reorgs = self.tip, len(self.peer.reorgs)
-        reports, side, at = [], 0, 0
-        while at < len(new):
-            # in slices no larger than what is left of the member's budget, so it is never overrun by more
-            size = max(1, MAX_SIDE_BLOCKS_PER_MEMBER - member.side_blocks - side)
-            batch = new[at:at + size]
-            at += len(batch)
-            reports += self.peer.receive(batch, now=self.clock())
-            side = sum(1 for b in new[:at] if b.hash in tree and not tree.is_canonical(b.hash))
-            if member.side_blocks + side > MAX_SIDE_BLOCKS_PER_MEMBER:
-                break
-        member.side_blocks += side
-        self._after_change(before_tip, before_reorgs, source=name)
-        refused = [r for r in reports if not r.accepted]
-        if at < len(new):
-            self._ignore(name, pointer.seq, f"its chain would leave more than {MAX_SIDE_BLOCKS_PER_MEMBER} blocks "
-                                            f"on side branches; {len(new) - at} of its blocks were not judged",
-                         info_hash=pointer.info_hash)
-            return self._refuse_chain(pointer.info_hash, "it leaves too many side blocks")
-        if refused:
-            first = refused[0]
-            self.journal.log("refused", member=name, info_hash=pointer.info_hash, rule=first.rule,
-                             reason=first.reason, index=first.index, block=first.hash, refused_blocks=len(refused))
-            if any(not self._refused_for_good(r) for r in refused):
-                return Taken.LATER  # a block ahead of the clock, or waiting on one: judged again later
-            return self._refuse_chain(pointer.info_hash, f"block {first.index} breaks rule {first.rule}: {first.reason}")
-        if self._better(pointer):
-            why = f"claims work {pointer.total_work} and tip {(pointer.tip or '?')[:16]}, its chain holds neither"
-            self._ignore(name, pointer.seq, why, info_hash=pointer.info_hash)
-            return self._refuse_chain(pointer.info_hash, why)
-        return Taken.JUDGED
-
-    def _refused_for_good(self, report) -> bool:
-        """Does the rules' verdict on this refused block hold for good (the tree remembers it as refused)?
-
-        The tree remembers exactly the refusals the verdict marks as remembered; a block too
-        far in the future (the clock will fix it), a block built on one, and a record refused
-        for its signature are not. The last is refused again when fetched again, which the
-        member's back-off keeps rare.
-        """
-        return report.hash is None or self.peer.tree.status(report.hash) is BlockStatus.REFUSED
+        """Act on the pointer member ``name`` published (labkit.node.follow: fetched if it names more work)."""
+        self.following.consider(name, pointer)
 
     # --- mining ------------------------------------------------------------------------
 
@@ -637,7 +462,7 @@ class Node:
             self.queue.done(contract)  # else it stays queued: mined on a tip that lost, it is mined again
         self.journal.log("mined", height=entry.index, block=entry.hash, total_work=entry.total_work,
                          canonical=str(update.status))
-        self._after_change(before_tip, before_reorgs, source=None)
+        self.after_change(before_tip, before_reorgs, source=None)
         if publish and self.session is not None and self.tip is not None and self.tip.hash == entry.hash:
             self.publish()
         else:
@@ -662,7 +487,7 @@ class Node:
 
     # --- internals -----------------------------------------------------------------------
 
-    def _after_change(self, before_tip: Entry | None, before_reorgs: int, source: str | None) -> None:
+    def after_change(self, before_tip: Entry | None, before_reorgs: int, source: str | None) -> None:
         """Log what changed in the canonical chain; put the contracts of this node's orphaned blocks back."""
         if self.tip is not before_tip and source is not None:
             self.journal.log("adopted", member=source, height=self.height, tip=self.tip.hash,
@@ -686,26 +511,12 @@ class Node:
             if contract_key(contract) in in_chain:
                 self.queue.done(contract)
 
-    def _ignore(self, who: str, seq: int, why: str, **detail: Any) -> None:
-        """Log an ignored pointer once (a pointer seen again each round is not logged again).
-
-        The node remembers the last MAX_LOGGED_PER_MEMBER reasons per member, so a member that
-        changes its pointer every second cannot grow this memory.
-        """
-        logged = self.followed.setdefault(who, _Followed()).logged
-        if (seq, why) in logged:
-            logged.move_to_end((seq, why))
-            return
-        logged[(seq, why)] = None
-        while len(logged) > MAX_LOGGED_PER_MEMBER:
-            logged.popitem(last=False)
-        self.journal.log("ignored", member=who, seq=seq, reason=why, **detail)
-
     def _dispatch(self, alert: Any) -> None:
         """Hand an alert popped by a DHT call to the session, as its poll would."""
-        self._live().dispatch(alert)
+        self.live().dispatch(alert)
 
-    def _live(self):
+    def live(self):
+        """The open session (a labkit.sharing.session.TorrentSession); NodeError if the node is not started."""
         if self.session is None:
             raise NodeError(f"node {self.name!r} is not started (call start(), or use it in a with block)")
         return self.session

@@ -23,9 +23,9 @@ What every honest node guarantees, whatever they do
    member (the lookup, the peer address, the fetch, the file, the blocks) is contained
    to that member: logged once with its reason (event ``ignored`` or ``refused``), the
    member backed off, the round goes on with the others. A contract that can never be
-   mined is refused at submit by the very functions the block rules apply
-   (:func:`labkit.node.queue` callers use :func:`mineable`); one that fails to mine is
-   refused and the queue moves on. A miner never stamps a block earlier than its parent
+   mined is refused at submit (``Node.submit``, ``node submit`` and the inbox) by the very
+   functions the block rules apply (``labkit.node.live.check_mineable``); one that fails
+   to mine is refused and the queue moves on. A miner never stamps a block earlier than its parent
    (``labkit.chain.mine_block``), so a parent from a fast clock cannot make a node refuse
    its own block.
 2. **It never accepts a block the rules refuse**: every block goes through
@@ -45,6 +45,23 @@ The bounds
 ----------
 
 Named here, once; the node reads them from this module.
+
+- per member, memory: at most ``2 * MAX_SIDE_BLOCKS_PER_MEMBER`` side blocks (512, about
+  1.7 MB) its chains left, ``MAX_LOGGED_PER_MEMBER`` remembered log reasons; per node, at
+  most ``MAX_REMEMBERED_CHAINS`` refused info-hashes, ``labkit.forks.MAX_ORPHANS`` orphans
+  and ``MAX_REMEMBERED_INVALID`` refused block hashes;
+- per fetch, bytes: ``MAX_FETCH_BYTES`` (16 MiB, the largest blocks file), of at most
+  ``labkit.blocksfile.MAX_LINES`` lines; disk: ``labkit.node.fetch.KEEP_PARTIALS``
+  unfinished fetches;
+- per member, connection attempts: one fetch at a time, to the peers the session's policy
+  allows, and after each failure none for ``backoff_seconds(failures)`` (2 s doubling to
+  60 s). A pointer's own claims are checked against what its chain holds: a chain that
+  holds less work than its pointer claims is refused for good.
+
+The side-block budget has a price: a member whose chain would take this node through a
+reorganisation deeper than what is left of its budget (``MAX_SIDE_BLOCKS_PER_MEMBER`` at
+most) is refused from that member; the same chain seeded by another member that adopted it
+is judged against that member's budget. A classroom's forks are a block or two deep.
 """
 
 from __future__ import annotations
