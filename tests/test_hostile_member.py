@@ -68,15 +68,18 @@ def courses(n: int, tag: str = "C") -> list[dict]:
 
 
 def grow(network, wallet, contracts, *, on=(), when=None):
-    """A Chain of the blocks ``on``, then one block per contract mined on them; ``when`` stamps the new ones."""
-    from labkit.chain import Chain
+    """A Chain of the blocks ``on``, then one block per contract mined on them; ``when`` stamps the new ones
+    (or their parent's time, if later). The blocks are made here, not judged: honest nodes judge them."""
+    from labkit.chain import Chain, stamp
 
+    judged_at = None if when is None else when + dt.timedelta(days=1)
     chain = Chain(network)
     for block in on:
-        chain.append(block, now=when)
+        chain.append(block, now=judged_at)
     for contract in contracts:
-        block = mine_block(network, wallet, contract, parent=chain.tip, miner=fast_mine, timestamp=when)
-        chain.append(block, now=when)  # judged at the time it was stamped: a future block too
+        block = mine_block(network, wallet, contract, parent=chain.tip, miner=fast_mine,
+                           timestamp=None if when is None else stamp(chain.tip, when))
+        chain.append(block, now=judged_at)
     return chain
 
 
@@ -325,9 +328,9 @@ def test_side_blocks_and_memory_per_member_stay_bounded_across_rounds(room):
 
 # --- the hostile member's state machine ------------------------------------------------------
 
-MACHINE_EXAMPLES = 6  # runs of the machine (each a fresh room of four nodes)
+MACHINE_EXAMPLES = 10  # runs of the machine (each a fresh room of four nodes)
 MACHINE_STEPS = 15  # hostile or honest moves per run
-HOSTILE_FETCH_TIMEOUT = 0.75  # s: honest nodes give up on a hostile fetch quickly (they back off anyway)
+HOSTILE_FETCH_TIMEOUT = 0.4  # s: honest nodes give up on a hostile fetch quickly (they back off anyway)
 
 
 def hostile_machine():
@@ -335,6 +338,7 @@ def hostile_machine():
     from hypothesis import strategies as st
     from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+    from labkit.chain import stamp
     from labkit.forks import MAX_ORPHANS
     from labkit.network import Member
     from labkit.node.live import Node
@@ -351,6 +355,7 @@ def hostile_machine():
         Member(w.name, w.public_key, k.public_key) for w, k in zip([*wallets, mallory], keys))
     peers = st.sampled_from([None, "self", ("0.0.0.0", 6881), ("224.0.0.1", 6881), ("255.255.255.255", 80),
                              ("::", 6881), ("127.0.0.1", 9), ("8.8.8.8", 6881), ("10.1.2.3", 6881)])
+    own = st.one_of(st.just("self"), peers)  # a chain's pointer names mallory's seed more often than not
     works = st.one_of(st.integers(0, 64), st.integers(0, 10**30))
     seqs = st.integers(0, 2**20)
     skews = st.sampled_from([-30, -3, 2, 5, 40, 10**5])  # seconds past the allowed skew
@@ -370,10 +375,16 @@ def hostile_machine():
                            for w, k in zip(wallets, keys)]
             self.mallory = Node(network, mallory, keys[3], self.root / "mallory").start()
             self.seq = 0
+            self.offset = 0.0  # seconds every clock is moved on by (time passes without sleeping)
+            for node in [*self.honest, self.mallory]:
+                node.clock = self.now
             self.courses = 0
             self.honest_blocks = 0
 
         # -- helpers --
+        def now(self):
+            return utc_now() + dt.timedelta(seconds=self.offset)
+
         def deliver(self, pointer, to=None):
             for node in (self.honest if to is None else [to]):
                 node.consider("mallory", pointer)
@@ -393,7 +404,7 @@ def hostile_machine():
 
         @rule(kind=st.sampled_from(["extend", "vm-refused", "bad-signer", "orphans", "side", "garbage",
                                     "too-many-lines"]),
-              base=st.integers(0, 2), blocks=st.integers(1, 6), skew=skews, peer=peers, work=works,
+              base=st.integers(0, 2), blocks=st.integers(1, 6), skew=skews, peer=own, work=works,
               seq=st.one_of(st.just(None), seqs))
         def offer_chain(self, kind, base, blocks, skew, peer, work, seq):
             """Seed a chain (valid, or with invalid blocks, or not blocks at all) and point everyone to it."""
@@ -401,22 +412,25 @@ def hostile_machine():
             on = list(self.honest[base].peer.chain.blocks)
             tag = f"M{next(counter)}-"
             if kind == "extend":  # valid, stamped near the allowed skew (ahead of it when skew > 0)
-                when = utc_now() + dt.timedelta(seconds=network.max_clock_skew + skew)
+                when = self.now() + dt.timedelta(seconds=network.max_clock_skew + skew)
                 data = chain_bytes(chain_of(network, mallory, courses(blocks, tag), on=on, when=when))
             elif kind == "orphans":  # the first new block left out: the rest wait for a parent never sent
-                made = chain_of(network, mallory, courses(blocks + 1, tag), on=on)
+                made = chain_of(network, mallory, courses(blocks + 1, tag), on=on, when=self.now())
                 data = chain_bytes(made[:len(on)] + made[len(on) + 1:])
             elif kind == "vm-refused":  # valid blocks, then one whose contract the VM refuses
-                chain = grow(network, mallory, courses(blocks, tag), on=on)
+                chain = grow(network, mallory, courses(blocks, tag), on=on, when=self.now())
                 again = chain.tip.payload.transaction_data  # its course exists already
-                data = chain_bytes([*chain.blocks, mine_block(network, mallory, again, parent=chain.tip,
-                                                              miner=fast_mine)])
+                refused = mine_block(network, mallory, again, parent=chain.tip, miner=fast_mine,
+                                     timestamp=stamp(chain.tip, self.now()))
+                data = chain_bytes([*chain.blocks, refused])
             elif kind == "bad-signer":
-                made = chain_of(network, mallory, courses(blocks, f"S{next(counter)}-"), on=on)
+                made = chain_of(network, mallory, courses(blocks, f"S{next(counter)}-"), on=on,
+                                when=self.now())
                 last = made[-1]
                 data = chain_bytes(made[:-1] + [Block.create(last.token, stranger)])
             elif kind == "side":
-                data = chain_bytes(chain_of(network, mallory, courses(blocks * 5, f"D{next(counter)}-")))
+                side = chain_of(network, mallory, courses(blocks * 5, f"D{next(counter)}-"), when=self.now())
+                data = chain_bytes(side)
             elif kind == "garbage":
                 data = b"".join(b'{"token": "%d"}\n' % i for i in range(blocks))
             else:
@@ -442,6 +456,15 @@ def hostile_machine():
                 submit_to(node.folder, contract)
                 node.take_inbox()
             assert node.queue.waiting == before
+
+        @rule(seconds=st.sampled_from([1, 4, 30, 400]))
+        def time_passes(self, seconds):
+            """Every clock moves on (a block ahead of the skew comes within it), and back-offs run out."""
+            type(self).steps += 1
+            self.offset += seconds
+            for node in self.honest:
+                for member in getattr(node, "followed", {}).values():
+                    member.next_try = 0.0
 
         # -- the honest members' moves --
         @rule(who=st.integers(0, 2))
@@ -487,7 +510,7 @@ def hostile_machine():
                     node.fetch_timeout = 10.0
                 for _ in range(8):
                     for node in self.honest:
-                        for member in node.followed.values():
+                        for member in getattr(node, "followed", {}).values():
                             member.next_try = 0.0  # back-offs run out (time moved, not slept)
                     self.exchange()
                     if len({(n.tip and n.tip.hash, n.peer.digest()) for n in self.honest}) == 1:

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["keys", "journal", "threats", "live", "follow", "fetch", "queue", "run", "cli", "classroom", "measure", "Node", "Classroom"]
+__all__ = ["keys", "journal", "threats", "live", "follow", "fetch", "queue", "run", "cli", "classroom", "measure",
+           "Node", "Classroom"]
 
 
 def __getattr__(name: str):

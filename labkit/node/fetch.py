@@ -33,8 +33,8 @@ from typing import Any, Iterable
 from ..errors import TorrentError
 from .threats import MAX_FETCH_BYTES
 
-__all__ = ["CHAIN_FILE", "STALL_SECONDS", "KEEP_PARTIALS", "Outcome", "Fetch", "usable_peers", "place_known_blocks",
-           "prune_partials", "wait_for_chain"]
+__all__ = ["CHAIN_FILE", "STALL_SECONDS", "KEEP_PARTIALS", "Outcome", "Fetch", "usable_peers",
+           "place_known_blocks", "prune_partials", "wait_for_chain"]
 
 Address = tuple[str, int]
 

@@ -94,7 +94,8 @@ class Following:
             return
         self.pointers[name] = pointer
         if pointer.info_hash in self.refused_chains:
-            self.ignore(name, pointer.seq, f"its chain was refused before ({self.refused_chains[pointer.info_hash]})")
+            why = self.refused_chains[pointer.info_hash]
+            self.ignore(name, pointer.seq, f"its chain was refused before ({why})")
             return
         if not self._better(pointer):
             return  # this node's tip is as good already
@@ -151,7 +152,8 @@ class Following:
         # Each address passes the session's policy, and one that does not is dropped from this fetch only.
         peers, dropped = usable_peers(session, [pointer.peer] + [p.peer for p in self.pointers.values()])
         if pointer.peer is not None and pointer.peer not in peers:
-            self.ignore(name, pointer.seq, f"its peer address is not used: {dropped[0]}", info_hash=pointer.info_hash)
+            self.ignore(name, pointer.seq, f"its peer address is not used: {dropped[0]}",
+                        info_hash=pointer.info_hash)
         place_known_blocks(self.node.folder / CHAIN_FILE, dest, pointer.info_hash, CHAIN_FILE)
         try:
             transfer = session.add(Magnet(pointer.info_hash, peers=tuple(peers)), dest)
@@ -219,7 +221,8 @@ class Following:
                              reason=first.reason, index=first.index, block=first.hash, refused_blocks=len(refused))
             if any(not self._refused_for_good(r) for r in refused):
                 return Taken.LATER  # a block ahead of the clock, or waiting on one: judged again later
-            return self._refuse_chain(pointer.info_hash, f"block {first.index} breaks rule {first.rule}: {first.reason}")
+            why = f"block {first.index} breaks rule {first.rule}: {first.reason}"
+            return self._refuse_chain(pointer.info_hash, why)
         if self._better(pointer):
             why = f"claims work {pointer.total_work} and tip {(pointer.tip or '?')[:16]}, its chain holds neither"
             self.ignore(name, pointer.seq, why, info_hash=pointer.info_hash)
