@@ -24,6 +24,7 @@ __all__ = [
     "SimulationError",
     "TorrentError",
     "InvalidTorrent",
+    "BencodeError",
     "FetchTimeout",
     "SavedCodeError",
     "GradingError",
@@ -173,6 +174,15 @@ class TorrentError(LabkitError):
 
 class InvalidTorrent(TorrentError, ValueError):
     """A .torrent file or magnet link is truncated, garbage, or for another file."""
+
+
+class BencodeError(TorrentError, ValueError):
+    """Bytes are not bencoding in its one canonical spelling (BEP 3); ``at``: the byte where it went wrong."""
+
+    def __init__(self, reason: str, at: int = 0):
+        super().__init__(f"{reason} (at byte {at})")
+        self.reason = reason
+        self.at = at
 
 
 class FetchTimeout(TorrentError, TimeoutError):
