@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from netns import run_isolated
 
-from labkit.pointer import (
+from labkit.node.keys import NodeKey
+from labkit.sharing.dht import (
     InvalidPointer,
-    NodeKey,
     Pointer,
     bootstrap,
     dht_settings,

@@ -1,4 +1,4 @@
-"""labkit.teaching.cases: the generated cases are the same on every run and varied, and each reference agrees
+"""labkit.course.cases: the generated cases are the same on every run and varied, and each reference agrees
 with a second way of computing its answer (hashlib, pyjwt, the miner's own check, labkit's BlockTree rank)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 
 from labkit.encoding import b64url_encode
 from labkit.pow import meets_difficulty, token_hash
-from labkit.teaching import cases
-from labkit.teaching.race import nakamoto_probability
+from labkit.course import cases
+from labkit.lessons.race import nakamoto_probability
 from labkit.tokens import encode_token
 
 GENERATORS = ["hash_chain", "modular_inverse", "verify_hs256", "mine_nonce", "check_block", "bencode",
@@ -149,7 +149,7 @@ def test_long_cases_are_numbered_so_a_learner_can_fetch_the_one_that_failed():
 
 
 def _fails(name, wrong, reference, found, **options):
-    from labkit.teaching.exercises import Exercises
+    from labkit.course.exercises import Exercises
 
     result = Exercises("nb", total=1).check_against(name, wrong, reference, found, keep=False, **options)
     return result.status in ("failed", "error")
@@ -237,7 +237,7 @@ def _attacker_without_the_majority_case(q, z):
     ("attacker_success", _attacker_without_the_majority_case, nakamoto_probability, {"compare": cases.close}),
 ], ids=lambda v: getattr(v, "__name__", None) if callable(v) else None)
 def test_a_plausible_mistake_fails_on_the_generated_cases(monkeypatch, name, wrong, reference, options):
-    from labkit.teaching.exercises import STRICT_ENV
+    from labkit.course.exercises import STRICT_ENV
 
     monkeypatch.delenv(STRICT_ENV, raising=False)  # a failure is reported, not raised
     found = getattr(cases, f"{name}_cases")()

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import GradingError
-from labkit.teaching import grade
-from labkit.teaching.exercises import GRADE_LOG_ENV, STRICT_ENV, Exercises
+from labkit.course import grade
+from labkit.course.exercises import GRADE_LOG_ENV, STRICT_ENV, Exercises
 from tools_loader import load_tool
 
 nbformat = pytest.importorskip("nbformat")
@@ -123,7 +123,7 @@ def test_the_detail_says_which_case_failed_what_raised_and_what_never_ran(rows):
 
 
 def _notebook(path: Path, *sources: str) -> Path:
-    head = 'from labkit.teaching.exercises import Exercises\nex = Exercises("t", total=2)'
+    head = 'from labkit.course.exercises import Exercises\nex = Exercises("t", total=2)'
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in (head, *sources)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)

@@ -12,7 +12,7 @@ import pytest
 from krpcnode import FakeNode
 
 from labkit.errors import InvalidSignature
-from labkit.nodekey import NodeKey
+from labkit.node.keys import NodeKey
 from labkit.sharing import krpc
 from labkit.sharing.krpc import K, put_mutable, signed_message, target_of, verify
 

@@ -169,7 +169,7 @@ def test_mining_progress_rate():
 def test_one_default_miner_the_fast_one(monkeypatch):
     from labkit import fastmine
     from labkit.chain import mine_block
-    from labkit.teaching.data import demo_network, demo_wallets
+    from labkit.lessons.data import demo_network, demo_wallets
 
     assert labkit.pow.default_miner() is fastmine.mine
     used = []

@@ -33,7 +33,7 @@ from its ``get`` answer): a routing table never adds its own id
 (routing_table.cpp, "don't add ourself"), and nothing else in a put reads the id.
 
 Reading needs none of this: libtorrent's ``dht_get_mutable_item`` returns a dict
-value as a Python dict (see :mod:`labkit.pointer`).
+value as a Python dict (see :mod:`labkit.sharing.dht`).
 
 The socket binds the same IP as the session, so the nodes' IP filters and
 write tokens (bound to the requester's IP, BEP 44) treat it as the session.
@@ -162,7 +162,7 @@ def put_mutable(nodes: Iterable[Address], key: Any, salt: bytes, value: Any, *, 
                 timeout: float = 15.0) -> PutResult:
     """Put ``value`` (a dict or bytes, bencoded at most 1000 bytes) under ``key`` and ``salt``.
 
-    ``key`` is a :class:`~labkit.nodekey.NodeKey` (``public_key``, ``sign``); ``nodes`` are the
+    ``key`` is a :class:`~labkit.node.keys.NodeKey` (``public_key``, ``sign``); ``nodes`` are the
     (ip, port) DHT nodes to start from; ``host`` is the IP to send from (the session's).
     Raises ValueError if the value is too large, TimeoutError if no node answered a ``get``
     within ``timeout`` seconds. Returns a :class:`PutResult` (``stored`` 0: no node kept it).

@@ -32,8 +32,8 @@ from ..network import Network
 from ..operations import FIELDS
 from ..peer import Peer
 from ..pow import default_miner
-from ..teaching.data import DEMO_START
-from ..teaching.display import tint
+from ..lessons.data import DEMO_START
+from ..lessons.display import tint
 from ..wallet import Wallet
 
 __all__ = ["ContractBuilder", "contract_builder", "build_instruction", "parse_metadata", "next_timestamp"]
@@ -112,7 +112,7 @@ class ContractBuilder(widgets.VBox):
         clock: Callable[[Peer], dt.datetime] = next_timestamp,
         background: bool = False,
     ):
-        from ..teaching.display import chain_table, state_diff_tables
+        from ..lessons.display import chain_table, state_diff_tables
 
         self._chain_table, self._state_diff = chain_table, state_diff_tables
         self.peer = peer

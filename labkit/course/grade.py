@@ -9,7 +9,7 @@ in a kernel of its own, cell errors
 allowed (a learner's cell may raise) and with a time-out for the whole
 notebook (a learner's loop may never end). A student's notebooks run in
 course order and share one folder for the functions their passing exercises
-save (:mod:`labkit.teaching.mine`), so the capstone assembles that student's
+save (:mod:`labkit.course.saved`), so the capstone assembles that student's
 own code, as it would on their laptop.
 
 Results are read, not scraped: the grader names a file in the kernel's
@@ -177,8 +177,8 @@ def grade_notebook(path: str | os.PathLike, *, student: str = "", timeout: float
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    from . import mine
-    from .data import WORK_ENV
+    from ..lessons.data import WORK_ENV
+    from . import saved
     from .exercises import GRADE_LOG_ENV, STRICT_ENV
 
     path = Path(path)
@@ -196,7 +196,7 @@ def grade_notebook(path: str | os.PathLike, *, student: str = "", timeout: float
         cells = _check_cells(nb)
         env = {k: v for k, v in os.environ.items() if k != STRICT_ENV}
         env[GRADE_LOG_ENV] = str(log)
-        env[mine.MINE_ENV] = str(mine_dir or Path(scratch) / "mine")
+        env[saved.MINE_ENV] = str(mine_dir or Path(scratch) / "mine")
         env[WORK_ENV] = str(Path(scratch) / "work")  # files a notebook makes stay in its scratch folder
         temporary = Path(scratch) / "tmp"  # the notebook's temporary folders, removed with the rest
         temporary.mkdir()

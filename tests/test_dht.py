@@ -1,4 +1,4 @@
-"""labkit.pointer: ed25519 node keys, the pointer codec, and a live loopback DHT (BEP 44/46).
+"""labkit.sharing.dht: ed25519 node keys, the pointer codec, and a live loopback DHT (BEP 44/46).
 
 The live test runs four libtorrent sessions on 127.0.0.1 in a child process. Where
 ``unshare -n`` works (root, or user namespaces) that child runs in a network
@@ -22,15 +22,14 @@ from netns import run_isolated
 from hypothesis import given, settings, strategies as st
 from krpcnode import FakeNode
 
-import labkit.pointer as pointer_module
-
+import labkit.sharing.dht as pointer_module
 from labkit.errors import InvalidKey, InvalidSignature, KeyFileExists
-from labkit.pointer import (
+from labkit.node.keys import NodeKey
+from labkit.sharing.dht import (
     MAX_VALUE_BYTES,
     DHTTimeout,
     InvalidPointer,
     PublishFailed,
-    NodeKey,
     Pointer,
     bootstrap,
     dht_settings,

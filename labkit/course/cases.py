@@ -202,7 +202,7 @@ def check_block_cases(count: int = 60, seed: int = 4) -> list[Case]:
     from ..chain import Chain, mine_block
     from ..pow import token_hash
     from ..tokens import Payload, encode_token, format_timestamp
-    from .data import demo_network, demo_timestamps, demo_wallets, seed_contracts
+    from ..lessons.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
 
     rng = random.Random(seed)
     wallets = demo_wallets()

@@ -7,7 +7,7 @@ at this height with this total work". Anyone who knows the public key and the
 salt can get the newest record and fetch the torrent; no one without the
 private key can change it.
 
-- ``NodeKey``: a node's ed25519 key (a 32-byte seed), saved as PKCS#8 PEM, mode 0600.
+- ``NodeKey`` (labkit.node.keys): a node's ed25519 key (a 32-byte seed), which signs the record.
 - ``Pointer(info_hash, height, total_work, seq)``: the record, with ``to_dict`` (the
   item's ``v``: BEP 46's dict), ``to_value`` (its bencoding, what is signed) and
   ``from_value`` (reads either, and the old form).
@@ -105,10 +105,12 @@ import re
 import time
 from contextlib import closing
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .errors import BencodeError, InvalidKey, LabkitError, TorrentError
-from .nodekey import NodeKey  # re-exported: a pointer is signed with a node key
+from ..errors import BencodeError, InvalidKey, LabkitError, TorrentError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..node.keys import NodeKey  # a pointer is signed with a node key
 
 __all__ = [
     "MAX_VALUE_BYTES",
@@ -116,7 +118,6 @@ __all__ = [
     "InvalidPointer",
     "DHTTimeout",
     "PublishFailed",
-    "NodeKey",
     "Pointer",
     "signed_message",
     "verify_item",
@@ -172,14 +173,14 @@ class PublishFailed(TorrentError):
 
 def signed_message(salt: bytes, seq: int, value: Any) -> bytes:
     """The bytes a BEP 44 signature covers; ``value`` is the decoded ``v`` (a dict, or bytes for the old form)."""
-    from .sharing.krpc import signed_message as bep44_message
+    from .krpc import signed_message as bep44_message
 
     return bep44_message(bytes(salt), seq, value)
 
 
 def verify_item(public_key: bytes, salt: bytes, seq: int, value: Any, signature: bytes) -> None:
     """Raise InvalidSignature unless ``signature`` is ``public_key``'s over this item (by cryptography)."""
-    from .sharing.krpc import verify
+    from .krpc import verify
 
     verify(public_key, salt, seq, value, signature)
 
@@ -230,7 +231,7 @@ class Pointer:
 
     def to_value(self) -> bytes:
         """The bencoding of :meth:`to_dict`: what the signature covers after ``1:v``. The seq is not part of it."""
-        from .sharing.bencode import encode
+        from .bencode import encode
 
         return encode(self.to_dict())
 
@@ -242,7 +243,7 @@ class Pointer:
         form's string held (labkit before BEP 46 conformance put the dict bencoded
         inside a string). Raises InvalidPointer for anything else.
         """
-        from .sharing.bencode import decode, encode
+        from .bencode import decode, encode
 
         if isinstance(value, (bytes, bytearray)):
             if len(value) > MAX_VALUE_BYTES:
@@ -393,7 +394,7 @@ def publish(session: Any, key: NodeKey, salt: bytes, pointer: Pointer, *, timeou
     ``timeout`` seconds. The put pops none of the session's alerts, so ``on_alert``
     (kept for the callers that pass it, as to :func:`lookup`) receives none.
     """
-    from .sharing.krpc import put_mutable
+    from .krpc import put_mutable
 
     salt = _check_salt(salt)
     nodes = session_nodes(session)
