@@ -58,7 +58,7 @@ def test_a_notebook_run_leaves_no_labkit_folder(name, fresh_tmpdir):
 
 ROOM = """
 from labkit.node.classroom import Classroom
-from labkit.scratch import ScratchFolder
+from labkit.files import ScratchFolder
 
 work = ScratchFolder("labkit-09-")
 room = Classroom.create(work / "room", ["ana", "ben"], difficulty=1)

@@ -1,4 +1,4 @@
-"""labkit.scratch: temporary folders removed on remove(), at the end of a with block, when collected,
+"""labkit.files (scratch folders): temporary folders removed on remove(), at the end of a with block, when collected,
 at interpreter exit and on SIGTERM (in child processes, so this one's handlers stay as they are)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.scratch import ScratchFolder, at_exit, run_pending
+from labkit.files import ScratchFolder, at_exit, run_pending
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ def run_child(code: str, tmp_path: Path, *, signal_after_ready: int | None = Non
 
 CHILD = """
     import signal, sys, time
-    from labkit.scratch import ScratchFolder
+    from labkit.files import ScratchFolder
     folder = ScratchFolder("labkit-05-")
     (folder / "network.json").write_text("the network's secret")
     print("ready", flush=True)

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..files import read_regular
-from ..scratch import at_exit
+from ..files import at_exit, read_regular
 from .journal import NodeError, read_status
 from .queue import submit_to
 
