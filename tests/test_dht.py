@@ -36,6 +36,7 @@ from labkit.sharing.dht import (
     lookup,
     packet_endpoint,
     publish,
+    session_nodes,
     signed_message,
     verify_item,
     wait_for_nodes,
@@ -619,6 +620,7 @@ def scenario() -> dict:
         trials.append({"put_s": stored - start, "get_s": end - stored, "total_s": end - start,
                        "fresh": got == put})
     out["trials"] = trials
+    out["routing_tables"] = [sorted(port for _, port in session_nodes(s)) for s in sessions]
     out["bootstrap_settings"] = sorted({s.get_settings()["dht_bootstrap_nodes"] for s in sessions})
     pack = dht_settings("127.0.0.1:0", log_packets=True)
     out["settings_not_applied"] = sorted(k for k in pack if k != "listen_interfaces"
@@ -687,6 +689,12 @@ def test_every_lookup_after_a_put_sees_it(live):
           f"get {statistics.median(t['get_s'] for t in live['trials']) * 1000:.1f} ms); "
           f"DHT ready after {live['ready_s']:.1f} s; network namespace: {live['netns']}")
     assert median < 5, f"put then get took {median:.1f} s (median): the DHT is stalling"
+
+
+def test_the_puts_socket_never_joins_a_routing_table(live):
+    """A put's sender is gone a moment later: were it in a table, every later lookup would wait for it."""
+    for table in live["routing_tables"]:
+        assert set(table) <= set(live["ports"]), (table, live["ports"])
 
 
 def test_no_node_contacted_anything_but_loopback(live):

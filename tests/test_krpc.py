@@ -93,11 +93,19 @@ def test_the_lookup_follows_the_nodes_an_answer_names(nodes):
 def test_a_put_goes_to_the_k_closest_only(nodes):
     key = NodeKey.generate()
     many = nodes(*["store"] * (K + 3))
-    result = put_mutable([n.address for n in many], key, SALT, VALUE, timeout=10)
+    for node in many:
+        node.names = many  # a small room: every node knows every other
+    result = put_mutable([many[0].address], key, SALT, VALUE, timeout=10)
     assert result.asked == result.stored == K
     target = int.from_bytes(target_of(key.public_key, SALT), "big")
     closest = sorted(many, key=lambda n: int.from_bytes(n.node_id, "big") ^ target)[:K]
     assert {n.address for n in many if n.items} == {n.address for n in closest}
+
+
+def test_a_lookup_asks_k_nodes_a_round_not_every_node_it_was_given(nodes):
+    many = nodes(*["store"] * (3 * K))
+    put_mutable([n.address for n in many], NodeKey.generate(), SALT, VALUE, timeout=10)
+    assert sum(1 for n in many for m, _ in n.queries if m[b"q"] == b"get") == K  # they name no one
 
 
 def test_refusals_are_reported_and_silent_nodes_are_not_waited_for_long(nodes, monkeypatch):

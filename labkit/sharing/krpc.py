@@ -19,9 +19,12 @@ The ways left were:
 :func:`put_mutable` does what libtorrent's put does: an iterative ``get`` towards
 the item's target ``SHA-1(public key + salt)``, starting from the given nodes and
 following the closer ``nodes`` each answer names, until the K = 8 closest nodes have
-answered; then ``seq`` = the highest verified seq they hold + 1 (1 if none); then a
+answered (the given nodes come without ids, so the first round asks K of them, and
+each later round the K closest known); then ``seq`` = the highest verified seq they
+hold + 1 (1 if none); then a
 signed ``put`` to those K nodes, each with its own token. It returns how many
-stored the item.
+stored the item. It follows IPv4 ``nodes`` only (a classroom's; BEP 32's ``nodes6``
+is not read).
 
 Our socket is gone a moment later, so no node may put it in its routing table:
 a dead entry there makes every later lookup wait for its time-out (measured: a
@@ -62,6 +65,7 @@ Address = tuple[str, int]
 
 K = 8  # BEP 5: a put goes to the 8 nodes closest to the target
 ROUND_SECONDS = 2.0  # how long a round of queries waits for slow nodes (libtorrent waits up to 15 s)
+PUT_GRACE = 0.5  # seconds the puts' answers get even when the gets took the whole time-out
 MAX_VALUE_BYTES = 1000  # BEP 44: the bencoded v, at most
 
 
@@ -177,9 +181,9 @@ def put_mutable(nodes: Iterable[Address], key: Any, salt: bytes, value: Any, *, 
     answered: dict[Address, dict] = {}  # address -> the get's answer ("r")
     asked: set[Address] = set()
 
-    def distance(address: Address) -> int:
+    def distance(address: Address) -> int:  # a node whose id is not known yet counts as the farthest
         node_id = known[address]
-        return -1 if node_id is None else int.from_bytes(node_id, "big") ^ int.from_bytes(target, "big")
+        return 1 << 160 if node_id is None else int.from_bytes(node_id, "big") ^ int.from_bytes(target, "big")
 
     client = _Client(host)
     try:
@@ -212,7 +216,9 @@ def put_mutable(nodes: Iterable[Address], key: Any, salt: bytes, value: Any, *, 
         for address in holders:
             client.query(address, b"put", {**put, b"token": answered[address][b"token"]}, as_id=known[address])
         result = PutResult(seq, 0, len(holders))
-        for address, message in client.answers(time.monotonic() + ROUND_SECONDS):
+        # the puts' answers: until the deadline, but at least PUT_GRACE (the gets may have used it up)
+        now = time.monotonic()
+        for address, message in client.answers(min(now + ROUND_SECONDS, max(deadline, now + PUT_GRACE))):
             if message.get(b"y") == b"r":
                 result.stored += 1
             else:
