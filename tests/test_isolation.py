@@ -67,8 +67,8 @@ def student_prefix(user: str | None) -> list[str]:
     return ["unshare", "-m", "--propagation", "private", "sh", "-c", unveil, "sh", str(keep), str(closed), *runuser]
 
 
-@pytest.fixture(scope="module")
-def room_as_student():
+def run_as_student(mode: str, timeout: float) -> dict:
+    """Run this module as a script (``mode``: "room" or "notebook") as the student; its JSON result."""
     if not (shutil.which("unshare") and shutil.which("nsenter")):
         pytest.fail("isolate() needs unshare and nsenter (util-linux)")
     user = student_user()
@@ -82,15 +82,20 @@ def room_as_student():
             shutil.chown(scratch, user=user)
         env = {**os.environ, "TMPDIR": str(scratch), "HOME": str(scratch), "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONPATH": os.pathsep.join([str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")])}
-        child = as_student(user, [sys.executable, str(HERE), str(scratch / "room")], env=env, timeout=420)
+        child = as_student(user, [sys.executable, str(HERE), mode, str(scratch)], env=env, timeout=timeout)
         if child.returncode != 0:
-            pytest.fail(f"the room run as {user or 'this user'} failed (exit {child.returncode}):\n"
+            pytest.fail(f"the {mode} run as {user or 'this user'} failed (exit {child.returncode}):\n"
                         f"{child.stderr[-4000:]}")
         result = json.loads(child.stdout.strip().splitlines()[-1])
-        result["left_behind"] = sorted(p.name for p in scratch.iterdir() if p.name != "room")
+        result["left_behind"] = sorted(p.name for p in scratch.iterdir() if p.name.startswith("labkit-"))
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def room_as_student():
+    return run_as_student("room", 420)
 
 
 def test_the_room_runs_as_a_user_who_is_not_root(room_as_student):
@@ -120,11 +125,40 @@ def test_a_killed_node_comes_back_and_catches_up(room_as_student):
     assert room_as_student["nodes_left_running"] == []
 
 
+@pytest.mark.timeout(900)
+def test_notebook_09_runs_as_a_student_with_its_room_isolated():
+    ran = run_as_student("notebook", 840)
+    assert ran["euid"] != 0
+    assert ran["isolate_output"] == "True"  # the cell `room.isolate()`
+    assert ran["errors"] == [] and ran["cells_run"] > 0
+    assert ran["left_behind"] == []  # 09's folder, with the room's keys, went with the room
+
+
 # --- the child: runs as the student ----------------------------------------------------------------
 
 
 def _netns(pid: int) -> str:
     return os.readlink(f"/proc/{pid}/ns/net")
+
+
+def run_notebook(tmpdir: str) -> dict:
+    """Run notebook 09 as Jupyter would (nbclient); what its isolate() cell said, and any error."""
+    import nbclient
+    import nbformat
+
+    notebooks = HERE.parent.parent / "notebooks"
+    notebook = nbformat.read(notebooks / "09-the-classroom-network.ipynb", as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": tmpdir}})
+    errors = []
+    try:
+        client.execute()
+    except nbclient.exceptions.CellExecutionError as exc:
+        errors.append(str(exc)[-2000:])
+    isolate = [c for c in notebook.cells if c.cell_type == "code" and c.source.strip() == "room.isolate()"]
+    shown = [o for c in isolate for o in c.get("outputs", []) if o.get("output_type") == "execute_result"]
+    return {"euid": os.geteuid(), "errors": errors, "isolate_output": shown[0]["data"]["text/plain"] if shown else None,
+            "cells_run": sum(1 for c in notebook.cells if c.cell_type == "code" and c.get("execution_count"))}
 
 
 def run_room(folder: str) -> dict:
@@ -168,8 +202,9 @@ def run_room(folder: str) -> dict:
     return out
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the child: MODE TMPDIR
     started = time.monotonic()
-    result = run_room(sys.argv[1])
+    mode, tmpdir = sys.argv[1], sys.argv[2]
+    result = run_room(str(Path(tmpdir) / "room")) if mode == "room" else run_notebook(tmpdir)
     result["seconds"] = time.monotonic() - started
     print(json.dumps(result))
