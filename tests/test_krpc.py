@@ -21,7 +21,7 @@ VALUE = {b"height": 3, b"ih": bytes(range(20)), b"work": 4096}
 
 
 @pytest.fixture
-def nodes(request):
+def nodes():
     made: list[FakeNode] = []
 
     def make(*modes: str) -> list[FakeNode]:

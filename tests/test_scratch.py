@@ -12,8 +12,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from labkit.files import ScratchFolder, at_exit, run_pending
 
 ROOT = Path(__file__).resolve().parent.parent
