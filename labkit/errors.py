@@ -24,8 +24,11 @@ __all__ = [
     "SimulationError",
     "TorrentError",
     "InvalidTorrent",
-    "BencodeError",
     "FetchTimeout",
+    "InvalidBencode",
+    "InvalidPointer",
+    "DHTTimeout",
+    "PublishFailed",
     "SavedCodeError",
     "GradingError",
 ]
@@ -176,15 +179,6 @@ class InvalidTorrent(TorrentError, ValueError):
     """A .torrent file or magnet link is truncated, garbage, or for another file."""
 
 
-class BencodeError(TorrentError, ValueError):
-    """Bytes are not bencoding in its one canonical spelling (BEP 3); ``at``: the byte where it went wrong."""
-
-    def __init__(self, reason: str, at: int = 0):
-        super().__init__(f"{reason} (at byte {at})")
-        self.reason = reason
-        self.at = at
-
-
 class FetchTimeout(TorrentError, TimeoutError):
     """No peer delivered the whole file in time."""
 
@@ -198,6 +192,43 @@ class FetchTimeout(TorrentError, TimeoutError):
         self.peers = list(peers)
         self.seconds = seconds
         self.progress = progress
+
+
+class InvalidBencode(TorrentError, ValueError):
+    """Bytes that are not one bencoded value in its one spelling (``reason`` says what and where)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- the DHT's chain-tip pointers (labkit.sharing.dht) -------------------------
+
+
+class InvalidPointer(LabkitError, ValueError):
+    """A DHT value is not a well-formed labkit pointer, or a Pointer field is out of range."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DHTTimeout(TorrentError, TimeoutError):
+    """The DHT did not answer in time (``what``: the operation, ``seconds``: the wait)."""
+
+    def __init__(self, what: str, seconds: float, detail: str = ""):
+        why = f" ({detail})" if detail else ""
+        super().__init__(f"{what}: no answer from the DHT within {seconds:g} s{why}")
+        self.what = what
+        self.seconds = seconds
+
+
+class PublishFailed(TorrentError):
+    """A put reached no DHT node (``seq``: the sequence number it would have had)."""
+
+    def __init__(self, seq: int):
+        super().__init__(f"no DHT node stored the pointer (seq {seq}); is the session bootstrapped?")
+        self.seq = seq
 
 
 # --- the learner's saved code -------------------------------------------------

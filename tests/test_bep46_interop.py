@@ -6,7 +6,7 @@ network namespace of their own where ``unshare -n`` works (tests/netns.py). Both
 
 - labkit publishes a pointer; bittorrent-dht gets it, finds ``v`` a dict with the 20-byte
   ``ih`` and labkit's keys, and verifies the signature over BEP 44's buffer;
-- bittorrent-dht puts a BEP 46 item carrying labkit's keys; labkit's ``lookup`` reads it.
+- bittorrent-dht puts a BEP 46 item carrying labkit's keys; labkit's ``lookup_many`` reads it.
 
 The npm package is installed by this test's set-up from tests/interop/package-lock.json
 (``npm ci``, once: node_modules is git-ignored).
@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 from netns import run_isolated
 
+from labkit.errors import InvalidPointer
 from labkit.node.keys import NodeKey
 from labkit.sharing.dht import (
-    InvalidPointer,
     Pointer,
     bootstrap,
     dht_settings,
-    lookup,
+    lookup_many,
     packet_endpoint,
     publish,
     wait_for_nodes,
@@ -128,13 +128,12 @@ def scenario() -> dict:
         # bittorrent-dht -> labkit: a BEP 46 item with labkit's keys, then one with ih alone
         theirs = {"height": {"int": 9}, "ih": {"bytes": THEIRS}, "work": {"int": 8192}}
         out["js_put"] = js.ask(op="put", salt=SALT.hex(), seq=1, v=theirs)
-        out["labkit_read"] = vars(lookup(sessions[2], js.key, SALT, on_alert=audit))
+        out["labkit_read"] = vars(lookup_many(sessions[2], [js.key], SALT, on_alert=audit)[js.key])
         other_salt = b"labkit:plain-bep46"
         out["js_put_plain"] = js.ask(op="put", salt=other_salt.hex(), seq=1, v={"ih": {"bytes": THEIRS}})
-        try:
-            lookup(sessions[1], js.key, other_salt, on_alert=audit)
-        except InvalidPointer as exc:
-            out["plain_refused"] = exc.reason
+        plain = lookup_many(sessions[1], [js.key], other_salt, on_alert=audit)[js.key]
+        if isinstance(plain, InvalidPointer):
+            out["plain_refused"] = plain.reason
         out["js_key"] = js.key.hex()
     finally:
         js.close()

@@ -23,17 +23,14 @@ from hypothesis import given, settings, strategies as st
 from krpcnode import FakeNode
 
 import labkit.sharing.dht as pointer_module
-from labkit.errors import InvalidKey, InvalidSignature, KeyFileExists
+from labkit.errors import DHTTimeout, InvalidKey, InvalidPointer, InvalidSignature, KeyFileExists, PublishFailed
 from labkit.node.keys import NodeKey
 from labkit.sharing.dht import (
     MAX_VALUE_BYTES,
-    DHTTimeout,
-    InvalidPointer,
-    PublishFailed,
     Pointer,
     bootstrap,
     dht_settings,
-    lookup,
+    lookup_many,
     packet_endpoint,
     publish,
     session_nodes,
@@ -411,13 +408,20 @@ def item(pointer: Pointer, seq: int, *, authoritative=True, key=ALICE, salt=SALT
                      signature=key.sign(signed_message(salt, seq, value)))
 
 
+def looked_up(session, timeout: float = 5, **options):
+    """What lookup_many found under ALICE's key: a Pointer, None, or the error her item raised."""
+    found = lookup_many(session, [ALICE.public_key], SALT, timeout, **options)
+    assert list(found) == [ALICE.public_key]
+    return found[ALICE.public_key]
+
+
 def test_lookup_keeps_the_highest_seq_and_hands_other_alerts_on(scripted):
     old, new = Pointer(IH, 1, 16), Pointer("f" * 40, 2, 32)
     other = OtherAlert()
     session = scripted([item(new, 4, authoritative=False), other],
                        [item(old, 3, authoritative=False), item(old, 3), OtherAlert()])
     seen = []
-    assert lookup(session, ALICE.public_key, SALT, 5, on_alert=seen.append) == replace(new, seq=4)
+    assert looked_up(session, on_alert=seen.append) == replace(new, seq=4)
     assert session.calls == [("get", ALICE.public_key, SALT)]
     assert len(seen) == 2 and seen[0] is other  # the alert after the answer is not lost either
 
@@ -425,25 +429,24 @@ def test_lookup_keeps_the_highest_seq_and_hands_other_alerts_on(scripted):
 def test_lookup_ignores_answers_for_another_key_or_salt(scripted):
     pointer = Pointer(IH, 1, 16)
     session = scripted([item(pointer, 9, salt=b"other"), item(pointer, 2)])
-    assert lookup(session, ALICE.public_key, SALT, 5).seq == 2
+    assert looked_up(session).seq == 2
 
 
 def test_lookup_of_nothing_is_none(scripted):
     empty = ItemAlert(key=ALICE.public_key, salt=SALT, seq=0, item=b"", authoritative=True,
                       signature=bytes(64))
-    assert lookup(scripted([empty]), ALICE.public_key, SALT, 5) is None
+    assert looked_up(scripted([empty])) is None
 
 
 def test_lookup_refuses_an_item_signed_by_another_key(scripted):
     forged = item(Pointer(IH, 99, 10**9), 7, key=NodeKey.generate())
-    with pytest.raises(InvalidSignature):
-        lookup(scripted([forged]), ALICE.public_key, SALT, 5)
+    assert isinstance(looked_up(scripted([forged])), InvalidSignature)
 
 
 def test_lookup_reads_the_dict_form_and_the_old_string_form(scripted):
     new, old = Pointer(IH, 4, 64), Pointer("f" * 40, 3, 48)
-    assert lookup(scripted([item(new, 5, value=new.to_dict())]), ALICE.public_key, SALT, 5) == replace(new, seq=5)
-    assert lookup(scripted([item(old, 4, value=old.to_value())]), ALICE.public_key, SALT, 5) == replace(old, seq=4)
+    assert looked_up(scripted([item(new, 5, value=new.to_dict())])) == replace(new, seq=5)
+    assert looked_up(scripted([item(old, 4, value=old.to_value())])) == replace(old, seq=4)
 
 
 def test_lookup_refuses_a_string_signed_as_if_it_were_the_dict(scripted):
@@ -451,8 +454,7 @@ def test_lookup_refuses_a_string_signed_as_if_it_were_the_dict(scripted):
     pointer = Pointer(IH, 4, 64)
     alert = ItemAlert(key=ALICE.public_key, salt=SALT, seq=1, item=pointer.to_value(), authoritative=True,
                       signature=ALICE.sign(signed_message(SALT, 1, pointer.to_dict())))
-    with pytest.raises(InvalidSignature):
-        lookup(scripted([alert]), ALICE.public_key, SALT, 5)
+    assert isinstance(looked_up(scripted([alert])), InvalidSignature)
 
 
 @pytest.mark.parametrize("value", [b"d2:ih20:" + bytes(20) + b"e", {b"ih": bytes(20)}, [b"x"], 5])
@@ -460,15 +462,22 @@ def test_lookup_refuses_an_item_that_is_not_a_labkit_pointer(scripted, value):
     signature = ALICE.sign(signed_message(SALT, 1, value))
     alert = ItemAlert(key=ALICE.public_key, salt=SALT, seq=1, item=value, authoritative=True,
                       signature=signature)
-    with pytest.raises(InvalidPointer):
-        lookup(scripted([alert]), ALICE.public_key, SALT, 5)
+    assert isinstance(looked_up(scripted([alert])), InvalidPointer)
+
+
+def test_a_bad_item_under_one_key_does_not_hide_the_others(scripted):
+    carol = NodeKey.generate()
+    good = item(Pointer(IH, 1, 16), 2)
+    forged = ItemAlert(key=carol.public_key, salt=SALT, seq=3, item=Pointer(IH, 9, 10**6).to_value(),
+                       authoritative=True, signature=bytes(64))
+    found = lookup_many(scripted([forged, good]), [carol.public_key, ALICE.public_key], SALT, 5)
+    assert isinstance(found[carol.public_key], InvalidSignature) and found[ALICE.public_key].seq == 2
 
 
 def test_lookup_without_an_answer_times_out_or_returns_what_it_saw(scripted):
-    with pytest.raises(DHTTimeout):
-        lookup(scripted(), ALICE.public_key, SALT, 0.05)
+    assert isinstance(looked_up(scripted(), 0.05), DHTTimeout)
     early = item(Pointer(IH, 1, 16), 1, authoritative=False)
-    assert lookup(scripted([early]), ALICE.public_key, SALT, 0.05).seq == 1
+    assert looked_up(scripted([early]), 0.05).seq == 1
 
 
 def test_lookup_refuses_bad_keys_and_salts(scripted):
@@ -476,7 +485,7 @@ def test_lookup_refuses_bad_keys_and_salts(scripted):
                                     (ALICE.public_key, "salt", TypeError)]:
         session = scripted()
         with pytest.raises(error):
-            lookup(session, public_key, salt, 1)
+            lookup_many(session, [public_key], salt, 1)
         assert session.calls == []  # refused before asking the DHT
 
 
@@ -572,11 +581,11 @@ def scenario() -> dict:
     out: dict = {"ports": ports, "ready_s": ready}
     first = publish(a, alice, SALT, Pointer(IH, 5, 1300), on_alert=audit)
     out["first"] = vars(first)
-    out["b_first"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
-    out["c_first"] = vars(lookup(c, alice.public_key, SALT, on_alert=audit))
+    out["b_first"] = vars(newest(b, alice.public_key, SALT, audit))
+    out["c_first"] = vars(newest(c, alice.public_key, SALT, audit))
     newer = publish(a, alice, SALT, Pointer("f" * 40, 6, 1316), on_alert=audit)
     out["newer"] = vars(newer)
-    out["b_newer"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
+    out["b_newer"] = vars(newest(b, alice.public_key, SALT, audit))
 
     # a node of the old form (the binding's put: the dict bencoded inside a string) is still read
     olden = NodeKey.generate()
@@ -584,7 +593,7 @@ def scenario() -> dict:
     for alert in _drain(c, 15, audit):
         if isinstance(alert, lt.dht_put_alert) and alert.public_key == olden.public_key:
             break
-    out["old_form"] = vars(lookup(b, olden.public_key, SALT, on_alert=audit))
+    out["old_form"] = vars(newest(b, olden.public_key, SALT, audit))
 
     # Carol claims Alice's public key but signs with her own private key: every node refuses the put
     c.dht_put_mutable_item(carol.private_key, alice.public_key, Pointer("e" * 40, 99, 10**9).to_value(), SALT)
@@ -594,12 +603,12 @@ def scenario() -> dict:
             forged = {"seq": alert.seq, "num_success": alert.num_success}
             break
     out["forged_put"] = forged
-    out["b_after_forgery"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
-    out["d_after_forgery"] = vars(lookup(d, alice.public_key, SALT, on_alert=audit))
+    out["b_after_forgery"] = vars(newest(b, alice.public_key, SALT, audit))
+    out["d_after_forgery"] = vars(newest(d, alice.public_key, SALT, audit))
     carols = publish(c, carol, SALT, Pointer("e" * 40, 7, 1332), on_alert=audit)
-    out["b_carol"] = vars(lookup(b, carol.public_key, SALT, on_alert=audit))
+    out["b_carol"] = vars(newest(b, carol.public_key, SALT, audit))
     out["carol"] = vars(carols)
-    out["other_salt"] = lookup(b, alice.public_key, b"labkit:another-network", on_alert=audit)
+    out["other_salt"] = newest(b, alice.public_key, b"labkit:another-network", audit)
 
     # libtorrent's signature is the one cryptography makes from the same seed
     d.dht_get_mutable_item(alice.public_key, SALT)
@@ -615,7 +624,7 @@ def scenario() -> dict:
         start = time.monotonic()
         put = publish(a, alice, SALT, Pointer(IH, 10 + i, 2000 + 16 * i), on_alert=audit)
         stored = time.monotonic()
-        got = lookup(reader, alice.public_key, SALT, on_alert=audit)
+        got = newest(reader, alice.public_key, SALT, audit)
         end = time.monotonic()
         trials.append({"put_s": stored - start, "get_s": end - stored, "total_s": end - start,
                        "fresh": got == put})
@@ -629,6 +638,14 @@ def scenario() -> dict:
     out["packets"] = packets[0]
     out["elapsed_s"] = time.monotonic() - t0
     return out
+
+
+def newest(session, public_key: bytes, salt: bytes, audit):
+    """The newest pointer lookup_many finds under one key (None if none); the error it found is raised."""
+    found = lookup_many(session, [public_key], salt, on_alert=audit)[public_key]
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 def _drain(session, seconds: float, audit):

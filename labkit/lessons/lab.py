@@ -29,7 +29,8 @@ from ..errors import InvalidBlock, InvalidRecord, LabkitError
 from ..reorg import BlockStatus
 from ..network import Network
 from ..peer import Peer
-from ..pow import Miner, default_miner
+from ..fastmine import default_miner
+from ..pow import Miner
 from ..tokens import Payload
 from ..wallet import Wallet
 from .data import DEMO_START, demo_network, demo_wallets, seed_contracts

@@ -46,11 +46,11 @@ from typing import Any, Iterable
 from ..blocksfile import save_blocks
 from ..block import Block
 from ..chain import Entry, mine_block
-from ..errors import InvalidBlock, LabkitError, TorrentError
+from ..errors import DHTTimeout, InvalidBlock, LabkitError, PublishFailed, TorrentError
 from ..fastmine import mine as fast_mine
 from ..network import Member, Network
 from ..peer import Peer
-from ..sharing.dht import DHTTimeout, Pointer, PublishFailed, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
+from ..sharing.dht import Pointer, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
 from ..wallet import Wallet
 from .fetch import place_known_blocks, prune_partials, wait_for_chain
 from .journal import Event, Journal, NodeError

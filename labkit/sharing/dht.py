@@ -14,7 +14,7 @@ private key can change it.
 - ``dht_settings(listen)``, ``bootstrap(session, nodes)``, ``wait_for_nodes``:
   a libtorrent session whose DHT talks only to the nodes it is given.
 - ``publish(session, key, salt, pointer)`` (a KRPC put, :mod:`labkit.sharing.krpc`) and
-  ``lookup(session, public_key, salt)`` (libtorrent's get).
+  ``lookup_many(session, public_keys, salt)`` (libtorrent's gets).
 
 How libtorrent 2.1's Python bindings do BEP 44 (read in bindings/python/src/session.cpp
 and alert.cpp, src/session_impl.cpp, src/kademlia/{node,get_item,item}.cpp at v2.1.0,
@@ -107,7 +107,8 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..errors import BencodeError, InvalidKey, LabkitError, TorrentError
+from ..errors import DHTTimeout, InvalidBencode, InvalidKey, InvalidPointer, LabkitError, PublishFailed
+from . import bencode
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..node.keys import NodeKey  # a pointer is signed with a node key
@@ -115,9 +116,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "MAX_VALUE_BYTES",
     "MAX_SALT_BYTES",
-    "InvalidPointer",
-    "DHTTimeout",
-    "PublishFailed",
     "Pointer",
     "signed_message",
     "verify_item",
@@ -127,7 +125,6 @@ __all__ = [
     "packet_endpoint",
     "publish",
     "session_nodes",
-    "lookup",
     "lookup_many",
     "parse_address",
 ]
@@ -140,35 +137,6 @@ MAX_SALT_BYTES = 64  # BEP 44
 MAX_INT_DIGITS = 100  # height and work: far beyond any chain, short enough to parse fast
 BLOCK_RATELIMIT = 10_000  # DHT packets/s one IP may send before it is banned (libtorrent: 5)
 UPLOAD_RATE_LIMIT = 1_000_000  # bytes/s the DHT may answer with (libtorrent: 8000)
-
-
-# --- errors (to join labkit.errors when this module moves to labkit.sharing) -----
-
-
-class InvalidPointer(LabkitError, ValueError):
-    """A DHT value is not a well-formed labkit pointer, or a Pointer field is out of range."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class DHTTimeout(TorrentError, TimeoutError):
-    """The DHT did not answer in time (``what``: the operation, ``seconds``: the wait)."""
-
-    def __init__(self, what: str, seconds: float, detail: str = ""):
-        why = f" ({detail})" if detail else ""
-        super().__init__(f"{what}: no answer from the DHT within {seconds:g} s{why}")
-        self.what = what
-        self.seconds = seconds
-
-
-class PublishFailed(TorrentError):
-    """A put reached no DHT node (``seq``: the sequence number it would have had)."""
-
-    def __init__(self, seq: int):
-        super().__init__(f"no DHT node stored the pointer (seq {seq}); is the session bootstrapped?")
-        self.seq = seq
 
 
 def signed_message(salt: bytes, seq: int, value: Any) -> bytes:
@@ -231,9 +199,7 @@ class Pointer:
 
     def to_value(self) -> bytes:
         """The bencoding of :meth:`to_dict`: what the signature covers after ``1:v``. The seq is not part of it."""
-        from .bencode import encode
-
-        return encode(self.to_dict())
+        return bencode.encode(self.to_dict())
 
     @classmethod
     def from_value(cls, value: bytes | dict, *, seq: int = 0) -> "Pointer":
@@ -243,15 +209,13 @@ class Pointer:
         form's string held (labkit before BEP 46 conformance put the dict bencoded
         inside a string). Raises InvalidPointer for anything else.
         """
-        from .bencode import decode, encode
-
         if isinstance(value, (bytes, bytearray)):
             if len(value) > MAX_VALUE_BYTES:
                 raise InvalidPointer(f"{len(value)} bytes: larger than BEP 44 allows ({MAX_VALUE_BYTES})")
             try:
-                fields = decode(bytes(value))
-            except BencodeError as exc:
-                raise InvalidPointer(f"not a bencoded dict: {exc}") from None
+                fields = bencode.decode(bytes(value), max_int_digits=MAX_INT_DIGITS)
+            except InvalidBencode as exc:
+                raise InvalidPointer(f"not a bencoded dict: {exc.reason}") from None
         elif isinstance(value, dict):
             fields = value
         else:
@@ -262,7 +226,7 @@ class Pointer:
             raise InvalidPointer("a dict's keys are strings")
         fields = {k.encode() if isinstance(k, str) else bytes(k): v for k, v in fields.items()}
         try:
-            size = len(encode(fields))
+            size = len(bencode.encode(fields))
         except TypeError as exc:  # a dict built in Python may hold what no DHT item can (bool, float)
             raise InvalidPointer(f"not a bencodable value: {exc}") from None
         if size > MAX_VALUE_BYTES:
@@ -392,7 +356,7 @@ def publish(session: Any, key: NodeKey, salt: bytes, pointer: Pointer, *, timeou
     routing table, on the session's IP. The seq is the highest the nodes hold + 1.
     Raises PublishFailed if no node stored it, DHTTimeout if no node answered within
     ``timeout`` seconds. The put pops none of the session's alerts, so ``on_alert``
-    (kept for the callers that pass it, as to :func:`lookup`) receives none.
+    (kept for the callers that pass it, as to :func:`lookup_many`) receives none.
     """
     from .krpc import put_mutable
 
@@ -429,50 +393,17 @@ def _session_host(session: Any) -> str:
     return host or "0.0.0.0"
 
 
-def lookup(session: Any, public_key: bytes, salt: bytes, timeout: float = 15.0, *,
-           on_alert: OnAlert | None = None) -> Pointer | None:
-    """The newest pointer in the DHT under ``public_key`` and ``salt``, or None if there is none.
-
-    Waits for libtorrent's authoritative answer (every close node asked). If time runs
-    out first, returns the newest pointer seen so far, or raises DHTTimeout if none was.
-    Every item is checked again with ``cryptography`` (InvalidSignature) and must be a
-    well-formed labkit value (InvalidPointer). Other alerts go to ``on_alert``.
-    """
-    import libtorrent as lt
-
-    salt = _check_salt(salt)
-    public_key = bytes(public_key)
-    if len(public_key) != 32:
-        raise InvalidKey("an ed25519 public key is 32 bytes")
-    session.dht_get_mutable_item(public_key, salt)
-    best: Pointer | None = None
-    with closing(_alerts(session, time.monotonic() + timeout, on_alert)) as alerts:
-        for alert in alerts:
-            if not (isinstance(alert, lt.dht_mutable_item_alert) and bytes(alert.key) == public_key
-                    and bytes(alert.salt) == salt):
-                if alert is not None and on_alert is not None:
-                    on_alert(alert)
-                continue
-            if alert.seq > 0 or alert.item:  # a lookup that found nothing answers with neither
-                verify_item(public_key, salt, alert.seq, alert.item, bytes(alert.signature))
-                found = Pointer.from_value(alert.item, seq=alert.seq)
-                if best is None or found.seq > best.seq:
-                    best = found
-            if alert.authoritative:
-                return best
-    if best is None:
-        raise DHTTimeout("looking up a pointer", timeout)
-    return best
-
-
 def lookup_many(session: Any, public_keys: Iterable[bytes], salt: bytes, timeout: float = 15.0, *,
                 on_alert: OnAlert | None = None) -> dict[bytes, "Pointer | None | LabkitError"]:
-    """:func:`lookup` for several keys at once: all the lookups run in parallel.
+    """The newest pointer in the DHT under each public key and ``salt``: all the lookups run in parallel.
 
     Returns, for each key, the newest pointer, None if the DHT has none, or the
     error that key's item raised (DHTTimeout, InvalidSignature, InvalidPointer), so one
-    bad item does not hide the others. Waits until every lookup is authoritative
-    or ``timeout`` runs out.
+    bad item does not hide the others. Waits for libtorrent's authoritative answer
+    for every key (every close node asked) or until ``timeout`` runs out; then a key
+    that had no authoritative answer has the newest pointer seen so far, or a
+    DHTTimeout if none was. Every item is checked again with ``cryptography`` and
+    must be a well-formed labkit value. Other alerts go to ``on_alert``.
     """
     import libtorrent as lt
 
@@ -487,8 +418,6 @@ def lookup_many(session: Any, public_keys: Iterable[bytes], salt: bytes, timeout
         session.dht_get_mutable_item(key, salt)
     with closing(_alerts(session, time.monotonic() + timeout, on_alert)) as alerts:
         for alert in alerts:
-            if not waiting:
-                break
             if not (isinstance(alert, lt.dht_mutable_item_alert) and bytes(alert.key) in waiting
                     and bytes(alert.salt) == salt):
                 if alert is not None and on_alert is not None:
@@ -506,6 +435,8 @@ def lookup_many(session: Any, public_keys: Iterable[bytes], salt: bytes, timeout
                         best[key] = found
             if alert.authoritative:
                 waiting.discard(key)
+            if not waiting:  # stop at the last answer: the alerts after it go to on_alert, not lost
+                break
     return {key: best.get(key, DHTTimeout("looking up a pointer", timeout) if key in waiting else None)
             for key in keys}
 

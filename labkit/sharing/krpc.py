@@ -56,7 +56,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..errors import BencodeError, InvalidSignature
+from ..errors import InvalidBencode, InvalidSignature
 from . import bencode
 
 __all__ = ["K", "ROUND_SECONDS", "PutResult", "signed_message", "verify", "target_of", "put_mutable"]
@@ -137,7 +137,7 @@ class _Client:
             data, source = self.sock.recvfrom(65536)
             try:
                 message = bencode.decode(data)
-            except BencodeError:
+            except InvalidBencode:
                 continue  # not KRPC, or not canonical: ignored as a lost packet would be
             tid = message.get(b"t") if isinstance(message, dict) else None
             sent_to = self.pending.get(tid) if isinstance(tid, bytes) else None
