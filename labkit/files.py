@@ -43,9 +43,9 @@ import weakref
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-from .errors import LabkitError
+from .errors import FileRefused
 
-__all__ = ["FileRefused", "describe", "refused", "check_regular", "open_regular", "read_regular", "check_new_file",
+__all__ = ["describe", "refused", "check_regular", "open_regular", "read_regular", "check_new_file",
            "check_folder", "missing_folders", "atomic_write", "ScratchFolder", "at_exit", "run_pending"]
 
 # What an errno means, said the way the rest of labkit's messages are said.
@@ -61,20 +61,6 @@ _WHAT = {
     errno.ENAMETOOLONG: "the name is too long",
     errno.ELOOP: "too many levels of symbolic links",
 }
-
-
-class FileRefused(LabkitError, OSError):
-    """A path labkit was asked to read or write is missing, of the wrong kind, too large or not allowed.
-
-    An OSError too, with ``filename``, ``errno`` and ``strerror`` (the reason, in words).
-    """
-
-    def __init__(self, path: str | os.PathLike, reason: str, code: int = errno.EINVAL):
-        super().__init__(code, reason, os.fspath(path))
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.filename}: {self.reason}"
 
 
 def describe(exc: OSError) -> str:
