@@ -19,11 +19,11 @@ from labkit.sharing.krpc import verify
 
 
 class FakeNode:
-    def __init__(self, mode: str = "store", *, node_id: bytes | None = None):
+    def __init__(self, mode: str = "store", *, node_id: bytes | None = None, host: str = "127.0.0.1"):
         self.mode = mode
         self.node_id = node_id or os.urandom(20)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.settimeout(0.1)  # so the thread sees close() soon
         self.closed = False
         self.address = self.sock.getsockname()

@@ -427,6 +427,11 @@ class ListeningSession:
     def get_settings(self):
         return {"listen_interfaces": "127.0.0.1:6881"}
 
+    def get_ip_filter(self):
+        import libtorrent as lt
+
+        return lt.ip_filter()  # allows every address
+
 
 @pytest.fixture
 def dht_of(monkeypatch):
@@ -460,6 +465,22 @@ def test_publish_that_no_node_stored_fails(dht_of, monkeypatch):
     monkeypatch.setattr(pointer_module, "session_nodes", lambda session: [])
     with pytest.raises(PublishFailed):  # the first node of a room, alone
         publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=5)
+
+
+def test_publish_follows_only_nodes_the_sessions_ip_filter_allows(dht_of):
+    import libtorrent as lt
+
+    session, (a,) = dht_of("store")
+    outside = FakeNode(host="127.0.0.2")
+    try:
+        a.names = [outside]
+        fence = lt.ip_filter()
+        fence.add_rule("127.0.0.2", "127.0.0.2", 1)  # blocked
+        session.get_ip_filter = lambda: fence
+        assert publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=5).seq == 1
+        assert outside.queries == []
+    finally:
+        outside.close()
 
 
 def test_publish_with_no_answer_times_out(dht_of):

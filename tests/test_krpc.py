@@ -90,6 +90,19 @@ def test_the_lookup_follows_the_nodes_an_answer_names(nodes):
     assert result.stored == 2 and target_of(key.public_key, SALT) in named.items
 
 
+def test_nodes_an_answer_names_are_asked_only_where_allowed():
+    """publish passes the session's IP filter: a member cannot steer a put to an address the DHT may not reach."""
+    first, elsewhere = FakeNode(), FakeNode(host="127.0.0.2")
+    try:
+        first.names = [elsewhere]
+        result = put_mutable([first.address], NodeKey.generate(), SALT, VALUE, timeout=5,
+                             allowed=lambda ip: ip != "127.0.0.2")
+        assert result.stored == 1 and elsewhere.queries == []
+    finally:
+        first.close()
+        elsewhere.close()
+
+
 def test_a_put_goes_to_the_k_closest_only(nodes):
     key = NodeKey.generate()
     many = nodes(*["store"] * (K + 3))

@@ -353,7 +353,8 @@ def publish(session: Any, key: NodeKey, salt: bytes, pointer: Pointer, *, timeou
 
     The put goes over KRPC from a socket of labkit's (:func:`labkit.sharing.krpc.put_mutable`:
     libtorrent's binding can only put a string) to the DHT nodes in ``session``'s
-    routing table, on the session's IP. The seq is the highest the nodes hold + 1.
+    routing table, on the session's IP, following only nodes its IP filter allows. The seq
+    is the highest the nodes hold + 1.
     Raises PublishFailed if no node stored it, DHTTimeout if no node answered within
     ``timeout`` seconds. The put pops none of the session's alerts, so ``on_alert``
     (kept for the callers that pass it, as to :func:`lookup_many`) receives none.
@@ -365,7 +366,8 @@ def publish(session: Any, key: NodeKey, salt: bytes, pointer: Pointer, *, timeou
     if not nodes:
         raise PublishFailed(0)
     try:
-        result = put_mutable(nodes, key, salt, pointer.to_dict(), host=_session_host(session), timeout=timeout)
+        result = put_mutable(nodes, key, salt, pointer.to_dict(), host=_session_host(session), timeout=timeout,
+                             allowed=_session_allows(session))
     except TimeoutError:
         raise DHTTimeout("publishing a pointer", timeout, f"none of {len(nodes)} DHT nodes answered") from None
     if result.stored == 0:
@@ -384,6 +386,12 @@ def session_nodes(session: Any) -> list[Address]:
         if len(compact) in (6, 18):
             nodes.append((str(ipaddress.ip_address(compact[:-2])), int.from_bytes(compact[-2:], "big")))
     return nodes
+
+
+def _session_allows(session: Any) -> Callable[[str], bool]:
+    """Whether the session's IP filter lets its DHT talk to an IP (libtorrent: access 0 is allowed)."""
+    ip_filter = session.get_ip_filter()
+    return lambda ip: ip_filter.access(ip) == 0
 
 
 def _session_host(session: Any) -> str:

@@ -54,7 +54,7 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..errors import InvalidBencode, InvalidSignature
 from . import bencode
@@ -163,11 +163,13 @@ def _compact_nodes(data: Any) -> list[tuple[bytes, Address]]:
 
 
 def put_mutable(nodes: Iterable[Address], key: Any, salt: bytes, value: Any, *, host: str = "127.0.0.1",
-                timeout: float = 15.0) -> PutResult:
+                timeout: float = 15.0, allowed: Callable[[str], bool] | None = None) -> PutResult:
     """Put ``value`` (a dict or bytes, bencoded at most 1000 bytes) under ``key`` and ``salt``.
 
     ``key`` is a :class:`~labkit.node.keys.NodeKey` (``public_key``, ``sign``); ``nodes`` are the
-    (ip, port) DHT nodes to start from; ``host`` is the IP to send from (the session's).
+    (ip, port) DHT nodes to start from; ``host`` is the IP to send from (the session's);
+    ``allowed(ip)`` says which nodes an answer names may be asked (the session's IP filter,
+    so a put goes nowhere the session's own DHT would not).
     Raises ValueError if the value is too large, TimeoutError if no node answered a ``get``
     within ``timeout`` seconds. Returns a :class:`PutResult` (``stored`` 0: no node kept it).
     """
@@ -203,7 +205,8 @@ def put_mutable(nodes: Iterable[Address], key: Any, salt: bytes, value: Any, *, 
                 known[address] = answer[b"id"]
                 answered[address] = answer
                 for node_id, found in _compact_nodes(answer.get(b"nodes")):
-                    known.setdefault(found, node_id)
+                    if allowed is None or allowed(found[0]):
+                        known.setdefault(found, node_id)
             client.pending.clear()  # late answers to this round are not waited for
         if not answered:
             raise TimeoutError(f"no DHT node answered a get within {timeout:g} s ({len(known)} known)")
