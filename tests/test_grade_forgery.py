@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.teaching import grade
+from labkit.teaching import answerkey, grade
 from labkit.teaching.exercises import STRICT_ENV, Exercises
 from tools_loader import load_tool
 
@@ -55,7 +55,7 @@ def _checks(replacement: str):
     def change(nb):
         for cell in nb.cells:
             if cell.cell_type == "code" and "ex.check" in cell.source:
-                cell.source = replacement.format(names=grade._names_in(cell.source))
+                cell.source = replacement.format(names=answerkey.check_names(cell.source))
     return change
 
 
@@ -174,10 +174,10 @@ def test_a_none_answer_to_a_compared_check_is_failed_not_a_type_error(monkeypatc
     result = Exercises("03", total=1).check("chance within", lambda a, d: None, [((256, 2), 0.6328)],
                                             compare=lambda got, expected: abs(got - expected) < 1e-4)
     assert result.status == "failed"
-    expected = grade.Expected("chance within", "check", "chance_within", ["chance_within(256, 2)"],
+    expected = answerkey.Expected("chance within", "check", "chance_within", ["chance_within(256, 2)"],
                               [("value", 0.6328)], compare=lambda got, expected: abs(got - expected) < 1e-4)
-    assert grade.judge(expected, [{"value": None}])[0] == "failed"
-    assert grade.judge(expected, [{"value": 0.63281}]) == ("passed", "1 case")
+    assert answerkey.judge(expected, [{"value": None}])[0] == "failed"
+    assert answerkey.judge(expected, [{"value": 0.63281}]) == ("passed", "1 case")
 
 
 def test_the_cpus_granted_are_at_least_one_and_at_most_the_affinity():

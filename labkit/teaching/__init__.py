@@ -21,7 +21,9 @@ imports this package. One concept per module:
 - :mod:`~labkit.teaching.cases`: generated cases for the exercises with substance, and labkit's answers;
 - :mod:`~labkit.teaching.mine`: the learner's passing functions, saved for the capstone (11);
 - :mod:`~labkit.teaching.capstone`: those functions assembled into a verifier, its verdicts beside labkit's (11);
-- :mod:`~labkit.teaching.grade`: the instructor's grading, every student's notebooks run (``python -m labkit grade``);
+- :mod:`~labkit.teaching.grade`: the instructor's grading: answers from a sandbox, judged by the grader;
+- :mod:`~labkit.teaching.sandbox`: the process a learner's code runs in while graded, and what comes back;
+- :mod:`~labkit.teaching.sandboxed`: what runs inside that sandbox: the cells, and the learner's answers;
 - :mod:`~labkit.teaching.envcheck`: can this kernel import what the workbook needs (00).
 
 Importing this package loads nothing; each module is imported when first used.

@@ -14,10 +14,10 @@ The process that decides a grade never runs a learner's code:
 1. **The grader's own answers.** For each notebook it reads the instructor's
    copy and runs, in its own process, only the cells the exercises need: the
    check cells, the solution cells and, found by the names they use, the
-   setup cells they depend on (:func:`plan`); a demonstration that carries no
+   setup statements they depend on (:func:`labkit.teaching.answerkey.plan`); a demonstration that carries no
    grade (05's swarm, 09's live room) is never run. Its ``ex`` records every
    case and computes the expected answer: the value given for ``check``, the
-   reference's answer for ``check_against`` (:func:`record`).
+   reference's answer for ``check_against`` (:func:`~labkit.teaching.answerkey.record`).
 2. **The learner's answers.** The same setup cells, the learner's definition
    cells (the cells that define the exercise's function, found in the
    learner's notebook by the function's name) and the instructor's check
@@ -25,7 +25,7 @@ The process that decides a grade never runs a learner's code:
    own, in new namespaces, seeing neither the submissions nor the grader's
    files, with a time-out and memory limit. It sends back what the learner's
    function returned for each case, as plain data.
-3. **The verdict** (:func:`judge`) compares the two, here. Whatever a
+3. **The verdict** (:func:`~labkit.teaching.answerkey.judge`) compares the two, here. Whatever a
    submission did to its check cells (edited, deleted, a checker patched, a
    results line forged) changes nothing: those cells are never run. A
    function that calls the labkit reference it is compared against is
@@ -39,9 +39,6 @@ grading goes on.
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import copy
 import csv
 import io
 import json
@@ -49,18 +46,17 @@ import math
 import os
 import re
 import stat
-import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from ..errors import GradingError
+from .answerkey import Cell, Plan, check_names, defined_functions, judge, names_reference, plan, program, record
 
-__all__ = ["NOTEBOOK_GLOB", "STATUSES", "COLUMNS", "POINTS", "MAX_NOTEBOOK", "Grade", "Plan", "Expected",
-           "exercise_names", "submissions", "read_notebook", "plan", "record", "judge", "grade_notebook", "grade",
+__all__ = ["NOTEBOOK_GLOB", "STATUSES", "COLUMNS", "POINTS", "MAX_NOTEBOOK", "Grade", "Course",
+           "exercise_names", "submissions", "read_notebook", "answer_key", "grade_notebook", "grade",
            "granted_cpus", "grades_csv", "gradebook_csv", "feedback_text", "write_grades", "write_gradebook",
            "instructor_notebooks"]
 
@@ -69,9 +65,6 @@ _NOTEBOOK_NAME = re.compile(r"[0-9][0-9]-.*\.ipynb")
 STATUSES = ("passed", "failed", "not attempted", "error")
 COLUMNS = ("student", "notebook", "exercise", "status", "detail")
 MAX_NOTEBOOK = 20 << 20  # bytes: a notebook with its outputs and images; more is refused unread
-_CHECKS = ("check", "check_against")
-_CHECK_TEXT = re.compile(r"\.check(?:_against)?\(\s*(['\"])(.+?)\1")
-_SOLUTION = "### BEGIN SOLUTION"
 
 # Points per exercise. The one table of them until the exercise registry (labkit.course.registry) holds them;
 # an exercise not listed is worth one point.
@@ -103,43 +96,6 @@ class Grade:
 
 
 # --- reading a notebook --------------------------------------------------------------------------
-
-
-def _without_magic(line: str) -> str:
-    """``%time ex.check(...)`` -> ``ex.check(...)``; a cell magic or a shell line -> nothing."""
-    text = line.lstrip()
-    if text.startswith(("%%", "!")):
-        return ""
-    if text.startswith("%"):
-        return text.partition(" ")[2]
-    return line
-
-
-def _python(source: str) -> str:
-    return "\n".join(_without_magic(line) for line in source.splitlines())
-
-
-def _names_in(source: str) -> list[str]:
-    """The exercise names of the check calls in one cell's source, in order."""
-    try:
-        tree = ast.parse(_python(source))
-    except SyntaxError:  # a learner's half-typed cell: read the calls as text instead
-        return [match.group(2) for match in _CHECK_TEXT.finditer(source)]
-    calls = [node for node in ast.walk(tree) if _is_check(node)]
-    return [call.args[0].value for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset))]
-
-
-def _is_check(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _CHECKS
-            and bool(node.args) and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str))
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A code cell as the grader reads it: its index in the notebook and its source."""
-
-    index: int
-    source: str
 
 
 def read_notebook(path: str | os.PathLike) -> list[Cell]:
@@ -189,7 +145,7 @@ def exercise_names(path: str | os.PathLike) -> list[str]:
     """The exercises a notebook checks, in the order its cells check them."""
     found: dict[str, None] = {}
     for cell in read_notebook(path):
-        found.update(dict.fromkeys(_names_in(cell.source)))
+        found.update(dict.fromkeys(check_names(cell.source)))
     return list(found)
 
 
@@ -227,370 +183,23 @@ def submissions(folder: str | os.PathLike) -> dict[str, list[Path]]:
     return found
 
 
-# --- which cells the exercises need ------------------------------------------------------------------
-
-
-def _bound(tree: ast.AST) -> set[str]:
-    """Names a cell binds at its top level (assignments, imports, defs, loop targets)."""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-    return names
-
-
-def _loads(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
-def _used(tree: ast.AST) -> set[str]:
-    """Global names a statement reads (``x += 1`` reads x; a function's own parameters and locals are not)."""
-    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
-    inside = {id(n) for f in functions for n in ast.walk(f)}
-    names = {n.id for n in ast.walk(tree) if id(n) not in inside and isinstance(n, ast.Name)
-             and isinstance(n.ctx, ast.Load)}
-    names |= {n.target.id for n in ast.walk(tree) if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
-    for function in functions:
-        local = {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
-        local |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        names |= _loads(function) - local
-    return names
-
-
-def _defined_functions(source: str) -> set[str]:
-    """The functions a cell defines at its top level; read as text when the cell does not parse."""
-    try:
-        tree = ast.parse(_python(source))
-    except SyntaxError:
-        return set(re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", source, re.MULTILINE))
-    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What the grader runs of an instructor's notebook, in order: (role, cell) with role setup/solution/check.
-
-    A setup "cell" holds only the statements of the instructor's cell that the
-    exercises need: a statement binding a name they use (the last one before
-    the use), and the later statements that may change it in place (a
-    method call on it, an item or attribute set); a demonstration binding nothing they need is left out.
-    """
-
-    steps: tuple  # ((role, Cell), ...)
-    exercises: tuple  # the exercise names, in check order
-    solutions: dict  # a solution cell's index -> the functions it defines
-
-
-def _changed(node: ast.AST) -> set[str]:
-    """Names a statement may change in place: ``x.method(...)``, ``x[k] = ...``, ``x.a = ...``, ``x += ...``."""
-    names = set()
-    for n in ast.walk(node):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name):
-            names.add(n.func.value.id)
-        targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(n, ast.AugAssign) else []
-        for target in targets:
-            if isinstance(target, (ast.Subscript, ast.Attribute)) and isinstance(target.value, ast.Name):
-                names.add(target.value.id)
-    return names
-
-
-def plan(cells: list[Cell]) -> Plan:
-    """The check cells, the solution cells, and the setup statements they need (by the names they use)."""
-    role, statements = {}, []  # statements: (cell index, position, node) of the setup cells
-    for cell in cells:
-        try:
-            tree = ast.parse(_python(cell.source))
-        except SyntaxError as exc:
-            raise GradingError(f"cell {cell.index}", f"the instructor's cell does not parse: {exc}") from None
-        if _SOLUTION in cell.source:
-            role[cell.index] = ("solution", tree)
-        elif _names_in(cell.source):
-            role[cell.index] = ("check", tree)
-        else:
-            statements += [(cell.index, n, node) for n, node in enumerate(tree.body)]
-    needed: set[tuple[int, int]] = set()
-    wanted = [((index, -1), _used(tree)) for index, (_, tree) in role.items()]
-    while wanted:
-        (at, position), names = wanted.pop()
-        before = [s for s in statements if (s[0], s[1]) < (at, position)]
-        for name in names:
-            binders = [s for s in before if name in _bound(s[2])]
-            if not binders:
-                continue
-            first = (binders[-1][0], binders[-1][1])
-            imported = isinstance(binders[-1][2], (ast.Import, ast.ImportFrom))  # a module's calls change nothing
-            changers = [] if imported else [s for s in before if (s[0], s[1]) > first and not isinstance(
-                s[2], ast.Assert) and (
-                name in _changed(s[2]) or (isinstance(s[2], ast.Expr) and isinstance(s[2].value, ast.Call)
-                                           and name in _used(s[2])))]
-            for cell_index, n, node in [binders[-1], *changers]:
-                if (cell_index, n) not in needed:
-                    needed.add((cell_index, n))
-                    wanted.append(((cell_index, n), _used(node)))
-    steps = []
-    for cell in cells:
-        if cell.index in role:
-            steps.append((role[cell.index][0], cell))
-            continue
-        kept = [node for index, n, node in statements if index == cell.index and (index, n) in needed]
-        if kept:
-            steps.append(("setup", Cell(cell.index, ast.unparse(ast.Module(body=kept, type_ignores=[])))))
-    steps = tuple(steps)
-    exercises = tuple(dict.fromkeys(name for r, cell in steps if r == "check" for name in _names_in(cell.source)))
-    solutions = {cell.index: _defined_functions(cell.source) for r, cell in steps if r == "solution"}
-    return Plan(steps, exercises, solutions)
-
-
-# --- the grader's own answers -----------------------------------------------------------------------
-
-
-@dataclass
-class Expected:
-    """One exercise as the grader knows it: each case shown in words and its expected outcome."""
-
-    exercise: str
-    kind: str  # "check" or "check_against"
-    function: str  # the name the check passes, e.g. "sha256_hex"
-    calls: list = field(default_factory=list)  # how each case is shown, e.g. "sha256_hex('abc')"
-    outcomes: list = field(default_factory=list)  # ("value", v) or ("raises", exception class)
-    compare: Callable | None = None
-    references: list = field(default_factory=list)  # [module, name] of the labkit functions compared against
-
-
-def _short(value: Any, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _call_text(name: str, case: Any) -> str:
-    label = getattr(case, "label", None)
-    if label is not None:
-        return f"{name}: {label}"
-    args = case if isinstance(case, tuple) else (case,)
-    return f"{name}({', '.join(_short(a, 60) for a in args)})"
-
-
-def _references(reference: Callable) -> list:
-    """The labkit functions a reference is: itself, or those a notebook's small wrapper calls."""
-    import dis
-    import types
-
-    def labkit_name(value: Any) -> list | None:
-        module = getattr(value, "__module__", "") or ""
-        name = getattr(value, "__name__", "")
-        return [module, name] if module.startswith("labkit") and callable(value) and name else None
-
-    own = labkit_name(reference)
-    if own is not None:
-        return [own]
-    code = getattr(reference, "__code__", None)
-    scope = getattr(reference, "__globals__", {})
-    if not isinstance(code, types.CodeType):
-        return []
-    found, previous = [], None
-    for instruction in dis.get_instructions(code):
-        if instruction.opname == "LOAD_GLOBAL":
-            previous = scope.get(instruction.argval)
-            named = labkit_name(previous)
-            if named:
-                found.append(named)
-        elif instruction.opname in ("LOAD_ATTR", "LOAD_METHOD") and previous is not None:
-            named = labkit_name(getattr(previous, instruction.argval, None))
-            if named:
-                found.append(named)
-            previous = None
-    return found
-
-
-class _Recorder:
-    """The grader's ``ex`` while it runs the instructor's cells: records cases and computes the answers."""
-
-    def __init__(self, notebook: str = "", total: int = 0, *, into: dict | None = None):
-        self.into = into if into is not None else {}
-
-    def check(self, exercise, function, cases, *, compare=None, **_options) -> None:
-        name = getattr(function, "__name__", "function")
-        entry = Expected(exercise, "check", name, compare=compare)
-        for args, expected in cases:
-            entry.calls.append(_call_text(name, args))
-            entry.outcomes.append(("value", expected))
-        self.into[exercise] = entry
-
-    def check_against(self, exercise, function, reference, cases, *, compare=None, call=None, **_options) -> None:
-        name = getattr(function, "__name__", "function")
-        entry = Expected(exercise, "check_against", name, compare=compare, references=_references(reference))
-        for case in cases:
-            label = getattr(case, "label", None)
-            args = case.args if label is not None else case
-            args = args if isinstance(args, tuple) else (args,)
-            entry.calls.append(_call_text(name, case if label is not None else args))
-            try:
-                value = call(reference, *copy.deepcopy(args)) if call else reference(*copy.deepcopy(args))
-                entry.outcomes.append(("value", value))
-            except Exception as exc:  # the reference refusing a case is the answer expected
-                entry.outcomes.append(("raises", type(exc)))
-        self.into[exercise] = entry
-
-
-_recording = threading.Lock()
-
-
-def record(steps: tuple) -> dict[str, Expected]:
-    """Run the instructor's planned cells in this process and return each exercise's cases and answers."""
-    from . import exercises
-
-    found: dict[str, Expected] = {}
-    namespace: dict = {"__name__": "__main__"}
-    with _recording, tempfile.TemporaryDirectory(prefix="labkit-grade-") as scratch:
-        original, here, tmp = exercises.Exercises, os.getcwd(), tempfile.tempdir
-        exercises.Exercises = lambda *a, **k: _Recorder(*a, **k, into=found)
-        tempfile.tempdir = scratch
-        os.chdir(scratch)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                for role, cell in steps:
-                    try:
-                        exec(compile(_python(cell.source), f"<instructor cell {cell.index}>", "exec"), namespace)
-                    except Exception as exc:
-                        raise GradingError(f"the instructor's cell {cell.index}",
-                                           f"raised {type(exc).__name__}: {exc}") from None
-        finally:
-            exercises.Exercises, tempfile.tempdir = original, tmp
-            os.chdir(here)
-    return found
-
-
-# --- what runs in the sandbox -------------------------------------------------------------------------
-
-
-class _NoReference(ast.NodeTransformer):
-    """``ex.check_against(name, f, reference, cases, ...)`` -> ``ex.check_against(name, f, None, cases, ...)``."""
-
-    def visit_Call(self, node: ast.Call) -> ast.AST:
-        self.generic_visit(node)
-        if _is_check(node) and node.func.attr == "check_against" and len(node.args) >= 3:
-            node.args[2] = ast.Constant(None)
-        if _is_check(node):
-            node.keywords = [k for k in node.keywords if k.arg not in ("compare", "hints", "hint", "keep")]
-        return node
-
-
-def _without_reference(source: str) -> str:
-    return ast.unparse(_NoReference().visit(ast.parse(_python(source))))
-
-
-def _imports(source: str) -> str:
-    """The import statements of an instructor's solution cell (what the learner's cell may rely on)."""
-    tree = ast.parse(_python(source))
-    return "\n".join(ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)))
-
-
-def _program(steps: tuple, solutions: dict, learner: list[Cell], references: list) -> dict:
-    """The instructor's setup and check cells with the learner's definition cells where the solutions were."""
-    cells = []
-    for role, cell in steps:
-        if role == "setup":
-            cells.append({"kind": "setup", "cell": cell.index, "source": _python(cell.source)})
-        elif role == "check":
-            cells.append({"kind": "check", "cell": cell.index, "source": _without_reference(cell.source)})
-        else:
-            cells.append({"kind": "setup", "cell": cell.index, "source": _imports(cell.source)})
-            for own in learner:
-                defines = sorted(_defined_functions(own.source) & solutions[cell.index])
-                if defines:
-                    cells.append({"kind": "definition", "cell": own.index, "source": _python(own.source),
-                                  "defines": defines})
-    return {"cells": cells, "references": references}
-
-
-# --- the verdict --------------------------------------------------------------------------------------------
-
-
-def _names_reference(cells: list[Cell], function: str, references: list) -> str:
-    """The labkit reference a learner's definition names in its source (''), read, never run."""
-    names = {name for _, name in references}
-    for cell in cells:
-        if function not in _defined_functions(cell.source):
-            continue
-        try:
-            tree = ast.parse(_python(cell.source))
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr in names:
-                return node.attr
-            if isinstance(node, ast.Name) and node.id in names and node.id != function:
-                return node.id
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("labkit"):
-                hit = [a.name for a in node.names if a.name in names]
-                if hit:
-                    return hit[0]
-    return ""
-
-
-def judge(expected: Expected, answers: list) -> tuple[str, str]:
-    """(status, detail) of the learner's answers against the grader's: the first case that disagrees."""
-    from .sandbox import decode, encode
-
-    for call, (kind, want), got in zip(expected.calls, expected.outcomes, answers):
-        if not isinstance(got, dict):
-            return "error", f"for {call}: no readable answer"
-        if got.get("labkit"):
-            return "failed", f"for {call}: the answer is labkit's ({', '.join(map(str, got['labkit']))} was called)"
-        if got.get("stub"):
-            return "not attempted", ""
-        if "unreadable" in got:
-            return "error", f"for {call}: {str(got['unreadable'])[:200]}"
-        raised = got.get("raised")
-        if raised is not None:
-            names = [str(n) for n in raised] if isinstance(raised, list) else []
-            text = str(got.get("text", ""))[:300]
-            if kind == "raises":
-                if f"{want.__module__}.{want.__qualname__}" in names:
-                    continue
-                return "failed", f"for {call}: expected raises {want.__name__}, got {text}"
-            return "error", f"{call} raised {text}"
-        value = got.get("value")
-        if kind == "raises":
-            return "failed", f"for {call}: expected raises {want.__name__}, got {_short(decode(value))}"
-        try:
-            if expected.compare is not None:
-                same = bool(expected.compare(decode(value), want))
-            else:
-                same = json.loads(json.dumps(encode(want))) == value
-        except Exception as exc:  # a compare given an answer of the wrong type: the answer is wrong
-            same = False
-            if not isinstance(exc, (TypeError, ValueError, AttributeError, KeyError, IndexError)):
-                raise
-        if not same:
-            return "failed", f"for {call}: expected {_short(want)}, got {_short(decode(value))}"
-    if len(answers) < len(expected.calls):
-        return "error", f"only {len(answers)} of {len(expected.calls)} cases answered"
-    count = len(expected.calls)
-    return "passed", f"{count} case{'s' if count != 1 else ''}"
-
-
 # --- one notebook, everyone ------------------------------------------------------------------------------
 
 
 @dataclass
-class _Course:
+class Course:
     """The instructor's side of one notebook, worked out once per grading run."""
 
     plan: Plan
     expected: dict
 
 
-def _course(original: Path) -> _Course:
+def answer_key(original: Path) -> Course:
     the_plan = plan(read_notebook(original))
-    return _Course(the_plan, record(the_plan.steps))
+    return Course(the_plan, record(the_plan.steps))
 
 
-def grade_notebook(path: str | os.PathLike, course: _Course | None, *, student: str = "", timeout: float = 120,
+def grade_notebook(path: str | os.PathLike, course: Course | None, *, student: str = "", timeout: float = 120,
                    names: Iterable[str] = ()) -> list[Grade]:
     """Grade one student's notebook against the instructor's (``course``); one Grade per exercise."""
     from . import sandbox
@@ -608,8 +217,8 @@ def grade_notebook(path: str | os.PathLike, course: _Course | None, *, student: 
     except GradingError as exc:
         return every("error", f"the notebook cannot be graded: it {exc.reason}")
     references = [r for e in course.expected.values() for r in e.references]
-    program = _program(course.plan.steps, course.plan.solutions, learner, references)
-    reply = sandbox.run(program, timeout=timeout)
+    cells = program(course.plan.steps, course.plan.solutions, learner, references)
+    reply = sandbox.run(cells, timeout=timeout)
     answers = {e["exercise"]: e for e in reply.lines if isinstance(e.get("exercise"), str)}
     failed_cells = [e for e in reply.lines if "error" in e and isinstance(e.get("cell"), int)]
     rows = []
@@ -618,7 +227,7 @@ def grade_notebook(path: str | os.PathLike, course: _Course | None, *, student: 
         if expected is None:
             rows.append(Grade(student, path.name, name, "error", "the instructor's check for it never ran"))
             continue
-        defined = [c for c in learner if expected.function in _defined_functions(c.source)]
+        defined = [c for c in learner if expected.function in defined_functions(c.source)]
         broken = [e for e in failed_cells if e.get("kind") == "definition" and expected.function in e.get("defines", [])]
         answer = answers.get(name)
         if not defined:
@@ -632,7 +241,7 @@ def grade_notebook(path: str | os.PathLike, course: _Course | None, *, student: 
                                        f"was answered" or (f"the check could not call it: {check[-1]['error']}"
                                                           if check else "no answer came back"))
         else:
-            used = _names_reference(defined, expected.function, expected.references)
+            used = names_reference(defined, expected.function, expected.references)
             outcomes = answer.get("outcomes") if isinstance(answer.get("outcomes"), list) else []
             if used:
                 status, detail = "failed", f"the answer is labkit's: the definition uses {used}"
@@ -666,10 +275,10 @@ def grade(folder: str | os.PathLike, *, timeout: float = 120, reference: str | o
     """
     found = submissions(folder)
     reference = Path(reference) if reference is not None else instructor_notebooks()
-    courses: dict[str, _Course | None] = {}
+    courses: dict[str, Course | None] = {}
     for name in sorted({p.name for paths in found.values() for p in paths}):
         original = reference / name if reference is not None else None
-        courses[name] = _course(original) if original is not None and original.is_file() else None
+        courses[name] = answer_key(original) if original is not None and original.is_file() else None
     work = [(student, path) for student, paths in found.items() for path in paths]
 
     def one(item: tuple[str, Path]) -> list[Grade]:
