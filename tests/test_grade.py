@@ -193,3 +193,16 @@ def test_the_command_refuses_bad_input_with_one_error_line_and_writes_nothing(tm
               "bad timeout": "time-out", "bad jobs": "--jobs is a whole number"}[case]
     assert reason in err
     assert not out.exists()
+
+
+@pytest.mark.timeout(600)
+def test_the_instructors_own_solutions_pass_every_exercise_of_every_notebook(tmp_path):
+    """The answer key's setup slices rebuild each check's cases faithfully, in the sandbox as in the grader."""
+    (tmp_path / "subs" / "teacher").mkdir(parents=True)
+    for path in sorted(NOTEBOOKS.glob(grade.NOTEBOOK_GLOB)):
+        (tmp_path / "subs" / "teacher" / path.name).write_bytes(path.read_bytes())
+    rows = grade.grade(tmp_path / "subs", timeout=120, jobs=2)
+    assert {r.notebook for r in rows} == {p.name for p in NOTEBOOKS.glob(grade.NOTEBOOK_GLOB)}
+    assert [r for r in rows if r.status != "passed"] == []
+    book = list(csv.DictReader(grade.gradebook_csv(rows).splitlines()))
+    assert book[0]["total"] == book[0]["maximum"] == str(sum(grade.POINTS.get(r.exercise, 1) for r in rows))

@@ -130,17 +130,22 @@ class Plan:
     solutions: dict  # a solution cell's index -> the functions it defines
 
 
+def _root(node: ast.AST) -> str | None:
+    """``a`` of ``a``, ``a.b``, ``a[1]["c"]``: the name whose value an item or attribute chain starts from."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
 def _changed(node: ast.AST) -> set[str]:
-    """Names a statement may change in place: ``x.method(...)``, ``x[k] = ...``, ``x.a = ...``, ``x += ...``."""
-    names = set()
+    """Names a statement may change in place: ``x.method(...)``, ``x[k][j] = ...``, ``x.a = ...``, ``x[k] += ...``."""
+    roots = []
     for n in ast.walk(node):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name):
-            names.add(n.func.value.id)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
+            roots.append(_root(n.func.value))
         targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(n, ast.AugAssign) else []
-        for target in targets:
-            if isinstance(target, (ast.Subscript, ast.Attribute)) and isinstance(target.value, ast.Name):
-                names.add(target.value.id)
-    return names
+        roots += [_root(t.value) for t in targets if isinstance(t, (ast.Subscript, ast.Attribute))]
+    return {name for name in roots if name}
 
 
 def plan(cells: list[Cell]) -> Plan:

@@ -22,7 +22,8 @@ How the sandbox is made, and why:
   In the PID namespace it sees no other process (not the grader's command
   line), and when its first process ends, the kernel ends every process it
   left behind (a daemonised child cannot outlive it). The network namespace
-  has no interface but loopback. The environment is built from nothing: no
+  has no interface but its own loopback (07's setup shares a file between
+  local peers over it). The environment is built from nothing: no
   variable of the grader's reaches it.
 * **A dedicated uid when the grader runs as root** (CI does): after making
   its mounts, the sandbox drops to ``nobody`` (no capabilities left, so no
@@ -376,9 +377,22 @@ def _lock(libc) -> None:
     Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
 
 
+def _loopback_up() -> None:
+    """Bring up the new network namespace's loopback (a notebook's setup may share a file between local peers)."""
+    import fcntl
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(sock, 0x8913, request))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(sock, 0x8914, struct.pack("16sh", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
+
+
 def _confine(setup: dict) -> None:
     libc = _libc()
     limits = setup["limits"]
+    _loopback_up()
     _new_root(libc, setup["keep"], limits["scratch"])
     if setup.get("drop_to") is not None:
         os.setgroups([])
