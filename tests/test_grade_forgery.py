@@ -78,6 +78,12 @@ FORGERIES = {  # name: (how the submission is changed, the exercise forged)
     "a daemon left behind": (_answer("def sha256_hex(", "import os, subprocess, sys\n    subprocess.Popen([sys.executable, "
                                      f"'-c', 'import time; time.sleep(300)  # {MARKER}'], start_new_session=True)\n"
                                      "    return ''"), "sha256_hex"),
+    "looking around": (_answer("def sha256_hex(", "import glob, os\n    tops = [t for t in os.listdir('/') if t not in ('proc', 'sys', 'dev', 'usr', "
+                               "'lib', 'lib64', 'etc')]\n    notebooks = [p for t in tops for p in glob.glob("
+                               "f'/{t}/**/*.ipynb', recursive=True)]\n"
+                               "    procs = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+                               "    return f'nb={len(notebooks)} procs={len(procs)} uid={os.getuid()} "
+                               "env={\",\".join(sorted(os.environ))}'"), "sha256_hex"),
 }
 
 
@@ -118,6 +124,24 @@ def test_the_answer_that_is_labkits_says_so_and_no_process_outlives_the_grading(
         except OSError:
             continue
     assert not [c for c in alive if MARKER.encode() in c]
+
+
+@pytest.mark.timeout(300)
+def test_the_sandbox_sees_no_notebook_no_other_process_and_nothing_of_the_graders_environment(forged):
+    _, rows = forged
+    student = f"s{list(FORGERIES).index('looking around')}"
+    (detail,) = [r["detail"] for r in rows if r["student"] == student and r["exercise"] == "sha256_hex"]
+    seen = detail.split("got '")[1]
+    assert seen.startswith("nb=0 procs=") and int(seen.split("procs=")[1].split()[0]) <= 3, seen
+    assert "LABKIT" not in seen and "PYTEST" not in seen
+    assert f"uid={65534 if os.geteuid() == 0 else 0}" in seen
+
+
+def test_no_demonstration_runs_while_grading_only_what_the_checks_need():
+    for name, demo in {"05-torrent-sharing.ipynb": ("LocalSwarm(", "swarm_experiment("),
+                       "09-the-classroom-network.ipynb": ("Classroom.create(", "room.start(")}.items():
+        steps = answerkey.plan(grade.read_notebook(ROOT / "notebooks" / name)).steps
+        assert steps and not [c.index for _, c in steps if any(d in c.source for d in demo)], name
 
 
 # --- the inbox: hostile files named like a notebook --------------------------------------------------------

@@ -30,16 +30,15 @@ does not break the rest of the course. A function that passes
 When ``LABKIT_EXERCISES_STRICT=1`` (the test command sets it), a wrong answer
 raises ExerciseFailed, so the instructor's solutions are tested too.
 
-When ``LABKIT_GRADE_LOG`` names a file (the grader, ``python -m labkit
-grade``, sets it), every check also appends its result to that file as one
-JSON line (notebook, exercise, status, detail), so the grader reads results
-rather than scraping the notebook's output.
+The grader (``python -m labkit grade``) does not read these checks' results:
+it calls the learner's functions in a sandbox and judges their answers
+itself (:mod:`labkit.teaching.grade`), so a check cell a learner edits
+changes nothing there.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -47,10 +46,9 @@ from typing import Any, Callable, Iterable
 from ..errors import LabkitError, SavedCodeError
 from .display import tint
 
-__all__ = ["Exercises", "CheckResult", "ExerciseFailed", "STRICT_ENV", "GRADE_LOG_ENV"]
+__all__ = ["Exercises", "CheckResult", "ExerciseFailed", "STRICT_ENV"]
 
 STRICT_ENV = "LABKIT_EXERCISES_STRICT"
-GRADE_LOG_ENV = "LABKIT_GRADE_LOG"
 
 _ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "not attempted": "✏️"}
 # Tints of the theme's colours (labkit.teaching.display.tint): readable in JupyterLab's light and dark themes.
@@ -296,20 +294,9 @@ class Exercises:
             result = self._result(exercise, "passed", cases=count, hints=tiers, saved=saved)
         else:
             self.passed.discard(exercise)
-        self._log(result)
         if result.status in ("failed", "error") and os.environ.get(STRICT_ENV) == "1":
             raise ExerciseFailed("\n".join(result._lines()))
         return result
-
-    def _log(self, result: CheckResult) -> None:
-        """Append the result to $LABKIT_GRADE_LOG as one JSON line, when the grader asked for it."""
-        path = os.environ.get(GRADE_LOG_ENV)
-        if not path:
-            return
-        line = json.dumps({"notebook": self.notebook, "exercise": result.exercise, "status": result.status,
-                           "detail": result.detail}, ensure_ascii=False)
-        with open(path, "a", encoding="utf-8") as log:  # one write per line: a crash later loses nothing
-            log.write(line + "\n")
 
     def _result(self, exercise: str, status: str, **fields: Any) -> CheckResult:
         done = len(self.passed | ({exercise} if status == "passed" else set()))

@@ -13,18 +13,19 @@ says is a verdict.
 How the sandbox is made, and why:
 
 * **Namespaces, always.** ``unshare`` gives the process new mount, PID and
-  network namespaces. In the new mount namespace the sandbox covers, with
-  empty tmpfs folders, every path the grader names (the submissions, the
-  instructor's notebooks and the checkout around labkit, the grader's output
-  folder, the home folder, ``/tmp``, ``/var/tmp``, ``/dev/shm``), binding back
-  only what Python needs (labkit's package folder, the interpreter's
-  prefixes); it then remounts every mount read-only except its own ``/tmp``.
+  network namespaces. In the new mount namespace the sandbox builds a root of
+  its own (:func:`_new_root`): the system folders (``/usr``, ``/etc``,
+  ``/dev``...), labkit's package and demo data, and the interpreter with its
+  libraries, all read-only, and an empty private ``/tmp``; then it pivots into
+  it and drops the old root. The submissions, the instructor's notebooks and
+  checkout, the grader's output and every home folder are simply not there.
   In the PID namespace it sees no other process (not the grader's command
   line), and when its first process ends, the kernel ends every process it
-  left behind (a daemonised child cannot outlive it). The network namespace
-  has no interface but its own loopback (07's setup shares a file between
-  local peers over it). The environment is built from nothing: no
-  variable of the grader's reaches it.
+  left behind (a daemonised child cannot outlive it); ``setpriv --pdeathsig``
+  ends it if the grader dies first. The network namespace has no interface
+  but its own loopback (07's setup shares a file between local peers over
+  it). The environment is built from nothing: no variable of the grader's
+  reaches it.
 * **A dedicated uid when the grader runs as root** (CI does): after making
   its mounts, the sandbox drops to ``nobody`` (no capabilities left, so no
   mount can be undone, and no file only root may read is readable).
@@ -32,7 +33,7 @@ How the sandbox is made, and why:
   laptop): ``unshare --user --map-root-user`` makes the mounts possible
   without privileges; the sandbox then enters one more user namespace, which
   *locks* the mounts (the kernel refuses to undo a mount made in a more
-  privileged namespace), so the learner's code cannot uncover what was hidden.
+  privileged namespace), so the learner's code cannot undo the read-only root.
   Dropping to another uid is impossible there without setuid helpers
   (``newuidmap``), which a laptop may not have; the user namespace with
   locked, read-only mounts is what an unprivileged user can have.
@@ -47,10 +48,11 @@ of the sandbox's answer.
 
 Limits that remain: code running in the sandbox can read labkit's own source
 (it must import labkit). A function that calls the labkit reference it is
-compared against is caught when it calls it by the name labkit gives it (the
-reference is replaced by a wrapper that records the call, and the grader reads
-the learner's source for that name too); a learner who copies labkit's
-source into their cell is not.
+compared against is caught when it reaches it through labkit's modules or
+the notebook's names (each is replaced by a wrapper that records the call),
+or names it in its source (the grader reads the source for that name); one
+that reloads labkit's module, digs the original out of the wrapper, or copies
+labkit's source into its cell is not.
 """
 
 from __future__ import annotations
@@ -207,7 +209,9 @@ def command() -> list[str]:
         raise SandboxUnavailable("the grader needs util-linux's unshare to run a learner's code in a sandbox")
     spaces = ["--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--net"]
     user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
-    return [unshare, *user, *spaces, sys.executable, "-m", "labkit.teaching.sandbox"]
+    setpriv = shutil.which("setpriv")  # the sandbox ends with the grader's thread that started it, even if killed
+    orphan = [setpriv, "--pdeathsig", "KILL"] if setpriv else []
+    return [*orphan, unshare, *user, *spaces, sys.executable, "-m", "labkit.teaching.sandbox"]
 
 
 def _environment() -> dict[str, str]:
