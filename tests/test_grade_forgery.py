@@ -172,8 +172,10 @@ def test_hostile_files_are_reported_for_their_student_and_the_class_is_still_gra
         (subs / f"h{n}").mkdir(parents=True)
         make(subs / f"h{n}" / NOTEBOOK)
     _with(blank, subs / "zed", _answer("def sha256_hex(", 'return hashlib.sha256(text.encode("utf-8")).hexdigest()'))
+    (subs / "linked").symlink_to(subs / "zed")  # a student's folder that is a link: reported, never followed
     rows = grade.grade(subs, jobs=2, timeout=60)
     text = grade.grades_csv(rows)
+    assert [(r.status, "symbolic link" in r.detail) for r in rows if r.student == "linked"] == [("error", True)]
     assert "root:" not in text and "\x00" not in text
     for n, (name, (_, words)) in enumerate(HOSTILE.items()):
         mine = [r for r in rows if r.student == f"h{n}"]
@@ -217,3 +219,18 @@ def test_the_gradebook_has_one_row_per_student_with_points_total_and_maximum():
                     {"student": "ben", "sha256_hex": "0", "hash_chain": "0", "total": "0", "maximum": "3"}]
     feedback = grade.feedback_text("ana", rows)
     assert "hash_chain: failed (0/2)" in feedback and "expected 1" in feedback
+
+
+def test_a_machine_that_cannot_sandbox_is_told_once_and_nothing_is_graded(blank, tmp_path, monkeypatch, capsys):
+    from labkit.__main__ import main
+    from labkit.errors import SandboxUnavailable
+    from labkit.teaching import sandbox
+
+    _with(blank, tmp_path / "subs" / "ana", lambda nb: None)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(SandboxUnavailable, match="needs util-linux's unshare"):
+        grade.grade(tmp_path / "subs")
+    assert main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "grades.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the grader's sandbox: ") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "grades.csv").exists()

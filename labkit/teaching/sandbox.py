@@ -73,7 +73,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LIMITS", "MAX_REPLY", "Reply", "SandboxUnavailable", "encode", "decode", "run", "command"]
+from ..errors import SandboxUnavailable
+
+__all__ = ["LIMITS", "MAX_REPLY", "Reply", "Record", "encode", "decode", "run", "ready", "command"]
 
 LIMITS = {"memory": 3 << 30,  # bytes of address space (libtorrent and matplotlib need more than 1 GiB of it)
           "file": 16 << 20,  # bytes in any one file the sandbox writes, its captured output too
@@ -82,10 +84,6 @@ MAX_REPLY = 8 << 20  # bytes of answer the grader reads from one sandbox
 NOBODY = 65534
 _MAX_DEPTH = 40
 _MAX_ITEMS = 200_000
-
-
-class SandboxUnavailable(RuntimeError):
-    """This machine cannot make the sandbox (no ``unshare``, or user namespaces switched off)."""
 
 
 # --- plain values both ways ----------------------------------------------------------------------
@@ -102,7 +100,10 @@ def encode(value: Any, _depth: int = 0, _count: list | None = None) -> Any:
     count[0] += 1
     if _depth > _MAX_DEPTH or count[0] > _MAX_ITEMS:
         raise ValueError("the answer is too large or too deeply nested to compare")
-    again = lambda v: encode(v, _depth + 1, count)  # noqa: E731
+
+    def again(inner: Any) -> Any:
+        return encode(inner, _depth + 1, count)
+
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
@@ -269,8 +270,16 @@ def run(program: dict, *, timeout: float, limits: dict | None = None) -> Reply:
         stopped = f"the sandbox ended early ({how})"
     failure = next((entry["sandbox_error"] for entry in lines if isinstance(entry.get("sandbox_error"), str)), "")
     if failure:
-        raise SandboxUnavailable(f"the sandbox could not be made: {failure}")
+        raise SandboxUnavailable(f"it could not be made: {failure}")
     return Reply(lines, stopped, time.monotonic() - started)
+
+
+def ready() -> None:
+    """Make one empty sandbox, or raise SandboxUnavailable saying why (before any student is graded)."""
+    reply = run({"cells": []}, timeout=60)
+    if reply.stopped:
+        raise SandboxUnavailable(f"an empty one {reply.stopped}; check that `unshare --user --map-root-user "
+                                 f"--mount --pid --fork --net true` works on this machine")
 
 
 def _end(process: subprocess.Popen) -> None:
@@ -300,8 +309,10 @@ def _libc():
 
 
 def _mount(libc, source: str | None, target: str, kind: str | None, flags: int, data: str | None = None) -> None:
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
-    if libc.mount(enc(source), enc(target), enc(kind), flags, enc(data)) != 0:
+    def raw(text: str | None) -> bytes | None:
+        return None if text is None else text.encode()
+
+    if libc.mount(raw(source), raw(target), raw(kind), flags, raw(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {target}: {os.strerror(err)}")
 
