@@ -68,6 +68,13 @@ FORGERIES = {  # name: (how the submission is changed, the exercise forged)
     "a monkey-patched checker": (_answer("def sha256_hex(", "return ''\nfrom labkit.teaching import exercises\n"
                                          "exercises.Exercises.check = lambda *a, **k: None\n"
                                          "ex.check = lambda *a, **k: None"), "sha256_hex"),
+    "a checker patched to copy the expected answers": (_answer("def sha256_hex(", "return ''\n"
+                                                              "def echo(self, name, f, cases, **k):\n"
+                                                              "    self._emit({'exercise': name, 'function': f.__name__,"
+                                                              " 'outcomes': [{'value': e} for _, e in cases]})\n"
+                                                              "type(ex).check = echo\n"
+                                                              "type(ex).check_args = lambda self, n, f, a, **k: echo("
+                                                              "self, n, f, [(x, x) for x in a])"), "sha256_hex"),
     "labkit's reference imported": (_answer("def hash_chain(", "from labkit.teaching.cases import hash_chain_reference"
                                             "\n    return hash_chain_reference(lines)"), "hash_chain"),
     "labkit's reference by another name": (_answer("def hash_chain(", "import importlib\n    m = importlib.import_module("
@@ -116,7 +123,8 @@ def test_each_forgery_scores_nothing(forged, case):
 def test_the_answer_that_is_labkits_says_so_and_no_process_outlives_the_grading(forged):
     _, rows = forged
     details = {(r["student"], r["exercise"]): r["detail"] for r in rows}
-    assert "labkit's" in details["s4", "hash_chain"] and "labkit's" in details["s5", "hash_chain"]
+    for case in ("labkit's reference imported", "labkit's reference by another name"):
+        assert "the answer is labkit's" in details[f"s{list(FORGERIES).index(case)}", "hash_chain"]
     alive = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

@@ -31,6 +31,10 @@ The process that decides a grade never runs a learner's code:
    function that calls the labkit reference it is compared against is
    reported as using labkit's answer.
 
+A learner's definition cell runs where the instructor's solution cell was;
+a helper their function needs belongs in that cell (a cell of their own that
+defines no exercise's function is not run).
+
 A notebook is read with a size limit, never through a symbolic link, and
 only if it is a regular file; a FIFO, a folder, a link or malformed JSON in
 a student's folder is an ``error`` row for that student, and the class's

@@ -6,9 +6,9 @@ instructor's check cells. The check cells call ``ex.check(...)`` and
 ``ex.check_against(...)`` as in the notebook, but ``ex`` here is a
 :class:`Collector`: it calls the learner's function on every case and sends
 what came back (:func:`labkit.teaching.sandbox.encode`); it decides nothing,
-and the grader's own cases and answers never enter this process (the
-reference of a ``check_against`` is not even passed: the grader removes it
-from the call).
+and the grader's answers never enter this process: the grader removes the
+reference from each ``check_against`` call, and the expected values from a
+``check``'s cases (``ex.check_args`` gets the arguments alone).
 
 The labkit functions the grader compares against are replaced, before the
 learner's first cell runs, by wrappers that note when a learner's function
@@ -76,6 +76,10 @@ class Collector:
             if "stub" in outcomes[-1]:
                 break
         self._emit({"exercise": exercise, "function": getattr(function, "__name__", ""), "outcomes": outcomes})
+
+    def check_args(self, exercise: str, function: Callable, arguments, **_options: Any) -> None:
+        """A ``check`` whose cases the grader reduced to their arguments: no expected value comes this far."""
+        self.check(exercise, function, [(args, None) for args in arguments])
 
     def check_against(self, exercise: str, function: Callable, _reference: Any, cases, *,
                       call: Callable | None = None, **_options: Any) -> None:
