@@ -215,17 +215,23 @@ def command() -> list[str]:
     return [*orphan, unshare, *user, *spaces, sys.executable, "-m", "labkit.teaching.sandbox"]
 
 
+def scratch_folder() -> str:
+    """The sandbox's private writable folder: /tmp, or /scratch when labkit itself lives under /tmp."""
+    return "/scratch" if any(_within(k, Path("/tmp")) for k in kept_paths()) else "/tmp"
+
+
 def _environment() -> dict[str, str]:
     """Built from nothing: the sandbox finds labkit and its libraries, and nothing of the grader's."""
-    return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+    scratch = scratch_folder()
+    return {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8",
             "PYTHONPATH": str(_labkit_folder().parent), "PYTHONDONTWRITEBYTECODE": "1",
-            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/mpl"}
+            "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{scratch}/mpl"}
 
 
 def run(program: dict, *, timeout: float, limits: dict | None = None) -> Reply:
     """Run ``program`` in a new sandbox; its JSON lines, or why it stopped early. Never raises for what it runs."""
     setup = {"program": program, "keep": [str(p) for p in kept_paths()], "limits": {**LIMITS, **(limits or {}), "cpu": timeout + 5},
-             "drop_to": NOBODY if os.geteuid() == 0 else None}
+             "drop_to": NOBODY if os.geteuid() == 0 else None, "scratch_dir": scratch_folder()}
     started = time.monotonic()
     process = subprocess.Popen(command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, env=_environment(), cwd="/", start_new_session=True)
@@ -334,30 +340,35 @@ def _within(path: Path, folder: Path) -> bool:
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/dev")  # what any program needs
 
 
-def _bind(libc, source: Path, root: Path) -> None:
+def _bind(libc, source: Path, handle: int, root: Path) -> None:
+    """Bind ``source`` (held open as ``handle``, so a tmpfs over it since changes nothing) into ``root``."""
     target = root / source.relative_to("/")
-    if source.is_symlink():  # /bin -> usr/bin on merged-/usr systems
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() and not target.is_symlink():
-            target.symlink_to(os.readlink(source))
-        return
-    if not source.is_dir():
-        return
     target.mkdir(parents=True, exist_ok=True)
-    _mount(libc, str(source), str(target), None, MS_BIND | MS_REC)
+    _mount(libc, f"/proc/self/fd/{handle}", str(target), None, MS_BIND | MS_REC)
 
 
-def _new_root(libc, keep: list[str], scratch_size: int) -> None:
-    """Make a root of its own: the system folders, labkit and the interpreter, read-only; a private /tmp.
+def _new_root(libc, keep: list[str], scratch_size: int, scratch: str) -> None:
+    """Make a root of its own: the system folders, labkit and the interpreter, read-only; a private scratch folder.
 
     Everything else (other submissions, the instructor's notebooks, the
     grader's output, home folders) is simply not there.
     """
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
-    root = Path("/tmp")  # the old /tmp is covered by the new root's own tmpfs
+    links, held = [], []
+    for folder in map(Path, [*SYSTEM, *sorted(keep)]):
+        if folder.is_symlink():  # /bin -> usr/bin on merged-/usr systems
+            links.append((folder, os.readlink(folder)))
+        elif folder.is_dir():
+            held.append((folder, os.open(folder, os.O_PATH | os.O_DIRECTORY)))
+    root = Path("/tmp")  # built on a tmpfs over /tmp: what was there is reached through the handles only
     _mount(libc, "tmpfs", str(root), "tmpfs", 0, "size=1m,mode=755")
-    for folder in [*SYSTEM, *sorted(keep)]:
-        _bind(libc, Path(folder), root)
+    for folder, handle in held:
+        _bind(libc, folder, handle, root)
+        os.close(handle)
+    for folder, target in links:
+        (root / folder.relative_to("/")).parent.mkdir(parents=True, exist_ok=True)
+        if not (root / folder.relative_to("/")).exists():
+            (root / folder.relative_to("/")).symlink_to(target)
     (root / "proc").mkdir(exist_ok=True)
     _mount(libc, "/proc", str(root / "proc"), None, MS_BIND | MS_REC)
     for point, options in _mount_points():
@@ -367,8 +378,9 @@ def _new_root(libc, keep: list[str], scratch_size: int) -> None:
         for option in options.split(","):
             flags |= _MS.get(option, 0)
         _mount(libc, None, point, None, flags)
-    (root / "tmp").mkdir()
-    _mount(libc, "tmpfs", str(root / "tmp"), "tmpfs", 0, f"size={scratch_size},mode=1777")
+    private = root / scratch.lstrip("/")
+    private.mkdir(parents=True, exist_ok=True)
+    _mount(libc, "tmpfs", str(private), "tmpfs", 0, f"size={scratch_size},mode=1777")
     (root / "old").mkdir()
     _mount(libc, None, str(root), None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     os.chdir(root)
@@ -408,7 +420,7 @@ def _confine(setup: dict) -> None:
     libc = _libc()
     limits = setup["limits"]
     _loopback_up()
-    _new_root(libc, setup["keep"], limits["scratch"])
+    _new_root(libc, setup["keep"], limits["scratch"], setup["scratch_dir"])
     if setup.get("drop_to") is not None:
         os.setgroups([])
         os.setgid(setup["drop_to"])
@@ -426,13 +438,14 @@ def main() -> int:
     setup = json.loads(sys.stdin.buffer.read())
     try:
         _confine(setup)
-    except OSError as exc:
-        answer.write(json.dumps({"sandbox_error": str(exc)}) + "\n")
+    except Exception as exc:  # whatever stopped the sandbox being made, said to the grader, which stops
+        answer.write(json.dumps({"sandbox_error": f"{type(exc).__name__}: {exc}"}) + "\n")
         return 1
-    work = Path("/tmp/work")
+    scratch = Path(setup["scratch_dir"])
+    work = scratch / "work"
     work.mkdir(mode=0o700)
     os.chdir(work)
-    printed = os.open("/tmp/printed.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    printed = os.open(scratch / "printed.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(printed, 1)
     os.dup2(printed, 2)
     devnull = os.open("/dev/null", os.O_RDONLY)
