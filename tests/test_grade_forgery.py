@@ -193,12 +193,14 @@ def test_hostile_files_are_reported_for_their_student_and_the_class_is_still_gra
 
 
 @pytest.mark.timeout(120)
-def test_endless_printing_is_cut_off_and_a_name_error_is_reported_against_its_definition_cell(blank, tmp_path):
+def test_endless_printing_is_cut_off_memory_is_limited_and_a_name_error_is_reported_against_its_cell(blank, tmp_path):
     _with(blank, tmp_path / "subs" / "pat", lambda nb: (
         _answer("def sha256_hex(", "return 1\nwhile True:\n    print('x' * 100000)")(nb),
-        _answer("def canonical_json(", "return 1\nnot_defined_anywhere")(nb)))
+        _answer("def canonical_json(", "return 1\nnot_defined_anywhere")(nb),
+        _answer("def hash_chain(", "return []\nhog = bytearray(8 << 30)")(nb)))
     rows = {r.exercise: r for r in grade.grade(tmp_path / "subs", jobs=1, timeout=60)}
     assert rows["sha256_hex"].status == "error" and "File too large" in rows["sha256_hex"].detail
+    assert rows["hash_chain"].status == "error" and "MemoryError" in rows["hash_chain"].detail
     assert rows["canonical_json"].status == "error"
     assert "definition cell (cell 20) raised NameError" in rows["canonical_json"].detail
 

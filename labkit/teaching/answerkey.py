@@ -76,15 +76,21 @@ class Cell:
 
 
 def _bound(tree: ast.AST) -> set[str]:
-    """Names a cell binds at its top level (assignments, imports, defs, loop targets)."""
+    """Names a statement binds in the notebook's namespace (not a function's locals, not a comprehension's)."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    stack = [tree]
+    while stack:
+        node = stack.pop()
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
+            continue  # what is bound inside is the function's own
+        elif isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
     return names
 
 
@@ -121,8 +127,9 @@ class Plan:
 
     A setup "cell" holds only the statements of the instructor's cell that the
     exercises need: a statement binding a name they use (the last one before
-    the use), and the later statements that may change it in place (a
-    method call on it, an item or attribute set); a demonstration binding nothing they need is left out.
+    the use), and the later statements that may change it in place (a method
+    call on it, an item or attribute set, a bare call that uses it); a
+    demonstration binding nothing they need is left out.
     """
 
     steps: tuple  # ((role, Cell), ...)
