@@ -39,6 +39,7 @@ How the sandbox is made, and why:
   locked, read-only mounts is what an unprivileged user can have.
 
 Resource limits (:data:`LIMITS`): address space (RLIMIT_AS), CPU seconds,
+processes (RLIMIT_NPROC, as nobody),
 the size of any file written (what a learner prints goes to a file in the
 sandbox's ``/tmp``, so endless printing fails with "File too large" instead
 of growing anything), and core dumps off. The grader keeps a wall-clock
@@ -79,7 +80,8 @@ __all__ = ["LIMITS", "MAX_REPLY", "Reply", "Record", "encode", "decode", "run", 
 
 LIMITS = {"memory": 3 << 30,  # bytes of address space (libtorrent and matplotlib need more than 1 GiB of it)
           "file": 16 << 20,  # bytes in any one file the sandbox writes, its captured output too
-          "scratch": 64 << 20}  # bytes of its private /tmp
+          "scratch": 64 << 20,  # bytes of its private /tmp
+          "processes": 256}  # processes of the sandbox's uid (nobody) at once, when the grader runs as root
 MAX_REPLY = 8 << 20  # bytes of answer the grader reads from one sandbox
 NOBODY = 65534
 _MAX_DEPTH = 40
@@ -425,6 +427,8 @@ def _confine(setup: dict) -> None:
         os.setgroups([])
         os.setgid(setup["drop_to"])
         os.setuid(setup["drop_to"])
+        # nobody's processes are counted machine-wide: a fork bomb stops here, not at the kernel's limit
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
     else:
         _lock(libc)
     for name, value in ((resource.RLIMIT_AS, limits["memory"]), (resource.RLIMIT_FSIZE, limits["file"]),
