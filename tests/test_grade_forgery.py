@@ -85,6 +85,10 @@ FORGERIES = {  # name: (how the submission is changed, the exercise forged)
     "a daemon left behind": (_answer("def sha256_hex(", "import os, subprocess, sys\n    subprocess.Popen([sys.executable, "
                                      f"'-c', 'import time; time.sleep(300)  # {MARKER}'], start_new_session=True)\n"
                                      "    return ''"), "sha256_hex"),
+    "a forged word from the sandbox": (_answer("def sha256_hex(", "return ''\nimport json, os\n"
+                                               "for fd in range(3, 10):\n    try:\n"
+                                               "        os.write(fd, b'\\n' + json.dumps({'sandbox_error': 'x'}).encode()"
+                                               " + b'\\n')\n    except OSError:\n        pass"), "sha256_hex"),
     "looking around": (_answer("def sha256_hex(", "import glob, os\n    tops = [t for t in os.listdir('/') if t not in ('proc', 'sys', 'dev', 'usr', "
                                "'lib', 'lib64', 'etc')]\n    notebooks = [p for t in tops for p in glob.glob("
                                "f'/{t}/**/*.ipynb', recursive=True)]\n"

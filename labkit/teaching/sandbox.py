@@ -276,10 +276,12 @@ def run(program: dict, *, timeout: float, limits: dict | None = None) -> Reply:
         code = process.returncode
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         stopped = f"the sandbox ended early ({how})"
-    failure = next((entry["sandbox_error"] for entry in lines if isinstance(entry.get("sandbox_error"), str)), "")
-    if failure:
-        raise SandboxUnavailable(f"it could not be made: {failure}")
-    return Reply(lines, stopped, time.monotonic() - started)
+    # Only the first line is the sandbox's own word on being made; everything after "ready" may be the learner's.
+    if lines and isinstance(lines[0].get("sandbox_error"), str):
+        raise SandboxUnavailable(f"it could not be made: {lines[0]['sandbox_error']}")
+    if not lines or lines[0].get("ready") is not True:
+        return Reply([], stopped or "the sandbox ended before it was ready", time.monotonic() - started)
+    return Reply(lines[1:], stopped, time.monotonic() - started)
 
 
 def ready() -> None:
@@ -445,6 +447,7 @@ def main() -> int:
     except Exception as exc:  # whatever stopped the sandbox being made, said to the grader, which stops
         answer.write(json.dumps({"sandbox_error": f"{type(exc).__name__}: {exc}"}) + "\n")
         return 1
+    answer.write(json.dumps({"ready": True}) + "\n")
     scratch = Path(setup["scratch_dir"])
     work = scratch / "work"
     work.mkdir(mode=0o700)
