@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import GradingError
-from .answerkey import Cell, Plan, check_names, defined_functions, judge, names_reference, plan, program, record
+from .answerkey import Cell, Expected, Plan, check_names, defined_functions, judge, names_reference, plan, program, record
 
 __all__ = ["NOTEBOOK_GLOB", "STATUSES", "COLUMNS", "POINTS", "MAX_NOTEBOOK", "Grade", "Course",
            "exercise_names", "submissions", "read_notebook", "answer_key", "grade_notebook", "grade",
@@ -223,36 +223,32 @@ def grade_notebook(path: str | os.PathLike, course: Course | None, *, student: s
     references = [r for e in course.expected.values() for r in e.references]
     cells = program(course.plan.steps, course.plan.solutions, learner, references)
     reply = sandbox.run(cells, timeout=timeout)
-    answers = {e["exercise"]: e for e in reply.lines if isinstance(e.get("exercise"), str)}
-    failed_cells = [e for e in reply.lines if "error" in e and isinstance(e.get("cell"), int)]
-    rows = []
-    for name in names:
-        expected = course.expected.get(name)
-        if expected is None:
-            rows.append(Grade(student, path.name, name, "error", "the instructor's check for it never ran"))
-            continue
-        defined = [c for c in learner if expected.function in defined_functions(c.source)]
-        broken = [e for e in failed_cells if e.get("kind") == "definition" and expected.function in e.get("defines", [])]
-        answer = answers.get(name)
-        if not defined:
-            status, detail = "error", f"the notebook has no cell that defines {expected.function}()"
-        elif broken:
-            status, detail = "error", (f"its definition cell (cell {broken[-1]['cell']}) raised "
-                                       f"{str(broken[-1]['error'])[:300]}")
-        elif answer is None:
-            check = [e for e in failed_cells if e.get("kind") in ("check", "setup")]
-            status, detail = "error", (reply.stopped and f"the sandbox {reply.stopped} before this exercise "
-                                       f"was answered" or (f"the check could not call it: {check[-1]['error']}"
-                                                          if check else "no answer came back"))
-        else:
-            used = names_reference(defined, expected.function, expected.references)
-            outcomes = answer.get("outcomes") if isinstance(answer.get("outcomes"), list) else []
-            if used:
-                status, detail = "failed", f"the answer is labkit's: the definition uses {used}"
-            else:
-                status, detail = judge(expected, outcomes)
-        rows.append(Grade(student, path.name, name, status, detail))
-    return rows
+    return [Grade(student, path.name, name, *_verdict(course.expected.get(name), learner, reply)) for name in names]
+
+
+def _verdict(expected: Expected | None, learner: list[Cell], reply) -> tuple[str, str]:
+    """(status, detail) of one exercise: the definition cell's error, why no answer came, or the judged answers."""
+    if expected is None:
+        return "error", "the instructor's check for it never ran"
+    function = expected.function
+    defined = [c for c in learner if function in defined_functions(c.source)]
+    if not defined:
+        return "error", f"the notebook has no cell that defines {function}()"
+    failed = [e for e in reply.lines if "error" in e and isinstance(e.get("cell"), int)]
+    broken = [e for e in failed if e.get("kind") == "definition" and function in e.get("defines", [])]
+    if broken:
+        return "error", f"its definition cell (cell {broken[-1]['cell']}) raised {str(broken[-1]['error'])[:300]}"
+    answer = next((e for e in reply.lines if e.get("exercise") == expected.exercise), None)
+    if answer is None:
+        if reply.stopped:
+            return "error", f"the sandbox {reply.stopped} before this exercise was answered"
+        check = [e for e in failed if e.get("kind") in ("check", "setup")]
+        return "error", f"the check could not call it: {check[-1]['error']}" if check else "no answer came back"
+    used = names_reference(defined, function, expected.references)
+    if used:
+        return "failed", f"the answer is labkit's: the definition uses {used}"
+    outcomes = answer.get("outcomes")
+    return judge(expected, outcomes if isinstance(outcomes, list) else [])
 
 
 def granted_cpus() -> int:
