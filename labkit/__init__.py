@@ -27,23 +27,24 @@ forks          the block tree: branches, orphans, fork choice by most work   08
 peer           a peer: its tree, its canonical chain and that chain's state  07
 files          files written atomically, paths checked before use            07
 terminal       user text made safe to print on a terminal                    07
-nodekey        a node's ed25519 key, which signs its DHT pointers             09
-pointer        BEP 46 chain-tip pointers on the DHT (the classroom network)  09  
 merkle         Merkle roots and inclusion proofs, Bitcoin's construction     10
 =============  ============================================================  ========
 
 .. end-reading-order
 
-Then four subpackages:
+Then five subpackages, each named for who uses it:
 
-- ``labkit.sharing``: the blocks file over BitTorrent (metainfo, addresses
-  and policy, session, transfer, swarm, the share/fetch commands; 05);
-- ``labkit.teaching``: the workbook's aids (demo data, tables, the audit,
-  the attack lab and the 51 % race, measurements, factoring, exercises,
-  the environment check);
-- ``labkit.widgets``: the notebooks' ipywidgets;
-- ``labkit.node``: a live peer of the classroom network (node keys,
-  publishing and following chains over BitTorrent and the DHT; in progress).
+- ``labkit.sharing``: the network's parts, BitTorrent and its DHT (metainfo,
+  addresses and policy, session, transfer, swarm, the share/fetch commands,
+  the chain-tip pointers; 05, 09);
+- ``labkit.node``: a live peer of the classroom network (its node key,
+  publishing and following chains over BitTorrent and the DHT; 09);
+- ``labkit.lessons``: what the notebooks demonstrate (demo data, tables, the
+  audit, the attack lab and the 51 % race, measurements, factoring, the
+  environment check);
+- ``labkit.course``: what checks, saves and grades a learner's work (the
+  exercise registry, checks, hints, cases, saved code, capstone, grading);
+- ``labkit.widgets``: the notebooks' ipywidgets.
 
 ``python -m labkit`` is the command line.
 

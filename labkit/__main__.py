@@ -33,7 +33,7 @@ EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a tool killed by SIGPIPE
 def _print_tables(peer, network) -> None:
     import pandas as pd
 
-    from .teaching.tables import state_frames
+    from .lessons.tables import state_frames
 
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         for name, frame in state_frames(peer.state, network).items():
@@ -42,7 +42,7 @@ def _print_tables(peer, network) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .teaching.demo import run_demo
+    from .lessons.demo import run_demo
 
     workdir = args.workdir if args.workdir else Path(tempfile.mkdtemp(prefix="labkit-demo-"))
     print(f"labkit demo: the seed's scenario with three peers, working in {printable(workdir)}")
@@ -165,7 +165,7 @@ def _report_rows(peer, loaded) -> list[_Row]:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .blocksfile import load_blocks
-    from .teaching.data import demo_network
+    from .lessons.data import demo_network
     from .network import Member, Network
     from .peer import Peer
     from .wallet import Wallet, load_public_key_file
@@ -251,7 +251,7 @@ def cmd_network_new(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     """Grade every student's exercises in a sandbox; write the grades, the gradebook and each student's feedback."""
-    from .teaching.grade import STATUSES, grade, granted_cpus, instructor_notebooks, submissions, write_grades, \
+    from .course.grade import STATUSES, grade, granted_cpus, instructor_notebooks, submissions, write_grades, \
         write_gradebook
 
     found = submissions(args.submissions)  # refuses an empty folder before any sandbox starts

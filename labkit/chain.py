@@ -372,7 +372,7 @@ def mine_block(
     if isinstance(parent, Entry):
         parent = parent.link
     if miner is None:
-        from .pow import default_miner
+        from .fastmine import default_miner
 
         miner = default_miner()
     timestamp = timestamp or utc_now()

@@ -25,6 +25,10 @@ __all__ = [
     "TorrentError",
     "InvalidTorrent",
     "FetchTimeout",
+    "InvalidBencode",
+    "InvalidPointer",
+    "DHTTimeout",
+    "PublishFailed",
     "SavedCodeError",
     "GradingError",
     "SandboxUnavailable",
@@ -189,6 +193,43 @@ class FetchTimeout(TorrentError, TimeoutError):
         self.peers = list(peers)
         self.seconds = seconds
         self.progress = progress
+
+
+class InvalidBencode(TorrentError, ValueError):
+    """Bytes that are not one bencoded value in its one spelling (``reason`` says what and where)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- the DHT's chain-tip pointers (labkit.sharing.dht) -------------------------
+
+
+class InvalidPointer(LabkitError, ValueError):
+    """A DHT value is not a well-formed labkit pointer, or a Pointer field is out of range."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DHTTimeout(TorrentError, TimeoutError):
+    """The DHT did not answer in time (``what``: the operation, ``seconds``: the wait)."""
+
+    def __init__(self, what: str, seconds: float, detail: str = ""):
+        why = f" ({detail})" if detail else ""
+        super().__init__(f"{what}: no answer from the DHT within {seconds:g} s{why}")
+        self.what = what
+        self.seconds = seconds
+
+
+class PublishFailed(TorrentError):
+    """A put reached no DHT node (``seq``: the sequence number it would have had)."""
+
+    def __init__(self, seq: int):
+        super().__init__(f"no DHT node stored the pointer (seq {seq}); is the session bootstrapped?")
+        self.seq = seq
 
 
 # --- the learner's saved code -------------------------------------------------

@@ -37,7 +37,7 @@ ESC = "\x1b"
 @functools.cache
 def valid() -> Path:
     """A folder of good files: blocks.jsonl (the demo's chain), keys, a network configuration."""
-    from labkit.teaching.data import demo_wallets
+    from labkit.lessons.data import demo_wallets
     from labkit.network import Network
     from labkit.wallet import Wallet, public_key_pem
 

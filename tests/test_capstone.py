@@ -1,6 +1,6 @@
-"""The capstone's verifier (labkit.teaching.capstone): the learner's saved functions, or labkit's in their place.
+"""The capstone's verifier (labkit.course.capstone): the learner's saved functions, or labkit's in their place.
 
-Functions written here stand in for a learner's: saved with labkit.teaching.mine
+Functions written here stand in for a learner's: saved with labkit.course.saved
 as a passing check would save them, then assembled. Right ones agree with
 labkit on an honest chain, a tampered one and an attack; a wrong one disagrees
 where it is wrong; one that raises, or a saved file that does not load, is
@@ -20,10 +20,10 @@ from labkit.chain import CHECKS, mine_block, validate_blocks
 from labkit.encoding import b64url_decode, b64url_encode
 from labkit.errors import ContractError
 from labkit.peer import Peer
-from labkit.teaching import capstone, mine
-from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
-from labkit.teaching.exercises import STRICT_ENV
-from labkit.teaching.lab import registration
+from labkit.course import capstone, saved
+from labkit.lessons.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
+from labkit.course.exercises import STRICT_ENV
+from labkit.lessons.lab import registration
 from labkit.tokens import encode_token
 
 ALICE, BOB, CAROL = demo_wallets()
@@ -33,7 +33,7 @@ GIVE = {"actions": [{"action": "transfer_nft", "nft": {"id": "NFT001", "to": BOB
 
 @pytest.fixture(autouse=True)
 def mine_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv(mine.MINE_ENV, str(tmp_path / "mine"))
+    monkeypatch.setenv(saved.MINE_ENV, str(tmp_path / "mine"))
     monkeypatch.delenv(STRICT_ENV, raising=False)
     return tmp_path / "mine"
 
@@ -158,7 +158,7 @@ def theft(honest):
 def _keep_right_ones():
     for name, function in [("verify_hs256", verify_hs256), ("check_block", check_block), ("mine_nonce", mine_nonce),
                            ("fork_choice", fork_choice), ("transfer_nft", transfer_nft)]:
-        mine.keep(name, function)
+        saved.keep(name, function)
 
 
 def _rows(frame):
@@ -179,7 +179,7 @@ def test_with_nothing_saved_labkit_stands_in_for_every_part_and_says_so():
 
 
 def test_saved_functions_are_the_learners_and_a_file_that_does_not_load_is_replaced(mine_folder):
-    mine.keep("check_block", check_block)
+    saved.keep("check_block", check_block)
     (mine_folder / "fork_choice.py").write_text("def fork_choice(:\n")
     parts = capstone.assemble()
     assert parts["check_block"].whose == "yours" and parts["check_block"].function.__name__ == "check_block"
@@ -208,7 +208,7 @@ def test_a_block_below_the_difficulty_is_refused_by_your_pow_check_or_accepted_b
     _keep_right_ones()
     assert _rows(capstone.compare_frame(lazy, NETWORK, capstone.assemble()))[4] == (
         "refused: pow", "yours check_block", "refused: pow", "✓")
-    mine.keep("check_block", check_block_without_pow)
+    saved.keep("check_block", check_block_without_pow)
     assert _rows(capstone.compare_frame(lazy, NETWORK, capstone.assemble()))[4] == (
         "accepted", "every rule passed", "refused: pow", "✗")
 
@@ -224,7 +224,7 @@ def test_a_wrong_mac_is_refused_by_your_verify_hs256(honest):
 
 
 def test_a_function_that_raises_refuses_the_block_and_names_itself(honest):
-    mine.keep("check_block", check_block_that_raises)
+    saved.keep("check_block", check_block_that_raises)
     decisions = capstone.verify_chain(honest, NETWORK, capstone.assemble())
     assert decisions[0].rule == "index" and "yours check_block raised ZeroDivisionError" in decisions[0].detail
     assert [d.rule for d in decisions[1:]] == ["index"] * 4  # each block judged on the one before, like labkit
@@ -234,14 +234,14 @@ def test_your_transfer_nft_runs_in_the_vm_and_a_lax_one_lets_bob_steal(theft):
     _keep_right_ones()
     assert _rows(capstone.compare_frame(theft, NETWORK, capstone.assemble()))[4] == (
         "refused: contract", "labkit's rule contract (yours transfer_nft in the VM)", "refused: contract", "✓")
-    mine.keep("transfer_nft", transfer_nft_for_anyone)
+    saved.keep("transfer_nft", transfer_nft_for_anyone)
     assert _rows(capstone.compare_frame(theft, NETWORK, capstone.assemble()))[4] == (
         "accepted", "every rule passed", "refused: contract", "✗")
 
 
 def test_a_transfer_nft_that_raises_something_else_refuses_the_contract_and_names_itself(honest):
     _keep_right_ones()
-    mine.keep("transfer_nft", transfer_nft_that_raises)
+    saved.keep("transfer_nft", transfer_nft_that_raises)
     decision = capstone.verify_chain(honest, NETWORK, capstone.assemble())[4]
     assert decision.rule == "contract" and "yours transfer_nft raised KeyError: 'tokens'" in decision.detail
 
@@ -267,7 +267,7 @@ def test_the_fork_choice_is_compared_with_the_block_trees_tip():
     frame = capstone.fork_frame([("two branches", peer.tree)], capstone.assemble())
     assert list(frame["agree"]) == ["✓"] and frame["decided by"][0] == "yours fork_choice"
     assert frame["labkit's tip"][0] == heavier[-1].hash[:16] + "…"
-    mine.keep("fork_choice", fork_choice_first)
+    saved.keep("fork_choice", fork_choice_first)
     assert list(capstone.fork_frame([("two branches", peer.tree)], capstone.assemble())["agree"]) == ["✗"]
 
 
@@ -304,12 +304,12 @@ def test_the_capstone_runs_on_the_instructors_saved_functions_and_agrees_everywh
     import nbclient
     import nbformat
 
-    from labkit.teaching.grade import grade_notebook
+    from labkit.course.grade import grade_notebook
 
     for name in BEFORE:
         rows = grade_notebook(ROOT / "notebooks" / f"{name}.ipynb", timeout=300, mine_dir=mine_folder)
         assert rows and all(r.status == "passed" for r in rows), [r for r in rows if r.status != "passed"]
-    assert set(capstone.PARTS) <= set(mine.saved())
+    assert set(capstone.PARTS) <= set(saved.names())
     nb = nbformat.read(ROOT / "notebooks" / "11-your-own-verifier.ipynb", as_version=4)
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(mine_folder.parent)}}).execute()

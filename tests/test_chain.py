@@ -23,7 +23,7 @@ from labkit.errors import InvalidBlock
 from labkit.network import Member, Network
 from labkit.peer import Peer
 from labkit.pow import meets_difficulty, mine
-from labkit.teaching.data import demo_timestamps
+from labkit.lessons.data import demo_timestamps
 from labkit.tokens import GENESIS_HASH
 from labkit.wallet import Wallet
 from makers import HS256_HEADER, NOW, claims, forge, raw_token, signed
@@ -264,7 +264,7 @@ def test_link_names_the_parent_it_expected(net1, small_blocks, wallets):
 
 
 def test_empty_chain():
-    from labkit.teaching.data import demo_network
+    from labkit.lessons.data import demo_network
 
     chain = Chain(demo_network())
     assert len(chain) == 0 and chain.tip is None and chain.total_work == 0 and chain.blocks == []

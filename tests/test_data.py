@@ -1,4 +1,4 @@
-"""labkit.teaching.data: the embedded demo wallets, network, contracts and timestamps."""
+"""labkit.lessons.data: the embedded demo wallets, network, contracts and timestamps."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 
 from pathlib import Path
 
-from labkit.teaching.data import (
+from labkit.lessons.data import (
     DATA_DIR,
     DEMO_NAMES,
     demo_network,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import GradingError
-from labkit.teaching import grade
+from labkit.course import grade
 from tools_loader import load_tool
 
 nbformat = pytest.importorskip("nbformat")
@@ -121,7 +121,7 @@ def test_the_detail_says_which_case_failed_what_raised_and_what_never_ran(rows):
 
 
 def _notebook(path: Path, *sources: str) -> Path:
-    head = 'from labkit.teaching.exercises import Exercises\nex = Exercises("t", total=2)'
+    head = 'from labkit.course.exercises import Exercises\nex = Exercises("t", total=2)'
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in (head, *sources)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
@@ -205,4 +205,4 @@ def test_the_instructors_own_solutions_pass_every_exercise_of_every_notebook(tmp
     assert {r.notebook for r in rows} == {p.name for p in NOTEBOOKS.glob(grade.NOTEBOOK_GLOB)}
     assert [r for r in rows if r.status != "passed"] == []
     book = list(csv.DictReader(grade.gradebook_csv(rows).splitlines()))
-    assert book[0]["total"] == book[0]["maximum"] == str(sum(grade.POINTS.get(r.exercise, 1) for r in rows))
+    assert book[0]["total"] == book[0]["maximum"] == str(sum(grade.points(r.exercise) for r in rows))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.teaching import answerkey, grade
-from labkit.teaching.exercises import STRICT_ENV, Exercises
+from labkit.course import answerkey, grade
+from labkit.course.exercises import STRICT_ENV, Exercises
 from tools_loader import load_tool
 
 nbformat = pytest.importorskip("nbformat")
@@ -65,7 +65,7 @@ FORGERIES = {  # name: (how the submission is changed, the exercise forged)
     "deleted checks": (_checks("pass"), "sha256_hex"),
     "a forged log line": (_answer("def sha256_hex(", 'import os, json\n    print(json.dumps({"exercise": "sha256_hex", '
                                   '"outcomes": [{"value": "x"}]}))\n    return ""'), "sha256_hex"),
-    "a monkey-patched checker": (_answer("def sha256_hex(", "return ''\nfrom labkit.teaching import exercises\n"
+    "a monkey-patched checker": (_answer("def sha256_hex(", "return ''\nfrom labkit.course import exercises\n"
                                          "exercises.Exercises.check = lambda *a, **k: None\n"
                                          "ex.check = lambda *a, **k: None"), "sha256_hex"),
     "a checker patched to copy the expected answers": (_answer("def sha256_hex(", "return ''\n"
@@ -75,10 +75,10 @@ FORGERIES = {  # name: (how the submission is changed, the exercise forged)
                                                               "type(ex).check = echo\n"
                                                               "type(ex).check_args = lambda self, n, f, a, **k: echo("
                                                               "self, n, f, [(x, x) for x in a])"), "sha256_hex"),
-    "labkit's reference imported": (_answer("def hash_chain(", "from labkit.teaching.cases import hash_chain_reference"
+    "labkit's reference imported": (_answer("def hash_chain(", "from labkit.course.cases import hash_chain_reference"
                                             "\n    return hash_chain_reference(lines)"), "hash_chain"),
     "labkit's reference by another name": (_answer("def hash_chain(", "import importlib\n    m = importlib.import_module("
-                                                   "'labkit.teaching.' + 'cases')\n    return getattr(m, 'hash_chain_'"
+                                                   "'labkit.course.' + 'cases')\n    return getattr(m, 'hash_chain_'"
                                                    " + 'reference')(lines)"), "hash_chain"),
     "reading the solutions": (_answer("def sha256_hex(", f"import pathlib\n    return pathlib.Path({str(ROOT)!r}, "
                                       "'notebooks', '00-welcome.ipynb').read_text()[:64]"), "sha256_hex"),
@@ -238,7 +238,7 @@ def test_the_gradebook_has_one_row_per_student_with_points_total_and_maximum():
 def test_a_machine_that_cannot_sandbox_is_told_once_and_nothing_is_graded(blank, tmp_path, monkeypatch, capsys):
     from labkit.__main__ import main
     from labkit.errors import SandboxUnavailable
-    from labkit.teaching import sandbox
+    from labkit.course import sandbox
 
     _with(blank, tmp_path / "subs" / "ana", lambda nb: None)
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)

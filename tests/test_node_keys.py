@@ -10,8 +10,8 @@ import pytest
 from labkit.__main__ import main
 from labkit.errors import ConfigError, InvalidKey
 from labkit.network import Member, Network
-from labkit.node.keys import load_node_public_key, node_key_paths, node_public_key_beside, write_node_key_pair
-from labkit.pointer import NodeKey
+from labkit.node.keys import (NodeKey, load_node_public_key, node_key_paths, node_public_key_beside,
+                              write_node_key_pair)
 
 
 def test_node_key_files_sit_beside_either_rsa_file(tmp_path):
@@ -63,7 +63,7 @@ def test_wallet_new_refuses_when_a_node_key_file_exists_and_writes_nothing(tmp_p
 
 
 def test_configurations_round_trip_with_and_without_node_keys():
-    from labkit.teaching.data import demo_network
+    from labkit.lessons.data import demo_network
 
     old = demo_network()
     assert "node_key" not in old.to_json() and Network.from_json(old.to_json()).members == old.members
@@ -73,7 +73,7 @@ def test_configurations_round_trip_with_and_without_node_keys():
 
 @pytest.mark.parametrize("value", ["00" * 31, "AB" * 32, 5, None, "zz" * 32])
 def test_a_bad_node_key_in_a_configuration_is_refused(value):
-    from labkit.teaching.data import demo_network
+    from labkit.lessons.data import demo_network
 
     config = json.loads(demo_network().to_json())
     config["members"][0]["node_key"] = value
@@ -82,7 +82,7 @@ def test_a_bad_node_key_in_a_configuration_is_refused(value):
 
 
 def test_two_members_with_the_same_node_key_are_refused():
-    from labkit.teaching.data import demo_network
+    from labkit.lessons.data import demo_network
 
     network = demo_network()
     same = NodeKey.generate().public_key

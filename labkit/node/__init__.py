@@ -1,6 +1,6 @@
 """The live classroom network: nodes that mine, publish and follow each other's chains (issue 13).
 
-- :mod:`~labkit.node.keys`: a member's ed25519 node key files, beside the RSA key files;
+- :mod:`~labkit.node.keys`: ``NodeKey``, a node's ed25519 key, and its files beside the RSA key files;
 - :mod:`~labkit.node.journal`: a node's data folder: its event log (JSON lines) and ``status.json``;
 - :mod:`~labkit.node.live`: ``Node``, one member's node: its wallet and node key, the network,
   a :class:`~labkit.peer.Peer`, a libtorrent session with the DHT on, and ``publish``,

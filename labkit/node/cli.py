@@ -30,7 +30,7 @@ __all__ = ["add_subcommands", "load_node", "status_text"]
 def load_node(network_file, key_file, data_dir, *, listen=None, bootstrap=(), upload_limit=None):
     """The Node ``node run`` runs: the network, the member's RSA wallet and the node key beside it."""
     from ..network import Network
-    from ..pointer import NodeKey
+    from .keys import NodeKey
     from ..wallet import Wallet
     from .journal import NodeError
     from .keys import node_key_paths
@@ -116,7 +116,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _address(text: str, what: str) -> tuple[str, int]:
-    from ..pointer import parse_address
+    from ..sharing.dht import parse_address
 
     try:
         return parse_address(text)

@@ -15,7 +15,7 @@ on, and a data folder::
 What it does, each a method a notebook calls (and a ``node run`` loop repeats, see :meth:`Node.step`):
 
 - ``publish()``: write the canonical chain, make its torrent, seed it and put a BEP 46
-  pointer (labkit.pointer) under the node key, with a salt naming the network
+  pointer (labkit.sharing.dht) under the node key, with a salt naming the network
   (:func:`network_salt`): info-hash, height, total work, and the session's listen
   address as ``peer``, so followers connect to it at once.
 - ``follow()``: look up every other member's pointer; one that names more work than this
@@ -30,7 +30,7 @@ What it does, each a method a notebook calls (and a ``node run`` loop repeats, s
 - ``status()``: member, tip, height, work, state digest, queue, the pointers seen, last events.
 
 The session binds 127.0.0.1 and bootstraps its DHT only from the addresses given
-(labkit.pointer.dht_settings: no default routers, no LSD, UPnP or NAT-PMP); its IP
+(labkit.sharing.dht.dht_settings: no default routers, no LSD, UPnP or NAT-PMP); its IP
 filter fences the DHT as well as the peers (libtorrent's ``apply_filter_to_dht``).
 """
 
@@ -46,14 +46,15 @@ from typing import Any, Iterable
 from ..blocksfile import save_blocks
 from ..block import Block
 from ..chain import Entry, mine_block
-from ..errors import InvalidBlock, LabkitError, TorrentError
+from ..errors import DHTTimeout, InvalidBlock, LabkitError, PublishFailed, TorrentError
 from ..fastmine import mine as fast_mine
 from ..network import Member, Network
 from ..peer import Peer
-from ..pointer import DHTTimeout, NodeKey, Pointer, PublishFailed, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
+from ..sharing.dht import Pointer, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
 from ..wallet import Wallet
 from .fetch import place_known_blocks, prune_partials, wait_for_chain
 from .journal import Event, Journal, NodeError
+from .keys import NodeKey
 from .queue import ContractQueue, contract_key
 
 __all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "Node"]
@@ -175,7 +176,7 @@ class Node:
 
     @property
     def dht(self):
-        """The libtorrent session itself, for labkit.pointer's DHT calls.
+        """The libtorrent session itself, for labkit.sharing.dht's DHT calls.
 
         TorrentSession keeps it private; until it offers it publicly, this is the one
         place that reaches for it.

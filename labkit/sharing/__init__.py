@@ -13,10 +13,11 @@ many peers there are. One concept per module:
 - :mod:`~labkit.sharing.transfer`: ``Transfer``, one file a session fetches or seeds;
 - :mod:`~labkit.sharing.swarm`: swarms of local peers (``LocalSwarm``, ``distribute``,
   ``swarm_experiment``);
-- :mod:`~labkit.sharing.cli`: ``python -m labkit share`` and ``fetch``.
+- :mod:`~labkit.sharing.cli`: ``python -m labkit share`` and ``fetch``;
+- :mod:`~labkit.sharing.dht`: BEP 46 chain-tip pointers in the DHT, which the live nodes follow (09).
 
 Importing this package loads nothing; libtorrent is imported by the modules
-that need it, when they are first imported.
+that need it, when they are first imported, and by no module outside this package.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from labkit.chain import UNKNOWN_PARENT, Link, judge, mine_block  # noqa: E402
 from labkit.encoding import b64url_encode  # noqa: E402
 from labkit.network import Member, Network  # noqa: E402
 from labkit.pow import meets_difficulty, token_hash  # noqa: E402
-from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets, seed_contracts  # noqa: E402
+from labkit.lessons.data import demo_network, demo_timestamps, demo_wallets, seed_contracts  # noqa: E402
 from labkit.tokens import GENESIS_HASH, parse_timestamp  # noqa: E402
 from labkit.vm import state_digest  # noqa: E402
 from labkit.wallet import public_key_pem  # noqa: E402

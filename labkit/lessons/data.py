@@ -5,7 +5,7 @@ are reproducible; they must never hold anything of value.
 
 data/ lives at the top of the repository. A checkout (and an editable install)
 reads it there; a wheel carries a copy as ``labkit/_data`` (setup.py's build
-step), read with ``importlib.resources``. This module lives in labkit/teaching/,
+step), read with ``importlib.resources``. This module lives in labkit/lessons/,
 so the checkout's root is three folders up.
 """
 
@@ -30,7 +30,7 @@ def _locate_data() -> tuple[Path, Path | None]:
     if installed.is_dir():
         # Installed packages are plain folders (pip unpacks wheels), so this is a real path.
         return Path(str(installed)), None
-    checkout = Path(__file__).resolve().parents[2]  # labkit/teaching/data.py -> the checkout
+    checkout = Path(__file__).resolve().parents[2]  # labkit/lessons/data.py -> the checkout
     return checkout / "data", checkout
 
 

@@ -19,20 +19,20 @@ from deterministic seeds). Both answer at once with the first case that
 failed, what was expected and what came back, and how many of the
 notebook's exercises are done. Hints come in tiers (a nudge, the method, a
 near-solution), each shown only when the learner opens it; they live in
-:mod:`labkit.teaching.hints` (or ``hints=[...]``; ``hint="..."`` is a
+:mod:`labkit.course.hints` (or ``hints=[...]``; ``hint="..."`` is a
 one-tier list), not in the check cell beside the stub. A stub that still
 raises NotImplementedError is "not attempted yet", never an error, so a
 student notebook runs top to bottom. Later notebooks import labkit's
 reference implementation, never the learner's cell, so one wrong answer
 does not break the rest of the course. A function that passes
-``check_against`` is saved (:mod:`labkit.teaching.mine`) for the capstone.
+``check_against`` is saved (:mod:`labkit.course.saved`) for the capstone.
 
 When ``LABKIT_EXERCISES_STRICT=1`` (the test command sets it), a wrong answer
 raises ExerciseFailed, so the instructor's solutions are tested too.
 
 The grader (``python -m labkit grade``) does not read these checks' results:
 it calls the learner's functions in a sandbox and judges their answers
-itself (:mod:`labkit.teaching.grade`), so a check cell a learner edits
+itself (:mod:`labkit.course.grade`), so a check cell a learner edits
 changes nothing there.
 """
 
@@ -44,14 +44,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ..errors import LabkitError, SavedCodeError
-from .display import tint
+from ..lessons.display import tint
 
 __all__ = ["Exercises", "CheckResult", "ExerciseFailed", "STRICT_ENV"]
 
 STRICT_ENV = "LABKIT_EXERCISES_STRICT"
 
 _ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "not attempted": "✏️"}
-# Tints of the theme's colours (labkit.teaching.display.tint): readable in JupyterLab's light and dark themes.
+# Tints of the theme's colours (labkit.lessons.display.tint): readable in JupyterLab's light and dark themes.
 _TINTS = {"passed": "success", "failed": "error", "error": "error", "not attempted": "warn"}
 
 
@@ -174,9 +174,9 @@ class Exercises:
             return tuple(hints)
         if hint:
             return (hint,)
-        from . import hints as catalogue
+        from .hints import tiers
 
-        return catalogue.tiers(self.notebook, exercise)
+        return tiers(exercise)
 
     def check(
         self,
@@ -192,7 +192,7 @@ class Exercises:
 
         ``args`` may be a tuple of arguments or a single argument.
         ``compare(got, expected)`` replaces == where equality is not the point.
-        ``hints`` are the tiers shown on request (default: labkit.teaching.hints for this exercise);
+        ``hints`` are the tiers shown on request (default: labkit.course.hints for this exercise);
         ``hint="..."`` is a single tier.
         """
         same = compare or (lambda got, expected: got == expected)
@@ -237,13 +237,13 @@ class Exercises:
         """Call ``function`` and labkit's ``reference`` on every case and report the first disagreement.
 
         Each case is a tuple of arguments (or a single argument), or has
-        ``args`` and a ``label`` that says it in words (labkit.teaching.cases.Case),
+        ``args`` and a ``label`` that says it in words (labkit.course.cases.Case),
         shown instead of the arguments' long reprs. Where the
         reference raises, the learner's function must raise the same class
         of exception. ``call(f, *args)`` replaces ``f(*args)``, e.g. to run
         an operation on a copy of a state and return the state after it.
         When every case agrees and ``keep`` is true, the function is saved
-        as ``exercise`` (:func:`labkit.teaching.mine.keep`).
+        as ``exercise`` (:func:`labkit.course.saved.keep`).
         """
         same = compare or (lambda got, expected: got == expected)
         run = call or _plain_call
@@ -279,10 +279,10 @@ class Exercises:
                 break
         saved = ""
         if result is None and keep:
-            from . import mine
+            from .saved import keep as save
 
             try:
-                saved = str(mine.keep(exercise, function))
+                saved = str(save(exercise, function))
             except SavedCodeError as exc:
                 saved = f"not saved ({exc.reason})"
         return self._finish(exercise, result, count, tiers, saved)

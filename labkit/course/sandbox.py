@@ -1,7 +1,7 @@
 """The grader's sandbox: a learner's code runs here, in a process of its own, and only plain values come out.
 
-The grader (:mod:`labkit.teaching.grade`) never runs a learner's code. It
-starts this module as a separate process, ``python -m labkit.teaching.sandbox``,
+The grader (:mod:`labkit.course.grade`) never runs a learner's code. It
+starts a separate process, ``python -m labkit.course.sandboxed``,
 inside new Linux namespaces, and sends it a *program* on stdin (JSON): the
 instructor's setup cells, the learner's definition cells and the instructor's
 check cells, in notebook order. The sandbox runs them and writes one JSON
@@ -76,7 +76,7 @@ from typing import Any
 
 from ..errors import SandboxUnavailable
 
-__all__ = ["LIMITS", "MAX_REPLY", "Reply", "Record", "encode", "decode", "run", "ready", "command"]
+__all__ = ["LIMITS", "MAX_REPLY", "Reply", "Record", "encode", "decode", "run", "ready", "command", "confine"]
 
 LIMITS = {"memory": 3 << 30,  # bytes of address space (libtorrent and matplotlib need more than 1 GiB of it)
           "file": 16 << 20,  # bytes in any one file the sandbox writes, its captured output too
@@ -214,7 +214,7 @@ def command() -> list[str]:
     user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
     setpriv = shutil.which("setpriv")  # the sandbox ends with the grader's thread that started it, even if killed
     orphan = [setpriv, "--pdeathsig", "KILL"] if setpriv else []
-    return [*orphan, unshare, *user, *spaces, sys.executable, "-m", "labkit.teaching.sandbox"]
+    return [*orphan, unshare, *user, *spaces, sys.executable, "-m", "labkit.course.sandboxed"]
 
 
 def scratch_folder() -> str:
@@ -420,7 +420,8 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock, 0x8914, struct.pack("16sh", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
 
 
-def _confine(setup: dict) -> None:
+def confine(setup: dict) -> None:
+    """Inside the new namespaces: the new root, the uid or the lock, the limits (raises OSError if it cannot)."""
     libc = _libc()
     limits = setup["limits"]
     _loopback_up()
@@ -437,35 +438,3 @@ def _confine(setup: dict) -> None:
                         (resource.RLIMIT_CPU, int(limits["cpu"])), (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(name, (value, value))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file too large is an OSError in the learner's cell
-
-
-def main() -> int:
-    answer = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
-    setup = json.loads(sys.stdin.buffer.read())
-    try:
-        _confine(setup)
-    except Exception as exc:  # whatever stopped the sandbox being made, said to the grader, which stops
-        answer.write(json.dumps({"sandbox_error": f"{type(exc).__name__}: {exc}"}) + "\n")
-        return 1
-    answer.write(json.dumps({"ready": True}) + "\n")
-    scratch = Path(setup["scratch_dir"])
-    work = scratch / "work"
-    work.mkdir(mode=0o700)
-    os.chdir(work)
-    printed = os.open(scratch / "printed.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(printed, 1)
-    os.dup2(printed, 2)
-    devnull = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(devnull, 0)
-    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)
-    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
-    from .sandboxed import execute
-
-    execute(setup["program"], lambda entry: answer.write(json.dumps(entry) + "\n"))
-    answer.write(json.dumps({"done": True}) + "\n")
-    answer.flush()
-    os._exit(0)  # no atexit handler or finaliser of the learner's runs after the answer
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,27 +5,27 @@ holds one folder per student with their notebooks, named as in the student
 build (``NN-topic.ipynb``). The grader writes three things: ``grades.csv``
 (one row per student and exercise: status and detail, naming the cell that
 failed), ``gradebook.csv`` beside it (one row per student: points per
-exercise, total, maximum; points from :data:`POINTS`) and ``feedback/`` (one
-short text file per student: each exercise, its status, its first failing
-case).
+exercise, total, maximum; points from :mod:`labkit.course.registry`)
+and ``feedback/`` (one short text file per student: each exercise, its
+status, its first failing case).
 
 The process that decides a grade never runs a learner's code:
 
 1. **The grader's own answers.** For each notebook it reads the instructor's
    copy and runs, in its own process, only the cells the exercises need: the
    check cells, the solution cells and, found by the names they use, the
-   setup statements they depend on (:func:`labkit.teaching.answerkey.plan`); a demonstration that carries no
-   grade (05's swarm, 09's live room) is never run. Its ``ex`` records every
+   setup statements they depend on (:func:`labkit.course.answerkey.plan`); a demonstration that carries
+   no grade (05's swarm, 09's live room) is never run. Its ``ex`` records every
    case and computes the expected answer: the value given for ``check``, the
-   reference's answer for ``check_against`` (:func:`~labkit.teaching.answerkey.record`).
+   reference's answer for ``check_against`` (:func:`~labkit.course.answerkey.record`).
 2. **The learner's answers.** The same setup cells, the learner's definition
    cells (the cells that define the exercise's function, found in the
    learner's notebook by the function's name) and the instructor's check
-   cells run in a sandbox (:mod:`labkit.teaching.sandbox`): a process of its
+   cells run in a sandbox (:mod:`labkit.course.sandbox`): a process of its
    own, in new namespaces, seeing neither the submissions nor the grader's
    files, with a time-out and memory limit. It sends back what the learner's
    function returned for each case, as plain data.
-3. **The verdict** (:func:`~labkit.teaching.answerkey.judge`) compares the two, here. Whatever a
+3. **The verdict** (:func:`~labkit.course.answerkey.judge`) compares the two, here. Whatever a
    submission did to its check cells (edited, deleted, a checker patched, a
    results line forged) changes nothing: those cells are never run. A
    function that calls the labkit reference it is compared against is
@@ -59,7 +59,7 @@ from typing import Callable, Iterable
 from ..errors import GradingError
 from .answerkey import Cell, Expected, Plan, check_names, defined_functions, judge, names_reference, plan, program, record
 
-__all__ = ["NOTEBOOK_GLOB", "STATUSES", "COLUMNS", "POINTS", "MAX_NOTEBOOK", "Grade", "Course",
+__all__ = ["NOTEBOOK_GLOB", "STATUSES", "COLUMNS", "MAX_NOTEBOOK", "points", "Grade", "Course",
            "exercise_names", "submissions", "read_notebook", "answer_key", "grade_notebook", "grade",
            "granted_cpus", "grades_csv", "gradebook_csv", "feedback_text", "write_grades", "write_gradebook",
            "instructor_notebooks"]
@@ -70,22 +70,14 @@ STATUSES = ("passed", "failed", "not attempted", "error")
 COLUMNS = ("student", "notebook", "exercise", "status", "detail")
 MAX_NOTEBOOK = 20 << 20  # bytes: a notebook with its outputs and images; more is refused unread
 
-# Points per exercise. The one table of them until the exercise registry (labkit.course.registry) holds them;
-# an exercise not listed is worth one point.
-POINTS: dict[str, int] = {
-    "sha256_hex": 1, "canonical_json": 1, "hash_chain": 2,
-    "modular_inverse": 2, "textbook verify": 1, "break a tiny key": 2, "address": 1,
-    "base64url": 1, "HS256": 1, "make a block": 2, "verify_hs256": 2,
-    "leading zeros": 1, "chance within": 1, "difficulty for": 1, "mine_nonce": 2,
-    "is_valid_chain": 2, "broken_links": 2, "rewrite_attempts": 1, "check_block": 3,
-    "bencode": 2, "piece_ok": 1, "one_server_seconds": 1,
-    "student_contract": 1, "transfer_nft": 3, "failing_action": 2,
-    "verify_and_run": 2, "dissenters": 1, "fork_choice": 3,
-    "attacker_success": 2, "heaviest_branch": 1,
-    "fork_rate": 2, "propagation_seconds": 3,
-    "merkle_root": 2, "root_from_proof": 2, "select_transactions": 2, "spend": 2,
-    "first_broken": 1, "disagreements": 1,
-}
+
+
+def points(exercise: str) -> int:
+    """What an exercise is worth: its row in :mod:`labkit.course.registry`, or one point for one it lacks."""
+    from .registry import exercise as row
+
+    found = row(exercise)
+    return found.points if found is not None else 1
 
 
 @dataclass(frozen=True)
@@ -326,20 +318,20 @@ def grades_csv(rows: Iterable[Grade]) -> str:
 
 
 def gradebook_csv(rows: Iterable[Grade], exercises: Iterable[str] = ()) -> str:
-    """One row per student: the points of each exercise, the total and the maximum (:data:`POINTS`)."""
+    """One row per student: the points of each exercise, the total and the maximum (:func:`points`)."""
     rows = list(rows)
     columns = list(dict.fromkeys([*exercises, *(r.exercise for r in rows if r.exercise)]))
-    maximum = sum(POINTS.get(name, 1) for name in columns)
+    maximum = sum(points(name) for name in columns)
     earned: dict[str, dict[str, int]] = {}
     for row in rows:
-        points = earned.setdefault(row.student, {})
+        scored = earned.setdefault(row.student, {})
         if row.exercise:
-            points[row.exercise] = POINTS.get(row.exercise, 1) if row.status == "passed" else 0
+            scored[row.exercise] = points(row.exercise) if row.status == "passed" else 0
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["student", *columns, "total", "maximum"])
-    for student, points in earned.items():
-        writer.writerow([_cell(student), *(points.get(name, 0) for name in columns), sum(points.values()), maximum])
+    for student, scored in earned.items():
+        writer.writerow([_cell(student), *(scored.get(name, 0) for name in columns), sum(scored.values()), maximum])
     return text.getvalue()
 
 
@@ -349,10 +341,9 @@ def feedback_text(student: str, rows: Iterable[Grade]) -> str:
     for row in rows:
         if row.student != student:
             continue
-        points = POINTS.get(row.exercise, 1)
-        earned = points if row.status == "passed" else 0
+        worth = points(row.exercise)
         where = f"{row.notebook} {row.exercise}".strip()
-        lines.append(f"{where}: {row.status} ({earned}/{points})")
+        lines.append(f"{where}: {row.status} ({worth if row.status == 'passed' else 0}/{worth})")
         if row.status != "passed" and row.detail:
             lines.append(f"    {row.detail}")
     return "\n".join(lines) + "\n"

@@ -7,12 +7,12 @@ at this height with this total work". Anyone who knows the public key and the
 salt can get the newest record and fetch the torrent; no one without the
 private key can change it.
 
-- ``NodeKey``: a node's ed25519 key (a 32-byte seed), saved as PKCS#8 PEM, mode 0600.
+- ``NodeKey`` (labkit.node.keys): a node's ed25519 key (a 32-byte seed), which signs the record.
 - ``Pointer(info_hash, height, total_work, seq)``: the record, with
   ``to_value`` / ``from_value`` for the bytes that go into the DHT.
 - ``dht_settings(listen)``, ``bootstrap(session, nodes)``, ``wait_for_nodes``:
   a libtorrent session whose DHT talks only to the nodes it is given.
-- ``publish(session, key, salt, pointer)`` and ``lookup(session, public_key, salt)``.
+- ``publish(session, key, salt, pointer)`` and ``lookup_many(session, public_keys, salt)``.
 
 How libtorrent 2.1's Python bindings do BEP 44 (read in bindings/python/src/session.cpp
 and alert.cpp, src/session_impl.cpp, src/kademlia/{node,get_item,item}.cpp at v2.1.0,
@@ -99,18 +99,17 @@ import re
 import time
 from contextlib import closing
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .errors import InvalidKey, InvalidSignature, LabkitError, TorrentError
-from .nodekey import NodeKey  # re-exported: a pointer is signed with a node key
+from ..errors import DHTTimeout, InvalidBencode, InvalidKey, InvalidPointer, InvalidSignature, LabkitError, PublishFailed
+from . import bencode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..node.keys import NodeKey  # a pointer is signed with a node key
 
 __all__ = [
     "MAX_VALUE_BYTES",
     "MAX_SALT_BYTES",
-    "InvalidPointer",
-    "DHTTimeout",
-    "PublishFailed",
-    "NodeKey",
     "Pointer",
     "signed_message",
     "verify_item",
@@ -119,7 +118,6 @@ __all__ = [
     "wait_for_nodes",
     "packet_endpoint",
     "publish",
-    "lookup",
     "lookup_many",
     "parse_address",
 ]
@@ -134,40 +132,10 @@ BLOCK_RATELIMIT = 10_000  # DHT packets/s one IP may send before it is banned (l
 UPLOAD_RATE_LIMIT = 1_000_000  # bytes/s the DHT may answer with (libtorrent: 8000)
 
 
-# --- errors (to join labkit.errors when this module moves to labkit.sharing) -----
-
-
-class InvalidPointer(LabkitError, ValueError):
-    """A DHT value is not a well-formed labkit pointer, or a Pointer field is out of range."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class DHTTimeout(TorrentError, TimeoutError):
-    """The DHT did not answer in time (``what``: the operation, ``seconds``: the wait)."""
-
-    def __init__(self, what: str, seconds: float, detail: str = ""):
-        why = f" ({detail})" if detail else ""
-        super().__init__(f"{what}: no answer from the DHT within {seconds:g} s{why}")
-        self.what = what
-        self.seconds = seconds
-
-
-class PublishFailed(TorrentError):
-    """A put reached no DHT node (``seq``: the sequence number it would have had)."""
-
-    def __init__(self, seq: int):
-        super().__init__(f"no DHT node stored the pointer (seq {seq}); is the session bootstrapped?")
-        self.seq = seq
-
-
 def signed_message(salt: bytes, seq: int, value: bytes) -> bytes:
     """The bytes a BEP 44 signature covers, for a value the binding put (a bencoded string)."""
-    v = b"%d:%s" % (len(value), value)
-    prefix = b"4:salt%d:%s" % (len(salt), salt) if salt else b""
-    return prefix + b"3:seqi%de1:v" % seq + v
+    salted = bencode.encode(b"salt") + bencode.encode(salt) if salt else b""
+    return salted + bencode.encode(b"seq") + bencode.encode(seq) + bencode.encode(b"v") + bencode.encode(value)
 
 
 def verify_item(public_key: bytes, salt: bytes, seq: int, value: bytes, signature: bytes) -> None:
@@ -225,7 +193,7 @@ class Pointer:
             fields[b"peer"] = _compact(self.peer)
         if self.tip is not None:
             fields[b"tip"] = bytes.fromhex(self.tip)
-        return b"d" + b"".join(_bencode_string(k) + _bencode_value(fields[k]) for k in sorted(fields)) + b"e"
+        return bencode.encode(fields)
 
     @classmethod
     def from_value(cls, value: bytes, *, seq: int = 0) -> "Pointer":
@@ -235,7 +203,12 @@ class Pointer:
         value = bytes(value)
         if len(value) > MAX_VALUE_BYTES:
             raise InvalidPointer(f"{len(value)} bytes: larger than BEP 44 allows ({MAX_VALUE_BYTES})")
-        fields = _bdecode_flat_dict(value)
+        try:
+            fields = bencode.decode(value, max_int_digits=MAX_INT_DIGITS)
+        except InvalidBencode as exc:
+            raise InvalidPointer(exc.reason) from None
+        if not isinstance(fields, dict):
+            raise InvalidPointer("not a bencoded dict")
         if not set(_KEYS) <= set(fields) <= set(_KEYS + _OPTIONAL_KEYS):
             raise InvalidPointer(f"the keys must be exactly {[k.decode() for k in _KEYS]}, and "
                                  f"perhaps 'peer' and 'tip'; got {[k.decode('latin-1') for k in fields]}")
@@ -266,55 +239,6 @@ def _compact(peer: Address) -> bytes:
     if type(port) is not int or not 1 <= port <= 65535:
         raise InvalidPointer(f"the peer's port must be 1 to 65535, not {port!r}")
     return packed + port.to_bytes(2, "big")
-
-
-def _bencode_string(data: bytes) -> bytes:
-    return b"%d:%s" % (len(data), data)
-
-
-def _bencode_value(value: bytes | int) -> bytes:
-    return _bencode_string(value) if isinstance(value, bytes) else b"i%de" % value
-
-
-_INT = re.compile(rb"i(0|-?[1-9][0-9]*)e")
-_LENGTH = re.compile(rb"(0|[1-9][0-9]{0,3}):")
-
-
-def _bdecode_flat_dict(data: bytes) -> dict[bytes, bytes | int]:
-    """A bencoded dict of strings and integers, in its one canonical spelling (BEP 3)."""
-    if not data.startswith(b"d"):
-        raise InvalidPointer("not a bencoded dict")
-    fields: dict[bytes, bytes | int] = {}
-    at = 1
-    while at < len(data) and data[at:at + 1] != b"e":
-        key, at = _bdecode_string(data, at)
-        if fields and key <= list(fields)[-1]:
-            raise InvalidPointer(f"key {key[:20]!r} is out of order or repeated")
-        if data[at:at + 1] == b"i":
-            match = _INT.match(data, at)
-            if not match or len(match.group(1).lstrip(b"-")) > MAX_INT_DIGITS:
-                raise InvalidPointer(f"bad integer at byte {at}")
-            fields[key], at = int(match.group(1)), match.end()
-        elif data[at:at + 1].isdigit():
-            fields[key], at = _bdecode_string(data, at)
-        else:
-            raise InvalidPointer(f"value of {key[:20]!r} is neither a string nor an integer")
-    if data[at:at + 1] != b"e":
-        raise InvalidPointer("truncated: the dict is not closed")
-    if at + 1 != len(data):
-        raise InvalidPointer(f"{len(data) - at - 1} bytes after the dict")
-    return fields
-
-
-def _bdecode_string(data: bytes, at: int) -> tuple[bytes, int]:
-    match = _LENGTH.match(data, at)
-    if not match:
-        raise InvalidPointer(f"bad string length at byte {at}")
-    start = match.end()
-    end = start + int(match.group(1))
-    if end > len(data):
-        raise InvalidPointer(f"truncated string at byte {at}")
-    return data[start:end], end
 
 
 # --- sessions -----------------------------------------------------------------------------
@@ -420,53 +344,17 @@ def publish(session: Any, key: NodeKey, salt: bytes, pointer: Pointer, *, timeou
     raise DHTTimeout("publishing a pointer", timeout)
 
 
-def lookup(session: Any, public_key: bytes, salt: bytes, timeout: float = 15.0, *,
-           on_alert: OnAlert | None = None) -> Pointer | None:
-    """The newest pointer in the DHT under ``public_key`` and ``salt``, or None if there is none.
-
-    Waits for libtorrent's authoritative answer (every close node asked). If time runs
-    out first, returns the newest pointer seen so far, or raises DHTTimeout if none was.
-    Every item is checked again with ``cryptography`` (InvalidSignature) and must be a
-    well-formed labkit value (InvalidPointer). Other alerts go to ``on_alert``.
-    """
-    import libtorrent as lt
-
-    salt = _check_salt(salt)
-    public_key = bytes(public_key)
-    if len(public_key) != 32:
-        raise InvalidKey("an ed25519 public key is 32 bytes")
-    session.dht_get_mutable_item(public_key, salt)
-    best: Pointer | None = None
-    with closing(_alerts(session, time.monotonic() + timeout, on_alert)) as alerts:
-        for alert in alerts:
-            if not (isinstance(alert, lt.dht_mutable_item_alert) and bytes(alert.key) == public_key
-                    and bytes(alert.salt) == salt):
-                if alert is not None and on_alert is not None:
-                    on_alert(alert)
-                continue
-            if alert.seq > 0 or alert.item:  # a lookup that found nothing answers with neither
-                if not isinstance(alert.item, bytes):
-                    kind = type(alert.item).__name__
-                    raise InvalidPointer(f"the DHT value is a {kind}, not a labkit pointer")
-                verify_item(public_key, salt, alert.seq, alert.item, bytes(alert.signature))
-                found = Pointer.from_value(alert.item, seq=alert.seq)
-                if best is None or found.seq > best.seq:
-                    best = found
-            if alert.authoritative:
-                return best
-    if best is None:
-        raise DHTTimeout("looking up a pointer", timeout)
-    return best
-
-
 def lookup_many(session: Any, public_keys: Iterable[bytes], salt: bytes, timeout: float = 15.0, *,
                 on_alert: OnAlert | None = None) -> dict[bytes, "Pointer | None | LabkitError"]:
-    """:func:`lookup` for several keys at once: all the lookups run in parallel.
+    """The newest pointer in the DHT under each public key and ``salt``: all the lookups run in parallel.
 
     Returns, for each key, the newest pointer, None if the DHT has none, or the
     error that key's item raised (DHTTimeout, InvalidSignature, InvalidPointer), so one
-    bad item does not hide the others. Waits until every lookup is authoritative
-    or ``timeout`` runs out.
+    bad item does not hide the others. Waits for libtorrent's authoritative answer
+    for every key (every close node asked) or until ``timeout`` runs out; then a key
+    that had no authoritative answer has the newest pointer seen so far, or a
+    DHTTimeout if none was. Every item is checked again with ``cryptography`` and
+    must be a well-formed labkit value. Other alerts go to ``on_alert``.
     """
     import libtorrent as lt
 
@@ -481,8 +369,6 @@ def lookup_many(session: Any, public_keys: Iterable[bytes], salt: bytes, timeout
         session.dht_get_mutable_item(key, salt)
     with closing(_alerts(session, time.monotonic() + timeout, on_alert)) as alerts:
         for alert in alerts:
-            if not waiting:
-                break
             if not (isinstance(alert, lt.dht_mutable_item_alert) and bytes(alert.key) in waiting
                     and bytes(alert.salt) == salt):
                 if alert is not None and on_alert is not None:
@@ -503,6 +389,8 @@ def lookup_many(session: Any, public_keys: Iterable[bytes], salt: bytes, timeout
                         best[key] = found
             if alert.authoritative:
                 waiting.discard(key)
+            if not waiting:  # stop at the last answer: the alerts after it go to on_alert, not lost
+                break
     return {key: best.get(key, DHTTimeout("looking up a pointer", timeout) if key in waiting else None)
             for key in keys}
 

@@ -1,11 +1,15 @@
-"""What runs inside the grader's sandbox (:mod:`labkit.teaching.sandbox`): the learner's cells, and their answers.
+"""What runs inside the grader's sandbox (:mod:`labkit.course.sandbox`): the learner's cells, and their answers.
+
+``python -m labkit.course.sandboxed`` is the sandbox's process: :func:`main`
+reads its setup on stdin, confines itself (:func:`labkit.course.sandbox.confine`)
+and runs the program.
 
 :func:`execute` runs a program of cells in one namespace, as a notebook
 would: the instructor's setup cells, the learner's definition cells, the
 instructor's check cells. The check cells call ``ex.check(...)`` and
 ``ex.check_against(...)`` as in the notebook, but ``ex`` here is a
 :class:`Collector`: it calls the learner's function on every case and sends
-what came back (:func:`labkit.teaching.sandbox.encode`); it decides nothing,
+what came back (:func:`labkit.course.sandbox.encode`); it decides nothing,
 and the grader's answers never enter this process: the grader removes the
 reference from each ``check_against`` call, and the expected values from a
 ``check``'s cases (``ex.check_args`` gets the arguments alone).
@@ -19,12 +23,15 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
+import os
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
-from .sandbox import encode
+from .sandbox import confine, encode
 
-__all__ = ["Collector", "execute"]
+__all__ = ["Collector", "execute", "main"]
 
 _state = {"exercise": None, "used": set()}
 
@@ -62,7 +69,7 @@ def _args(case: Any) -> tuple[tuple, str | None]:
 
 
 class Collector:
-    """Stands in for :class:`labkit.teaching.exercises.Exercises`: calls the learner's function, judges nothing."""
+    """Stands in for :class:`labkit.course.exercises.Exercises`: calls the learner's function, judges nothing."""
 
     def __init__(self, notebook: str = "", total: int = 0, *, emit: Callable[[dict], None] | None = None):
         self.notebook = notebook
@@ -142,3 +149,34 @@ def execute(program: dict, emit: Callable[[dict], None]) -> None:
             exec(code, namespace)  # noqa: S102 - this process exists to run it, confined
         except BaseException as exc:  # SystemExit from a cell is its error too, not the sandbox's end
             emit({"cell": index, "kind": kind, "error": _error(exc), "defines": cell.get("defines", [])})
+
+
+def main() -> int:
+    """The sandbox process: read the setup, confine, say ready, run the program, say done."""
+    answer = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    setup = json.loads(sys.stdin.buffer.read())
+    try:
+        confine(setup)
+    except Exception as exc:  # whatever stopped the sandbox being made, said to the grader, which stops
+        answer.write(json.dumps({"sandbox_error": f"{type(exc).__name__}: {exc}"}) + "\n")
+        return 1
+    answer.write(json.dumps({"ready": True}) + "\n")
+    scratch = Path(setup["scratch_dir"])
+    work = scratch / "work"
+    work.mkdir(mode=0o700)
+    os.chdir(work)
+    printed = os.open(scratch / "printed.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(printed, 1)
+    os.dup2(printed, 2)
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(devnull, 0)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
+    execute(setup["program"], lambda entry: answer.write(json.dumps(entry) + "\n"))
+    answer.write(json.dumps({"done": True}) + "\n")
+    answer.flush()
+    os._exit(0)  # no atexit handler or finaliser of the learner's runs after the answer
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,7 +2,7 @@
 
 ``make_lab()`` starts three honest peers (alice, bob and carol, the demo
 members), each holding the seed's chain and writing it to its own folder.
-An attack (``labkit.teaching.attacks``) builds what a cheater would send and
+An attack (``labkit.lessons.attacks``) builds what a cheater would send and
 hands it to ``Lab.attempt``, which offers it to every peer and returns an
 ``AttackResult``: what was tried, whether it was accepted, the rule that
 refused it and why, and whether any honest peer's state or files changed.
@@ -29,7 +29,8 @@ from ..errors import InvalidBlock, InvalidRecord, LabkitError
 from ..reorg import BlockStatus
 from ..network import Network
 from ..peer import Peer
-from ..pow import Miner, default_miner
+from ..fastmine import default_miner
+from ..pow import Miner
 from ..tokens import Payload
 from ..wallet import Wallet
 from .data import DEMO_START, demo_network, demo_wallets, seed_contracts
@@ -196,7 +197,7 @@ class Lab:
         return Fingerprint(tuple((p.name, p.digest()) for p in self.peers), tuple(files))
 
     def state_frames(self, name: str = "alice") -> dict[str, "pd.DataFrame"]:
-        """A peer's VM state as tables (``labkit.teaching.tables.state_frames``)."""
+        """A peer's VM state as tables (``labkit.lessons.tables.state_frames``)."""
         from .tables import state_frames
 
         return state_frames(self.peer(name).state, self.network)

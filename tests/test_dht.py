@@ -1,4 +1,4 @@
-"""labkit.pointer: ed25519 node keys, the pointer codec, and a live loopback DHT (BEP 44/46).
+"""labkit.sharing.dht: ed25519 node keys, the pointer codec, and a live loopback DHT (BEP 44/46).
 
 The live test runs four libtorrent sessions on 127.0.0.1 in a child process. Where
 ``unshare -n`` works (root, or user namespaces) that child runs in a network
@@ -21,17 +21,14 @@ import pytest
 from netns import run_isolated
 from hypothesis import given, settings, strategies as st
 
-from labkit.errors import InvalidKey, InvalidSignature, KeyFileExists
-from labkit.pointer import (
+from labkit.errors import DHTTimeout, InvalidKey, InvalidPointer, InvalidSignature, KeyFileExists, PublishFailed
+from labkit.node.keys import NodeKey
+from labkit.sharing.dht import (
     MAX_VALUE_BYTES,
-    DHTTimeout,
-    InvalidPointer,
-    PublishFailed,
-    NodeKey,
     Pointer,
     bootstrap,
     dht_settings,
-    lookup,
+    lookup_many,
     packet_endpoint,
     publish,
     signed_message,
@@ -374,13 +371,20 @@ def item(pointer: Pointer, seq: int, *, authoritative=True, key=ALICE, salt=SALT
                      signature=key.sign(signed_message(salt, seq, value)))
 
 
+def looked_up(session, timeout: float = 5, **options):
+    """What lookup_many found under ALICE's key: a Pointer, None, or the error her item raised."""
+    found = lookup_many(session, [ALICE.public_key], SALT, timeout, **options)
+    assert list(found) == [ALICE.public_key]
+    return found[ALICE.public_key]
+
+
 def test_lookup_keeps_the_highest_seq_and_hands_other_alerts_on(scripted):
     old, new = Pointer(IH, 1, 16), Pointer("f" * 40, 2, 32)
     other = OtherAlert()
     session = scripted([item(new, 4, authoritative=False), other],
                        [item(old, 3, authoritative=False), item(old, 3), OtherAlert()])
     seen = []
-    assert lookup(session, ALICE.public_key, SALT, 5, on_alert=seen.append) == replace(new, seq=4)
+    assert looked_up(session, on_alert=seen.append) == replace(new, seq=4)
     assert session.calls == [("get", ALICE.public_key, SALT)]
     assert len(seen) == 2 and seen[0] is other  # the alert after the answer is not lost either
 
@@ -388,19 +392,18 @@ def test_lookup_keeps_the_highest_seq_and_hands_other_alerts_on(scripted):
 def test_lookup_ignores_answers_for_another_key_or_salt(scripted):
     pointer = Pointer(IH, 1, 16)
     session = scripted([item(pointer, 9, salt=b"other"), item(pointer, 2)])
-    assert lookup(session, ALICE.public_key, SALT, 5).seq == 2
+    assert looked_up(session).seq == 2
 
 
 def test_lookup_of_nothing_is_none(scripted):
     empty = ItemAlert(key=ALICE.public_key, salt=SALT, seq=0, item=b"", authoritative=True,
                       signature=bytes(64))
-    assert lookup(scripted([empty]), ALICE.public_key, SALT, 5) is None
+    assert looked_up(scripted([empty])) is None
 
 
 def test_lookup_refuses_an_item_signed_by_another_key(scripted):
     forged = item(Pointer(IH, 99, 10**9), 7, key=NodeKey.generate())
-    with pytest.raises(InvalidSignature):
-        lookup(scripted([forged]), ALICE.public_key, SALT, 5)
+    assert isinstance(looked_up(scripted([forged])), InvalidSignature)
 
 
 @pytest.mark.parametrize("value", [b"d2:ih20:" + bytes(20) + b"e", {b"ih": bytes(20)}])
@@ -408,15 +411,22 @@ def test_lookup_refuses_an_item_that_is_not_a_labkit_pointer(scripted, value):
     signature = ALICE.sign(signed_message(SALT, 1, value)) if isinstance(value, bytes) else bytes(64)
     alert = ItemAlert(key=ALICE.public_key, salt=SALT, seq=1, item=value, authoritative=True,
                       signature=signature)
-    with pytest.raises(InvalidPointer):
-        lookup(scripted([alert]), ALICE.public_key, SALT, 5)
+    assert isinstance(looked_up(scripted([alert])), InvalidPointer)
+
+
+def test_a_bad_item_under_one_key_does_not_hide_the_others(scripted):
+    carol = NodeKey.generate()
+    good = item(Pointer(IH, 1, 16), 2)
+    forged = ItemAlert(key=carol.public_key, salt=SALT, seq=3, item=Pointer(IH, 9, 10**6).to_value(),
+                       authoritative=True, signature=bytes(64))
+    found = lookup_many(scripted([forged, good]), [carol.public_key, ALICE.public_key], SALT, 5)
+    assert isinstance(found[carol.public_key], InvalidSignature) and found[ALICE.public_key].seq == 2
 
 
 def test_lookup_without_an_answer_times_out_or_returns_what_it_saw(scripted):
-    with pytest.raises(DHTTimeout):
-        lookup(scripted(), ALICE.public_key, SALT, 0.05)
+    assert isinstance(looked_up(scripted(), 0.05), DHTTimeout)
     early = item(Pointer(IH, 1, 16), 1, authoritative=False)
-    assert lookup(scripted([early]), ALICE.public_key, SALT, 0.05).seq == 1
+    assert looked_up(scripted([early]), 0.05).seq == 1
 
 
 def test_lookup_refuses_bad_keys_and_salts(scripted):
@@ -424,7 +434,7 @@ def test_lookup_refuses_bad_keys_and_salts(scripted):
                                     (ALICE.public_key, "salt", TypeError)]:
         session = scripted()
         with pytest.raises(error):
-            lookup(session, public_key, salt, 1)
+            lookup_many(session, [public_key], salt, 1)
         assert session.calls == []  # refused before asking the DHT
 
 
@@ -490,11 +500,11 @@ def scenario() -> dict:
     out: dict = {"ports": ports, "ready_s": ready}
     first = publish(a, alice, SALT, Pointer(IH, 5, 1300), on_alert=audit)
     out["first"] = vars(first)
-    out["b_first"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
-    out["c_first"] = vars(lookup(c, alice.public_key, SALT, on_alert=audit))
+    out["b_first"] = vars(newest(b, alice.public_key, SALT, audit))
+    out["c_first"] = vars(newest(c, alice.public_key, SALT, audit))
     newer = publish(a, alice, SALT, Pointer("f" * 40, 6, 1316), on_alert=audit)
     out["newer"] = vars(newer)
-    out["b_newer"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
+    out["b_newer"] = vars(newest(b, alice.public_key, SALT, audit))
 
     # Carol claims Alice's public key but signs with her own private key: every node refuses the put
     c.dht_put_mutable_item(carol.private_key, alice.public_key, Pointer("e" * 40, 99, 10**9).to_value(), SALT)
@@ -504,12 +514,12 @@ def scenario() -> dict:
             forged = {"seq": alert.seq, "num_success": alert.num_success}
             break
     out["forged_put"] = forged
-    out["b_after_forgery"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
-    out["d_after_forgery"] = vars(lookup(d, alice.public_key, SALT, on_alert=audit))
+    out["b_after_forgery"] = vars(newest(b, alice.public_key, SALT, audit))
+    out["d_after_forgery"] = vars(newest(d, alice.public_key, SALT, audit))
     carols = publish(c, carol, SALT, Pointer("e" * 40, 7, 1332), on_alert=audit)
-    out["b_carol"] = vars(lookup(b, carol.public_key, SALT, on_alert=audit))
+    out["b_carol"] = vars(newest(b, carol.public_key, SALT, audit))
     out["carol"] = vars(carols)
-    out["other_salt"] = lookup(b, alice.public_key, b"labkit:another-network", on_alert=audit)
+    out["other_salt"] = newest(b, alice.public_key, b"labkit:another-network", audit)
 
     # libtorrent's signature is the one cryptography makes from the same seed
     d.dht_get_mutable_item(alice.public_key, SALT)
@@ -525,7 +535,7 @@ def scenario() -> dict:
         start = time.monotonic()
         put = publish(a, alice, SALT, Pointer(IH, 10 + i, 2000 + 16 * i), on_alert=audit)
         stored = time.monotonic()
-        got = lookup(reader, alice.public_key, SALT, on_alert=audit)
+        got = newest(reader, alice.public_key, SALT, audit)
         end = time.monotonic()
         trials.append({"put_s": stored - start, "get_s": end - stored, "total_s": end - start,
                        "fresh": got == put})
@@ -538,6 +548,14 @@ def scenario() -> dict:
     out["packets"] = packets[0]
     out["elapsed_s"] = time.monotonic() - t0
     return out
+
+
+def newest(session, public_key: bytes, salt: bytes, audit):
+    """The newest pointer lookup_many finds under one key (None if none); the error it found is raised."""
+    found = lookup_many(session, [public_key], salt, on_alert=audit)[public_key]
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 def _drain(session, seconds: float, audit):
