@@ -33,11 +33,11 @@ import enum
 import html
 
 from .block import Block
-from .errors import InvalidBlock, InvalidToken, RuleBroken
+from .errors import InvalidBlock, InvalidToken, RuleBroken, TooEarly
 from .network import Network
 from .operations import Context, Operation, empty_state
 from .pow import Miner, expected_attempts
-from .rules import CHECKS, QUESTIONS, RULES, BlockContext, NotAsked, TooEarly, Waiting
+from .rules import CHECKS, QUESTIONS, RULES, BlockContext, NotAsked, Waiting
 from .tokens import GENESIS_HASH, Payload, format_timestamp, utc_now
 from .vm import State, state_digest
 from .wallet import Wallet
@@ -218,8 +218,11 @@ class Verdict:
     @property
     def link(self) -> Link:
         """What this block establishes for a block built on it."""
-        if self.entry is not None:
-            return self.entry.link
+        return self.entry.link if self.entry is not None else self.refused_link
+
+    @property
+    def refused_link(self) -> Link:
+        """The link of this block taken as refused (even if it passed): a block on it breaks ``ancestry``."""
         broken = self.broken
         refused = (broken.detail if broken is not None and broken.rule == "ancestry"
                    else f"builds on rejected block {self.index}")

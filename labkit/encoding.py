@@ -15,7 +15,9 @@ import json
 import re
 from typing import Any
 
-__all__ = ["StrictJSONError", "loads_strict", "dumps_canonical", "b64url_encode", "b64url_decode"]
+from .errors import StrictJSONError
+
+__all__ = ["loads_strict", "dumps_canonical", "b64url_encode", "b64url_decode"]
 
 # Integers beyond this many digits are refused: nothing in a block needs them
 # and Python would happily spend seconds on a million-digit nonce.
@@ -26,10 +28,6 @@ MAX_INT_DIGITS = 40
 MAX_DEPTH = 32
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-
-
-class StrictJSONError(ValueError):
-    """The text is not JSON, or uses a spelling strict parsing refuses."""
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:

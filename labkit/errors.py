@@ -7,8 +7,13 @@ fields a program needs: which block, which rule, which line, which action.
 
 from __future__ import annotations
 
+import errno
+import os
+
 __all__ = [
     "LabkitError",
+    "StrictJSONError",
+    "FileRefused",
     "InvalidKey",
     "KeyFileExists",
     "InvalidSignature",
@@ -16,6 +21,8 @@ __all__ = [
     "InvalidRecord",
     "InvalidBlock",
     "RuleBroken",
+    "TooEarly",
+    "NotAccepted",
     "UnknownSigner",
     "ConfigError",
     "ContractError",
@@ -30,6 +37,7 @@ __all__ = [
     "DHTTimeout",
     "PublishFailed",
     "SavedCodeError",
+    "ExerciseFailed",
     "GradingError",
     "SandboxUnavailable",
 ]
@@ -40,6 +48,24 @@ class LabkitError(Exception):
 
 
 # --- keys and signatures ----------------------------------------------------
+
+
+class StrictJSONError(LabkitError, ValueError):
+    """The text is not JSON, or uses a spelling strict parsing refuses (labkit.encoding.loads_strict)."""
+
+
+class FileRefused(LabkitError, OSError):
+    """A path labkit was asked to read or write is missing, of the wrong kind, too large or not allowed.
+
+    An OSError too, with ``filename``, ``errno`` and ``strerror`` (the reason, in words).
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str, code: int = errno.EINVAL):
+        super().__init__(code, reason, os.fspath(path))
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.reason}"
 
 
 class InvalidKey(LabkitError, ValueError):
@@ -112,6 +138,19 @@ class RuleBroken(LabkitError):
 
     def __init__(self, reason: str):
         super().__init__(reason)
+        self.reason = reason
+
+
+class TooEarly(RuleBroken):
+    """A block too far in the future: refused now, but the clock will fix it (so it is not remembered)."""
+
+
+class NotAccepted(LabkitError):
+    """A block that broke no rule but did not change the canonical chain (known, less work, or waiting)."""
+
+    def __init__(self, rule: str, reason: str):
+        super().__init__(f"{rule}: {reason}")
+        self.rule = rule
         self.reason = reason
 
 
@@ -242,6 +281,10 @@ class SavedCodeError(LabkitError):
         super().__init__(f"the saved exercise {name!r}: {reason}")
         self.name = name
         self.reason = reason
+
+
+class ExerciseFailed(LabkitError, AssertionError):
+    """A checked answer is wrong (raised only in strict mode, ``LABKIT_EXERCISES_STRICT=1``)."""
 
 
 # --- grading ----------------------------------------------------------------

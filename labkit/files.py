@@ -26,9 +26,9 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import LabkitError
+from .errors import FileRefused
 
-__all__ = ["FileRefused", "describe", "refused", "check_regular", "open_regular", "read_regular", "check_new_file",
+__all__ = ["describe", "refused", "check_regular", "open_regular", "read_regular", "check_new_file",
            "check_folder", "missing_folders", "atomic_write"]
 
 # What an errno means, said the way the rest of labkit's messages are said.
@@ -44,20 +44,6 @@ _WHAT = {
     errno.ENAMETOOLONG: "the name is too long",
     errno.ELOOP: "too many levels of symbolic links",
 }
-
-
-class FileRefused(LabkitError, OSError):
-    """A path labkit was asked to read or write is missing, of the wrong kind, too large or not allowed.
-
-    An OSError too, with ``filename``, ``errno`` and ``strerror`` (the reason, in words).
-    """
-
-    def __init__(self, path: str | os.PathLike, reason: str, code: int = errno.EINVAL):
-        super().__init__(code, reason, os.fspath(path))
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.filename}: {self.reason}"
 
 
 def describe(exc: OSError) -> str:

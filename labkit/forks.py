@@ -63,8 +63,8 @@ from typing import TYPE_CHECKING, Iterator
 
 from .block import Block
 from .chain import UNKNOWN_PARENT, BlockReport, Chain, Entry, Link, Verdict, judge
-from .encoding import StrictJSONError, b64url_decode, loads_strict
-from .errors import InvalidBlock
+from .encoding import b64url_decode, loads_strict
+from .errors import InvalidBlock, StrictJSONError
 from .network import Network
 from .reorg import BlockStatus, Dropped, Reorg, TreeUpdate, actions_text
 from .operations import Operation, empty_state

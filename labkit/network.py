@@ -29,8 +29,8 @@ from typing import Iterable
 
 import rsa
 
-from .encoding import StrictJSONError, loads_strict
-from .errors import ConfigError, InvalidKey, UnknownSigner
+from .encoding import loads_strict
+from .errors import ConfigError, InvalidKey, StrictJSONError, UnknownSigner
 from .files import atomic_write, describe, read_regular, refused
 from .pow import check_difficulty
 from .wallet import Wallet, address_of, check_public_key, load_public_key, public_key_pem

@@ -132,6 +132,16 @@ def honest():
     return _mine([*seed_contracts(), GIVE])
 
 
+def _tamper(blocks, at):
+    """``blocks`` with a note added to block ``at``'s contract: its signature no longer covers it."""
+    header, body, mac = blocks[at].token.split(".")
+    claims = json.loads(b64url_decode(body))
+    claims["transaction_data"]["note"] = "edited"
+    forged = Block(".".join([header, b64url_encode(json.dumps(claims).encode()), mac]), blocks[at].signature,
+                   blocks[at].signer)
+    return [*blocks[:at], forged, *blocks[at + 1:]]
+
+
 @pytest.fixture(scope="module")
 def tampered(honest):
     header, body, mac = honest[2].token.split(".")
@@ -202,6 +212,15 @@ def test_on_the_tampered_chain_your_check_block_finds_the_broken_link(tampered):
     assert _rows(frame)[2:] == [("refused: signature", "labkit's rule signature", "refused: signature", "✓"),
                                 ("refused: link", "yours check_block", "refused: link", "✓"),
                                 ("refused: ancestry", "labkit's rule ancestry", "refused: ancestry", "✓")]
+
+
+def test_what_builds_on_a_refused_block_is_refused_with_labkits_own_words(honest):
+    _keep_right_ones()
+    early = _tamper(honest, 1)  # 1 breaks its signature, 2 its link, 3 and 4 build on refused blocks
+    decisions = capstone.verify_chain(early, NETWORK, capstone.assemble())
+    reports = [report for report, _ in validate_blocks(NETWORK, early, operations=capstone.labkit_operations())]
+    assert [d.rule for d in decisions] == [None, "signature", "link", "ancestry", "ancestry"]
+    assert [(d.rule, d.detail) for d in decisions[3:]] == [(r.rule, r.reason) for r in reports[3:]]
 
 
 def test_a_block_below_the_difficulty_is_refused_by_your_pow_check_or_accepted_by_one_without(lazy):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from labkit.course import answerkey, grade
-from labkit.course.exercises import STRICT_ENV, Exercises
+from labkit.course.exercises import STRICT_ENV, Exercises, Status
 from tools_loader import load_tool
 
 nbformat = pytest.importorskip("nbformat")
@@ -213,7 +213,7 @@ def test_a_none_answer_to_a_compared_check_is_failed_not_a_type_error(monkeypatc
     monkeypatch.delenv(STRICT_ENV, raising=False)
     result = Exercises("03", total=1).check("chance within", lambda a, d: None, [((256, 2), 0.6328)],
                                             compare=lambda got, expected: abs(got - expected) < 1e-4)
-    assert result.status == "failed"
+    assert result.status is Status.FAILED
     expected = answerkey.Expected("chance within", "check", "chance_within", ["chance_within(256, 2)"],
                               [("value", 0.6328)], compare=lambda got, expected: abs(got - expected) < 1e-4)
     assert answerkey.judge(expected, [{"value": None}])[0] == "failed"

@@ -189,8 +189,8 @@ def verify_chain(blocks: Sequence[Block], network: Network, parts: dict[str, Par
             parent, state = seen.entry, seen.state
         elif decision.accepted:  # the learner accepts what labkit refuses: go on from this block, state unchanged
             parent = Link(at, block.hash, seen.time, parent.total_work if parent is not None else 0)
-        else:
-            parent = Link(at, block.hash, seen.time, 0, f"builds on rejected block {index}")
+        else:  # refused by the learner's verifier: what is built on it breaks ancestry, as labkit says why
+            parent = seen.refused_link
     return decisions
 
 

@@ -36,6 +36,8 @@ __all__ = [
     "transfer_nft_cases", "transfer_nft_reference", "state_after",
     "fork_choice_cases", "fork_choice_reference",
     "attacker_success_cases", "close",
+    "fork_rate_cases", "fork_rate_reference", "propagation_seconds_reference",
+    "root_from_proof_reference", "spend_cases", "spend_reference",
 ]
 
 @dataclass(frozen=True)
@@ -375,3 +377,65 @@ def attacker_success_cases(count: int = 120, seed: int = 8) -> list[tuple]:
 def close(got: Any, expected: float) -> bool:
     """Equal to about nine digits (floating point sums in another order differ in the last ones)."""
     return isinstance(got, (int, float)) and math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12)
+
+
+# --- 09: the fork rate, and propagation from a room's log ---------------------------------------
+
+
+def fork_rate_reference(interval: float, delays: list[float], nodes: int) -> float:
+    """labkit's formula (lessons.forkrate.expected_fork_rate), with ``nodes`` passed as the exercise passes it."""
+    from ..lessons.forkrate import expected_fork_rate
+
+    return expected_fork_rate(interval, delays, nodes=nodes)
+
+
+def fork_rate_cases(count: int = 150, seed: int = 9) -> list[tuple]:
+    """(interval, delays, nodes): a block every 1 s to 10 min, one to eight log-normal delays, 2 to 30 miners."""
+    rng = random.Random(seed)
+
+    def some_delays() -> list[float]:
+        return [round(rng.lognormvariate(0, 1), 3) for _ in range(rng.randint(1, 8))]  # seconds
+
+    return [(rng.choice([1, 2, 5, 10, 60, 600]), some_delays(), rng.randint(2, 30)) for _ in range(count)]
+
+
+def propagation_seconds_reference(events: list[dict], nodes: list[str]) -> list[float]:
+    """labkit's measurement (node.measure.propagation): per canonical block, the last other node's delay."""
+    from ..node.measure import propagation
+
+    return list(propagation(events, nodes).seconds)
+
+
+# --- 10: a Merkle proof, and the double spend -------------------------------------------------------
+
+
+def root_from_proof_reference(leaf: bytes, index: int, siblings: list[bytes]) -> bytes:
+    """The root labkit's InclusionProof leads to."""
+    from ..merkle import InclusionProof
+
+    return InclusionProof(leaf, index, tuple(siblings)).root()
+
+
+SPEND_ACCOUNTS = ("ana", "ben", "cy", "dee", "eve")
+
+
+def spend_reference(balances: dict[str, int], sender: str, to: str, amount: int) -> dict[str, int]:
+    """labkit's transfer operation on a state holding ``balances``: the balances after it, or ContractError."""
+    from ..operations import OPERATIONS, Context
+
+    state = {"students": {a: {"id": a} for a in SPEND_ACCOUNTS},
+             "balances": {a: {"account": a, "balance": n} for a, n in balances.items()}}
+    instruction = {"action": "transfer", "transfer": {"to": to, "amount": amount}}
+    OPERATIONS["transfer"](state, instruction, Context(sender))
+    return {account: record["balance"] for account, record in state["balances"].items()}
+
+
+def spend_cases(count: int = 100, seed: int = 4) -> list[tuple]:
+    """(balances, sender, to, amount): most senders hold tokens, some too few, some none at all."""
+    rng = random.Random(seed)
+    found = []
+    for _ in range(count):
+        ledger = {a: rng.randint(0, 100) for a in rng.sample(SPEND_ACCOUNTS, rng.randint(0, 4))}
+        sender = rng.choice(list(ledger)) if ledger and rng.random() < 0.8 else rng.choice(SPEND_ACCOUNTS)
+        found.append((ledger, sender, rng.choice([a for a in SPEND_ACCOUNTS if a != sender]), rng.randint(1, 100)))
+    return found

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 from ..block import Block
 from ..blocksfile import save_blocks
 from ..chain import Entry, Link, mine_block
-from ..errors import InvalidBlock, InvalidRecord, LabkitError
+from ..errors import InvalidBlock, InvalidRecord, LabkitError, NotAccepted
 from ..reorg import BlockStatus
 from ..network import Network
 from ..peer import Peer
@@ -43,7 +43,6 @@ __all__ = [
     "LAB_DIFFICULTY",
     "HONEST_DIFFICULTY",
     "ATTACKER",
-    "NotAccepted",
     "AttackResult",
     "attacks_frame",
     "attacks_table",
@@ -57,15 +56,6 @@ __all__ = [
 LAB_DIFFICULTY = 1  # the network's minimum: blocks must have at least this many hex zeros
 HONEST_DIFFICULTY = 2  # what the honest members mine at (a block may declare more than the minimum)
 ATTACKER = "attacker"  # the attacker's folder in the lab
-
-
-class NotAccepted(LabkitError):
-    """A block that broke no rule but did not change the canonical chain (known, less work, or waiting)."""
-
-    def __init__(self, rule: str, reason: str):
-        super().__init__(f"{rule}: {reason}")
-        self.rule = rule
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from typing import Callable, Sequence
 import ipywidgets as widgets
 
 from ..chain import BlockReport, mine_block
-from ..encoding import StrictJSONError, loads_strict
-from ..errors import LabkitError
+from ..encoding import loads_strict
+from ..errors import LabkitError, StrictJSONError
 from ..network import Network
 from ..operations import FIELDS
 from ..peer import Peer

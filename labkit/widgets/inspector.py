@@ -43,8 +43,8 @@ import ipywidgets as widgets
 
 from ..block import Block
 from ..chain import Link, judge
-from ..encoding import StrictJSONError, b64url_decode, b64url_encode, loads_strict
-from ..errors import InvalidBlock, InvalidToken
+from ..encoding import b64url_decode, b64url_encode, loads_strict
+from ..errors import InvalidBlock, InvalidToken, StrictJSONError
 from ..network import Network
 from ..operations import empty_state
 from ..fastmine import default_miner
