@@ -125,10 +125,13 @@ def test_each_forgery_scores_nothing(forged, case):
 
 @pytest.mark.timeout(300)
 def test_the_answer_that_is_labkits_says_so_and_no_process_outlives_the_grading(forged):
-    _, rows = forged
+    out, rows = forged
     details = {(r["student"], r["exercise"]): r["detail"] for r in rows}
     for case in ("labkit's reference imported", "labkit's reference by another name"):
-        assert "the answer is labkit's" in details[f"s{list(FORGERIES).index(case)}", "hash_chain"]
+        student = f"s{list(FORGERIES).index(case)}"
+        assert "the answer is labkit's" in details[student, "hash_chain"]
+        feedback = (out.parent / "feedback" / f"{student}.txt").read_text(encoding="utf-8")
+        assert "00-welcome.ipynb hash_chain: failed (0/2)\n    " in feedback and "the answer is labkit's" in feedback
     alive = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
