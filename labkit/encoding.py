@@ -56,9 +56,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check_depth(text: str) -> None:
-    """Refuse arrays and objects nested more than MAX_DEPTH deep (brackets inside strings do not count)."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
+def _check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse arrays and objects nested more than ``max_depth`` deep (brackets inside strings do not count)."""
+    if text.count("[") + text.count("{") <= max_depth:
         return
     depth, in_string, escaped = 0, False, False
     for char in text:
@@ -73,20 +73,24 @@ def _check_depth(text: str) -> None:
             in_string = True
         elif char in "[{":
             depth += 1
-            if depth > MAX_DEPTH:
-                raise StrictJSONError(f"nested more than {MAX_DEPTH} deep")
+            if depth > max_depth:
+                raise StrictJSONError(f"nested more than {max_depth} deep")
         elif char in "]}":
             depth -= 1
 
 
-def loads_strict(text: str | bytes) -> Any:
-    """Parse JSON, refusing duplicate keys, NaN/Infinity, huge numbers, deep nesting and lone surrogates."""
+def loads_strict(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON, refusing duplicate keys, NaN/Infinity, huge numbers, deep nesting and lone surrogates.
+
+    ``max_depth`` is for a file that wraps values read with the default (a node's queue holds
+    contracts a few levels down); a verdict always uses the default.
+    """
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise StrictJSONError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    _check_depth(text)
+    _check_depth(text, max_depth)
     try:
         value = json.loads(
             text,

@@ -31,11 +31,14 @@ __all__ = [
     "SimulationError",
     "TorrentError",
     "InvalidTorrent",
+    "BadAddress",
     "FetchTimeout",
     "InvalidBencode",
     "InvalidPointer",
     "DHTTimeout",
     "PublishFailed",
+    "FolderInUse",
+    "ChainFileDamaged",
     "SavedCodeError",
     "ExerciseFailed",
     "GradingError",
@@ -219,6 +222,10 @@ class InvalidTorrent(TorrentError, ValueError):
     """A .torrent file or magnet link is truncated, garbage, or for another file."""
 
 
+class BadAddress(TorrentError, ValueError):
+    """A peer, bootstrap or listen address that is malformed or names no one a session may contact."""
+
+
 class FetchTimeout(TorrentError, TimeoutError):
     """No peer delivered the whole file in time."""
 
@@ -269,6 +276,40 @@ class PublishFailed(TorrentError):
     def __init__(self, seq: int):
         super().__init__(f"no DHT node stored the pointer (seq {seq}); is the session bootstrapped?")
         self.seq = seq
+
+
+# --- a node's data folder ------------------------------------------------------
+
+
+class FolderInUse(LabkitError):
+    """Another process runs a node on this data folder: two nodes on one folder would race on its files."""
+
+    def __init__(self, folder: str, pid: int | None):
+        who = f"another node (process {pid})" if pid is not None else "another node"
+        super().__init__(f"{folder}: {who} is using this data folder; stop it first, or give this node "
+                         f"a folder of its own with --data")
+        self.folder = folder
+        self.pid = pid
+
+
+class ChainFileDamaged(LabkitError):
+    """A node's own ``chain.jsonl`` holds a line it cannot take: the node does not start on it.
+
+    ``line`` is the 1-based number of the first such line and ``reason`` what is wrong with it;
+    the file is left exactly as it is.
+    """
+
+    def __init__(self, path: str, line: int, reason: str, *, blocks_before: int):
+        super().__init__(
+            f"{path} line {line}: {reason}. The node does not start on a damaged chain and has not "
+            f"changed the file ({blocks_before} block(s) before that line are fine). Mend the line "
+            f"(`python -m labkit verify {path}` lists every bad one), or move the file aside "
+            f"(mv {path} {path}.damaged): the node then starts from no blocks and fetches the chain "
+            f"from the other members")
+        self.path = path
+        self.line = line
+        self.reason = reason
+        self.blocks_before = blocks_before
 
 
 # --- the learner's saved code -------------------------------------------------

@@ -8,12 +8,21 @@ blocking, asks the open file itself what it is, and enforces a size limit;
 names the path and says what is wrong with it (``describe`` does the same
 for any OSError).
 
+A program's own folder (a node's data folder) is stricter: ``check_own``
+refuses a symbolic link, or anything but a regular file (or a folder) where
+one is expected, and ``open_regular(..., follow_symlinks=False)`` opens
+with O_NOFOLLOW, so no read or write there goes through a link a classmate
+planted. ``append_line`` appends to a log the same way, and never waits on
+a FIFO.
+
 Writing: ``atomic_write`` is used for blocks files, key files and network
 configurations. The data goes to a temporary file in the same folder, is
 flushed to disk, and then takes the file's name in one step: ``os.replace``
 to overwrite, or ``os.link`` when an existing file must never be replaced
 (link fails if the name exists). A reader sees the old file or the new one,
-never half of either.
+never half of either. The temporary file is created with O_EXCL (and
+O_NOFOLLOW), and a rename replaces a symbolic link rather than writing
+through it, so no write follows a link.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from typing import BinaryIO
 from .errors import FileRefused
 
 __all__ = ["describe", "refused", "check_regular", "open_regular", "read_regular", "check_new_file",
-           "check_folder", "missing_folders", "atomic_write"]
+           "check_folder", "check_own", "append_line", "missing_folders", "atomic_write"]
 
 # What an errno means, said the way the rest of labkit's messages are said.
 _WHAT = {
@@ -43,7 +52,9 @@ _WHAT = {
     errno.EEXIST: "already exists",
     errno.ENAMETOOLONG: "the name is too long",
     errno.ELOOP: "too many levels of symbolic links",
+    errno.ENXIO: "is a FIFO (named pipe) or device nobody reads, not a regular file",
 }
+_ELOOP_OWN = "is a symbolic link; this folder takes only files of its own"
 
 
 def describe(exc: OSError) -> str:
@@ -98,19 +109,31 @@ def check_regular(path: str | os.PathLike, *, limit: int | None = None) -> Path:
     return Path(path)
 
 
+def _open_flags(follow_symlinks: bool) -> int:
+    flags = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    return flags if follow_symlinks else flags | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _refused_open(path: str | os.PathLike, exc: OSError, follow_symlinks: bool) -> FileRefused:
+    if not follow_symlinks and exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+        return FileRefused(path, _ELOOP_OWN, errno.ELOOP)
+    return refused(path, exc)
+
+
 @contextlib.contextmanager
-def open_regular(path: str | os.PathLike, *, limit: int | None = None):
+def open_regular(path: str | os.PathLike, *, limit: int | None = None, follow_symlinks: bool = True):
     """Open a regular file for reading in binary; refuse anything else without waiting on it.
 
     O_NONBLOCK makes opening a FIFO return at once instead of waiting for a
     writer; the open file's own fstat then says what it is, so a path
-    swapped after ``check_regular`` is still refused.
+    swapped after ``check_regular`` is still refused. With
+    ``follow_symlinks=False`` a symbolic link is refused too (O_NOFOLLOW).
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDONLY | _open_flags(follow_symlinks)
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        raise refused(path, exc) from None
+        raise _refused_open(path, exc, follow_symlinks) from None
     except ValueError:
         raise FileRefused(path, "the name holds a NUL character") from None
     try:
@@ -130,13 +153,50 @@ def open_regular(path: str | os.PathLike, *, limit: int | None = None):
             raise refused(path, exc) from None
 
 
-def read_regular(path: str | os.PathLike, *, limit: int) -> bytes:
+def read_regular(path: str | os.PathLike, *, limit: int, follow_symlinks: bool = True) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes (also if it grows while being read)."""
-    with open_regular(path, limit=limit) as file:
+    with open_regular(path, limit=limit, follow_symlinks=follow_symlinks) as file:
         data = file.read(limit + 1)
     if len(data) > limit:
         raise FileRefused(path, f"is more than {limit:,} bytes; the limit is {limit:,}", errno.EFBIG)
     return data
+
+
+def check_own(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """Refuse a path of a program's own folder that exists as anything but a regular file (with
+    ``folder=True``: a folder); a symbolic link is refused, whatever it points to. Missing is fine."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return Path(path)
+    except OSError as exc:
+        raise refused(path, exc) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise FileRefused(path, _ELOOP_OWN, errno.ELOOP)
+    if folder and not stat.S_ISDIR(info.st_mode):
+        raise FileRefused(path, "is a file, not a folder" if stat.S_ISREG(info.st_mode)
+                          else _kind(info.st_mode).replace("regular file", "folder"), errno.ENOTDIR)
+    if not folder:
+        _check_stat(path, info, None)
+    return Path(path)
+
+
+def append_line(path: str | os.PathLike, data: bytes) -> None:
+    """Append ``data`` to a regular file (made if missing), never through a link and never waiting:
+    a FIFO, device, folder or link at ``path`` raises FileRefused at once."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _open_flags(follow_symlinks=False)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        raise _refused_open(path, exc, follow_symlinks=False) from None
+    try:
+        _check_stat(path, os.fstat(fd), None)
+        os.set_blocking(fd, True)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def check_new_file(path: str | os.PathLike, *, overwrite: bool = False) -> Path:

@@ -70,6 +70,10 @@ def check_block_that_raises(block, parent, network):
     return 1 // 0
 
 
+def check_block_that_exits(block, parent, network):
+    raise SystemExit("a learner's sys.exit()")
+
+
 def mine_nonce(template, secret, difficulty):
     nonce = template.nonce
     while not hashlib.sha256(encode_token(template.with_nonce(nonce), secret).encode()).hexdigest().startswith(
@@ -195,6 +199,23 @@ def test_saved_functions_are_the_learners_and_a_file_that_does_not_load_is_repla
     assert parts["check_block"].whose == "yours" and parts["check_block"].function.__name__ == "check_block"
     assert parts["fork_choice"].whose == "labkit's" and "does not load" in parts["fork_choice"].note
     assert parts["verify_hs256"].whose == "labkit's"
+
+
+@pytest.mark.parametrize("body", ["raise SystemExit(3)", "import sys\nsys.exit()", "raise GeneratorExit"])
+def test_a_saved_file_that_exits_is_the_learners_broken_file_and_labkit_stands_in(mine_folder, body):
+    # SystemExit is no Exception: it must not stop the capstone (nor the kernel running it)
+    mine_folder.mkdir()
+    (mine_folder / "fork_choice.py").write_text(body + "\n")
+    parts = capstone.assemble()
+    part = parts["fork_choice"]
+    assert part.whose == "labkit's" and part.function is capstone.cases.fork_choice_reference
+    assert "does not load" in part.note and "fork_choice.py" in part.note
+
+
+def test_a_saved_function_that_exits_when_asked_refuses_the_block_and_names_itself(honest):
+    saved.keep("check_block", check_block_that_exits)
+    decisions = capstone.verify_chain(honest, NETWORK, capstone.assemble())
+    assert decisions[0].rule == "index" and "yours check_block raised SystemExit" in decisions[0].detail
 
 
 # --- the verdicts ------------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ def test_the_command_refuses_bad_input_with_one_error_line_and_writes_nothing(tm
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     reason = {"missing folder": "no such folder", "no notebooks": "no notebooks named like",
               "out is a folder": "is a folder", "out's folder missing": "no such file or folder",
-              "bad timeout": "time-out", "bad jobs": "--jobs is a whole number"}[case]
+              "bad timeout": "time-out", "bad jobs": "--jobs must be a whole number"}[case]
     assert reason in err
     assert not out.exists()
 

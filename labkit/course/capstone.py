@@ -105,9 +105,9 @@ def operations_with(parts: dict[str, Part]) -> dict[str, Callable]:
     def transfer_nft(state, instruction, context) -> None:
         try:
             part.function(state, instruction, context)
-        except ContractError:
+        except (ContractError, KeyboardInterrupt):
             raise
-        except Exception as exc:  # the learner's code may raise anything
+        except BaseException as exc:  # the learner's code may raise anything, SystemExit too
             raise ContractError(f"{part.label} raised {type(exc).__name__}: {exc}") from exc
 
     return {**OPERATIONS, "transfer_nft": transfer_nft}
@@ -134,7 +134,9 @@ def _ask(part: Part, *args: Any) -> tuple[Any, str]:
     """(what the learner's function returned, "") or (None, what it raised)."""
     try:
         return part.function(*args), ""
-    except Exception as exc:  # the learner's code may raise anything: it is reported, not crashed on
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the learner's code may raise anything, sys.exit() too: reported, not crashed on
         return None, f"{part.label} raised {type(exc).__name__}: {exc}"
 
 

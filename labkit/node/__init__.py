@@ -1,7 +1,8 @@
 """The live classroom network: nodes that mine, publish and follow each other's chains (issue 13).
 
 - :mod:`~labkit.node.keys`: ``NodeKey``, a node's ed25519 key, and its files beside the RSA key files;
-- :mod:`~labkit.node.journal`: a node's data folder: its event log (JSON lines) and ``status.json``;
+- :mod:`~labkit.node.folder`: a node's data folder: what lives there, its lock, what is refused in it;
+- :mod:`~labkit.node.journal`: the node's event log (JSON lines) and ``status.json``;
 - :mod:`~labkit.node.live`: ``Node``, one member's node: its wallet and node key, the network,
   a :class:`~labkit.peer.Peer`, a libtorrent session with the DHT on, and ``publish``,
   ``follow``, ``submit``, ``mine_once`` and ``status``.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["keys", "journal", "live", "fetch", "queue", "run", "cli", "classroom", "measure", "Node", "Classroom"]
+__all__ = ["keys", "folder", "journal", "live", "fetch", "queue", "run", "cli", "classroom", "measure", "Node", "Classroom"]
 
 
 def __getattr__(name: str):

@@ -5,8 +5,9 @@ A ``Node`` holds its member's wallet (RSA, to sign blocks) and node key
 (block tree, canonical chain, VM state), one libtorrent session with the DHT
 on, and a data folder::
 
+    DIR/node.lock                        held by the node's process (labkit.node.folder)
     DIR/chain.jsonl                      the canonical chain (read back when the node starts again)
-    DIR/published/TIP16/chain.jsonl      a published chain, seeded as it was
+    DIR/published/TIP16/chain.jsonl      a published chain, seeded as it was (the newest KEEP_PUBLISHED)
     DIR/published/TIP16/chain.torrent    and its torrent
     DIR/fetched/INFOHASH/                a chain being fetched (removed once it is judged)
     DIR/events.jsonl                     what happened, one JSON line per event (labkit.node.journal)
@@ -28,6 +29,9 @@ What it does, each a method a notebook calls (and a ``node run`` loop repeats, s
   the fast miner, and publish. A contract the VM refuses is reported and dropped; one whose
   block is rolled back by a reorganisation goes back into the queue.
 - ``status()``: member, tip, height, work, state digest, queue, the pointers seen, last events.
+
+The folder is the node's alone (labkit.node.folder): a second node on it, what is planted
+where the node keeps its files, and a damaged ``chain.jsonl`` are refused when it starts.
 
 The session binds 127.0.0.1 and bootstraps its DHT only from the addresses given
 (labkit.sharing.dht.dht_settings: no default routers, no LSD, UPnP or NAT-PMP); its IP
@@ -53,16 +57,15 @@ from ..peer import Peer
 from ..sharing.dht import Pointer, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
 from ..wallet import Wallet
 from .fetch import place_known_blocks, prune_partials, wait_for_chain
+from .folder import CHAIN_FILE, KEEP_PUBLISHED, load_chain, open_folder, prune_published, published_copy
 from .journal import Event, Journal, NodeError
 from .keys import NodeKey
-from .queue import ContractQueue, contract_key
+from .queue import ContractQueue, QueueFull, contract_key
 
 __all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "Node"]
 
 Address = tuple[str, int]
 
-CHAIN_FILE = "chain.jsonl"  # the name of every chain a node shares, so the same blocks give the same torrent
-KEEP_PUBLISHED = 4  # chains a node keeps seeding: the newest, and those followers may still be fetching
 FOLLOW_TIMEOUT = 2.0  # seconds for one round of pointer lookups (unanswered ones go on in the background)
 PUT_TIMEOUT = 3.0  # seconds to wait for a pointer's put to be confirmed
 FETCH_TIMEOUT = 30.0  # seconds for one chain to arrive
@@ -114,10 +117,15 @@ class Node:
         self.put_timeout = put_timeout
         self.salt = network_salt(network)
         self.folder = Path(data_dir)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(self.folder)
-        self.peer = Peer(self.name, network, wallet=wallet)
-        self.queue = ContractQueue(self.folder)  # contracts waiting to be mined, saved in queue.json
+        self.lock = open_folder(self.folder)  # FolderInUse, or FileRefused, before anything is read or written
+        try:
+            self.journal = Journal(self.folder)
+            self.peer = Peer(self.name, network, wallet=wallet)
+            self.queue = ContractQueue(self.folder)  # contracts waiting to be mined, saved in queue.json
+            load_chain(self.peer, self.folder / CHAIN_FILE)  # a node started again picks up its chain
+        except BaseException:
+            self.lock.release()
+            raise
         self.error: str | None = None  # why the node cannot write its folder, until it can again
         self._dht_failure: str | None = None  # why the last announce reached no DHT node
         self._retry_after: dict[str, float] = {}  # info-hash -> when a failed fetch may be tried again
@@ -130,9 +138,7 @@ class Node:
         self.session = None  # a labkit.sharing.session.TorrentSession once started
         self._seeding: dict[str, Any] = {}  # info-hash -> Transfer, oldest first
         self._ignored: set[tuple[str, int, str]] = set()  # (who, seq, why) already logged
-        chain_file = self.folder / CHAIN_FILE
-        if chain_file.exists():  # a node started again picks up the chain it had
-            self.peer.receive(chain_file)
+        self._published_dirs: dict[str, Path] = {}  # info-hash -> its folder in published/, oldest first
 
     # --- starting and stopping -------------------------------------------------------
 
@@ -143,6 +149,8 @@ class Node:
 
         if self.session is not None:
             return self
+        if not self.lock.held:  # stopped, and started again
+            self.lock = open_folder(self.folder)
         lib = load_libtorrent()
         dht = {k: v for k, v in dht_settings("127.0.0.1:0").items() if k.startswith("dht_") or k == "enable_dht"}
         dht["alert_mask"] = session_settings(self.listen)["alert_mask"] | lib.alert_category.dht
@@ -154,14 +162,19 @@ class Node:
         return self
 
     def stop(self) -> None:
-        """Close the session (its torrents stop) and write the last status."""
+        """Close the session (its torrents stop), write the last status and let go of the folder."""
         if self.session is None:
+            self.lock.release()
             return
         session, self.session = self.session, None
         self._seeding.clear()
-        session.close(resume_timeout=1.0)
-        self.journal.log("stopped", height=self.height)
-        self.write_status()
+        self._published_dirs.clear()
+        try:
+            session.close(resume_timeout=1.0)
+            self.journal.log("stopped", height=self.height)
+            self.write_status()
+        finally:
+            self.lock.release()
 
     def __enter__(self) -> "Node":
         return self.start()
@@ -219,7 +232,8 @@ class Node:
             "height": self.height,
             "total_work": self.total_work,
             "digest": self.peer.digest(),
-            "queued": list(self.queue.waiting),
+            "queued": list(self.queue.waiting),  # status.json may trim it (journal.fit_status)
+            "queue_length": len(self.queue),
             "refused_contracts": list(self.queue.refused),
             "error": self.error or (None if self.queue.save_error is None else
                                     f"cannot save the queue: {self.queue.save_error}"),
@@ -261,8 +275,8 @@ class Node:
         if tip is None:
             raise NodeError("the chain is empty: there is nothing to publish")
         folder = self.folder / "published" / tip.hash[:16]
-        path = folder / CHAIN_FILE
         try:
+            path = published_copy(self.folder, tip.hash)  # what was planted there is removed first
             self.peer.save(self.folder / CHAIN_FILE)
             if not path.exists():
                 folder.mkdir(parents=True, exist_ok=True)
@@ -273,17 +287,24 @@ class Node:
                 shutil.rmtree(folder, ignore_errors=True)  # no half-written chain is kept
             return self._failed("publish", exc)
         except (PublishFailed, DHTTimeout) as exc:  # no DHT node yet (the first node of a room, alone)
+            self._wrote()  # the files were written: only the announce failed
             if self._dht_failure != str(exc):
                 self._dht_failure = str(exc)
                 self.journal.log("failed", action="announce", reason=str(exc))
             return None
         self._dht_failure = None
         self.published_tip = tip.hash
+        self._wrote()
+        return pointer
+
+    def _wrote(self) -> None:
+        """The folder could be written again: clear the error (a full disk, say) from the status."""
+        if self.queue.save_error is not None:
+            self.queue.save()
         if self.error is not None:
             self.journal.log("recovered", after=self.error)
             self.error = None
             self.write_status()
-        return pointer
 
     def _failed(self, what: str, exc: Exception) -> None:
         why = f"cannot {what}: the data folder {self.folder} cannot be written ({exc})"
@@ -305,9 +326,13 @@ class Node:
             torrent.save(path.with_suffix(".torrent"))
         if torrent.info_hash not in self._seeding:
             self._seeding[torrent.info_hash] = self._live().seed(path, torrent, upload_limit=self.upload_limit)
+            if path.parent.parent == self.folder / "published":
+                self._published_dirs[torrent.info_hash] = path.parent
             while len(self._seeding) > KEEP_PUBLISHED:
                 old = next(iter(self._seeding))
                 self._live().remove(self._seeding.pop(old))
+                self._published_dirs.pop(old, None)
+            prune_published(self.folder, keep={folder.name for folder in self._published_dirs.values()})
         pointer = Pointer(torrent.info_hash, height, total_work, peer=self.address, tip=tip_hash)
         self.published_at = time.monotonic()
         try:
@@ -537,9 +562,13 @@ class Node:
                              old_work=reorg.old_work, new_work=reorg.new_work, applied=len(reorg.applied))
             for entry in reversed(reorg.rolled_back):  # back at the front, in their old order
                 contract = entry.payload.transaction_data
-                if (entry.signer == self.wallet.address and contract_key(contract) not in in_chain
-                        and self.queue.put_back(contract)):
-                    self.journal.log("requeued", contract=contract, block=entry.hash, height=entry.index)
+                if entry.signer != self.wallet.address or contract_key(contract) in in_chain:
+                    continue
+                try:
+                    if self.queue.put_back(contract):
+                        self.journal.log("requeued", contract=contract, block=entry.hash, height=entry.index)
+                except QueueFull as exc:  # it stays in its block, on the side branch
+                    self.journal.log("contract refused", contract=contract, rule="queue", reason=str(exc))
         # a queued contract that another member's block now carries is done
         for contract in list(self.queue.waiting):
             if contract_key(contract) in in_chain:

@@ -106,6 +106,7 @@ from . import bencode
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..node.keys import NodeKey  # a pointer is signed with a node key
+from .addresses import parse_ip_address, peer_address
 
 __all__ = [
     "MAX_VALUE_BYTES",
@@ -119,7 +120,6 @@ __all__ = [
     "packet_endpoint",
     "publish",
     "lookup_many",
-    "parse_address",
 ]
 
 Address = tuple[str, int]  # (ip, port)
@@ -254,7 +254,7 @@ def dht_settings(listen: str = "127.0.0.1:0", *, log_packets: bool = False) -> d
     """
     import libtorrent as lt
 
-    host, port = parse_address(listen)
+    host, port = parse_ip_address(listen)  # BadAddress, a ValueError, for a name or a bad port
     category = lt.alert_category
     mask = category.error | category.status | category.dht
     if log_packets:
@@ -283,9 +283,8 @@ def dht_settings(listen: str = "127.0.0.1:0", *, log_packets: bool = False) -> d
 
 def bootstrap(session: Any, nodes: Iterable[Address]) -> None:
     """Add these (ip, port) DHT nodes to the session's routing table (IPs only: no name is looked up)."""
-    for host, port in nodes:
-        parse_address(f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}")
-        session.add_dht_node((str(host), int(port)))
+    for node in nodes:
+        session.add_dht_node(peer_address(node))  # BadAddress for a name, port 0, 0.0.0.0, multicast
 
 
 def wait_for_nodes(session: Any, count: int, timeout: float = 15.0, on_alert: OnAlert | None = None) -> int:
@@ -417,19 +416,6 @@ def _alerts(session: Any, deadline: float, on_alert: OnAlert | None = None):
         if on_alert is not None:
             for alert in batch:
                 on_alert(alert)
-
-
-def parse_address(text: str) -> Address:
-    """(ip, port) from ``IP:PORT`` or ``[IPv6]:PORT``; ValueError for a name (no DNS) or a bad port."""
-    host, sep, port = text.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"expected IP:PORT with an IP address (no names: no DNS), got {text!r}") from None
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected IP:PORT with a port 0-65535, got {text!r}")
-    return host, int(port)
 
 
 def _check_salt(salt: bytes) -> bytes:
