@@ -59,6 +59,7 @@ __all__ = [
     "verify_block",
     "validate_blocks",
     "mine_block",
+    "stamp",
     "Chain",
 ]
 
@@ -360,6 +361,18 @@ def validate_blocks(
             state = verdict.state
 
 
+def stamp(parent: Entry | Link | None, now: dt.datetime | None = None) -> dt.datetime:
+    """The time a miner stamps on a block: its clock, but never earlier than the parent's time.
+
+    A parent from a classmate's fast clock (within the allowed skew) is valid; a block
+    stamped earlier than it would break the timestamp rule, so the miner waits for no
+    one and stamps the parent's time instead.
+    """
+    now = now or utc_now()
+    parent_time = parent.payload.time if isinstance(parent, Entry) else getattr(parent, "time", None)
+    return max(now, parent_time) if parent_time is not None else now
+
+
 def mine_block(
     network: Network,
     wallet: Wallet,
@@ -371,14 +384,17 @@ def mine_block(
     progress=None,
     cancel=None,
 ) -> Block:
-    """Mine a block on ``parent`` (None for the first block) and sign it with ``wallet``."""
+    """Mine a block on ``parent`` (None for the first block) and sign it with ``wallet``.
+
+    Without ``timestamp`` the block is stamped now, never earlier than its parent (:func:`stamp`).
+    """
     if isinstance(parent, Entry):
         parent = parent.link
     if miner is None:
         from .fastmine import default_miner
 
         miner = default_miner()
-    timestamp = timestamp or utc_now()
+    timestamp = timestamp or stamp(parent)
     template = Payload(
         prev_hash=GENESIS_HASH if parent is None else parent.hash,
         timestamp=format_timestamp(timestamp),

@@ -171,3 +171,10 @@ def test_the_status_is_an_enum_whose_word_the_report_uses():
     assert (passed.status, failed.status) == (Status.PASSED, Status.FAILED) and passed.passed and not failed.passed
     assert "✅ double: passed" in repr(passed) and 'data-status="failed"' in failed._repr_html_()
     assert passed.status.value == "passed" and failed.status.value == "failed"
+
+
+def test_a_notebooks_exercise_count_comes_from_the_registry():
+    from labkit.course.registry import in_notebook
+
+    assert Exercises("03-proof-of-work").total == len(in_notebook("03-proof-of-work")) == 4
+    assert Exercises("99-not-a-notebook").total == 0 and Exercises("nb", total=2).total == 2

@@ -2,7 +2,7 @@
 
 In a notebook::
 
-    ex = Exercises("01-wallets", total=3)
+    ex = Exercises("01-wallets")  # its exercises are counted in labkit.course.registry
 
     def modular_inverse(e, phi):
         ### BEGIN SOLUTION
@@ -181,9 +181,12 @@ def _plain_call(function: Callable, *args: Any) -> Any:
 class Exercises:
     """The exercises of one notebook, and how many are done."""
 
-    def __init__(self, notebook: str, total: int):
+    def __init__(self, notebook: str, total: int | None = None):
+        """``total``: how many exercises the notebook has; by default, how many the registry lists for it."""
+        from .registry import in_notebook
+
         self.notebook = notebook
-        self.total = total
+        self.total = len(in_notebook(notebook)) if total is None else total
         self.passed: set[str] = set()
 
     def _hints(self, exercise: str, hint: str, hints: Iterable[str] | None) -> tuple[str, ...]:

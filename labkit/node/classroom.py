@@ -266,10 +266,10 @@ class Classroom:
         """Every event of one node (or all, merged by time), from the events.jsonl files."""
         out = []
         for node in (self.nodes.values() if name is None else [self.nodes[name]]):
-            path = node.data / "events.jsonl"
-            if path.exists():
-                for line in read_regular(path, limit=1 << 26).decode("utf-8").splitlines():
-                    out.append({"node": node.name, **json.loads(line)})
+            for path in (node.data / "events.1.jsonl", node.data / "events.jsonl"):  # the log rotates
+                if path.exists():
+                    for line in read_regular(path, limit=1 << 26).decode("utf-8").splitlines():
+                        out.append({"node": node.name, **json.loads(line)})
         return sorted(out, key=lambda e: e["time"]) if name is None else out
 
     def converged(self, names: Iterable[str] | None = None) -> bool:

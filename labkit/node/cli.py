@@ -164,13 +164,16 @@ def _run_main(args: argparse.Namespace) -> int:
 
 def _submit_main(args: argparse.Namespace) -> int:
     from ..files import read_regular
+    from .live import check_mineable
     from .queue import MAX_CONTRACT_BYTES, read_contract, submit_to
 
     if args.contract == "-":
         data, where = sys.stdin.buffer.read(MAX_CONTRACT_BYTES + 1), "standard input"
     else:
         data, where = read_regular(args.contract, limit=MAX_CONTRACT_BYTES), args.contract
-    path = submit_to(args.data, read_contract(data, where))
+    contract = read_contract(data, where)
+    check_mineable(contract)  # one no block could carry is refused here, not by the node later
+    path = submit_to(args.data, contract)
     print(f"queued as {printable(str(path))}; the node takes it at its next round "
           f"(see: python -m labkit node status --data {printable(str(args.data))})")
     return 0

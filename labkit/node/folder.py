@@ -48,7 +48,7 @@ __all__ = ["CHAIN_FILE", "LOCK_FILE", "OWN_FILES", "OWN_FOLDERS", "KEEP_PUBLISHE
 
 CHAIN_FILE = "chain.jsonl"  # the name of every chain a node shares, so the same blocks give the same torrent
 LOCK_FILE = "node.lock"
-OWN_FILES = (LOCK_FILE, CHAIN_FILE, "queue.json", "events.jsonl", "status.json")
+OWN_FILES = (LOCK_FILE, CHAIN_FILE, "queue.json", "events.jsonl", "events.1.jsonl", "status.json")
 OWN_FOLDERS = ("inbox", "published", "fetched")
 KEEP_PUBLISHED = 4  # chains a node keeps seeding and on disk: the newest, and those followers may still be fetching
 
@@ -142,14 +142,14 @@ def open_folder(folder: str | os.PathLike) -> FolderLock:
     return lock
 
 
-def load_chain(peer: Peer, path: Path) -> int:
+def load_chain(peer: Peer, path: Path, *, now=None) -> int:
     """Give ``peer`` the blocks of its node's chain file (if there is one); return how many.
 
     ChainFileDamaged names the first line that is not a block the peer takes; the file is not changed.
     """
     if not path.exists():
         return 0
-    reports = peer.receive(path)
+    reports = peer.receive(path, now=now)  # now: the time the rules judge by (the node's clock)
     bad = [r for r in reports if not r.accepted]
     if not bad:
         return len(reports)

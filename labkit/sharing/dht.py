@@ -84,6 +84,10 @@ BEP 46's value is ``{"ih": <20-byte info-hash>}``; labkit's adds two integers,
 and may add ``"peer"``: where the publisher seeds that torrent, in BEP 23's compact
 form (4 address bytes and 2 port bytes, big-endian; 16 and 2 for IPv6), so a follower
 can connect to it at once instead of first finding it through the DHT's get_peers.
+Everything in a pointer is what its publisher says: a well-formed ``peer`` may still be
+unspecified, multicast or far away, and ``height`` and ``work`` are claims. A follower
+checks the peer with its own session's address policy (``labkit.node.fetch.usable_peers``)
+and the claims against the blocks it fetches (labkit.node.threats).
 Keys are sorted as bencoding requires and nothing else may appear (``Pointer.from_value``
 refuses any other spelling).
 
