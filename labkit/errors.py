@@ -42,6 +42,7 @@ __all__ = [
     "SavedCodeError",
     "ExerciseFailed",
     "GradingError",
+    "SandboxUnavailable",
 ]
 
 
@@ -331,9 +332,17 @@ class ExerciseFailed(LabkitError, AssertionError):
 
 
 class GradingError(LabkitError):
-    """The instructor's grading run cannot start: no student folders, or no notebooks in them."""
+    """The instructor's grading run cannot start (no student folders, no notebooks), or one notebook cannot be
+    graded (a FIFO, a link or malformed JSON where a notebook should be: reported for that student)."""
 
     def __init__(self, path: str, reason: str):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class SandboxUnavailable(GradingError):
+    """This machine cannot make the grader's sandbox (no ``unshare``, or user namespaces switched off)."""
+
+    def __init__(self, reason: str):
+        super().__init__("the grader's sandbox", reason)
