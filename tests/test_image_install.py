@@ -83,3 +83,26 @@ def test_a_student_runs_00_from_the_shared_notebooks_under_nbclient(install):
         assert all(p.lstat().st_uid == ana.uid for p in made)
         assert exposed(ana, [ben]) == []
         assert not list(install.notebooks.glob("work*")), "nothing is written beside the shared notebooks"
+
+
+def test_environment_yml_asks_for_what_the_notebooks_need_and_nothing_for_tests():
+    """environment.yml (conda, Binder) is a second list of pyproject.toml's: it must agree."""
+    import importlib.metadata
+    import re
+    from pathlib import Path
+
+    from labkit.teaching.envcheck import parse_requirement, requirements
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "environment.yml").read_text()
+    listed = {re.split(r"[<>=!~ ]", line.strip()[2:].strip(), maxsplit=1)[0].lower()
+              for line in text.splitlines() if re.match(r"\s+- [A-Za-z]", line)}
+    needed = {r.distribution for r in requirements()}  # pyproject.toml's dependencies and lab extra
+    assert needed - listed == set(), f"environment.yml misses {needed - listed}"
+    test_extra = {parse_requirement(line, ("test",)) for line in importlib.metadata.requires("labkit")
+                  if "test" in line}
+    tests_only = {name for name, _ in filter(None, test_extra)} - {"labkit"}
+    assert tests_only >= {"pytest", "hypothesis", "nbval", "playwright"}
+    assert listed & tests_only == set(), f"test packages in environment.yml: {listed & tests_only}"
+    assert "postBuild" not in text or (root / "postBuild").exists()
+    assert "-e ." not in text, "labkit is installed, not editable"
