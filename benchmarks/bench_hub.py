@@ -134,18 +134,19 @@ def run(quick: bool = False, sizes: tuple[int, ...] = (1, 5), notebooks: tuple[s
         raise SystemExit("the hub benchmark makes users and spawns servers as them: run it as root")
     if quick:
         sizes, notebooks = (1,), ("00",)
-    root = Path(tempfile.mkdtemp(prefix="labkit-bench-hub-"))
+    shared = Path(tempfile.mkdtemp(prefix="labkit-bench-install-"))  # made 0755 by shared_install: students read it
+    state = Path(tempfile.mkdtemp(prefix="labkit-bench-hub-"))  # 0700: the hub's secrets
     try:
         begun = time.monotonic()
-        install = shared_install(root / "install")
+        install = shared_install(shared)
         rows = [row("hub", "the image's install steps (pip cache warm)", time.monotonic() - begun, "s")]
         for size in sizes:
-            state = root / f"hub-{size}"
-            state.mkdir()
-            rows += measure_class(install, size, list(notebooks), state)
+            (state / str(size)).mkdir()
+            rows += measure_class(install, size, list(notebooks), state / str(size))
         return rows
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(shared, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

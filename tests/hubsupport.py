@@ -343,7 +343,10 @@ class Hub:
         except OSError as exc:  # 409: the user exists already
             if getattr(exc, "code", None) != 409:
                 raise
-        self.api("POST", f"/users/{name}/server")
+        try:
+            self.api("POST", f"/users/{name}/server")
+        except OSError as exc:  # the spawner failed at once: the hub's log says why
+            raise RuntimeError(f"{name}'s server did not start ({exc}):\n{self.log_text()}") from exc
         while time.monotonic() - begun < timeout:
             if self.api("GET", f"/users/{name}").get("servers", {}).get("", {}).get("ready"):
                 return time.monotonic() - begun

@@ -106,3 +106,24 @@ def test_environment_yml_asks_for_what_the_notebooks_need_and_nothing_for_tests(
     assert listed & tests_only == set(), f"test packages in environment.yml: {listed & tests_only}"
     assert "postBuild" not in text or (root / "postBuild").exists()
     assert "-e ." not in text, "labkit is installed, not editable"
+
+
+def test_the_deploy_files_install_what_this_test_installs_and_spare_a_running_lesson():
+    import yaml
+    from pathlib import Path
+
+    deploy = Path(__file__).resolve().parent.parent / "deploy"
+    dockerfile = (deploy / "Dockerfile").read_text()
+    run_lines = [line for line in dockerfile.splitlines() if line.startswith("RUN") and "install-labkit.sh" in line]
+    assert len(run_lines) == 1, "the image installs labkit with the script this test runs, and only with it"
+    script = (deploy / "install-labkit.sh").read_text()
+    assert "[test]" not in dockerfile + script and "-e " not in script and "--editable" not in script
+    lesson = 2 * 3600  # a long lesson, in seconds: no server may be culled for idleness sooner
+    z2jh = yaml.safe_load((deploy / "z2jh-values.yaml").read_text())
+    assert z2jh["cull"]["timeout"] > lesson and z2jh["cull"]["maxAge"] == 0
+    assert "gitpuller" in z2jh["singleuser"]["lifecycleHooks"]["postStart"]["exec"]["command"]
+    for resource in ("memory", "cpu"):
+        assert {"guarantee", "limit"} <= set(z2jh["singleuser"][resource])
+    tljh = yaml.safe_load((deploy / "tljh-config.yaml").read_text())
+    assert tljh["services"]["cull"]["timeout"] > lesson and tljh["services"]["cull"]["max_age"] == 0
+    assert {"memory", "cpu"} <= set(tljh["limits"])
