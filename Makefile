@@ -72,7 +72,7 @@ test-consensus: install
 	tools/test-on-pythons $(CONSENSUS_PYTHONS)
 
 test-fast: install
-	$(BIN)/python -m pytest tests -m "not browser" -x -q
+	$(BIN)/python -m pytest tests -m "not browser and not hub" -x -q
 
 bench: install hub-proxy
 	$(BIN)/python benchmarks/run.py
