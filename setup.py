@@ -1,7 +1,7 @@
 """The one build step pyproject.toml cannot declare: the wheel carries data/ as labkit/_data.
 
 data/ stays at the top of the repository, where the README and the notebooks
-point; labkit.teaching.data reads it in place from a checkout (or an editable install)
+point; labkit.lessons.data reads it in place from a checkout (or an editable install)
 and from labkit/_data when labkit is installed from a wheel.
 """
 

@@ -7,7 +7,7 @@ import time
 
 from labkit.chain import Link, mine_block, validate_blocks
 from labkit.peer import Peer
-from labkit.teaching.data import demo_network, demo_wallets
+from labkit.lessons.data import demo_network, demo_wallets
 from labkit.vm import OISC
 
 try:

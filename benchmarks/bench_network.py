@@ -99,7 +99,7 @@ def partition_run(folder: Path) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from labkit.teaching.forkrate import expected_fork_rate
+    from labkit.lessons.forkrate import expected_fork_rate
 
     rows, delays = [], []
     sizes = SIZES[:2] if quick else SIZES

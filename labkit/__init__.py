@@ -16,7 +16,7 @@ tokens         a block's JWT: claims, strict decoding, the timestamp grammar 02
 block          the block record: token, signature, signer                    02
 pow            proof of work: difficulty, hashes, the reference miner        03
 fastmine       the fast miner (the default): same nonces, found sooner       03
-names          ids and names: NFC, nothing invisible, the same everywhere    06
+names          ids NFKC, names NFC, nothing invisible, the same everywhere   06
 operations     the contract operations and the token, a dispatch table       06, 10
 vm             executing a contract: one pure function, and the OISC VM      06
 rules          every rule a block must pass, one row each                    04
@@ -27,23 +27,25 @@ forks          the block tree: branches, orphans, fork choice by most work   08
 peer           a peer: its tree, its canonical chain and that chain's state  07
 files          files written atomically, paths checked before use            07
 terminal       user text made safe to print on a terminal                    07
-nodekey        a node's ed25519 key, which signs its DHT pointers             09
-pointer        BEP 46 chain-tip pointers on the DHT (the classroom network)  09  
+arguments      command-line values checked before anything is made           07
 merkle         Merkle roots and inclusion proofs, Bitcoin's construction     10
 =============  ============================================================  ========
 
 .. end-reading-order
 
-Then four subpackages:
+Then five subpackages, each named for who uses it:
 
-- ``labkit.sharing``: the blocks file over BitTorrent (metainfo, addresses
-  and policy, session, transfer, swarm, the share/fetch commands; 05);
-- ``labkit.teaching``: the workbook's aids (demo data, tables, the audit,
-  the attack lab and the 51 % race, measurements, factoring, exercises,
-  the environment check);
-- ``labkit.widgets``: the notebooks' ipywidgets;
-- ``labkit.node``: a live peer of the classroom network (node keys,
-  publishing and following chains over BitTorrent and the DHT; in progress).
+- ``labkit.sharing``: the network's parts, BitTorrent and its DHT (metainfo,
+  addresses and policy, session, transfer, swarm, the share/fetch commands,
+  the chain-tip pointers; 05, 09);
+- ``labkit.node``: a live peer of the classroom network (its node key,
+  publishing and following chains over BitTorrent and the DHT; 09);
+- ``labkit.lessons``: what the notebooks demonstrate (demo data, tables, the
+  audit, the attack lab and the 51 % race, measurements, factoring, the
+  environment check);
+- ``labkit.course``: what checks, saves and grades a learner's work (the
+  exercise registry, checks, hints, cases, saved code, capstone, grading);
+- ``labkit.widgets``: the notebooks' ipywidgets.
 
 ``python -m labkit`` is the command line.
 

@@ -55,7 +55,7 @@ def browser(chromium_ready, tmp_path_factory):
 from labkit.blocksfile import save_blocks
 from labkit.chain import Chain
 from labkit.operations import Context
-from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
+from labkit.lessons.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
 from labkit.vm import OISC
 from makers import NOW  # noqa: F401  (re-exported: tests import NOW from conftest too)
 

@@ -197,7 +197,7 @@ def bad_publishers(workdir: Path) -> dict:
     from labkit.network import Network
     from labkit.node.cli import load_node
     from labkit.node.live import Node
-    from labkit.pointer import NodeKey
+    from labkit.node.keys import NodeKey
     from labkit.wallet import Wallet
 
     room = Classroom.create(workdir, ["ana", "ben", "cleo", "mal"], difficulty=1)

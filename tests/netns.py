@@ -1,6 +1,6 @@
 """Run a test module's live scenario in a child with a network namespace of its own (only loopback up).
 
-test_pointer and test_node each have a scenario that opens DHT sockets; where ``unshare -n``
+test_dht and test_node each have a scenario that opens DHT sockets; where ``unshare -n``
 works, the module runs itself as a script inside a new namespace, so no packet can leave
 the machine, and reads back the one JSON line the scenario prints. Where it does not
 (no permission), the scenario runs here, on 127.0.0.1, as it would anyway.

@@ -24,8 +24,8 @@ from labkit.forks import replay
 from labkit.reorg import BlockStatus
 from labkit.operations import empty_state
 from labkit.peer import Peer
-from labkit.teaching.audit import audit_record
-from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets
+from labkit.lessons.audit import audit_record
+from labkit.lessons.data import demo_network, demo_timestamps, demo_wallets
 from labkit.vm import state_digest
 from makers import NOW, forge
 

@@ -1,13 +1,13 @@
-"""labkit.teaching.attacks: every attack is refused by a specific rule, and honest peers lose nothing."""
+"""labkit.lessons.attacks: every attack is refused by a specific rule, and honest peers lose nothing."""
 
 from __future__ import annotations
 
 import pytest
 
 from labkit.forks import replay
-from labkit.teaching import attacks
-from labkit.teaching.attacks import ATTACKS, MALFORMED
-from labkit.teaching.lab import ATTACKER, AttackResult, make_lab
+from labkit.lessons import attacks
+from labkit.lessons.attacks import ATTACKS, MALFORMED
+from labkit.lessons.lab import ATTACKER, AttackResult, make_lab
 from labkit.vm import state_digest
 
 

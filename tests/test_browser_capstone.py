@@ -28,15 +28,15 @@ NOTEBOOK = "11-your-own-verifier.ipynb"
 @pytest.mark.timeout(900)
 def test_capstone_shows_your_functions_and_where_they_agree_with_labkit(browser, tmp_path_factory,
                                                                          monkeypatch, request):
-    from labkit.teaching import capstone, mine
-    from labkit.teaching.exercises import STRICT_ENV
+    from labkit.course import capstone, saved
+    from labkit.course.exercises import STRICT_ENV
     import test_capstone as learner
 
     tmp_path = tmp_path_factory.mktemp("capstone")
-    monkeypatch.setenv(mine.MINE_ENV, str(tmp_path / "mine"))
+    monkeypatch.setenv(saved.MINE_ENV, str(tmp_path / "mine"))
     monkeypatch.delenv(STRICT_ENV, raising=False)
     for name in capstone.PARTS:
-        mine.keep(name, getattr(learner, name))
+        saved.keep(name, getattr(learner, name))
 
     with LabServer(REPO / "notebooks", tmp_path / "jupyterlab") as server:
         context = browser.new_context(viewport={"width": 1280, "height": 1000})

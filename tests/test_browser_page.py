@@ -3,9 +3,9 @@
 **Any theme.** Check results and table highlights in JupyterLab's dark theme.
 
 A small notebook written into the server's copy shows what the workbook colours: a
-passed, a failed and a not-attempted check (``labkit.teaching.exercises``), a validation
+passed, a failed and a not-attempted check (``labkit.course.exercises``), a validation
 table with a rejected block and a state diff with a new row and a changed cell
-(``labkit.teaching.display``). JupyterLab is switched to its dark theme through its
+(``labkit.lessons.display``). JupyterLab is switched to its dark theme through its
 settings (``@jupyterlab/apputils-extension:themes``), the page is asked to confirm it,
 and for each coloured element the text colour and the background it is drawn on
 (every translucent layer up to the page, composited by a canvas) are read from the
@@ -41,7 +41,7 @@ THEMES = "@jupyterlab/apputils-extension/themes.jupyterlab-settings"
 CELLS = [
     """\
 import os
-from labkit.teaching.exercises import STRICT_ENV, Exercises
+from labkit.course.exercises import STRICT_ENV, Exercises
 os.environ.pop(STRICT_ENV, None)  # show a wrong answer as a learner sees it, do not raise
 ex = Exercises("theme-check", total=3)
 ex.check("right", lambda x: x, [(1, 1)])""",
@@ -52,8 +52,8 @@ def stub(x):
 ex.check("stub", stub, [(1, 1)])""",
     """\
 from labkit.chain import Chain, validate_blocks
-from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
-from labkit.teaching.display import validation_table
+from labkit.lessons.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
+from labkit.lessons.display import validation_table
 network, alice = demo_network(1), demo_wallets()[0]
 chain = Chain(network)
 for contract, when in zip(seed_contracts(), demo_timestamps(4)):
@@ -63,7 +63,7 @@ blocks[1], blocks[2] = blocks[2], blocks[1]
 validation_table(blocks, [r for r, _ in validate_blocks(network, blocks)], network)""",
     """\
 import pandas as pd
-from labkit.teaching.display import changes_table
+from labkit.lessons.display import changes_table
 changes_table(pd.DataFrame({"votes": [1]}, index=["P1"]), pd.DataFrame({"votes": [2, 0]}, index=["P1", "P2"]))""",
 ]
 

@@ -1,6 +1,6 @@
-"""The capstone's verifier (labkit.teaching.capstone): the learner's saved functions, or labkit's in their place.
+"""The capstone's verifier (labkit.course.capstone): the learner's saved functions, or labkit's in their place.
 
-Functions written here stand in for a learner's: saved with labkit.teaching.mine
+Functions written here stand in for a learner's: saved with labkit.course.saved
 as a passing check would save them, then assembled. Right ones agree with
 labkit on an honest chain, a tampered one and an attack; a wrong one disagrees
 where it is wrong; one that raises, or a saved file that does not load, is
@@ -20,10 +20,10 @@ from labkit.chain import CHECKS, mine_block, validate_blocks
 from labkit.encoding import b64url_decode, b64url_encode
 from labkit.errors import ContractError
 from labkit.peer import Peer
-from labkit.teaching import capstone, mine
-from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
-from labkit.teaching.exercises import STRICT_ENV
-from labkit.teaching.lab import registration
+from labkit.course import capstone, saved
+from labkit.lessons.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
+from labkit.course.exercises import STRICT_ENV
+from labkit.lessons.lab import registration
 from labkit.tokens import encode_token
 
 ALICE, BOB, CAROL = demo_wallets()
@@ -33,7 +33,7 @@ GIVE = {"actions": [{"action": "transfer_nft", "nft": {"id": "NFT001", "to": BOB
 
 @pytest.fixture(autouse=True)
 def mine_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv(mine.MINE_ENV, str(tmp_path / "mine"))
+    monkeypatch.setenv(saved.MINE_ENV, str(tmp_path / "mine"))
     monkeypatch.delenv(STRICT_ENV, raising=False)
     return tmp_path / "mine"
 
@@ -68,6 +68,10 @@ def check_block_without_pow(block, parent, network):
 
 def check_block_that_raises(block, parent, network):
     return 1 // 0
+
+
+def check_block_that_exits(block, parent, network):
+    raise SystemExit("a learner's sys.exit()")
 
 
 def mine_nonce(template, secret, difficulty):
@@ -132,6 +136,16 @@ def honest():
     return _mine([*seed_contracts(), GIVE])
 
 
+def _tamper(blocks, at):
+    """``blocks`` with a note added to block ``at``'s contract: its signature no longer covers it."""
+    header, body, mac = blocks[at].token.split(".")
+    claims = json.loads(b64url_decode(body))
+    claims["transaction_data"]["note"] = "edited"
+    forged = Block(".".join([header, b64url_encode(json.dumps(claims).encode()), mac]), blocks[at].signature,
+                   blocks[at].signer)
+    return [*blocks[:at], forged, *blocks[at + 1:]]
+
+
 @pytest.fixture(scope="module")
 def tampered(honest):
     header, body, mac = honest[2].token.split(".")
@@ -158,7 +172,7 @@ def theft(honest):
 def _keep_right_ones():
     for name, function in [("verify_hs256", verify_hs256), ("check_block", check_block), ("mine_nonce", mine_nonce),
                            ("fork_choice", fork_choice), ("transfer_nft", transfer_nft)]:
-        mine.keep(name, function)
+        saved.keep(name, function)
 
 
 def _rows(frame):
@@ -179,12 +193,29 @@ def test_with_nothing_saved_labkit_stands_in_for_every_part_and_says_so():
 
 
 def test_saved_functions_are_the_learners_and_a_file_that_does_not_load_is_replaced(mine_folder):
-    mine.keep("check_block", check_block)
+    saved.keep("check_block", check_block)
     (mine_folder / "fork_choice.py").write_text("def fork_choice(:\n")
     parts = capstone.assemble()
     assert parts["check_block"].whose == "yours" and parts["check_block"].function.__name__ == "check_block"
     assert parts["fork_choice"].whose == "labkit's" and "does not load" in parts["fork_choice"].note
     assert parts["verify_hs256"].whose == "labkit's"
+
+
+@pytest.mark.parametrize("body", ["raise SystemExit(3)", "import sys\nsys.exit()", "raise GeneratorExit"])
+def test_a_saved_file_that_exits_is_the_learners_broken_file_and_labkit_stands_in(mine_folder, body):
+    # SystemExit is no Exception: it must not stop the capstone (nor the kernel running it)
+    mine_folder.mkdir()
+    (mine_folder / "fork_choice.py").write_text(body + "\n")
+    parts = capstone.assemble()
+    part = parts["fork_choice"]
+    assert part.whose == "labkit's" and part.function is capstone.cases.fork_choice_reference
+    assert "does not load" in part.note and "fork_choice.py" in part.note
+
+
+def test_a_saved_function_that_exits_when_asked_refuses_the_block_and_names_itself(honest):
+    saved.keep("check_block", check_block_that_exits)
+    decisions = capstone.verify_chain(honest, NETWORK, capstone.assemble())
+    assert decisions[0].rule == "index" and "yours check_block raised SystemExit" in decisions[0].detail
 
 
 # --- the verdicts ------------------------------------------------------------------------------------
@@ -204,11 +235,20 @@ def test_on_the_tampered_chain_your_check_block_finds_the_broken_link(tampered):
                                 ("refused: ancestry", "labkit's rule ancestry", "refused: ancestry", "✓")]
 
 
+def test_what_builds_on_a_refused_block_is_refused_with_labkits_own_words(honest):
+    _keep_right_ones()
+    early = _tamper(honest, 1)  # 1 breaks its signature, 2 its link, 3 and 4 build on refused blocks
+    decisions = capstone.verify_chain(early, NETWORK, capstone.assemble())
+    reports = [report for report, _ in validate_blocks(NETWORK, early, operations=capstone.labkit_operations())]
+    assert [d.rule for d in decisions] == [None, "signature", "link", "ancestry", "ancestry"]
+    assert [(d.rule, d.detail) for d in decisions[3:]] == [(r.rule, r.reason) for r in reports[3:]]
+
+
 def test_a_block_below_the_difficulty_is_refused_by_your_pow_check_or_accepted_by_one_without(lazy):
     _keep_right_ones()
     assert _rows(capstone.compare_frame(lazy, NETWORK, capstone.assemble()))[4] == (
         "refused: pow", "yours check_block", "refused: pow", "✓")
-    mine.keep("check_block", check_block_without_pow)
+    saved.keep("check_block", check_block_without_pow)
     assert _rows(capstone.compare_frame(lazy, NETWORK, capstone.assemble()))[4] == (
         "accepted", "every rule passed", "refused: pow", "✗")
 
@@ -224,7 +264,7 @@ def test_a_wrong_mac_is_refused_by_your_verify_hs256(honest):
 
 
 def test_a_function_that_raises_refuses_the_block_and_names_itself(honest):
-    mine.keep("check_block", check_block_that_raises)
+    saved.keep("check_block", check_block_that_raises)
     decisions = capstone.verify_chain(honest, NETWORK, capstone.assemble())
     assert decisions[0].rule == "index" and "yours check_block raised ZeroDivisionError" in decisions[0].detail
     assert [d.rule for d in decisions[1:]] == ["index"] * 4  # each block judged on the one before, like labkit
@@ -234,14 +274,14 @@ def test_your_transfer_nft_runs_in_the_vm_and_a_lax_one_lets_bob_steal(theft):
     _keep_right_ones()
     assert _rows(capstone.compare_frame(theft, NETWORK, capstone.assemble()))[4] == (
         "refused: contract", "labkit's rule contract (yours transfer_nft in the VM)", "refused: contract", "✓")
-    mine.keep("transfer_nft", transfer_nft_for_anyone)
+    saved.keep("transfer_nft", transfer_nft_for_anyone)
     assert _rows(capstone.compare_frame(theft, NETWORK, capstone.assemble()))[4] == (
         "accepted", "every rule passed", "refused: contract", "✗")
 
 
 def test_a_transfer_nft_that_raises_something_else_refuses_the_contract_and_names_itself(honest):
     _keep_right_ones()
-    mine.keep("transfer_nft", transfer_nft_that_raises)
+    saved.keep("transfer_nft", transfer_nft_that_raises)
     decision = capstone.verify_chain(honest, NETWORK, capstone.assemble())[4]
     assert decision.rule == "contract" and "yours transfer_nft raised KeyError: 'tokens'" in decision.detail
 
@@ -267,7 +307,7 @@ def test_the_fork_choice_is_compared_with_the_block_trees_tip():
     frame = capstone.fork_frame([("two branches", peer.tree)], capstone.assemble())
     assert list(frame["agree"]) == ["✓"] and frame["decided by"][0] == "yours fork_choice"
     assert frame["labkit's tip"][0] == heavier[-1].hash[:16] + "…"
-    mine.keep("fork_choice", fork_choice_first)
+    saved.keep("fork_choice", fork_choice_first)
     assert list(capstone.fork_frame([("two branches", peer.tree)], capstone.assemble())["agree"]) == ["✗"]
 
 
@@ -297,19 +337,20 @@ BEFORE = ("02-jwt-blocks", "03-proof-of-work", "04-the-chain", "06-contracts-and
 
 @pytest.mark.timeout(600)
 def test_the_capstone_runs_on_the_instructors_saved_functions_and_agrees_everywhere(mine_folder):
-    """02-07 run first (through the grader, so their checks pass and save), then 11 with every part the
-    instructor's own: every block and tip agrees with labkit."""
+    """02-07 run first (strict, so a check that fails stops the run; those that pass save), then 11 with every
+    part the instructor's own: every block and tip agrees with labkit."""
     import ast
+    import os
 
     import nbclient
     import nbformat
 
-    from labkit.teaching.grade import grade_notebook
-
     for name in BEFORE:
-        rows = grade_notebook(ROOT / "notebooks" / f"{name}.ipynb", timeout=300, mine_dir=mine_folder)
-        assert rows and all(r.status == "passed" for r in rows), [r for r in rows if r.status != "passed"]
-    assert set(capstone.PARTS) <= set(mine.saved())
+        before = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        nbclient.NotebookClient(before, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(mine_folder.parent)}}).execute(
+            env={**os.environ, STRICT_ENV: "1"})
+    assert set(capstone.PARTS) <= set(saved.names())
     nb = nbformat.read(ROOT / "notebooks" / "11-your-own-verifier.ipynb", as_version=4)
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(mine_folder.parent)}}).execute()

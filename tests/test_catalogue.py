@@ -3,7 +3,7 @@
 Each row is something a careless or hostile member could hand to labkit, the
 exception it must raise (exactly that class) and the check or words of the
 reason. Most rows are offered to the three honest peers of an attack lab
-(labkit.teaching.lab); every row then asserts that no peer's state digest and no
+(labkit.lessons.lab); every row then asserts that no peer's state digest and no
 file on disk changed.
 """
 
@@ -19,7 +19,8 @@ import pytest
 
 from labkit.block import MAX_LINE_BYTES, Block
 from labkit.chain import Link
-from labkit.encoding import StrictJSONError, b64url_decode, loads_strict
+from labkit.encoding import b64url_decode, loads_strict
+from labkit.errors import NotAccepted, StrictJSONError
 from labkit.errors import (
     ConfigError,
     InvalidBlock,
@@ -30,8 +31,8 @@ from labkit.errors import (
     KeyFileExists,
 )
 from labkit.network import Network
-from labkit.teaching.attacks import jws, mallory, sign_record
-from labkit.teaching.lab import NotAccepted, make_lab
+from labkit.lessons.attacks import jws, mallory, sign_record
+from labkit.lessons.lab import make_lab
 from labkit.tokens import decode_token
 from labkit.wallet import Wallet, verify
 

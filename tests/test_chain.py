@@ -23,7 +23,7 @@ from labkit.errors import InvalidBlock
 from labkit.network import Member, Network
 from labkit.peer import Peer
 from labkit.pow import meets_difficulty, mine
-from labkit.teaching.data import demo_timestamps
+from labkit.lessons.data import demo_timestamps
 from labkit.tokens import GENESIS_HASH
 from labkit.wallet import Wallet
 from makers import HS256_HEADER, NOW, claims, forge, raw_token, signed
@@ -264,7 +264,7 @@ def test_link_names_the_parent_it_expected(net1, small_blocks, wallets):
 
 
 def test_empty_chain():
-    from labkit.teaching.data import demo_network
+    from labkit.lessons.data import demo_network
 
     chain = Chain(demo_network())
     assert len(chain) == 0 and chain.tip is None and chain.total_work == 0 and chain.blocks == []
@@ -330,7 +330,7 @@ def test_load_reports_huge_and_non_utf8_lines(small_blocks):
 
 
 def test_load_missing_file(tmp_path):
-    from labkit.files import FileRefused
+    from labkit.errors import FileRefused
 
     with pytest.raises(FileRefused, match="missing.jsonl: no such file or folder"):
         load_blocks(tmp_path / "missing.jsonl")
@@ -375,7 +375,7 @@ def test_failed_save_leaves_the_old_file_and_no_temporary_file(tmp_path, small_b
 
 
 def test_save_into_a_missing_folder(tmp_path, small_blocks):
-    from labkit.files import FileRefused
+    from labkit.errors import FileRefused
 
     with pytest.raises(FileRefused, match="missing: no such file or folder"):
         save_blocks(tmp_path / "missing" / "blocks.jsonl", small_blocks)

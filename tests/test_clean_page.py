@@ -8,7 +8,7 @@ The defects are those a learner once saw: ``nan`` in a cell, a nonce shown as
 function repr, ``0.0000`` for a tiny probability, a default row number
 (0, 1, 2...) shown as a column, and a raw DataFrame, which JupyterLab shows
 right-aligned and pandas cuts at 50 characters (every table goes through
-``labkit.teaching.display.frame_table``).
+``labkit.lessons.display.frame_table``).
 
 The notebooks open sockets (05 and 07 share by BitTorrent on 127.0.0.1): run
 this file under ``unshare -n sh -c 'ip link set lo up; exec ...'`` on a shared
@@ -24,8 +24,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from labkit.teaching.display import cell_text, frame_table
-from labkit.teaching.race import confirmation_frame, confirmation_table
+from labkit.lessons.display import cell_text, frame_table
+from labkit.lessons.race import confirmation_frame, confirmation_table
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SCANNED = [

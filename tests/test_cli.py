@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from labkit.__main__ import main
-from labkit.teaching.data import DATA_DIR
+from labkit.lessons.data import DATA_DIR
 
 ROOT = DATA_DIR.parent
 

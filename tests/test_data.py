@@ -1,4 +1,4 @@
-"""labkit.teaching.data: the embedded demo wallets, network, contracts and timestamps."""
+"""labkit.lessons.data: the embedded demo wallets, network, contracts and timestamps."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import WorkFolderError
-from labkit.teaching import data
-from labkit.teaching.data import (
+from labkit.lessons import data
+from labkit.lessons.data import (
     DATA_DIR,
     DEMO_NAMES,
     demo_network,

@@ -1,4 +1,4 @@
-"""labkit.teaching.display: rejected blocks in red, state diffs that mark new rows and changed cells."""
+"""labkit.lessons.display: rejected blocks in red, state diffs that mark new rows and changed cells."""
 
 import json
 
@@ -9,8 +9,8 @@ from labkit.block import Block
 from labkit.chain import Chain, validate_blocks
 from labkit.encoding import b64url_decode, b64url_encode
 from labkit.operations import Context
-from labkit.teaching.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
-from labkit.teaching.display import changes_frame, chain_table, state_diff_tables, changes_table, verdicts_table, validation_table
+from labkit.lessons.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
+from labkit.lessons.display import changes_frame, chain_table, state_diff_tables, changes_table, verdicts_table, validation_table
 from labkit.vm import OISC
 
 
@@ -103,7 +103,7 @@ def test_state_diff_shows_a_block_reward_as_a_new_balance():
 
 
 def test_peers_table_marks_the_digest_that_disagrees(demo):
-    from labkit.teaching.display import peers_table
+    from labkit.lessons.display import peers_table
     from labkit.peer import Peer
 
     network, chain = demo

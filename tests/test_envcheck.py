@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.teaching import envcheck
-from labkit.teaching.envcheck import (
+from labkit.lessons import envcheck
+from labkit.lessons.envcheck import (
     NEEDED_FOR,
     Requirement,
     check_environment,

@@ -7,7 +7,7 @@ import math
 import pytest
 import rsa
 
-from labkit.teaching.factoring import factoring_records_frame, pollard_rho, recover_private_key, time_factoring, tiny_key
+from labkit.lessons.factoring import factoring_records_frame, pollard_rho, recover_private_key, time_factoring, tiny_key
 
 
 @pytest.mark.parametrize("n, factors", [

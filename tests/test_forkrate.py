@@ -1,4 +1,4 @@
-"""The fork-rate simulation (labkit.teaching.forkrate) against the formula, its laws, its errors and the paper."""
+"""The fork-rate simulation (labkit.lessons.forkrate) against the formula, its laws, its errors and the paper."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 from labkit.errors import LabkitError, SimulationError
-from labkit.teaching import forkrate
-from labkit.teaching.forkrate import (
+from labkit.lessons import forkrate
+from labkit.lessons.forkrate import (
     BITCOIN_2013,
     PAPER_FORK_RATE,
     PAPER_INTERVAL,

@@ -17,7 +17,7 @@ from labkit.fastmine import mine as fast_mine
 from labkit.forks import BlockTree, replay
 from labkit.reorg import BlockStatus, Reorg
 from labkit.peer import Peer
-from labkit.teaching.data import DEMO_START, demo_network, demo_wallets
+from labkit.lessons.data import DEMO_START, demo_network, demo_wallets
 from labkit.vm import state_digest
 
 NET = demo_network(1)  # minimum difficulty 1; blocks may declare 2 for sixteen times the work

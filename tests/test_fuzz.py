@@ -33,7 +33,7 @@ from labkit.errors import InvalidBlock
 from labkit.fastmine import mine as fast_mine
 from labkit.forks import replay
 from labkit.peer import Peer
-from labkit.teaching.data import DEMO_START, demo_network, demo_wallets, seed_contracts
+from labkit.lessons.data import DEMO_START, demo_network, demo_wallets, seed_contracts
 from labkit.vm import state_digest
 
 EXAMPLES = int(os.environ.get("LABKIT_FUZZ_EXAMPLES", "300"))

@@ -53,7 +53,7 @@ def test_labkit_comes_from_its_wheel_with_the_lab_extra_and_no_test_packages(ins
 
 
 def test_the_environment_check_of_00_passes_in_the_image(install):
-    report = probe(install, "from labkit.teaching.envcheck import check_environment as c; "
+    report = probe(install, "from labkit.lessons.envcheck import check_environment as c; "
                             "r = c(); print(r[~r['ok']].to_string() if not r['ok'].all() else 'ok')")
     assert report.strip() == "ok", report
 
@@ -91,7 +91,7 @@ def test_environment_yml_asks_for_what_the_notebooks_need_and_nothing_for_tests(
     import re
     from pathlib import Path
 
-    from labkit.teaching.envcheck import parse_requirement, requirements
+    from labkit.lessons.envcheck import parse_requirement, requirements
 
     root = Path(__file__).resolve().parent.parent
     text = (root / "environment.yml").read_text()

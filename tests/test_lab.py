@@ -1,12 +1,12 @@
-"""labkit.teaching.lab: three honest peers that take honest blocks, and one table of attack results."""
+"""labkit.lessons.lab: three honest peers that take honest blocks, and one table of attack results."""
 
 from __future__ import annotations
 
 import pytest
 
 from labkit.chain import Link
-from labkit.teaching import attacks
-from labkit.teaching.lab import attacks_frame, make_lab, mine_branch, registration
+from labkit.lessons import attacks
+from labkit.lessons.lab import attacks_frame, make_lab, mine_branch, registration
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""labkit.teaching.mempool: the greedy choice by fee rate, against an exhaustive search."""
+"""labkit.lessons.mempool: the greedy choice by fee rate, against an exhaustive search."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.teaching.mempool import (
+from labkit.lessons.mempool import (
     Tx,
     best_fees,
     block_fees,

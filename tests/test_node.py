@@ -19,14 +19,14 @@ from netns import run_isolated
 from labkit.network import Member
 from labkit.node.journal import EVENT_KINDS, Journal, NodeError, read_status
 from labkit.node.live import Node, network_salt
-from labkit.pointer import NodeKey
+from labkit.node.keys import NodeKey
 
 HERE = Path(__file__).resolve().parent
 
 
 def demo_members(difficulty: int = 1):
     """The demo network at ``difficulty`` with a fresh node key per member: (network, wallets, node keys)."""
-    from labkit.teaching.data import demo_network, demo_wallets
+    from labkit.lessons.data import demo_network, demo_wallets
 
     wallets = demo_wallets()
     keys = [NodeKey.generate() for _ in wallets]
@@ -54,7 +54,7 @@ def test_a_node_refuses_a_node_key_the_network_does_not_record(tmp_path):
 
 
 def test_mining_without_a_session_queues_mines_and_reports_a_refused_contract(tmp_path):
-    from labkit.teaching.data import seed_contracts
+    from labkit.lessons.data import seed_contracts
 
     network, wallets, keys = demo_members()
     node = Node(network, wallets[0], keys[0], tmp_path / "alice")
@@ -124,7 +124,7 @@ def scenario(workdir: str) -> dict:
     """Three members and a stranger on 127.0.0.1; returns what each step saw."""
     from labkit.chain import mine_block
     from labkit.fastmine import mine as fast_mine
-    from labkit.teaching.data import seed_contracts
+    from labkit.lessons.data import seed_contracts
     from labkit.wallet import Wallet
 
     root = Path(workdir)

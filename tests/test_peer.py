@@ -114,7 +114,7 @@ def test_bad_line_is_reported_with_its_number(peers, blocks_file, prefix_digests
 
 def test_contract_failure_leaves_the_state(peers, small_blocks, prefix_digests, wallets, net1):
     from labkit.chain import Link, mine_block
-    from labkit.teaching.data import demo_timestamps
+    from labkit.lessons.data import demo_timestamps
 
     peer = peers[0]
     peer.receive(small_blocks, now=NOW)
@@ -155,8 +155,8 @@ def test_a_heavier_branch_undoes_a_payment_the_double_spend_by_reorganisation(wa
     # bob's reward pays Ada on one branch; a longer branch pays the same tokens to carol instead.
     # Each branch alone is valid; the peer follows the one with more work, and its balances with it.
     from labkit.chain import Link, mine_block
-    from labkit.teaching.data import demo_timestamps
-    from labkit.teaching.tables import balances_frame
+    from labkit.lessons.data import demo_timestamps
+    from labkit.lessons.tables import balances_frame
 
     alice, bob, carol = wallets
     times = demo_timestamps(4)

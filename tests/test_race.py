@@ -1,12 +1,12 @@
-"""labkit.teaching.race: the 51 % race mined for real, and the chance of catching up (Nakamoto, exact, simulated)."""
+"""labkit.lessons.race: the 51 % race mined for real, and the chance of catching up (Nakamoto, exact, simulated)."""
 
 from __future__ import annotations
 
 import pytest
 
 from labkit.forks import replay
-from labkit.teaching.lab import make_lab
-from labkit.teaching.race import (
+from labkit.lessons.lab import make_lab
+from labkit.lessons.race import (
     confirmation_frame,
     confirmations_needed,
     exact_probability,

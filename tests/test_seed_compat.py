@@ -110,7 +110,7 @@ def seed_verify_and_execute(path, author_keys: dict, secret) -> SeedVM:
 
 def _any_wallet():
     """A peer's own wallet: it plays no part in what the peer accepts."""
-    from labkit.teaching.data import demo_wallets
+    from labkit.lessons.data import demo_wallets
 
     return demo_wallets()[1]
 

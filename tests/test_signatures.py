@@ -1,11 +1,11 @@
-"""labkit.teaching.signatures: key and signature sizes of RSA-2048, ECDSA secp256k1 and Ed25519, and timings."""
+"""labkit.lessons.signatures: key and signature sizes of RSA-2048, ECDSA secp256k1 and Ed25519, and timings."""
 
 from __future__ import annotations
 
 import pytest
 
-from labkit.teaching.data import demo_wallets
-from labkit.teaching.signatures import measure_schemes, schemes_frame
+from labkit.lessons.data import demo_wallets
+from labkit.lessons.signatures import measure_schemes, schemes_frame
 
 
 @pytest.fixture(scope="module")

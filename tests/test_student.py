@@ -70,9 +70,9 @@ def test_student_notebook_runs_with_stubs(student_dir, name):
 @pytest.mark.timeout(300)
 def test_a_learner_who_passes_an_exercise_keeps_the_function(tmp_path, monkeypatch):
     """In a real kernel: fill in 00's sha256_hex and hash_chain in the student build, run it, load what was kept."""
-    from labkit.teaching import cases, mine
+    from labkit.course import cases, saved
 
-    monkeypatch.delenv(mine.MINE_ENV, raising=False)  # the default folder, work/mine beside the notebook
+    monkeypatch.delenv(saved.MINE_ENV, raising=False)  # the default folder, work/mine beside the notebook
     make_student(ROOT / "notebooks", tmp_path)
     path = tmp_path / "00-welcome.ipynb"
     nb = nbformat.read(path, as_version=4)
@@ -92,6 +92,6 @@ def test_a_learner_who_passes_an_exercise_keeps_the_function(tmp_path, monkeypat
     kept = tmp_path / "work" / "mine" / "hash_chain.py"
     assert kept.is_file(), "a passing check_against saves the function under work/mine/ beside the notebook"
     assert mine_line in kept.read_text()
-    monkeypatch.setenv(mine.MINE_ENV, str(kept.parent))
-    assert mine.load("hash_chain")(["a", "b"]) == cases.hash_chain_reference(["a", "b"])
-    assert mine.saved() == ["hash_chain"]  # check() keeps nothing: only check_against does
+    monkeypatch.setenv(saved.MINE_ENV, str(kept.parent))
+    assert saved.load("hash_chain")(["a", "b"]) == cases.hash_chain_reference(["a", "b"])
+    assert saved.names() == ["hash_chain"]  # check() keeps nothing: only check_against does

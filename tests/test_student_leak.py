@@ -7,7 +7,7 @@ characters, and not a line every program has such as ``return None``) must
 appear nowhere in the student version of the same notebook: as a line of
 another cell (a demo a few cells up that spells the answer), of the check
 cell, or of the metadata. Nor may it appear in any tier of the notebook's hints
-(labkit.teaching.hints), which the learner opens one by one.
+(labkit.course.hints), which the learner opens one by one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.teaching import hints
+from labkit.course import registry
 from tools_loader import load_tool
 
 student = load_tool("student")
@@ -103,7 +103,7 @@ def test_no_solution_line_in_the_student_notebook(student_dir, path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_no_hint_tier_is_a_solution_line(path):
     lines = solution_lines(json.loads(path.read_text(encoding="utf-8")))
-    tiers = [tier for exercise in hints.HINTS.get(path.stem, {}).values() for tier in exercise]
+    tiers = [tier for exercise in registry.in_notebook(path.stem) for tier in exercise.hints]
     leaks = [(line, tier) for line in lines for tier in tiers if line in tier]
     assert leaks == [], f"{path.name}: a hint spells a solution line: {leaks}"
 
@@ -113,11 +113,10 @@ def test_hints_come_in_tiers_for_every_checked_exercise(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     checked = {m for c in nb["cells"] if c["cell_type"] == "code"
                for m in re.findall(r"\bex\.check(?:_against)?\(\s*[\"']([^\"']+)[\"']", source(c))}
-    known = hints.HINTS.get(path.stem, {})
-    if path.stem[:2] <= "08":  # the notebooks of this round's exercises; later ones may add theirs
-        assert checked and checked <= set(known), f"{path.name}: no hints for {sorted(checked - set(known))}"
-        assert all(len(known[name]) == 3 for name in checked)
-        assert not any("hint=" in source(c) for c in nb["cells"]), "hints live in labkit.teaching.hints"
+    known = {exercise.name: exercise.hints for exercise in registry.in_notebook(path.stem)}
+    assert checked and checked <= set(known), f"{path.name}: no hints for {sorted(checked - set(known))}"
+    assert all(len(known[name]) == 3 for name in checked)
+    assert not any(re.search(r"\bhints?=", source(c)) for c in nb["cells"]), "hints live in labkit.course.hints"
 
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[:2] <= "08"], ids=lambda p: p.name)

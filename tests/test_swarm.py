@@ -70,7 +70,7 @@ def test_distribute_announces_the_seeders_magnet_link(shared_file, tmp_path):
 
 
 def test_the_demo_says_what_it_shares_and_follows_each_peer(tmp_path):
-    from labkit.teaching.demo import run_demo
+    from labkit.lessons.demo import run_demo
 
     steps: list[str] = []
     seen: dict[str, list[TransferStatus]] = {}

@@ -1,10 +1,10 @@
-"""labkit.teaching.sybil: identities are free, blocks follow hash power."""
+"""labkit.lessons.sybil: identities are free, blocks follow hash power."""
 
 from __future__ import annotations
 
 import pytest
 
-from labkit.teaching.sybil import blocks_won, make_identities, vote_by_identity
+from labkit.lessons.sybil import blocks_won, make_identities, vote_by_identity
 
 
 def test_identities_are_distinct_addresses():

@@ -1,4 +1,4 @@
-"""labkit.teaching.tables: the VM state and the chain as pandas DataFrames."""
+"""labkit.lessons.tables: the VM state and the chain as pandas DataFrames."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from labkit.block import Block
 from labkit.chain import validate_blocks
 from labkit.operations import Context
 from labkit.peer import Peer
-from labkit.teaching.tables import (
+from labkit.lessons.tables import (
     chain_frame,
     courses_frame,
     nfts_frame,
@@ -112,7 +112,7 @@ def test_report_frame_with_an_unreadable_token(net1, small_blocks, wallets):
 
 
 def test_balances_and_rewards_frames_name_the_holders(net1, alice, bob):
-    from labkit.teaching.tables import balances_frame, rewards_frame
+    from labkit.lessons.tables import balances_frame, rewards_frame
 
     vm = OISC()
     vm.execute_smart_contract({"actions": [

@@ -77,7 +77,7 @@ def test_wheel_carries_the_data_and_the_type_marker(wheel):
 
 
 def test_labkit_is_imported_from_the_wheel(installed, tmp_path):
-    probe = ("import labkit, labkit.teaching.data as d; "
+    probe = ("import labkit, labkit.lessons.data as d; "
              "print(labkit.__file__); print(d.DATA_DIR); print(d.work_dir('probe'))")
     lines = run([installed, "-c", probe], cwd=tmp_path).stdout.splitlines()
     venv = installed.parent.parent
@@ -98,7 +98,7 @@ def test_demo_and_verify_run_from_the_wheel(installed, tmp_path):
 
 
 def test_the_environment_check_reads_the_wheels_metadata(installed, tmp_path):
-    probe = ("import importlib.metadata as m; from labkit.teaching.envcheck import check_environment; "
+    probe = ("import importlib.metadata as m; from labkit.lessons.envcheck import check_environment; "
              "r = check_environment(); print(m.distribution('labkit').locate_file('')); "
              "print(r['ok'].all(), list(r.index))")
     where, verdict = run([installed, "-c", probe], cwd=tmp_path).stdout.splitlines()

@@ -4,7 +4,7 @@ import pytest
 
 from labkit.operations import FIELDS
 from labkit.peer import Peer
-from labkit.teaching.data import demo_network, demo_wallets
+from labkit.lessons.data import demo_network, demo_wallets
 from labkit.widgets.contracts import build_instruction, contract_builder, parse_metadata
 
 

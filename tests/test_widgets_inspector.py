@@ -21,8 +21,8 @@ from labkit.chain import CHECKS, Chain  # noqa: E402
 from labkit.chain import Outcome  # noqa: E402
 from labkit.errors import InvalidBlock  # noqa: E402
 from labkit.network import Member, Network  # noqa: E402
-from labkit.teaching.audit import audit_record  # noqa: E402
-from labkit.teaching.data import demo_timestamps  # noqa: E402
+from labkit.lessons.audit import audit_record  # noqa: E402
+from labkit.lessons.data import demo_timestamps  # noqa: E402
 from labkit.widgets.inspector import OUTSIDER, PRESETS, block_inspector  # noqa: E402
 
 from conftest import NOW  # noqa: E402

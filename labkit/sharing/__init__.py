@@ -4,6 +4,8 @@ A peer that mined blocks shares its blocks file; the others fetch it and keep
 sharing the pieces they have, so the miner uploads each piece about once however
 many peers there are. One concept per module:
 
+- :mod:`~labkit.sharing.bencode`: bencoding (BEP 3), labkit's one bencoder;
+- :mod:`~labkit.sharing.krpc`: a BEP 44 put over KRPC, for the DHT pointers' dict values;
 - :mod:`~labkit.sharing.metainfo`: .torrent files and magnet links (``make_torrent``,
   ``TorrentFile``, ``Magnet``, ``check_file``);
 - :mod:`~labkit.sharing.addresses`: reading addresses, and the IP policy that says
@@ -13,10 +15,11 @@ many peers there are. One concept per module:
 - :mod:`~labkit.sharing.transfer`: ``Transfer``, one file a session fetches or seeds;
 - :mod:`~labkit.sharing.swarm`: swarms of local peers (``LocalSwarm``, ``distribute``,
   ``swarm_experiment``);
-- :mod:`~labkit.sharing.cli`: ``python -m labkit share`` and ``fetch``.
+- :mod:`~labkit.sharing.cli`: ``python -m labkit share`` and ``fetch``;
+- :mod:`~labkit.sharing.dht`: BEP 46 chain-tip pointers in the DHT, which the live nodes follow (09).
 
 Importing this package loads nothing; libtorrent is imported by the modules
-that need it, when they are first imported.
+that need it, when they are first imported, and by no module outside this package.
 """
 
 from __future__ import annotations

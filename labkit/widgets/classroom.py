@@ -13,7 +13,7 @@ dashboard only reads those files and draws them, four parts:
   under the block it stands on;
 - **the state**: the viewed node's ``chain.jsonl`` replayed by a fresh
   :class:`~labkit.peer.Peer`, every block checked again, shown as the state
-  tables of the other notebooks (``labkit.teaching.tables.state_frames``);
+  tables of the other notebooks (``labkit.lessons.tables.state_frames``);
 - **the event feed**: the nodes' recent events merged by time, newest last
   (mined, adopted, reorganised with its depth, requeued, refused with the rule,
   ignored with the reason, failed...), each said in a sentence.
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 import ipywidgets as widgets
 
 from ..errors import LabkitError
-from ..teaching.display import frame_table, tint
+from ..lessons.display import frame_table, tint
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -239,7 +239,7 @@ def state_tables(room: "Classroom", name: str) -> dict[str, "pd.DataFrame"]:
     """``name``'s chain file replayed by a fresh peer (every block checked again): the non-empty state tables."""
     from ..network import Network
     from ..peer import Peer
-    from ..teaching.tables import state_frames
+    from ..lessons.tables import state_frames
 
     network = Network.load(room.network_file)
     peer = Peer(f"{name} (replayed)", network)

@@ -10,7 +10,7 @@ so a new hash, and a new MAC), and re-sign it with their *own* key. What no
 member can do is sign with someone else's key.
 
 On Check, the parts are put back together into a record, exactly as a
-peer would receive it, and audited (``labkit.teaching.audit.audit_record``): the
+peer would receive it, and audited (``labkit.lessons.audit.audit_record``): the
 verdict of ``labkit.chain.judge`` on the earlier blocks' chain, with every
 rule of ``labkit.rules.RULES`` asked, so the table shows that one edited
 byte breaks several seals at once (signature, MAC and proof of work),
@@ -43,12 +43,13 @@ import ipywidgets as widgets
 
 from ..block import Block
 from ..chain import Link, judge
-from ..encoding import StrictJSONError, b64url_decode, b64url_encode, loads_strict
-from ..errors import InvalidBlock, InvalidToken
+from ..encoding import b64url_decode, b64url_encode, loads_strict
+from ..errors import InvalidBlock, InvalidToken, StrictJSONError
 from ..network import Network
 from ..operations import empty_state
-from ..pow import default_miner, token_hash
-from ..teaching.audit import Audit, audit_html, audit_record
+from ..fastmine import default_miner
+from ..pow import token_hash
+from ..lessons.audit import Audit, audit_html, audit_record
 from ..tokens import Payload, parse_timestamp, utc_now
 from ..wallet import Wallet
 

@@ -33,9 +33,10 @@ from ..block import Block
 from ..chain import Entry, Link, mine_block, verify_block
 from ..errors import InvalidBlock, MiningCancelled
 from ..network import Network
-from ..pow import MiningProgress, MiningResult, default_miner, expected_attempts, mine
-from ..teaching.data import DEMO_START
-from ..teaching.display import frame_table, tint
+from ..fastmine import default_miner
+from ..pow import MiningProgress, MiningResult, expected_attempts, mine
+from ..lessons.data import DEMO_START
+from ..lessons.display import frame_table, tint
 from ..wallet import Wallet
 
 if TYPE_CHECKING:  # pragma: no cover

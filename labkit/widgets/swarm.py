@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import ipywidgets as widgets
 
-from ..teaching.display import tint
+from ..lessons.display import tint
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

@@ -1,7 +1,7 @@
 """The 51 % lesson: an attacker with most of the hashpower rewrites history, and how likely that is.
 
 ``majority_attack`` lets bob, with a given share of the hashpower, out-mine
-the honest peers of a lab (``labkit.teaching.lab``) for real: every block of
+the honest peers of a lab (``labkit.lessons.lab``) for real: every block of
 both branches is mined and signed, and the honest peers switch to the branch
 with more work. ``confirmation_frame`` gives the attacker's chance of
 catching up from ``z`` blocks behind: Nakamoto's formula (Bitcoin paper,

@@ -5,7 +5,7 @@ are reproducible; they must never hold anything of value.
 
 data/ lives at the top of the repository. A checkout (and an editable install)
 reads it there; a wheel carries a copy as ``labkit/_data`` (setup.py's build
-step), read with ``importlib.resources``. This module lives in labkit/teaching/,
+step), read with ``importlib.resources``. This module lives in labkit/lessons/,
 so the checkout's root is three folders up.
 
 Files made at run time go to ``work_dir()`` (``work_root`` says where, in one
@@ -34,7 +34,7 @@ def _locate_data() -> Path:
     if installed.is_dir():
         # Installed packages are plain folders (pip unpacks wheels), so this is a real path.
         return Path(str(installed))
-    return Path(__file__).resolve().parents[2] / "data"  # labkit/teaching/data.py -> the checkout
+    return Path(__file__).resolve().parents[2] / "data"  # labkit/lessons/data.py -> the checkout
 
 
 DATA_DIR = _locate_data()

@@ -1,7 +1,7 @@
 """The capstone (notebook 11): the learner's own functions, assembled into a verifier, judged against labkit's.
 
 Each function exercise of notebooks 00-08 that passed its check was saved
-(:mod:`labkit.teaching.mine`). ``assemble()`` loads the ones the verifier
+(:mod:`labkit.course.saved`). ``assemble()`` loads the ones the verifier
 uses and, where the learner has not passed one yet (or its saved file does
 not run), takes labkit's reference instead and says so:
 
@@ -35,7 +35,8 @@ from ..operations import OPERATIONS
 from ..pow import MiningResult, token_hash
 from ..tokens import encode_token
 from ..wallet import Wallet
-from . import cases, hints, mine
+from . import cases, saved
+from .registry import EXERCISES
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -44,17 +45,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["PARTS", "COVERED", "Part", "Decision", "assemble", "parts_frame", "operations_with", "labkit_operations", "verify_chain",
            "labkit_verdicts", "compare_frame", "remine", "fork_choice_input", "fork_frame", "first_broken",
-           "first_broken_cases", "disagreements", "disagreements_cases", "HINTS"]
+           "first_broken_cases", "disagreements", "disagreements_cases"]
 
-# name: (notebook, what it does in the verifier, labkit's reference)
-PARTS: dict[str, tuple[str, str, Callable]] = {
-    "verify_hs256": ("02", "checks each token's MAC (rule mac)", cases.verify_hs256_reference),
-    "check_block": ("04", "checks index, link and proof of work (rules index, link, pow)",
-                    cases.check_block_reference),
-    "transfer_nft": ("06", "runs transfer_nft contracts in the VM (rule contract)", cases.transfer_nft_reference),
-    "mine_nonce": ("03", "re-mines blocks to repair a tampered chain", cases.mine_nonce_reference),
-    "fork_choice": ("07", "picks the tip with the most work among branches", cases.fork_choice_reference),
-}
+# name: (notebook, what it does in the verifier, labkit's reference): the registry's capstone rows.
+PARTS: dict[str, tuple[str, str, Callable]] = {e.name: (e.number, e.capstone, e.reference_function())
+                                               for e in EXERCISES if e.capstone}
 COVERED = {"mac": "verify_hs256", "index": "check_block", "link": "check_block", "pow": "check_block"}
 YOURS, LABKITS = "yours", "labkit's"
 
@@ -75,7 +70,7 @@ class Part:
         return f"{self.whose} {self.name}"
 
 
-def assemble(loader: Callable[[str], Callable | None] = mine.load) -> dict[str, Part]:
+def assemble(loader: Callable[[str], Callable | None] = saved.load) -> dict[str, Part]:
     """The verifier's parts: each saved function of the learner, else labkit's reference (with the reason)."""
     parts = {}
     for name, (notebook, role, reference) in PARTS.items():
@@ -110,9 +105,9 @@ def operations_with(parts: dict[str, Part]) -> dict[str, Callable]:
     def transfer_nft(state, instruction, context) -> None:
         try:
             part.function(state, instruction, context)
-        except ContractError:
+        except (ContractError, KeyboardInterrupt):
             raise
-        except Exception as exc:  # the learner's code may raise anything
+        except BaseException as exc:  # the learner's code may raise anything, SystemExit too
             raise ContractError(f"{part.label} raised {type(exc).__name__}: {exc}") from exc
 
     return {**OPERATIONS, "transfer_nft": transfer_nft}
@@ -139,7 +134,9 @@ def _ask(part: Part, *args: Any) -> tuple[Any, str]:
     """(what the learner's function returned, "") or (None, what it raised)."""
     try:
         return part.function(*args), ""
-    except Exception as exc:  # the learner's code may raise anything: it is reported, not crashed on
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the learner's code may raise anything, sys.exit() too: reported, not crashed on
         return None, f"{part.label} raised {type(exc).__name__}: {exc}"
 
 
@@ -194,8 +191,8 @@ def verify_chain(blocks: Sequence[Block], network: Network, parts: dict[str, Par
             parent, state = seen.entry, seen.state
         elif decision.accepted:  # the learner accepts what labkit refuses: go on from this block, state unchanged
             parent = Link(at, block.hash, seen.time, parent.total_work if parent is not None else 0)
-        else:
-            parent = Link(at, block.hash, seen.time, 0, f"builds on rejected block {index}")
+        else:  # refused by the learner's verifier: what is built on it breaks ancestry, as labkit says why
+            parent = seen.refused_link
     return decisions
 
 
@@ -322,7 +319,3 @@ def disagreements_cases(count: int = 100, seed: int = 12) -> list[tuple]:
         found.append((yours, theirs))
     return found
 
-
-# The hints of the two exercises, in tiers (a nudge, the method, a near-solution), kept with
-# every other exercise's in labkit.teaching.hints, where the student-build leak test reads them.
-HINTS = hints.HINTS["11-your-own-verifier"]

@@ -44,7 +44,7 @@ sat in a few pools with better connections than the average node measured.
 From notebook 09, with the propagation times measured on the classroom's four
 nodes (seconds from a block mined to every node having adopted it)::
 
-    from labkit.teaching import forkrate
+    from labkit.lessons import forkrate
 
     measured = [0.42, 0.38, 0.95, 0.51, 0.47, 1.3, 0.44, 0.61]   # seconds, from the nodes' status
     frame = forkrate.fork_rate_frame(calibration=measured, measured_on=4)

@@ -16,42 +16,47 @@ git-ignored; on a shared install where that cannot be written, a folder of
 the learner's own), or the folder the environment variable
 ``LABKIT_MINE_DIR`` names (tests and the grader point it elsewhere).
 
-The exercises that are kept, by name, with the signature of the function
-``load(name)`` returns and labkit's reference for it:
+The exercises that are kept (``KEPT``, the rows of :mod:`labkit.course.registry`
+marked kept), with the signature of the function ``load(name)`` returns and
+labkit's reference for it (this list is ``registry.kept_list()``):
 
-==================  ===========================================================  ====================================
-name (notebook)     signature                                                    labkit's answer
-==================  ===========================================================  ====================================
-hash_chain (00)     ``hash_chain(lines: list[str]) -> list[str]``: h0 = 64       ``cases.hash_chain_reference``
-                    zeros, h(i+1) = sha256_hex(h(i) + line(i)), one per line
-modular_inverse     ``modular_inverse(e: int, phi: int) -> int``                 ``pow(e, -1, phi)``
-(01)
-verify_hs256 (02)   ``verify_hs256(token: str, secret: bytes) -> bool``: the     ``tokens.check_mac`` (True unless it
-                    token's HS256 MAC is right (False, never an error, for a     raises InvalidToken)
-                    token that does not split into three base64url parts)
-mine_nonce (03)     ``mine_nonce(template: tokens.Payload, secret: bytes,        ``pow.mine(...).nonce``
-                    difficulty: int) -> int``: the first nonce from
-                    ``template.nonce`` up whose token's sha256 meets difficulty
-check_block (04)    ``check_block(block: Block, parent: Entry | None,            ``chain.judge(...).rule`` when it is
-                    network: Network) -> str | None``: the first of the rules    one of the three
-                    "index", "link", "pow" (in that order) the block breaks,
-                    None if it breaks none of them (other rules not asked)
-bencode (05)        ``bencode(value: int | str | bytes | list | dict) -> bytes``  ``libtorrent.bencode``
-transfer_nft (06)   ``transfer_nft(state: dict, instruction: dict,               ``cases.transfer_nft_reference``
-                    context: operations.Context) -> None``: a VM operation,
-                    changes ``state["nfts"]`` or raises ContractError
-fork_choice (07)    ``fork_choice(blocks: dict[str, tuple[str | None, int]])      the rank of ``forks.BlockTree``:
-                    -> str``: blocks maps a block's hash to (its parent's        most total work, then smaller hash
-                    hash or None, its work); the hash of the tip with the        (``cases.fork_choice_reference``)
-                    most total work, a tie going to the smaller hash
-attacker_success    ``attacker_success(q: float, z: int) -> float``              ``race.nakamoto_probability``
-(08)
-==================  ===========================================================  ====================================
+.. kept
+
+- hash_chain (00): ``hash_chain(lines: list[str]) -> list[str]``: h0 = 64 zeros, h(i+1) =
+  sha256_hex(h(i) + line(i)), one per line; labkit's answer:
+  ``labkit.course.cases.hash_chain_reference``
+- modular_inverse (01): ``modular_inverse(e: int, phi: int) -> int``: d with e * d = 1 modulo phi;
+  labkit's answer: ``labkit.course.cases.modular_inverse_reference``
+- verify_hs256 (02): ``verify_hs256(token: str, secret: bytes) -> bool``: the token's HS256 MAC is
+  right (False, never an error, for a token that does not split into three base64url parts);
+  labkit's answer: ``labkit.course.cases.verify_hs256_reference``
+- mine_nonce (03): ``mine_nonce(template: tokens.Payload, secret: bytes, difficulty: int) -> int``:
+  the first nonce from ``template.nonce`` up whose token's sha256 meets difficulty; labkit's answer:
+  ``labkit.course.cases.mine_nonce_reference``
+- check_block (04): ``check_block(block: Block, parent: Entry | None, network: Network) -> str |
+  None``: the first of the rules "index", "link", "pow" (in that order) the block breaks, None if it
+  breaks none of them (other rules not asked); labkit's answer:
+  ``labkit.course.cases.check_block_reference``
+- bencode (05): ``bencode(value: int | str | bytes | list | dict) -> bytes``: BEP 3's encoding, str
+  as UTF-8, dict keys sorted as bytes; TypeError for anything else; labkit's answer:
+  ``labkit.course.cases.bencode_reference``
+- transfer_nft (06): ``transfer_nft(state: dict, instruction: dict, context: operations.Context) ->
+  None``: a VM operation, changes ``state["nfts"]`` or raises ContractError; labkit's answer:
+  ``labkit.course.cases.transfer_nft_reference``
+- fork_choice (07): ``fork_choice(blocks: dict[str, tuple[str | None, int]]) -> str``: blocks maps a
+  block's hash to (its parent's hash or None, its work); the tip with the most total work, a tie
+  going to the smaller hash (labkit.forks.rank); labkit's answer:
+  ``labkit.course.cases.fork_choice_reference``
+- attacker_success (08): ``attacker_success(q: float, z: int) -> float``: the chance an attacker
+  with share q of the hash power ever catches up from z blocks behind (Nakamoto, section 11);
+  labkit's answer: ``labkit.lessons.race.nakamoto_probability``
+
+.. end-kept
 
 For example, in the capstone::
 
-    from labkit.teaching import mine
-    check_block = mine.load("check_block")  # None: not passed yet, use labkit's
+    from labkit.course import saved
+    check_block = saved.load("check_block")  # None: not passed yet, use labkit's
 """
 
 from __future__ import annotations
@@ -67,14 +72,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import SavedCodeError
-from .data import work_dir
+from ..files import atomic_write
+from ..lessons.data import work_dir
+from .registry import EXERCISES
 
-__all__ = ["MINE_ENV", "KEPT", "mine_dir", "keep", "load", "saved", "module_source"]
+__all__ = ["MINE_ENV", "KEPT", "mine_dir", "keep", "load", "names", "module_source"]
 
 MINE_ENV = "LABKIT_MINE_DIR"
-# The names check_against keeps, in course order (the table above).
-KEPT = ("hash_chain", "modular_inverse", "verify_hs256", "mine_nonce", "check_block", "bencode",
-        "transfer_nft", "fork_choice", "attacker_success")
+# The names whose code the capstone may load, in course order (the list above).
+KEPT = tuple(e.name for e in EXERCISES if e.kept)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLAIN = (int, float, str, bytes, bool, type(None))
 
@@ -171,7 +177,7 @@ def module_source(function: Callable) -> str:
             else:
                 missing.append(f"# {name}: a {type(value).__name__} from the notebook, not saved")
     parts = [
-        f'"""{function.__name__}: the learner\'s code, saved when its exercise passed (labkit.teaching.mine)."""',
+        f'"""{function.__name__}: the learner\'s code, saved when its exercise passed (labkit.course.saved)."""',
         "from __future__ import annotations  # annotations name things the notebook imported",
         "\n".join(sorted(set(imports))), "\n".join(sorted(set(constants))), "\n".join(missing),
         *reversed(definitions),
@@ -186,13 +192,12 @@ def keep(name: str, function: Callable) -> Path:
     if function.__name__ != name:
         source += f"\n{name} = {function.__name__}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(source, encoding="utf-8")
-    os.replace(temporary, path)  # a half-written file is never loaded
-    return path
+    # a new temporary file of a unique name (O_EXCL: never one that is there, a symlink above all),
+    # then renamed over the saved file: a half-written file is never loaded, and no write follows a link
+    return atomic_write(path, source.encode("utf-8"))
 
 
-def saved() -> list[str]:
+def names() -> list[str]:
     """The names of the exercises whose code is saved, in course order (others after, sorted)."""
     folder = mine_dir()
     found = {p.stem for p in folder.glob("*.py")} if folder.is_dir() else set()
@@ -210,7 +215,9 @@ def load(name: str) -> Callable | None:
     namespace: dict[str, Any] = {"__name__": f"labkit_mine_{name}", "__file__": str(path)}
     try:
         exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
-    except Exception as exc:  # the learner's file may fail in any way; say which file and why
+    except KeyboardInterrupt:
+        raise  # the learner stopping the kernel, not a fault of the file
+    except BaseException as exc:  # the file may fail in any way, sys.exit() included; say which file and why
         raise SavedCodeError(name, f"{path} does not run: {type(exc).__name__}: {exc}") from exc
     function = namespace.get(name)
     if not callable(function):

@@ -1,6 +1,6 @@
 """Styled tables for notebooks: a validation table with rejected blocks in red, and state diffs.
 
-``labkit.teaching.tables`` turns the chain and the VM state into plain DataFrames;
+``labkit.lessons.tables`` turns the chain and the VM state into plain DataFrames;
 this module returns pandas ``Styler`` objects built on them, which display
 themselves in a notebook. Each highlight is also a CSS class on its cell
 (``labkit-invalid``, ``labkit-new``, ``labkit-changed``), so tests and the
@@ -149,12 +149,12 @@ def frame_table(frame: "pd.DataFrame", *, caption: str | None = None, missing: s
 def verdicts_table(frame: "pd.DataFrame") -> "Styler":
     """Colour every row whose ``valid`` column is False red; hashes in monospace.
 
-    ``frame`` is a table from ``labkit.teaching.tables.chain_frame`` or ``report_frame``.
+    ``frame`` is a table from ``labkit.lessons.tables.chain_frame`` or ``report_frame``.
     """
     import pandas as pd
 
     if "valid" not in frame.columns:
-        raise ValueError("the table needs a boolean 'valid' column (see labkit.teaching.tables)")
+        raise ValueError("the table needs a boolean 'valid' column (see labkit.lessons.tables)")
     invalid = ~frame["valid"].astype(bool)
     mask = pd.DataFrame({c: invalid for c in frame.columns}, index=frame.index)
 
@@ -205,7 +205,7 @@ def _same(a: Any, b: Any) -> bool:
 def changes_frame(before: "pd.DataFrame", after: "pd.DataFrame") -> "pd.DataFrame":
     """A DataFrame shaped like ``after``: "new" for cells of new rows, "changed" for changed cells, "" otherwise.
 
-    Rows are matched by index (the record ids of ``labkit.teaching.tables``); a column
+    Rows are matched by index (the record ids of ``labkit.lessons.tables``); a column
     that was not there before counts as changed where it holds a value.
     """
     import pandas as pd

@@ -1,4 +1,4 @@
-"""labkit.teaching.mine: a learner's function saved with what it uses from the notebook, loaded back alone."""
+"""labkit.course.saved: a learner's function saved with what it uses from the notebook, loaded back alone."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import textwrap
 import pytest
 
 from labkit.errors import SavedCodeError
-from labkit.teaching import mine
+from labkit.course import saved
 
 # A notebook cell, as a kernel runs it: in __main__, its source in a file the kernel writes.
 CELL = """
 import hashlib
-from labkit.teaching.factoring import pollard_rho
+from labkit.lessons.factoring import pollard_rho
 from labkit.tokens import format_timestamp
 
 SALT = "labkit"  # a plain constant the function reads
@@ -53,39 +53,56 @@ def helper(text: str) -> str:
 
 @pytest.fixture(autouse=True)
 def folder(monkeypatch, tmp_path):
-    monkeypatch.setenv(mine.MINE_ENV, str(tmp_path / "mine"))
+    monkeypatch.setenv(saved.MINE_ENV, str(tmp_path / "mine"))
     return tmp_path / "mine"
 
 
 def test_the_folder_is_work_mine_unless_the_environment_names_one(monkeypatch, folder, tmp_path):
-    assert mine.mine_dir() == folder
-    monkeypatch.delenv(mine.MINE_ENV)
+    assert saved.mine_dir() == folder
+    monkeypatch.delenv(saved.MINE_ENV)
     monkeypatch.delenv("LABKIT_WORK_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert mine.mine_dir() == tmp_path / "work" / "mine"  # labkit's work folder, beside the notebook
+    assert saved.mine_dir() == tmp_path / "work" / "mine"  # labkit's work folder, beside the notebook
 
 
 def test_keep_and_load_round_trip_with_what_the_function_uses(folder, cell):
-    path = mine.keep("uses_everything", cell["uses_everything"])
+    path = saved.keep("uses_everything", cell["uses_everything"])
     assert path == folder / "uses_everything.py"
-    loaded = mine.load("uses_everything")
+    loaded = saved.load("uses_everything")
     assert loaded is not cell["uses_everything"] and loaded("x") == cell["uses_everything"]("x")
     assert loaded("x")[1:] == (True, [1, 2], "format_timestamp")
     source = path.read_text()
-    assert "import hashlib" in source and "from labkit.teaching.factoring import pollard_rho" in source
+    assert "import hashlib" in source and "from labkit.lessons.factoring import pollard_rho" in source
     assert "SALT = 'labkit'" in source and "def helper" in source and "window" not in source
     assert "encode =" not in source
 
 
+def test_keep_never_writes_through_a_symlink(folder, cell, tmp_path):
+    # a classmate's (or a careless) symlink at the old fixed temporary name, or at the saved file itself,
+    # must not make keep() write into the file it points to
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder.mkdir()
+    (folder / ".uses_everything.py.tmp").symlink_to(victim)
+    path = saved.keep("uses_everything", cell["uses_everything"])
+    assert victim.read_text() == "precious" and not path.is_symlink()
+    assert saved.load("uses_everything")("x") == cell["uses_everything"]("x")
+    path.unlink()
+    path.symlink_to(victim)
+    saved.keep("uses_everything", cell["uses_everything"])
+    assert victim.read_text() == "precious" and not path.is_symlink()
+    assert sorted(p.name for p in folder.iterdir()) == [".uses_everything.py.tmp", "uses_everything.py"]
+
+
 def test_a_name_that_cannot_be_saved_is_named_and_fails_clearly_when_called(cell):
-    source = mine.keep("uses_the_window", cell["uses_the_window"]).read_text()
+    source = saved.keep("uses_the_window", cell["uses_the_window"]).read_text()
     assert "# window: a object from the notebook, not saved" in source
     with pytest.raises(NameError, match="window"):
-        mine.load("uses_the_window")()
+        saved.load("uses_the_window")()
 
 
 def test_the_saved_file_runs_in_a_fresh_interpreter(folder, cell):
-    mine.keep("uses_everything", cell["uses_everything"])
+    saved.keep("uses_everything", cell["uses_everything"])
     code = textwrap.dedent(f"""
         import runpy
         ns = runpy.run_path({str(folder / 'uses_everything.py')!r})
@@ -96,44 +113,44 @@ def test_the_saved_file_runs_in_a_fresh_interpreter(folder, cell):
 
 
 def test_a_function_kept_under_another_name_is_found_by_that_name():
-    mine.keep("fork_choice", helper)
-    assert mine.load("fork_choice")("y") == helper("y")
-    assert mine.saved() == ["fork_choice"]
+    saved.keep("fork_choice", helper)
+    assert saved.load("fork_choice")("y") == helper("y")
+    assert saved.names() == ["fork_choice"]
 
 
 def test_load_of_an_exercise_never_passed_is_none():
-    assert mine.load("check_block") is None
+    assert saved.load("check_block") is None
 
 
 def test_saved_lists_course_order_first(folder):
     for name in ("zeta", "check_block", "hash_chain"):
-        mine.keep(name, helper)
-    assert mine.saved() == ["hash_chain", "check_block", "zeta"]
+        saved.keep(name, helper)
+    assert saved.names() == ["hash_chain", "check_block", "zeta"]
 
 
 @pytest.mark.parametrize("name", ["../evil", "a b", "", "1abc", "x.py"])
 def test_a_name_that_is_not_an_identifier_is_refused(name):
     with pytest.raises(SavedCodeError, match="named like a Python function"):
-        mine.keep(name, helper)
+        saved.keep(name, helper)
     with pytest.raises(SavedCodeError):
-        mine.load(name)
+        saved.load(name)
 
 
 def test_a_saved_file_that_does_not_run_or_lacks_the_function_is_reported(folder):
     folder.mkdir(parents=True)
     (folder / "broken.py").write_text("def broken(:\n")
     with pytest.raises(SavedCodeError, match="does not run: SyntaxError"):
-        mine.load("broken")
+        saved.load("broken")
     (folder / "empty.py").write_text("x = 1\n")
     with pytest.raises(SavedCodeError, match="defines no function 'empty'"):
-        mine.load("empty")
+        saved.load("empty")
 
 
 def test_a_function_without_source_cannot_be_kept():
     with pytest.raises(SavedCodeError, match="no source"):
-        mine.keep("builtin", len)
+        saved.keep("builtin", len)
 
 
 def test_every_kept_name_is_documented_with_its_signature():
-    for name in mine.KEPT:
-        assert f"``{name}(" in mine.__doc__, name
+    for name in saved.KEPT:
+        assert f"``{name}(" in saved.__doc__, name

@@ -9,7 +9,7 @@ import pytest
 
 from labkit import fastmine
 from labkit.pow import meets_difficulty, token_hash
-from labkit.teaching.measure import COLUMNS, measure_mining, plot_mining, summary_frame, trial_template
+from labkit.lessons.powtrials import COLUMNS, measure_mining, plot_mining, summary_frame, trial_template
 from labkit.tokens import encode_token
 
 

@@ -1,6 +1,6 @@
 """The attacks: what a class tries against a blockchain, one function per attack, each refused.
 
-Each attack is a function of a lab (``labkit.teaching.lab.make_lab()``: three
+Each attack is a function of a lab (``labkit.lessons.lab.make_lab()``: three
 honest peers) that builds what a cheater would send, offers it to every peer
 through ``Lab.attempt`` and returns an ``AttackResult``: what was tried,
 whether it was accepted, the rule that refused it and why, and whether any
@@ -12,7 +12,7 @@ network's HS256 secret, like every member, so he can write valid MACs and
 valid signatures of his own. What he cannot do is sign as alice, redo the
 proof of work of a whole branch for free, or make a peer run a contract twice.
 The attack that succeeds, out-mining the honest peers with most of the
-hashpower, is in ``labkit.teaching.race``.
+hashpower, is in ``labkit.lessons.race``.
 
 References: RFC 8725 (JWT best current practices: "none", algorithm
 confusion); T. McLean, "Critical vulnerabilities in JSON Web Token libraries" (2015).
