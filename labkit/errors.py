@@ -25,6 +25,7 @@ __all__ = [
     "NotAccepted",
     "UnknownSigner",
     "ConfigError",
+    "WorkFolderError",
     "ContractError",
     "InvalidProof",
     "MiningCancelled",
@@ -159,6 +160,15 @@ class NotAccepted(LabkitError):
 
 class ConfigError(LabkitError, ValueError):
     """A network configuration is missing, malformed or unsafe."""
+
+
+class WorkFolderError(LabkitError, PermissionError):
+    """No folder for run-time files can be used: the one named cannot be created, written, or is another user's."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"cannot keep labkit's files in {path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 # --- the VM -----------------------------------------------------------------

@@ -46,7 +46,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import re
 import stat
@@ -244,16 +243,10 @@ def _verdict(expected: Expected | None, learner: list[Cell], reply) -> tuple[str
 
 
 def granted_cpus() -> int:
-    """The CPUs this process may use: its affinity, and its cgroup's cpu.max quota when there is one."""
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    for quota_file in ("/sys/fs/cgroup/cpu.max",):
-        try:
-            quota, period = Path(quota_file).read_text().split()[:2]
-        except (OSError, ValueError):
-            continue
-        if quota != "max" and int(period) > 0:
-            count = min(count, max(1, math.ceil(int(quota) / int(period))))
-    return max(1, count)
+    """The CPUs this process may use: ``fastmine.available_cores`` (its affinity, capped by its cgroup's quota)."""
+    from ..fastmine import available_cores  # the one place that reads cpu.max (v2) and the cfs quota (v1)
+
+    return available_cores()
 
 
 def grade(folder: str | os.PathLike, *, timeout: float = 120, reference: str | os.PathLike | None = None,
