@@ -25,7 +25,9 @@ settings.load_profile("labkit")
 
 def pytest_collection_modifyitems(config, items):
     from areas import area_of, is_slow
+    from waiting import timeout_factor
 
+    factor = timeout_factor()
     for item in items:
         filename = item.path.name
         area = area_of(filename, item.name, getattr(item, "fixturenames", ()))
@@ -33,6 +35,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(area)
         if is_slow(filename, item.name):
             item.add_marker("slow")
+        if factor != 1:
+            _scale_time_limit(item, config, factor)
+
+
+def _scale_time_limit(item, config, factor: float) -> None:
+    """pytest-timeout's limit for ``item`` (its mark, else --timeout or the ini's) times LABKIT_TIMEOUT_FACTOR."""
+    mark = item.get_closest_marker("timeout")
+    kwargs = dict(mark.kwargs) if mark else {}
+    seconds = mark.args[0] if mark and mark.args else kwargs.pop("timeout", None)
+    if seconds is None:
+        seconds = config.getoption("timeout", None) or config.getini("timeout")
+    if seconds and float(seconds) > 0:  # 0 means no limit
+        item.add_marker(pytest.mark.timeout(float(seconds) * factor, **kwargs), append=False)
 
 
 # --- the browser tests' Chromium: one Playwright for the whole session ---------------------------

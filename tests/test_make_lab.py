@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from waiting import WaitTimeout, scaled, wait_until
+from waiting import WaitTimeout, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90  # s, for JupyterLab to print its address and answer (seconds on a quiet machine)
 
-pytestmark = [pytest.mark.timeout(scaled(START_TIMEOUT + 60)),
+pytestmark = [pytest.mark.timeout(START_TIMEOUT + 60),  # scaled by LABKIT_TIMEOUT_FACTOR in conftest.py
               pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")]
 
 

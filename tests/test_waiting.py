@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +60,28 @@ def test_a_bad_factor_is_refused_by_name(monkeypatch, text):
     monkeypatch.setenv(FACTOR_ENV, text)
     with pytest.raises(ValueError, match=FACTOR_ENV):
         scaled(1)
+
+
+# --- a test's own time limit (pytest-timeout) is scaled too, by conftest.py -----------------------------
+
+
+@pytest.mark.timeout(7, method="thread")
+def test_a_tests_own_time_limit_is_scaled(request):
+    mark = request.node.get_closest_marker("timeout")
+    assert mark.args == (7 * timeout_factor(),)
+    assert mark.kwargs == {"method": "thread"}
+
+
+def test_the_default_time_limit_is_scaled(request):
+    mark = request.node.get_closest_marker("timeout")
+    default = float(request.config.getini("timeout"))
+    assert (mark.args[0] if mark else default) == default * timeout_factor()
+
+
+def test_under_a_factor_the_time_limits_are_scaled():
+    """The two tests above, run again with LABKIT_TIMEOUT_FACTOR=3 (at factor 1 nothing is added)."""
+    here = Path(__file__)
+    env = {**os.environ, FACTOR_ENV: "3", "PYTHONPATH": str(here.parent.parent)}
+    done = subprocess.run([sys.executable, "-m", "pytest", str(here), "-q", "-p", "no:cacheprovider",
+                           "-k", "time_limit_is_scaled"], capture_output=True, text=True, timeout=scaled(120), env=env)
+    assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
