@@ -8,7 +8,7 @@ the test with ``timed out after 30 s waiting for <what>``.
 Every time-out a test waits on goes through ``scaled``: on a slow or busy
 machine ``LABKIT_TIMEOUT_FACTOR=3 make test`` gives every wait three times as
 long, as bitcoin's functional test framework does with ``--timeout-factor``.
-The time-outs written in the tests are those of an idle two-core machine.
+conftest.py scales each test's own time limit (pytest-timeout's) by the same factor.
 """
 
 from __future__ import annotations
