@@ -121,6 +121,7 @@ SLOW = frozenset({
     "test_faults.py",  # 80 s: four live nodes in network namespaces, killed, partitioned, disks filled
     "test_fuzz.py",  # 15 s: hypothesis mutates chains (300 examples; `make fuzz` runs 10,000)
     "test_grade.py",  # 30 s: grades notebooks in kernels, one kernel per notebook and student
+    "test_make_lab.py",  # 20 s: make lab starts JupyterLab
     "test_third_party.py",  # 15 s: aria2c and labkit exchange 4 MiB both ways
     "test_wheel.py",  # 15 s: builds the wheel and installs it in a fresh venv
 })

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -78,10 +74,14 @@ def test_the_default_time_limit_is_scaled(request):
     assert (mark.args[0] if mark else default) == default * timeout_factor()
 
 
-def test_under_a_factor_the_time_limits_are_scaled():
-    """The two tests above, run again with LABKIT_TIMEOUT_FACTOR=3 (at factor 1 nothing is added)."""
-    here = Path(__file__)
-    env = {**os.environ, FACTOR_ENV: "3", "PYTHONPATH": str(here.parent.parent)}
-    done = subprocess.run([sys.executable, "-m", "pytest", str(here), "-q", "-p", "no:cacheprovider",
-                           "-k", "time_limit_is_scaled"], capture_output=True, text=True, timeout=scaled(120), env=env)
-    assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+def test_under_a_factor_a_tests_mark_and_the_default_limit_are_scaled(request):
+    """What conftest.py does to each collected test when LABKIT_TIMEOUT_FACTOR is not 1 (here, to a stand-in)."""
+    from conftest import _scale_time_limit
+
+    marked = pytest.Function.from_parent(request.node.parent, name="test_a_tests_own_time_limit_is_scaled")
+    _scale_time_limit(marked, request.config, 3)
+    assert marked.get_closest_marker("timeout").args == (21,)
+    assert marked.get_closest_marker("timeout").kwargs == {"method": "thread"}
+    plain = pytest.Function.from_parent(request.node.parent, name="test_the_default_time_limit_is_scaled")
+    _scale_time_limit(plain, request.config, 2)
+    assert plain.get_closest_marker("timeout").args == (2 * float(request.config.getini("timeout")),)
