@@ -16,7 +16,7 @@ tokens         a block's JWT: claims, strict decoding, the timestamp grammar 02
 block          the block record: token, signature, signer                    02
 pow            proof of work: difficulty, hashes, the reference miner        03
 fastmine       the fast miner (the default): same nonces, found sooner       03
-names          ids and names: NFC, nothing invisible, the same everywhere    06
+names          ids NFKC, names NFC, nothing invisible, the same everywhere   06
 operations     the contract operations and the token, a dispatch table       06, 10
 vm             executing a contract: one pure function, and the OISC VM      06
 rules          every rule a block must pass, one row each                    04
@@ -27,6 +27,7 @@ forks          the block tree: branches, orphans, fork choice by most work   08
 peer           a peer: its tree, its canonical chain and that chain's state  07
 files          files written atomically, paths checked before use            07
 terminal       user text made safe to print on a terminal                    07
+arguments      command-line values checked before anything is made           07
 merkle         Merkle roots and inclusion proofs, Bitcoin's construction     10
 =============  ============================================================  ========
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import arguments
+from .arguments import error_line
 from .errors import LabkitError
 from .terminal import printable
 
@@ -250,100 +251,43 @@ def cmd_network_new(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    """Run every student's notebooks and write one CSV row per student and exercise."""
-    from .course.grade import STATUSES, grade, instructor_notebooks, submissions, write_grades
+    """Grade every student's exercises in a sandbox; write the grades, the gradebook and each student's feedback."""
+    from .course.grade import STATUSES, grade, granted_cpus, instructor_notebooks, submissions, write_grades, \
+        write_gradebook
 
-    found = submissions(args.submissions)  # refuses an empty folder before any kernel starts
+    found = submissions(args.submissions)  # refuses an empty folder before any sandbox starts
     count = sum(len(notebooks) for notebooks in found.values())
-    print(f"grading {count} notebook(s) of {len(found)} student(s), at most {args.timeout:g} s each")
+    jobs = args.jobs or granted_cpus()
+    print(f"grading {count} notebook(s) of {len(found)} student(s), {jobs} at a time, at most {args.timeout:g} s each")
     reference = args.reference if args.reference is not None else instructor_notebooks()
 
     def progress(student: str, notebook: str, rows, seconds: float) -> None:
         counts = ", ".join(f"{sum(r.status == s for r in rows)} {s}" for s in STATUSES)
         print(f"  {printable(student)} {printable(notebook)}: {counts} ({seconds:.1f} s)", flush=True)
 
-    rows = grade(args.submissions, timeout=args.timeout, reference=reference, progress=progress)
+    rows = grade(args.submissions, timeout=args.timeout, reference=reference, jobs=jobs, progress=progress)
     write_grades(rows, args.out)
-    print(f"wrote {printable(args.out)}: {len(rows)} row(s)")
+    folder = Path(args.out).parent
+    written = write_gradebook(rows, folder / "gradebook.csv", folder / "feedback")
+    print(f"wrote {printable(args.out)}: {len(rows)} row(s); {printable(written[0])}; "
+          f"{len(written) - 1} feedback file(s) in {printable(folder / 'feedback')}")
     return 0
 
 
 # --- checking arguments before anything is done ---------------------------------------------------
-# Each returns the value checked or raises ArgumentTypeError, which the parser prints as one error line.
-
-
-def _checked(check, *, empty: str = "an empty path"):
-    """An argparse type from a check that raises LabkitError (or OSError)."""
-    def convert(value: str):
-        if value == "":
-            raise argparse.ArgumentTypeError(empty)
-        try:
-            return check(value)
-        except (LabkitError, OSError) as exc:
-            from .files import describe
-
-            raise argparse.ArgumentTypeError(describe(exc) if isinstance(exc, OSError) else str(exc)) from None
-    return convert
-
-
-def _input_file(limit: int):
-    from .files import check_regular
-
-    return _checked(lambda value: str(check_regular(value, limit=limit)))
-
-
-def _new_file(value: str) -> str:
-    from .files import check_new_file
-
-    return str(_checked(check_new_file)(value))
-
-
-def _folder(value: str) -> Path:
-    from .files import check_folder
-
-    return _checked(lambda v: check_folder(v, create=True))(value)
-
-
-def _existing_folder(value: str) -> Path:
-    from .files import check_folder
-
-    return _checked(check_folder)(value)
-
-
-def _output_file(value: str) -> Path:
-    from .files import check_new_file
-
-    return _checked(lambda v: check_new_file(v, overwrite=True))(value)
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = float("nan")
-    if not 1 <= seconds <= 86400:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"the time-out is a number of seconds from 1 to 86400, not {value!r}")
-    return seconds
-
-
-def _text(value: str, *, what: str = "the value") -> str:
-    """Text given on the command line must be UTF-8 (Python keeps other bytes as lone surrogates)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise argparse.ArgumentTypeError(f"{what} {value!r} is not valid UTF-8") from None
-    return value
+# Each returns the value checked or raises ArgumentTypeError, which the parser prints as one error line;
+# the general ones (numbers, paths, addresses) are labkit.arguments', shared with the node's commands.
 
 
 def _secret(value: str) -> str:
-    _text(value, what="the secret")
+    arguments.text(value, what="the secret")
     if not value:
         raise argparse.ArgumentTypeError("the secret must not be empty")
     return value
 
 
 def _network_name(value: str) -> str:
-    _text(value, what="the network name")
+    arguments.text(value, what="the network name")
     if not value or len(value) > 64 or not value.isprintable():
         raise argparse.ArgumentTypeError(f"the network name {value!r} must be 1 to 64 printable "
                                          "characters")
@@ -353,18 +297,14 @@ def _network_name(value: str) -> str:
 def _difficulty(value: str) -> int:
     from .pow import MAX_DIFFICULTY
 
-    # Only ASCII digits: int() would also take "٣", "1_0" and " 3 "; never nan, inf, negatives or 10**100.
-    if not re.fullmatch(r"[0-9]{1,3}", value) or int(value) > MAX_DIFFICULTY:
-        raise argparse.ArgumentTypeError(f"difficulty must be a whole number of hex zeros from 0 to "
-                                         f"{MAX_DIFFICULTY}, not {value!r}")
-    return int(value)
+    return arguments.whole_number(0, MAX_DIFFICULTY, "difficulty", unit="hex zeros")(value)
 
 
 def _name(value: str) -> str:
     from .network import check_name
 
-    _text(value, what="the name")
-    return _checked(check_name, empty="a member name must not be empty")(value)
+    arguments.text(value, what="the name")
+    return arguments.checked(check_name, empty="a member name must not be empty")(value)
 
 
 def _member(value: str) -> tuple[str, str]:
@@ -374,14 +314,14 @@ def _member(value: str) -> tuple[str, str]:
     if not sep or not path:
         raise argparse.ArgumentTypeError(f"--member takes NAME=PUBLIC_KEY.pem, not {value!r}")
     _name(name)
-    return name, _input_file(MAX_KEY_FILE_BYTES)(path)
+    return name, arguments.input_file(MAX_KEY_FILE_BYTES)(path)
 
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one ``error:`` line, like every other refusal."""
 
     def error(self, message: str):
-        self.exit(2, f"error: {printable(message)} (see: {self.prog} --help)\n")
+        self.exit(2, f"error: {error_line(message)} (see: {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -393,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the seed's scenario with three peers")
-    demo.add_argument("--workdir", type=_folder,
+    demo.add_argument("--workdir", type=arguments.folder,
                       help="folder for the blocks files (default: a new temporary folder)")
     demo.add_argument("--difficulty", type=_difficulty, default=None,
                       help="hex zeros, 0 to 8 (default: the demo network's, 2)")
@@ -401,13 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     verify = sub.add_parser("verify", help="verify and execute a blocks file; exit 1 if any block is rejected")
-    verify.add_argument("blocks_file", type=_input_file(MAX_FILE_BYTES))
-    verify.add_argument("--network", type=_input_file(MAX_CONFIG_BYTES),
+    verify.add_argument("blocks_file", type=arguments.input_file(MAX_FILE_BYTES))
+    verify.add_argument("--network", type=arguments.input_file(MAX_CONFIG_BYTES),
                         help="network configuration JSON (default: data/demo-network.json)")
     verify.add_argument("--difficulty", type=_difficulty, default=None, help="override the network's difficulty")
     verify.add_argument("--tables", action="store_true", help="print the state tables afterwards")
     verify.add_argument("--seed-secret", type=_secret, help="read a file the seed wrote: its HS256 secret ...")
-    verify.add_argument("--signer-key", type=_input_file(MAX_KEY_FILE_BYTES),
+    verify.add_argument("--signer-key", type=arguments.input_file(MAX_KEY_FILE_BYTES),
                         help="... and its signer's public key PEM file (with --difficulty)")
     verify.set_defaults(func=cmd_verify)
 
@@ -416,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     new_wallet.add_argument("name", type=_name,
                             help="1 to 32 letters, digits, '_', '-' or '.', starting with a letter or digit, "
                                  "not ending in '.pub'")
-    new_wallet.add_argument("--dir", type=_folder, default=".", help="folder for the key files (default: .)")
+    new_wallet.add_argument("--dir", type=arguments.folder, default=".", help="folder for the key files (default: .)")
     new_wallet.set_defaults(func=cmd_wallet_new)
 
     network = sub.add_parser("network", help="make a classroom network").add_subparsers(dest="action", required=True)
@@ -426,18 +366,22 @@ def build_parser() -> argparse.ArgumentParser:
     new_network.add_argument("--difficulty", type=_difficulty, default=3,
                              help="hex zeros every block needs, 0 to 8 (default: 3)")
     new_network.add_argument("--name", type=_network_name, default="classroom")
-    new_network.add_argument("--out", type=_new_file, default="classroom.json",
+    new_network.add_argument("--out", type=arguments.new_file, default="classroom.json",
                              help="where to write it, a file that does not exist yet (default: classroom.json)")
     new_network.set_defaults(func=cmd_network_new)
 
-    grade = sub.add_parser("grade", help="run each student's notebooks; one CSV row per student and exercise")
-    grade.add_argument("submissions", type=_existing_folder,
+    grade = sub.add_parser("grade", help="grade each student's exercises in a sandbox: grades.csv, gradebook.csv "
+                                         "and feedback/ beside it")
+    grade.add_argument("submissions", type=arguments.existing_folder,
                        help="a folder with one folder per student, holding their notebooks (NN-topic.ipynb)")
-    grade.add_argument("--out", type=_output_file, default="grades.csv",
+    grade.add_argument("--out", type=arguments.output_file, default="grades.csv",
                        help="the CSV to write, replaced if it exists (default: grades.csv)")
-    grade.add_argument("--timeout", type=_seconds, default=300,
-                       help="seconds each notebook may run before its unfinished checks are errors (default: 300)")
-    grade.add_argument("--reference", type=_existing_folder, default=None,
+    grade.add_argument("--timeout", type=arguments.seconds(1, 86400), default=120,
+                       help="seconds one notebook's exercises may run in the sandbox before those not yet "
+                            "answered are errors (default: 120)")
+    grade.add_argument("--jobs", type=arguments.whole_number(1, 256, "--jobs"), default=None,
+                       help="notebooks graded at once (default: the CPUs this process is granted)")
+    grade.add_argument("--reference", type=arguments.existing_folder, default=None,
                        help="the instructor's notebooks, which say which exercises each notebook has "
                             "(default: notebooks/ of this checkout)")
     grade.set_defaults(func=cmd_grade)
@@ -467,7 +411,7 @@ def _undone_on_failure(workdir: Path):
 
 
 def _fail(message: str) -> int:
-    print(f"error: {printable(message)}", file=sys.stderr)
+    print(f"error: {error_line(message)}", file=sys.stderr)
     return 2
 
 

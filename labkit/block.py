@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from .encoding import StrictJSONError, loads_strict
-from .errors import InvalidRecord
+from .encoding import loads_strict
+from .errors import InvalidRecord, StrictJSONError
 from .pow import token_hash
 from .tokens import MAX_TOKEN_BYTES, Payload, decode_token
 from .wallet import Wallet

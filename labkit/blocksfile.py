@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
 from .block import MAX_LINE_BYTES, Block
-from .errors import InvalidRecord
-from .files import FileRefused, atomic_write, open_regular, refused
+from .errors import FileRefused, InvalidRecord
+from .files import atomic_write, open_regular, refused
 
 __all__ = ["MAX_FILE_BYTES", "MAX_LINES", "LineProblem", "LoadResult", "parse_lines", "load_blocks",
            "save_blocks"]

@@ -33,11 +33,11 @@ import enum
 import html
 
 from .block import Block
-from .errors import InvalidBlock, InvalidToken, RuleBroken
+from .errors import InvalidBlock, InvalidToken, RuleBroken, TooEarly
 from .network import Network
 from .operations import Context, Operation, empty_state
 from .pow import Miner, expected_attempts
-from .rules import CHECKS, QUESTIONS, RULES, BlockContext, NotAsked, TooEarly, Waiting
+from .rules import CHECKS, QUESTIONS, RULES, BlockContext, NotAsked, Waiting
 from .tokens import GENESIS_HASH, Payload, format_timestamp, utc_now
 from .vm import State, state_digest
 from .wallet import Wallet
@@ -59,6 +59,7 @@ __all__ = [
     "verify_block",
     "validate_blocks",
     "mine_block",
+    "stamp",
     "Chain",
 ]
 
@@ -218,8 +219,11 @@ class Verdict:
     @property
     def link(self) -> Link:
         """What this block establishes for a block built on it."""
-        if self.entry is not None:
-            return self.entry.link
+        return self.entry.link if self.entry is not None else self.refused_link
+
+    @property
+    def refused_link(self) -> Link:
+        """The link of this block taken as refused (even if it passed): a block on it breaks ``ancestry``."""
         broken = self.broken
         refused = (broken.detail if broken is not None and broken.rule == "ancestry"
                    else f"builds on rejected block {self.index}")
@@ -357,6 +361,18 @@ def validate_blocks(
             state = verdict.state
 
 
+def stamp(parent: Entry | Link | None, now: dt.datetime | None = None) -> dt.datetime:
+    """The time a miner stamps on a block: its clock, but never earlier than the parent's time.
+
+    A parent from a classmate's fast clock (within the allowed skew) is valid; a block
+    stamped earlier than it would break the timestamp rule, so the miner waits for no
+    one and stamps the parent's time instead.
+    """
+    now = now or utc_now()
+    parent_time = parent.payload.time if isinstance(parent, Entry) else getattr(parent, "time", None)
+    return max(now, parent_time) if parent_time is not None else now
+
+
 def mine_block(
     network: Network,
     wallet: Wallet,
@@ -368,14 +384,17 @@ def mine_block(
     progress=None,
     cancel=None,
 ) -> Block:
-    """Mine a block on ``parent`` (None for the first block) and sign it with ``wallet``."""
+    """Mine a block on ``parent`` (None for the first block) and sign it with ``wallet``.
+
+    Without ``timestamp`` the block is stamped now, never earlier than its parent (:func:`stamp`).
+    """
     if isinstance(parent, Entry):
         parent = parent.link
     if miner is None:
-        from .pow import default_miner
+        from .fastmine import default_miner
 
         miner = default_miner()
-    timestamp = timestamp or utc_now()
+    timestamp = timestamp or stamp(parent)
     template = Payload(
         prev_hash=GENESIS_HASH if parent is None else parent.hash,
         timestamp=format_timestamp(timestamp),

@@ -15,7 +15,9 @@ import json
 import re
 from typing import Any
 
-__all__ = ["StrictJSONError", "loads_strict", "dumps_canonical", "b64url_encode", "b64url_decode"]
+from .errors import StrictJSONError
+
+__all__ = ["loads_strict", "dumps_canonical", "b64url_encode", "b64url_decode"]
 
 # Integers beyond this many digits are refused: nothing in a block needs them
 # and Python would happily spend seconds on a million-digit nonce.
@@ -26,10 +28,6 @@ MAX_INT_DIGITS = 40
 MAX_DEPTH = 32
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-
-
-class StrictJSONError(ValueError):
-    """The text is not JSON, or uses a spelling strict parsing refuses."""
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
@@ -58,9 +56,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check_depth(text: str) -> None:
-    """Refuse arrays and objects nested more than MAX_DEPTH deep (brackets inside strings do not count)."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
+def _check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse arrays and objects nested more than ``max_depth`` deep (brackets inside strings do not count)."""
+    if text.count("[") + text.count("{") <= max_depth:
         return
     depth, in_string, escaped = 0, False, False
     for char in text:
@@ -75,20 +73,24 @@ def _check_depth(text: str) -> None:
             in_string = True
         elif char in "[{":
             depth += 1
-            if depth > MAX_DEPTH:
-                raise StrictJSONError(f"nested more than {MAX_DEPTH} deep")
+            if depth > max_depth:
+                raise StrictJSONError(f"nested more than {max_depth} deep")
         elif char in "]}":
             depth -= 1
 
 
-def loads_strict(text: str | bytes) -> Any:
-    """Parse JSON, refusing duplicate keys, NaN/Infinity, huge numbers, deep nesting and lone surrogates."""
+def loads_strict(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON, refusing duplicate keys, NaN/Infinity, huge numbers, deep nesting and lone surrogates.
+
+    ``max_depth`` is for a file that wraps values read with the default (a node's queue holds
+    contracts a few levels down); a verdict always uses the default.
+    """
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise StrictJSONError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    _check_depth(text)
+    _check_depth(text, max_depth)
     try:
         value = json.loads(
             text,

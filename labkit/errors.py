@@ -7,8 +7,13 @@ fields a program needs: which block, which rule, which line, which action.
 
 from __future__ import annotations
 
+import errno
+import os
+
 __all__ = [
     "LabkitError",
+    "StrictJSONError",
+    "FileRefused",
     "InvalidKey",
     "KeyFileExists",
     "InvalidSignature",
@@ -16,6 +21,8 @@ __all__ = [
     "InvalidRecord",
     "InvalidBlock",
     "RuleBroken",
+    "TooEarly",
+    "NotAccepted",
     "UnknownSigner",
     "ConfigError",
     "ContractError",
@@ -24,9 +31,18 @@ __all__ = [
     "SimulationError",
     "TorrentError",
     "InvalidTorrent",
+    "BadAddress",
     "FetchTimeout",
+    "InvalidBencode",
+    "InvalidPointer",
+    "DHTTimeout",
+    "PublishFailed",
+    "FolderInUse",
+    "ChainFileDamaged",
     "SavedCodeError",
+    "ExerciseFailed",
     "GradingError",
+    "SandboxUnavailable",
 ]
 
 
@@ -35,6 +51,24 @@ class LabkitError(Exception):
 
 
 # --- keys and signatures ----------------------------------------------------
+
+
+class StrictJSONError(LabkitError, ValueError):
+    """The text is not JSON, or uses a spelling strict parsing refuses (labkit.encoding.loads_strict)."""
+
+
+class FileRefused(LabkitError, OSError):
+    """A path labkit was asked to read or write is missing, of the wrong kind, too large or not allowed.
+
+    An OSError too, with ``filename``, ``errno`` and ``strerror`` (the reason, in words).
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str, code: int = errno.EINVAL):
+        super().__init__(code, reason, os.fspath(path))
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.reason}"
 
 
 class InvalidKey(LabkitError, ValueError):
@@ -110,6 +144,19 @@ class RuleBroken(LabkitError):
         self.reason = reason
 
 
+class TooEarly(RuleBroken):
+    """A block too far in the future: refused now, but the clock will fix it (so it is not remembered)."""
+
+
+class NotAccepted(LabkitError):
+    """A block that broke no rule but did not change the canonical chain (known, less work, or waiting)."""
+
+    def __init__(self, rule: str, reason: str):
+        super().__init__(f"{rule}: {reason}")
+        self.rule = rule
+        self.reason = reason
+
+
 class ConfigError(LabkitError, ValueError):
     """A network configuration is missing, malformed or unsafe."""
 
@@ -175,6 +222,10 @@ class InvalidTorrent(TorrentError, ValueError):
     """A .torrent file or magnet link is truncated, garbage, or for another file."""
 
 
+class BadAddress(TorrentError, ValueError):
+    """A peer, bootstrap or listen address that is malformed or names no one a session may contact."""
+
+
 class FetchTimeout(TorrentError, TimeoutError):
     """No peer delivered the whole file in time."""
 
@@ -190,6 +241,77 @@ class FetchTimeout(TorrentError, TimeoutError):
         self.progress = progress
 
 
+class InvalidBencode(TorrentError, ValueError):
+    """Bytes that are not one bencoded value in its one spelling (``reason`` says what and where)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- the DHT's chain-tip pointers (labkit.sharing.dht) -------------------------
+
+
+class InvalidPointer(LabkitError, ValueError):
+    """A DHT value is not a well-formed labkit pointer, or a Pointer field is out of range."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DHTTimeout(TorrentError, TimeoutError):
+    """The DHT did not answer in time (``what``: the operation, ``seconds``: the wait)."""
+
+    def __init__(self, what: str, seconds: float, detail: str = ""):
+        why = f" ({detail})" if detail else ""
+        super().__init__(f"{what}: no answer from the DHT within {seconds:g} s{why}")
+        self.what = what
+        self.seconds = seconds
+
+
+class PublishFailed(TorrentError):
+    """A put reached no DHT node (``seq``: the sequence number it would have had)."""
+
+    def __init__(self, seq: int):
+        super().__init__(f"no DHT node stored the pointer (seq {seq}); is the session bootstrapped?")
+        self.seq = seq
+
+
+# --- a node's data folder ------------------------------------------------------
+
+
+class FolderInUse(LabkitError):
+    """Another process runs a node on this data folder: two nodes on one folder would race on its files."""
+
+    def __init__(self, folder: str, pid: int | None):
+        who = f"another node (process {pid})" if pid is not None else "another node"
+        super().__init__(f"{folder}: {who} is using this data folder; stop it first, or give this node "
+                         f"a folder of its own with --data")
+        self.folder = folder
+        self.pid = pid
+
+
+class ChainFileDamaged(LabkitError):
+    """A node's own ``chain.jsonl`` holds a line it cannot take: the node does not start on it.
+
+    ``line`` is the 1-based number of the first such line and ``reason`` what is wrong with it;
+    the file is left exactly as it is.
+    """
+
+    def __init__(self, path: str, line: int, reason: str, *, blocks_before: int):
+        super().__init__(
+            f"{path} line {line}: {reason}. The node does not start on a damaged chain and has not "
+            f"changed the file ({blocks_before} block(s) before that line are fine). Mend the line "
+            f"(`python -m labkit verify {path}` lists every bad one), or move the file aside "
+            f"(mv {path} {path}.damaged): the node then starts from no blocks and fetches the chain "
+            f"from the other members")
+        self.path = path
+        self.line = line
+        self.reason = reason
+        self.blocks_before = blocks_before
+
+
 # --- the learner's saved code -------------------------------------------------
 
 
@@ -202,13 +324,25 @@ class SavedCodeError(LabkitError):
         self.reason = reason
 
 
+class ExerciseFailed(LabkitError, AssertionError):
+    """A checked answer is wrong (raised only in strict mode, ``LABKIT_EXERCISES_STRICT=1``)."""
+
+
 # --- grading ----------------------------------------------------------------
 
 
 class GradingError(LabkitError):
-    """The instructor's grading run cannot start: no student folders, or no notebooks in them."""
+    """The instructor's grading run cannot start (no student folders, no notebooks), or one notebook cannot be
+    graded (a FIFO, a link or malformed JSON where a notebook should be: reported for that student)."""
 
     def __init__(self, path: str, reason: str):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class SandboxUnavailable(GradingError):
+    """This machine cannot make the grader's sandbox (no ``unshare``, or user namespaces switched off)."""
+
+    def __init__(self, reason: str):
+        super().__init__("the grader's sandbox", reason)

@@ -21,8 +21,13 @@ fixed work is done once and only the part that depends on the nonce is
 repeated, in circuits instead of Python.
 
 A hash meets difficulty ``d`` (``d`` leading hex zeros) exactly when, read as
-a 256-bit number, it is below the *target* ``16 ** (64 - d)``; comparing the
-digest bytes with the target's bytes is one comparison per attempt.
+a 256-bit number, it is below the *target* ``16 ** (64 - d)``
+(``labkit.pow.target``); comparing the digest bytes with the target's bytes
+is one comparison per attempt.
+
+``default_miner()`` (this module's ``mine``) is the miner used wherever none is
+given. It lives here, not in ``labkit.pow``, because this module imports
+``labkit.pow``: the other way round would be an import cycle.
 
 References: RFC 7515 (JWS compact form), RFC 4648 section 5 (base64url),
 RFC 2104 (HMAC), FIPS 180-4 (SHA-256), Bitcoin's "target" for difficulty.
@@ -45,13 +50,15 @@ from .pow import (
     PROGRESS_EVERY,
     MiningProgress,
     MiningResult,
+    Miner,
     ProgressCallback,
     check_difficulty,
+    target,
     token_hash,
 )
 from .tokens import Payload, encode_token
 
-__all__ = ["PrefixHasher", "target", "meets_target", "available_cores", "mine"]
+__all__ = ["PrefixHasher", "available_cores", "mine", "default_miner"]
 
 SINGLE_CORE_UP_TO = 3  # up to this difficulty, forking workers costs more than it saves
 CHUNK = 10_000  # nonces per unit of work: cancel, progress and sharing happen between chunks
@@ -61,19 +68,6 @@ START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 
 _BLOCK_SIZE = 64  # bytes per SHA-256 block, the size HMAC pads its key to
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def target(difficulty: int) -> bytes:
-    """The bytes a sha256 digest must be below to have ``difficulty`` leading hex zeros."""
-    check_difficulty(difficulty)
-    if difficulty == 0:
-        return b"\xff" * 33  # longer than any digest, so every 32-byte digest is below it
-    return (16 ** (64 - difficulty)).to_bytes(32, "big")
-
-
-def meets_target(digest: bytes, difficulty: int) -> bool:
-    """Whether a 32-byte sha256 digest has ``difficulty`` leading hex zeros."""
-    return digest < target(difficulty)
 
 
 def _b64(data: bytes) -> bytes:
@@ -394,3 +388,8 @@ def _mine_parallel(
             process.close()
         for reader in readers:
             reader.close()
+
+
+def default_miner() -> Miner:
+    """The miner used wherever none is given: :func:`mine`, the same search as ``labkit.pow.mine``, faster."""
+    return mine

@@ -63,8 +63,8 @@ from typing import TYPE_CHECKING, Iterator
 
 from .block import Block
 from .chain import UNKNOWN_PARENT, BlockReport, Chain, Entry, Link, Verdict, judge
-from .encoding import StrictJSONError, b64url_decode, loads_strict
-from .errors import InvalidBlock
+from .encoding import b64url_decode, loads_strict
+from .errors import InvalidBlock, StrictJSONError
 from .network import Network
 from .reorg import BlockStatus, Dropped, Reorg, TreeUpdate, actions_text
 from .operations import Operation, empty_state
@@ -79,6 +79,7 @@ __all__ = [
     "MAX_ORPHAN_AGE",
     "STATE_CACHE",
     "BlockTree",
+    "rank",
     "replay",
 ]
 
@@ -226,7 +227,7 @@ class BlockTree:
     def tips(self) -> list[Entry]:
         """The last block of every branch, best first: most work, then the smaller hash."""
         tips = [e for h, e in self._entries.items() if not self._children.get(h)]
-        return sorted(tips, key=_rank)
+        return sorted(tips, key=_entry_rank)
 
     def state_after(self, block_hash: str | None) -> State:
         """The VM state after this block on its own branch (None or the genesis hash: empty).
@@ -451,7 +452,7 @@ class BlockTree:
         """Make the best candidate canonical if it beats the tip: more work, or as much and a smaller hash."""
         best = self.chain.tip
         for entry in candidates:
-            if best is None or _rank(entry) < _rank(best):
+            if best is None or _entry_rank(entry) < _entry_rank(best):
                 best = entry
         if best is None or best is self.chain.tip:
             return None
@@ -530,9 +531,19 @@ class BlockTree:
             self._states.popitem(last=False)
 
 
-def _rank(entry: Entry) -> tuple[int, str]:
-    """Sort key of tips, best first: the most work, then the smaller hash (never the arrival order)."""
-    return (-entry.total_work, entry.hash)
+def rank(total_work: int, tip_hash: str) -> tuple[int, str]:
+    """The fork choice, as a sort key of tips (smaller is better): the most total work, then the smaller hash.
+
+    Never the arrival order, so peers holding the same blocks choose the same
+    tip. ``min(tips, key=...)`` is the canonical tip; a tip beats another when
+    its rank is smaller. The tree, the live node (which compares a member's
+    pointer with its own tip) and the course's reference all decide with it.
+    """
+    return (-total_work, tip_hash)
+
+
+def _entry_rank(entry: Entry) -> tuple[int, str]:
+    return rank(entry.total_work, entry.hash)
 
 
 def _claimed_prev_hash(block: Block) -> str:

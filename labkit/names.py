@@ -12,6 +12,17 @@ a zero-width space is not a second proposal P1. ``check_text`` therefore
   points, line and paragraph separators and noncharacters;
 * refuses text that is empty, all blank, or starts or ends with a blank.
 
+Ids go one step further (``check_id``): they are compared, and stored, in
+NFKC, the compatibility form, so the fullwidth "Ｓ００１", "S00¹" with a
+superscript one and "S001" are one id, as are the ligature "ﬁ" and "fi".
+NFKC joins characters Unicode itself calls another form of the same
+character; it does not fold case ("s001" and "S001" look different to
+anyone reading them) and it cannot join letters of different scripts that
+merely look alike (Latin "C" and Cyrillic "С"): that needs Unicode's
+confusables table (UTS #39), which changes with every Unicode version.
+Names and descriptions stay in NFC: they are shown, not compared, and NFKC
+would rewrite "½" as "1⁄2".
+
 These are consensus rules (the contract rule of ``labkit.rules`` applies
 them), so they must not depend on the Unicode version of the running
 Python (3.10 ships Unicode 13.0, 3.13 Unicode 15.1): normalisation and
@@ -27,7 +38,7 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["BadText", "check_text", "LATER_FORMAT"]
+__all__ = ["BadText", "check_text", "check_id", "LATER_FORMAT"]
 
 _UCD = unicodedata.ucd_3_2_0  # the same database on every Python version
 
@@ -70,13 +81,22 @@ def _problem(char: str) -> str | None:
 
 def check_text(value: str, what: str, *, max_length: int | None = None) -> str:
     """``value`` in NFC; raises BadText naming ``what`` if it is empty, blank-edged, too long or hides characters."""
+    return _checked(value, what, "NFC", max_length)
+
+
+def check_id(value: str, what: str, *, max_length: int | None = None) -> str:
+    """``value`` in NFKC, the form ids are compared and stored in (look-alike forms collide); as check_text."""
+    return _checked(value, what, "NFKC", max_length)
+
+
+def _checked(value: str, what: str, form: str, max_length: int | None) -> str:
     if not isinstance(value, str):
         raise BadText(f"{what} must be a non-empty string")
     for position, char in enumerate(value):
         problem = _problem(char)
         if problem is not None:
             raise BadText(f"{what} holds {problem} (U+{ord(char):04X}) at position {position}")
-    text = _UCD.normalize("NFC", value)
+    text = _UCD.normalize(form, value)
     if not text or all(_UCD.category(c) == "Zs" for c in text):
         raise BadText(f"{what} must be a non-empty string, not blank")
     if _UCD.category(text[0]) == "Zs" or _UCD.category(text[-1]) == "Zs":

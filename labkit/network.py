@@ -3,13 +3,24 @@
 Every peer of a classroom network holds the same configuration: the list
 of members (name and RSA public key), the secret that MACs every block's
 JWT, the proof-of-work difficulty, and how far ahead of a verifier's clock
-a block's timestamp may be. The secret is generated (32 random bytes) and
-stored in the configuration file, never written in code.
+a block's timestamp may be. The secret is generated (32 random bytes from
+``secrets.token_bytes``) and stored in the configuration file, never written
+in code. A configuration means one thing, so a network refuses:
+
+- a secret shorter than 32 bytes (RFC 7518) or with fewer than 16 distinct
+  byte values among them (``MIN_SECRET_DISTINCT``): "real entropy", simply
+  put. 32 random bytes hold about 30 distinct values, and fewer than 16 with
+  a chance of 3 in 10^17; an all-zero secret, a repeated pattern or a short
+  word typed over and over holds a handful. (It cannot tell a random secret
+  from a long passphrase; it catches placeholders, not weak choices.)
+- two members whose names differ only in case (they name the same files on
+  a case-insensitive file system), and names ``check_name`` refuses.
 
 A member's name also names files (``wallet new NAME`` writes NAME.pem, the
 demo a folder per peer), so ``check_name`` says what a name may be:
-1 to 32 characters, letters, digits, "_", "-" and ".", starting with a
-letter or a digit, not ending in ".pub". No "/" or "\\", so a name never
+1 to 32 characters, ASCII letters, digits, "_", "-" and ".", starting with a
+letter or a digit, not ending in ".pub". ASCII only, so "alice" and "аlice"
+(a Cyrillic а) are never two members who look alike. No "/" or "\\", so a name never
 places a file outside its folder; no leading "." or "-", so no hidden file
 and nothing a command line takes for an option; no ".pub" ending, so a
 private key is never named like a public one (``ana.pub`` would write
@@ -29,17 +40,19 @@ from typing import Iterable
 
 import rsa
 
-from .encoding import StrictJSONError, loads_strict
-from .errors import ConfigError, InvalidKey, UnknownSigner
+from .encoding import loads_strict
+from .errors import ConfigError, InvalidKey, StrictJSONError, UnknownSigner
 from .files import atomic_write, describe, read_regular, refused
 from .pow import check_difficulty
 from .wallet import Wallet, address_of, check_public_key, load_public_key, public_key_pem
 
-__all__ = ["SECRET_BYTES", "MAX_NAME_CHARS", "MAX_CONFIG_BYTES", "check_name", "Member", "Network"]
+__all__ = ["SECRET_BYTES", "MIN_SECRET_DISTINCT", "MAX_NAME_CHARS", "MAX_CONFIG_BYTES", "check_name", "Member",
+           "Network"]
 
 SECRET_BYTES = 32  # RFC 7518 section 3.2: an HS256 key must be at least 256 bits
+MIN_SECRET_DISTINCT = 16  # distinct byte values a secret must hold (32 random bytes: about 30)
 DEFAULT_CLOCK_SKEW = 300  # seconds a block may be ahead of the verifier's clock
-MAX_NAME_CHARS = 32  # characters; at 4 UTF-8 bytes each, NAME.pub.pem stays well under 255 bytes
+MAX_NAME_CHARS = 32  # ASCII characters: NAME.pub.pem stays well under a file name's 255 bytes
 MAX_CONFIG_BYTES = 1024 * 1024  # a configuration with a thousand 2048-bit members is about 500 KB
 _NAME_PUNCTUATION = "_-."
 
@@ -54,10 +67,11 @@ def check_name(name: str) -> str:
         raise ConfigError(f"member name {name[:MAX_NAME_CHARS]!r}... is {len(name)} characters; "
                           f"the limit is {MAX_NAME_CHARS}")
     for ch in name:
-        if not (ch.isalnum() or ch in _NAME_PUNCTUATION):
+        if not (ch.isascii() and ch.isalnum() or ch in _NAME_PUNCTUATION):
             what = "a slash" if ch in "/\\" else "a space" if ch.isspace() else \
                 f"{unicodedata.name(ch, 'the character')} ({ch!r})" if ch.isprintable() else f"{ch!r}"
-            raise ConfigError(f"member name {name!r} holds {what}; a name is letters, digits, "
+            ascii_only = ", not ASCII" if ch.isalnum() else ""
+            raise ConfigError(f"member name {name!r} holds {what}{ascii_only}; a name is ASCII letters, digits, "
                               f"'_', '-' and '.'")
     if not name[0].isalnum():
         raise ConfigError(f"member name {name!r} must start with a letter or a digit")
@@ -101,6 +115,10 @@ class Network:
             raise ConfigError("the network secret must be non-empty bytes")
         if len(self.secret) < SECRET_BYTES and not self.teaching:
             raise ConfigError(f"the network secret must be at least {SECRET_BYTES} bytes, not {len(self.secret)}")
+        if len(set(self.secret)) < MIN_SECRET_DISTINCT and not self.teaching:
+            raise ConfigError(f"the network secret holds only {len(set(self.secret))} distinct byte values "
+                              f"(a placeholder, not a secret: random bytes hold about 30 in 32); "
+                              f"make a new network with `python -m labkit network new`")
         try:
             check_difficulty(self.difficulty)
         except (TypeError, ValueError) as exc:
@@ -111,7 +129,14 @@ class Network:
         if self.seed_file and len(self.members) != 1:
             raise ConfigError(f"a seed file has one signer, not {len(self.members)}")
         by_address: dict[str, Member] = {}
+        by_name: dict[str, Member] = {}
         for member in self.members:
+            check_name(member.name)
+            first = by_name.get(member.name.lower())  # alice.pem and Alice.pem: one file on macOS and Windows
+            if first is not None:
+                also = "" if first.name == member.name else f" and {member.name!r}"
+                raise ConfigError(f"two members are named {first.name!r}{also}; each member's name is its own")
+            by_name[member.name.lower()] = member
             try:
                 check_public_key(member.public_key, teaching=self.teaching)
             except InvalidKey as exc:

@@ -11,8 +11,9 @@ in place: it stores a new one, so the VM can stage a contract on shallow
 copies of the tables and apply it all at once (see labkit.vm).
 
 Ids, names, departments and descriptions are checked and normalised by
-``labkit.names.check_text`` (NFC, nothing invisible), so two look-alike
-spellings are one id.
+``labkit.names`` (nothing invisible; names in NFC, ids and transfer
+recipients in NFKC), so two look-alike spellings ("S001", the fullwidth
+"Ｓ００１") are one id.
 
 Instructions (the seed's wire format for its four, then the token's two)::
 
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import ContractError
-from .names import BadText, check_text
+from .names import BadText, check_id, check_text
 
 __all__ = ["Context", "Operation", "OPERATIONS", "FIELDS", "empty_state", "REWARD", "MAX_AMOUNT", "balance_of"]
 
@@ -96,8 +97,11 @@ def _record(instruction: dict) -> dict:
     for name in (*required, *optional):
         if name not in record or name == "metadata":
             continue
-        try:  # NFC, no invisible or control characters (labkit.names): no look-alike ids
-            checked[name] = check_text(record[name], f"{key}.{name}", max_length=MAX_ID if name == "id" else MAX_TEXT)
+        try:  # no invisible or control characters (labkit.names); ids in NFKC: no look-alike ids
+            if name == "id":
+                checked[name] = check_id(record[name], f"{key}.{name}", max_length=MAX_ID)
+            else:
+                checked[name] = check_text(record[name], f"{key}.{name}", max_length=MAX_TEXT)
         except BadText as exc:
             raise ContractError(str(exc)) from None
     return checked
@@ -222,7 +226,7 @@ def transfer(state: State, instruction: dict, context: Context) -> None:
         if name not in order:
             raise ContractError(f"transfer is missing {name!r}")
     try:
-        to = check_text(order["to"], "transfer.to", max_length=MAX_ID)
+        to = check_id(order["to"], "transfer.to", max_length=MAX_ID)  # a student id, compared as ids are
     except BadText as exc:
         raise ContractError(str(exc)) from None
     amount = _amount(order["amount"])

@@ -5,7 +5,11 @@ each digit multiplies the expected work by 16. The reference miner here is
 the seed's loop made readable: re-encode the whole JWT for every nonce and
 hash it. ``labkit.fastmine`` does the same search far faster with the same
 interface (``Miner``), so either can be passed wherever a miner is asked for;
-``default_miner()`` is the one used wherever none is given (the fast one).
+``labkit.fastmine.default_miner()`` is the one used wherever none is given.
+
+"Meets the difficulty" is decided here, once: :func:`meets_difficulty` on a
+block's hash, and :func:`target`, the same rule for a raw digest (the fast
+miner compares bytes), which the tests check agree on every digest.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ __all__ = [
     "Miner",
     "token_hash",
     "meets_difficulty",
+    "target",
     "check_difficulty",
     "expected_attempts",
     "mine",
-    "default_miner",
 ]
 
 PROGRESS_EVERY = 0.1  # seconds between progress reports
@@ -50,7 +54,20 @@ def check_difficulty(difficulty: int) -> int:
 
 
 def meets_difficulty(hash_hex: str, difficulty: int) -> bool:
+    """Whether a block's hash (hex) starts with ``difficulty`` zeros: the proof-of-work rule."""
     return hash_hex.startswith("0" * difficulty)
+
+
+def target(difficulty: int) -> bytes:
+    """The same rule for a raw sha256 digest: it meets ``difficulty`` exactly when it is below these bytes.
+
+    ``d`` leading hex zeros means, read as a 256-bit number, below ``16 ** (64 - d)``
+    (Bitcoin's *target*); comparing bytes is one comparison per attempt.
+    """
+    check_difficulty(difficulty)
+    if difficulty == 0:
+        return b"\xff" * 33  # longer than any digest, so every 32-byte digest is below it
+    return (16 ** (64 - difficulty)).to_bytes(32, "big")
 
 
 def expected_attempts(difficulty: int) -> int:
@@ -130,13 +147,3 @@ def mine(
                 progress(MiningProgress(attempts, now - start))
                 next_report = now + PROGRESS_EVERY
     raise AssertionError("unreachable")  # itertools.count never ends
-
-
-def default_miner() -> Miner:
-    """The miner used wherever none is given: ``labkit.fastmine.mine``, the same search as ``mine``, faster.
-
-    Imported when first asked for, so ``labkit.pow`` alone never loads multiprocessing.
-    """
-    from .fastmine import mine as fast_mine
-
-    return fast_mine

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .block import Block
-from .errors import ContractError, InvalidRecord, InvalidSignature, InvalidToken, RuleBroken, UnknownSigner
+from .errors import ContractError, InvalidRecord, InvalidSignature, InvalidToken, RuleBroken, TooEarly, UnknownSigner
 from .network import Member, Network
 from .pow import meets_difficulty, token_hash
 from .tokens import GENESIS_HASH, Payload, TokenParts, check_mac, read_claims, split_token
@@ -52,7 +52,7 @@ from .operations import Context
 from .vm import State, execute
 from .wallet import verify
 
-__all__ = ["RULES", "CHECKS", "QUESTIONS", "Rule", "BlockContext", "Waiting", "NotAsked", "TooEarly", "rules_table"]
+__all__ = ["RULES", "CHECKS", "QUESTIONS", "Rule", "BlockContext", "Waiting", "NotAsked", "rules_table"]
 
 
 class Waiting(Exception):
@@ -65,10 +65,6 @@ class NotAsked(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
-
-
-class TooEarly(RuleBroken):
-    """A block too far in the future: refused now, but the clock will fix it (so it is not remembered)."""
 
 
 @dataclass

@@ -25,8 +25,8 @@ from typing import Any
 
 import jwt
 
-from .encoding import StrictJSONError, b64url_decode, loads_strict
-from .errors import InvalidToken
+from .encoding import b64url_decode, loads_strict
+from .errors import InvalidToken, StrictJSONError
 
 __all__ = [
     "ALGORITHM",

@@ -35,6 +35,7 @@ __all__ = [
     "check_public_key",
     "load_public_key",
     "load_public_key_file",
+    "one_pem_block",
     "MAX_KEY_FILE_BYTES",
     "public_key_pem",
     "verify",
@@ -86,12 +87,24 @@ def public_key_pem(public_key: rsa.PublicKey) -> str:
     return public_key.save_pkcs1("PEM").decode("ascii")
 
 
+def one_pem_block(data: bytes) -> bytes:
+    """``data`` if it holds exactly one PEM block ("-----BEGIN ...-----"); raise InvalidKey otherwise.
+
+    A PEM reader takes the first block and ignores the rest, so a file of two keys would mean
+    whichever one its reader happened to take: labkit refuses it and says why.
+    """
+    count = data.count(b"-----BEGIN ") if isinstance(data, (bytes, bytearray)) else 0
+    if count > 1:
+        raise InvalidKey(f"holds {count} PEM blocks; a key file holds one key")
+    return data
+
+
 def load_public_key(pem: str | bytes, *, teaching: bool = False) -> rsa.PublicKey:
     """Read a PEM public key (PKCS#1 or SubjectPublicKeyInfo) and check its size and exponent."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa as crypto_rsa
 
-    data = pem.encode("ascii", "replace") if isinstance(pem, str) else pem
+    data = one_pem_block(pem.encode("ascii", "replace") if isinstance(pem, str) else pem)
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
@@ -215,7 +228,7 @@ class Wallet:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa as crypto_rsa
 
-        data = pem.encode("ascii", "replace") if isinstance(pem, str) else pem
+        data = one_pem_block(pem.encode("ascii", "replace") if isinstance(pem, str) else pem)
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as exc:

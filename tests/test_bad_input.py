@@ -166,6 +166,9 @@ CASES = [
     Case("verify an empty path", ("verify", ""), error_words="an empty path"),
     Case("verify a name too long", ("verify", "x" * 300), error_words="the name is too long"),
     Case("verify a missing non-UTF-8 name", ("verify", b"\xff.jsonl"), error_words=".jsonl: no such file"),
+    Case("verify a missing name with a line break", ("verify", "new\nline.jsonl"),
+         error_words="new\\nline.jsonl: no such file"),  # readable on one line, never 'new\x0aline'
+    Case("verify a missing name with a tab", ("verify", "a\tb.jsonl"), error_words="a\\tb.jsonl: no such file"),
     Case("verify a file over the size limit", V, setup=sparse("blocks.jsonl", MAX_FILE_BYTES + 1),
          error_words=f"the limit is {MAX_FILE_BYTES:,}"),
     Case("verify a file over the line limit", V, setup=write("blocks.jsonl", b"\n" * (MAX_LINES + 1)),

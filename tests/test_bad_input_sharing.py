@@ -4,13 +4,15 @@ Each row is one bad invocation, run through the real command line by
 ``badinput.run_case``: one ``error:`` line on stderr naming what is wrong,
 exit 2, no traceback, no hang, and the folder exactly as it was (so a
 refused fetch made no destination folder and no ``.labkit-partial``).
-Every row is refused before a packet is sent; nothing here needs a peer.
+Every row but one is refused before a packet is sent; nothing here needs a peer
+(the one fetches from a closed port until its time-out).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import socket
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,13 @@ from badinput import Case, run_case
 
 LOCAL = "127.0.0.1:6881"  # a well-formed peer; no row gets far enough to contact it
 ARABIC_80 = "\u0668\u0660"  # "80" in Arabic-Indic digits: str.isdigit() says yes
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # --- setups ------------------------------------------------------------------------------------------
@@ -139,6 +148,8 @@ CASES = [
     Case("fetch --timeout inf", fetch("--timeout", "inf"), with_torrent, error_words="time-out"),
     Case("fetch --timeout negative", fetch("--timeout", "-5"), with_torrent, error_words="time-out"),
     Case("fetch --timeout 0", fetch("--timeout", "0"), with_torrent, error_words="time-out"),
+    Case("fetch --timeout in Arabic-Indic digits", fetch("--timeout", "\u0663"), with_torrent, error_words="time-out"),
+    Case("fetch --timeout with an exponent", fetch("--timeout", "1e3"), with_torrent, error_words="time-out"),
     Case("fetch --peer with port 0 makes no destination", fetch(peer="127.0.0.1:0"), with_torrent,
          error_words="bad peer port"),
     Case("fetch --peer with a port that is not a number", fetch(peer="127.0.0.1:abc"), with_torrent,
@@ -162,6 +173,9 @@ CASES = [
     Case("fetch --tracker named by host name", fetch("--tracker", "http://tracker.example/announce"),
          with_torrent, error_words="IP address"),
     Case("fetch a .torrent without a peer", fetch(peer=None), with_torrent, error_words="--peer"),
+    # the one row that gets as far as a session: a peer that never answers, and nothing left behind
+    Case("fetch that times out leaves no partial folder", fetch("--timeout", "1", peer=f"127.0.0.1:{closed_port()}"),
+         with_torrent, error_words="timed out after 1 s at 0%", folder_times=False),
     # --- fetch: the .torrent
     Case("fetch a missing .torrent", fetch(), None, error_words="cannot read"),
     Case("fetch a folder as the .torrent", fetch(), folder_named("blocks.torrent"), error_words="folder"),

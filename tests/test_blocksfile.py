@@ -14,8 +14,7 @@ import pytest
 
 from labkit.block import MAX_LINE_BYTES
 from labkit.blocksfile import MAX_FILE_BYTES, MAX_LINES, LineProblem, load_blocks, parse_lines
-from labkit.errors import InvalidRecord, LabkitError
-from labkit.files import FileRefused
+from labkit.errors import FileRefused, InvalidRecord, LabkitError
 
 
 def test_a_run_of_the_same_problem_is_one_line_problem(tmp_path, small_blocks):

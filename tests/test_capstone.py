@@ -70,6 +70,10 @@ def check_block_that_raises(block, parent, network):
     return 1 // 0
 
 
+def check_block_that_exits(block, parent, network):
+    raise SystemExit("a learner's sys.exit()")
+
+
 def mine_nonce(template, secret, difficulty):
     nonce = template.nonce
     while not hashlib.sha256(encode_token(template.with_nonce(nonce), secret).encode()).hexdigest().startswith(
@@ -132,6 +136,16 @@ def honest():
     return _mine([*seed_contracts(), GIVE])
 
 
+def _tamper(blocks, at):
+    """``blocks`` with a note added to block ``at``'s contract: its signature no longer covers it."""
+    header, body, mac = blocks[at].token.split(".")
+    claims = json.loads(b64url_decode(body))
+    claims["transaction_data"]["note"] = "edited"
+    forged = Block(".".join([header, b64url_encode(json.dumps(claims).encode()), mac]), blocks[at].signature,
+                   blocks[at].signer)
+    return [*blocks[:at], forged, *blocks[at + 1:]]
+
+
 @pytest.fixture(scope="module")
 def tampered(honest):
     header, body, mac = honest[2].token.split(".")
@@ -187,6 +201,23 @@ def test_saved_functions_are_the_learners_and_a_file_that_does_not_load_is_repla
     assert parts["verify_hs256"].whose == "labkit's"
 
 
+@pytest.mark.parametrize("body", ["raise SystemExit(3)", "import sys\nsys.exit()", "raise GeneratorExit"])
+def test_a_saved_file_that_exits_is_the_learners_broken_file_and_labkit_stands_in(mine_folder, body):
+    # SystemExit is no Exception: it must not stop the capstone (nor the kernel running it)
+    mine_folder.mkdir()
+    (mine_folder / "fork_choice.py").write_text(body + "\n")
+    parts = capstone.assemble()
+    part = parts["fork_choice"]
+    assert part.whose == "labkit's" and part.function is capstone.cases.fork_choice_reference
+    assert "does not load" in part.note and "fork_choice.py" in part.note
+
+
+def test_a_saved_function_that_exits_when_asked_refuses_the_block_and_names_itself(honest):
+    saved.keep("check_block", check_block_that_exits)
+    decisions = capstone.verify_chain(honest, NETWORK, capstone.assemble())
+    assert decisions[0].rule == "index" and "yours check_block raised SystemExit" in decisions[0].detail
+
+
 # --- the verdicts ------------------------------------------------------------------------------------
 
 
@@ -202,6 +233,15 @@ def test_on_the_tampered_chain_your_check_block_finds_the_broken_link(tampered):
     assert _rows(frame)[2:] == [("refused: signature", "labkit's rule signature", "refused: signature", "✓"),
                                 ("refused: link", "yours check_block", "refused: link", "✓"),
                                 ("refused: ancestry", "labkit's rule ancestry", "refused: ancestry", "✓")]
+
+
+def test_what_builds_on_a_refused_block_is_refused_with_labkits_own_words(honest):
+    _keep_right_ones()
+    early = _tamper(honest, 1)  # 1 breaks its signature, 2 its link, 3 and 4 build on refused blocks
+    decisions = capstone.verify_chain(early, NETWORK, capstone.assemble())
+    reports = [report for report, _ in validate_blocks(NETWORK, early, operations=capstone.labkit_operations())]
+    assert [d.rule for d in decisions] == [None, "signature", "link", "ancestry", "ancestry"]
+    assert [(d.rule, d.detail) for d in decisions[3:]] == [(r.rule, r.reason) for r in reports[3:]]
 
 
 def test_a_block_below_the_difficulty_is_refused_by_your_pow_check_or_accepted_by_one_without(lazy):
@@ -297,18 +337,19 @@ BEFORE = ("02-jwt-blocks", "03-proof-of-work", "04-the-chain", "06-contracts-and
 
 @pytest.mark.timeout(600)
 def test_the_capstone_runs_on_the_instructors_saved_functions_and_agrees_everywhere(mine_folder):
-    """02-07 run first (through the grader, so their checks pass and save), then 11 with every part the
-    instructor's own: every block and tip agrees with labkit."""
+    """02-07 run first (strict, so a check that fails stops the run; those that pass save), then 11 with every
+    part the instructor's own: every block and tip agrees with labkit."""
     import ast
+    import os
 
     import nbclient
     import nbformat
 
-    from labkit.course.grade import grade_notebook
-
     for name in BEFORE:
-        rows = grade_notebook(ROOT / "notebooks" / f"{name}.ipynb", timeout=300, mine_dir=mine_folder)
-        assert rows and all(r.status == "passed" for r in rows), [r for r in rows if r.status != "passed"]
+        before = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        nbclient.NotebookClient(before, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(mine_folder.parent)}}).execute(
+            env={**os.environ, STRICT_ENV: "1"})
     assert set(capstone.PARTS) <= set(saved.names())
     nb = nbformat.read(ROOT / "notebooks" / "11-your-own-verifier.ipynb", as_version=4)
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",

@@ -19,7 +19,8 @@ import pytest
 
 from labkit.block import MAX_LINE_BYTES, Block
 from labkit.chain import Link
-from labkit.encoding import StrictJSONError, b64url_decode, loads_strict
+from labkit.encoding import b64url_decode, loads_strict
+from labkit.errors import NotAccepted, StrictJSONError
 from labkit.errors import (
     ConfigError,
     InvalidBlock,
@@ -31,7 +32,7 @@ from labkit.errors import (
 )
 from labkit.network import Network
 from labkit.lessons.attacks import jws, mallory, sign_record
-from labkit.lessons.lab import NotAccepted, make_lab
+from labkit.lessons.lab import make_lab
 from labkit.tokens import decode_token
 from labkit.wallet import Wallet, verify
 

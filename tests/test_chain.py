@@ -330,7 +330,7 @@ def test_load_reports_huge_and_non_utf8_lines(small_blocks):
 
 
 def test_load_missing_file(tmp_path):
-    from labkit.files import FileRefused
+    from labkit.errors import FileRefused
 
     with pytest.raises(FileRefused, match="missing.jsonl: no such file or folder"):
         load_blocks(tmp_path / "missing.jsonl")
@@ -375,7 +375,7 @@ def test_failed_save_leaves_the_old_file_and_no_temporary_file(tmp_path, small_b
 
 
 def test_save_into_a_missing_folder(tmp_path, small_blocks):
-    from labkit.files import FileRefused
+    from labkit.errors import FileRefused
 
     with pytest.raises(FileRefused, match="missing: no such file or folder"):
         save_blocks(tmp_path / "missing" / "blocks.jsonl", small_blocks)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import stat
 import statistics
 import time
 from dataclasses import replace
@@ -20,20 +19,20 @@ from pathlib import Path
 import pytest
 from netns import run_isolated
 from hypothesis import given, settings, strategies as st
+from krpcnode import FakeNode
 
-from labkit.errors import InvalidKey, InvalidSignature, KeyFileExists
+import labkit.sharing.dht as pointer_module
+from labkit.errors import DHTTimeout, InvalidKey, InvalidPointer, InvalidSignature, PublishFailed
 from labkit.node.keys import NodeKey
 from labkit.sharing.dht import (
     MAX_VALUE_BYTES,
-    DHTTimeout,
-    InvalidPointer,
-    PublishFailed,
     Pointer,
     bootstrap,
     dht_settings,
-    lookup,
+    lookup_many,
     packet_endpoint,
     publish,
+    session_nodes,
     signed_message,
     verify_item,
     wait_for_nodes,
@@ -42,75 +41,8 @@ from labkit.sharing.dht import (
 IH = "0123456789abcdef0123456789abcdef01234567"
 SALT = b"labkit:classroom"
 
-# --- keys -------------------------------------------------------------------------------
-
-# RFC 8032 section 7.1, test 1: seed, public key, and the signature of the empty message
+# RFC 8032 section 7.1, test 1's seed (tests/test_node_keys.py checks NodeKey against the whole vector)
 RFC8032_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-RFC8032_PUBLIC = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
-RFC8032_SIG = bytes.fromhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
-                            "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
-
-
-def test_node_key_matches_rfc8032():
-    key = NodeKey(RFC8032_SEED)
-    assert key.public_key == RFC8032_PUBLIC
-    assert key.sign(b"") == RFC8032_SIG
-
-
-def test_private_key_is_libtorrents_expanded_form():
-    key = NodeKey(RFC8032_SEED)
-    expanded = key.private_key
-    assert len(expanded) == 64
-    assert expanded[0] & 7 == 0 and expanded[31] & 0xC0 == 0x40  # clamped scalar (RFC 8032 5.1.5)
-    import hashlib
-    assert expanded[32:] == hashlib.sha512(RFC8032_SEED).digest()[32:]  # the nonce prefix, untouched
-
-
-@pytest.mark.parametrize("seed", [b"", b"x" * 31, b"x" * 33, "x" * 32, bytearray(32)])
-def test_node_key_refuses_a_seed_of_the_wrong_size_or_type(seed):
-    with pytest.raises(InvalidKey):
-        NodeKey(seed)
-
-
-def test_generate_makes_distinct_keys():
-    assert NodeKey.generate().public_key != NodeKey.generate().public_key
-
-
-def test_repr_shows_the_public_key_never_the_seed():
-    assert repr(NodeKey(RFC8032_SEED)) == "NodeKey(public_key=d75a980182b10ab7…)"
-    assert RFC8032_SEED.hex()[:8] not in repr(NodeKey(RFC8032_SEED))
-
-
-def test_save_and_load_round_trip_with_mode_0600(tmp_path):
-    key = NodeKey.generate()
-    path = key.save(tmp_path / "node.pem")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
-    assert NodeKey.load(path) == key
-
-
-def test_save_refuses_to_overwrite_unless_asked(tmp_path):
-    first, second = NodeKey.generate(), NodeKey.generate()
-    path = first.save(tmp_path / "node.pem")
-    with pytest.raises(KeyFileExists):
-        second.save(path)
-    assert NodeKey.load(path) == first  # nothing changed
-    second.save(path, overwrite=True)
-    assert NodeKey.load(path) == second
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["node.pem"]  # no temporary file left
-
-
-def test_load_refuses_what_is_not_an_ed25519_key(tmp_path):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    for name, data in [("garbage.pem", b"not a key"), ("ec.pem", other), ("big.pem", b"x" * 5000)]:
-        (tmp_path / name).write_bytes(data)
-        with pytest.raises(InvalidKey):
-            NodeKey.load(tmp_path / name)
 
 
 # --- signatures: libtorrent's BEP 44 test vectors (test/test_dht.cpp, signing_test1/2) -------
@@ -150,6 +82,40 @@ def test_signed_message_is_bep44s_buffer():
 def test_to_value_known_answer():
     value = Pointer(IH, 5, 1300).to_value()
     assert value == b"d6:heighti5e2:ih20:" + bytes.fromhex(IH) + b"4:worki1300ee"
+
+
+def test_the_item_value_is_bep46s_dict_and_the_signature_covers_its_bencoding():
+    pointer = Pointer(IH, 5, 1300, tip="ab" * 32)
+    assert pointer.to_dict() == {b"height": 5, b"ih": bytes.fromhex(IH), b"tip": bytes.fromhex("ab" * 32),
+                                 b"work": 1300}
+    assert signed_message(SALT, 3, pointer.to_dict()) == (
+        b"4:salt16:labkit:classroom3:seqi3e1:v" + pointer.to_value())  # v is the dict itself, not a string
+    assert len(pointer.to_value()) < 1000
+
+
+def test_readers_accept_the_dict_and_the_old_string_form():
+    """A room where some nodes still put the dict bencoded inside a string keeps working."""
+    pointer = Pointer(IH, 5, 1300, peer=("127.0.0.1", 6881))
+    assert Pointer.from_value(pointer.to_dict(), seq=2) == replace(pointer, seq=2)  # as libtorrent hands it over
+    assert Pointer.from_value(pointer.to_value(), seq=2) == replace(pointer, seq=2)  # the old form's string
+    as_str_keys = {k.decode(): v for k, v in pointer.to_dict().items()}
+    assert Pointer.from_value(as_str_keys) == pointer
+
+
+def test_a_bare_bep46_pointer_is_refused_saying_what_labkit_needs():
+    with pytest.raises(InvalidPointer, match="without labkit's 'height' and 'work'"):
+        Pointer.from_value({b"ih": bytes.fromhex(IH)})
+
+
+@pytest.mark.parametrize("fields", [
+    {b"height": 5, b"ih": bytes(19), b"work": 1}, {b"height": -1, b"ih": bytes(20), b"work": 1},
+    {b"height": True, b"ih": bytes(20), b"work": 1}, {b"height": [1], b"ih": bytes(20), b"work": 1},
+    {b"height": 5, b"ih": bytes(20), b"work": 1, b"x": 0}, {b"height": 5, b"ih": bytes(20)},
+    {b"height": 5, b"ih": bytes(20), b"work": 1, b"tip": bytes(5000)},
+])
+def test_from_value_refuses_a_bad_dict(fields):
+    with pytest.raises(InvalidPointer):
+        Pointer.from_value(fields)
 
 
 pointers = st.builds(
@@ -256,7 +222,7 @@ def test_from_value_refuses(why, value):
         Pointer.from_value(value)
 
 
-@pytest.mark.parametrize("value", ["d6:heighti5ee", None, 5, [b"d"]])
+@pytest.mark.parametrize("value", ["d6:heighti5ee", None, 5, [b"d"], b"l6:heighti5ee"])
 def test_from_value_refuses_what_is_not_bytes(value):
     with pytest.raises(InvalidPointer):
         Pointer.from_value(value)
@@ -369,9 +335,16 @@ ALICE = NodeKey(RFC8032_SEED)
 
 
 def item(pointer: Pointer, seq: int, *, authoritative=True, key=ALICE, salt=SALT, value=None):
-    value = pointer.to_value() if value is None else value
+    value = pointer.to_dict() if value is None else value  # libtorrent hands a dict item over as a dict
     return ItemAlert(key=ALICE.public_key, salt=salt, seq=seq, item=value, authoritative=authoritative,
                      signature=key.sign(signed_message(salt, seq, value)))
+
+
+def looked_up(session, timeout: float = 5, **options):
+    """What lookup_many found under ALICE's key: a Pointer, None, or the error her item raised."""
+    found = lookup_many(session, [ALICE.public_key], SALT, timeout, **options)
+    assert list(found) == [ALICE.public_key]
+    return found[ALICE.public_key]
 
 
 def test_lookup_keeps_the_highest_seq_and_hands_other_alerts_on(scripted):
@@ -380,7 +353,7 @@ def test_lookup_keeps_the_highest_seq_and_hands_other_alerts_on(scripted):
     session = scripted([item(new, 4, authoritative=False), other],
                        [item(old, 3, authoritative=False), item(old, 3), OtherAlert()])
     seen = []
-    assert lookup(session, ALICE.public_key, SALT, 5, on_alert=seen.append) == replace(new, seq=4)
+    assert looked_up(session, on_alert=seen.append) == replace(new, seq=4)
     assert session.calls == [("get", ALICE.public_key, SALT)]
     assert len(seen) == 2 and seen[0] is other  # the alert after the answer is not lost either
 
@@ -388,35 +361,55 @@ def test_lookup_keeps_the_highest_seq_and_hands_other_alerts_on(scripted):
 def test_lookup_ignores_answers_for_another_key_or_salt(scripted):
     pointer = Pointer(IH, 1, 16)
     session = scripted([item(pointer, 9, salt=b"other"), item(pointer, 2)])
-    assert lookup(session, ALICE.public_key, SALT, 5).seq == 2
+    assert looked_up(session).seq == 2
 
 
 def test_lookup_of_nothing_is_none(scripted):
     empty = ItemAlert(key=ALICE.public_key, salt=SALT, seq=0, item=b"", authoritative=True,
                       signature=bytes(64))
-    assert lookup(scripted([empty]), ALICE.public_key, SALT, 5) is None
+    assert looked_up(scripted([empty])) is None
 
 
 def test_lookup_refuses_an_item_signed_by_another_key(scripted):
     forged = item(Pointer(IH, 99, 10**9), 7, key=NodeKey.generate())
-    with pytest.raises(InvalidSignature):
-        lookup(scripted([forged]), ALICE.public_key, SALT, 5)
+    assert isinstance(looked_up(scripted([forged])), InvalidSignature)
 
 
-@pytest.mark.parametrize("value", [b"d2:ih20:" + bytes(20) + b"e", {b"ih": bytes(20)}])
+def test_lookup_reads_the_dict_form_and_the_old_string_form(scripted):
+    new, old = Pointer(IH, 4, 64), Pointer("f" * 40, 3, 48)
+    assert looked_up(scripted([item(new, 5, value=new.to_dict())])) == replace(new, seq=5)
+    assert looked_up(scripted([item(old, 4, value=old.to_value())])) == replace(old, seq=4)
+
+
+def test_lookup_refuses_a_string_signed_as_if_it_were_the_dict(scripted):
+    """The signature says which form was put: a string item signed over the dict's bencoding is forged."""
+    pointer = Pointer(IH, 4, 64)
+    alert = ItemAlert(key=ALICE.public_key, salt=SALT, seq=1, item=pointer.to_value(), authoritative=True,
+                      signature=ALICE.sign(signed_message(SALT, 1, pointer.to_dict())))
+    assert isinstance(looked_up(scripted([alert])), InvalidSignature)
+
+
+@pytest.mark.parametrize("value", [b"d2:ih20:" + bytes(20) + b"e", {b"ih": bytes(20)}, [b"x"], 5])
 def test_lookup_refuses_an_item_that_is_not_a_labkit_pointer(scripted, value):
-    signature = ALICE.sign(signed_message(SALT, 1, value)) if isinstance(value, bytes) else bytes(64)
+    signature = ALICE.sign(signed_message(SALT, 1, value))
     alert = ItemAlert(key=ALICE.public_key, salt=SALT, seq=1, item=value, authoritative=True,
                       signature=signature)
-    with pytest.raises(InvalidPointer):
-        lookup(scripted([alert]), ALICE.public_key, SALT, 5)
+    assert isinstance(looked_up(scripted([alert])), InvalidPointer)
+
+
+def test_a_bad_item_under_one_key_does_not_hide_the_others(scripted):
+    carol = NodeKey.generate()
+    good = item(Pointer(IH, 1, 16), 2)
+    forged = ItemAlert(key=carol.public_key, salt=SALT, seq=3, item=Pointer(IH, 9, 10**6).to_value(),
+                       authoritative=True, signature=bytes(64))
+    found = lookup_many(scripted([forged, good]), [carol.public_key, ALICE.public_key], SALT, 5)
+    assert isinstance(found[carol.public_key], InvalidSignature) and found[ALICE.public_key].seq == 2
 
 
 def test_lookup_without_an_answer_times_out_or_returns_what_it_saw(scripted):
-    with pytest.raises(DHTTimeout):
-        lookup(scripted(), ALICE.public_key, SALT, 0.05)
+    assert isinstance(looked_up(scripted(), 0.05), DHTTimeout)
     early = item(Pointer(IH, 1, 16), 1, authoritative=False)
-    assert lookup(scripted([early]), ALICE.public_key, SALT, 0.05).seq == 1
+    assert looked_up(scripted([early]), 0.05).seq == 1
 
 
 def test_lookup_refuses_bad_keys_and_salts(scripted):
@@ -424,25 +417,76 @@ def test_lookup_refuses_bad_keys_and_salts(scripted):
                                     (ALICE.public_key, "salt", TypeError)]:
         session = scripted()
         with pytest.raises(error):
-            lookup(session, public_key, salt, 1)
+            lookup_many(session, [public_key], salt, 1)
         assert session.calls == []  # refused before asking the DHT
 
 
-def test_publish_returns_the_pointer_with_the_seq_the_dht_gave(scripted):
-    pointer = Pointer(IH, 3, 48)
-    stored = PutAlert(public_key=ALICE.public_key, salt=SALT, seq=12, num_success=3)
-    session = scripted([OtherAlert(), stored])
-    assert publish(session, ALICE, SALT, pointer, timeout=5) == replace(pointer, seq=12)
-    assert session.calls == [("put", ALICE.private_key, ALICE.public_key, pointer.to_value(), SALT)]
+class ListeningSession:
+    """What publish asks of a session besides its routing table: where it listens."""
+
+    def get_settings(self):
+        return {"listen_interfaces": "127.0.0.1:6881"}
+
+    def get_ip_filter(self):
+        import libtorrent as lt
+
+        return lt.ip_filter()  # allows every address
 
 
-def test_publish_that_no_node_stored_fails(scripted):
-    session = scripted([PutAlert(public_key=ALICE.public_key, salt=SALT, seq=1, num_success=0)])
+@pytest.fixture
+def dht_of(monkeypatch):
+    """A session whose routing table holds these scripted nodes (tests/krpcnode.py)."""
+    made = []
+
+    def make(*modes):
+        made.extend(FakeNode(m) for m in modes)
+        monkeypatch.setattr(pointer_module, "session_nodes", lambda session: [n.address for n in made])
+        return ListeningSession(), made
+
+    yield make
+    for node in made:
+        node.close()
+
+
+def test_publish_puts_the_dict_and_returns_the_pointer_with_its_seq(dht_of):
+    session, (a, b) = dht_of("store", "store")
+    pointer = Pointer(IH, 3, 48, tip="ab" * 32)
+    assert publish(session, ALICE, SALT, pointer, timeout=5) == replace(pointer, seq=1)
+    assert publish(session, ALICE, SALT, pointer, timeout=5) == replace(pointer, seq=2)
+    from labkit.sharing.krpc import target_of
+    assert a.items[target_of(ALICE.public_key, SALT)][b"v"] == pointer.to_dict()
+
+
+def test_publish_that_no_node_stored_fails(dht_of, monkeypatch):
+    session, _ = dht_of("refuse")
     with pytest.raises(PublishFailed) as failed:
         publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=5)
     assert failed.value.seq == 1
+    monkeypatch.setattr(pointer_module, "session_nodes", lambda session: [])
+    with pytest.raises(PublishFailed):  # the first node of a room, alone
+        publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=5)
+
+
+def test_publish_follows_only_nodes_the_sessions_ip_filter_allows(dht_of):
+    import libtorrent as lt
+
+    session, (a,) = dht_of("store")
+    outside = FakeNode(host="127.0.0.2")
+    try:
+        a.names = [outside]
+        fence = lt.ip_filter()
+        fence.add_rule("127.0.0.2", "127.0.0.2", 1)  # blocked
+        session.get_ip_filter = lambda: fence
+        assert publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=5).seq == 1
+        assert outside.queries == []
+    finally:
+        outside.close()
+
+
+def test_publish_with_no_answer_times_out(dht_of):
+    session, _ = dht_of("silent")
     with pytest.raises(DHTTimeout):
-        publish(scripted(), ALICE, SALT, Pointer(IH, 3, 48), timeout=0.05)
+        publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=0.3)
 
 
 def test_wait_for_nodes_counts_the_routing_table(scripted):
@@ -490,11 +534,19 @@ def scenario() -> dict:
     out: dict = {"ports": ports, "ready_s": ready}
     first = publish(a, alice, SALT, Pointer(IH, 5, 1300), on_alert=audit)
     out["first"] = vars(first)
-    out["b_first"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
-    out["c_first"] = vars(lookup(c, alice.public_key, SALT, on_alert=audit))
+    out["b_first"] = vars(newest(b, alice.public_key, SALT, audit))
+    out["c_first"] = vars(newest(c, alice.public_key, SALT, audit))
     newer = publish(a, alice, SALT, Pointer("f" * 40, 6, 1316), on_alert=audit)
     out["newer"] = vars(newer)
-    out["b_newer"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
+    out["b_newer"] = vars(newest(b, alice.public_key, SALT, audit))
+
+    # a node of the old form (the binding's put: the dict bencoded inside a string) is still read
+    olden = NodeKey.generate()
+    c.dht_put_mutable_item(olden.private_key, olden.public_key, Pointer("d" * 40, 4, 1284).to_value(), SALT)
+    for alert in _drain(c, 15, audit):
+        if isinstance(alert, lt.dht_put_alert) and alert.public_key == olden.public_key:
+            break
+    out["old_form"] = vars(newest(b, olden.public_key, SALT, audit))
 
     # Carol claims Alice's public key but signs with her own private key: every node refuses the put
     c.dht_put_mutable_item(carol.private_key, alice.public_key, Pointer("e" * 40, 99, 10**9).to_value(), SALT)
@@ -504,12 +556,12 @@ def scenario() -> dict:
             forged = {"seq": alert.seq, "num_success": alert.num_success}
             break
     out["forged_put"] = forged
-    out["b_after_forgery"] = vars(lookup(b, alice.public_key, SALT, on_alert=audit))
-    out["d_after_forgery"] = vars(lookup(d, alice.public_key, SALT, on_alert=audit))
+    out["b_after_forgery"] = vars(newest(b, alice.public_key, SALT, audit))
+    out["d_after_forgery"] = vars(newest(d, alice.public_key, SALT, audit))
     carols = publish(c, carol, SALT, Pointer("e" * 40, 7, 1332), on_alert=audit)
-    out["b_carol"] = vars(lookup(b, carol.public_key, SALT, on_alert=audit))
+    out["b_carol"] = vars(newest(b, carol.public_key, SALT, audit))
     out["carol"] = vars(carols)
-    out["other_salt"] = lookup(b, alice.public_key, b"labkit:another-network", on_alert=audit)
+    out["other_salt"] = newest(b, alice.public_key, b"labkit:another-network", audit)
 
     # libtorrent's signature is the one cryptography makes from the same seed
     d.dht_get_mutable_item(alice.public_key, SALT)
@@ -525,11 +577,12 @@ def scenario() -> dict:
         start = time.monotonic()
         put = publish(a, alice, SALT, Pointer(IH, 10 + i, 2000 + 16 * i), on_alert=audit)
         stored = time.monotonic()
-        got = lookup(reader, alice.public_key, SALT, on_alert=audit)
+        got = newest(reader, alice.public_key, SALT, audit)
         end = time.monotonic()
         trials.append({"put_s": stored - start, "get_s": end - stored, "total_s": end - start,
                        "fresh": got == put})
     out["trials"] = trials
+    out["routing_tables"] = [sorted(port for _, port in session_nodes(s)) for s in sessions]
     out["bootstrap_settings"] = sorted({s.get_settings()["dht_bootstrap_nodes"] for s in sessions})
     pack = dht_settings("127.0.0.1:0", log_packets=True)
     out["settings_not_applied"] = sorted(k for k in pack if k != "listen_interfaces"
@@ -538,6 +591,14 @@ def scenario() -> dict:
     out["packets"] = packets[0]
     out["elapsed_s"] = time.monotonic() - t0
     return out
+
+
+def newest(session, public_key: bytes, salt: bytes, audit):
+    """The newest pointer lookup_many finds under one key (None if none); the error it found is raised."""
+    found = lookup_many(session, [public_key], salt, on_alert=audit)[public_key]
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 def _drain(session, seconds: float, audit):
@@ -580,9 +641,14 @@ def test_each_key_and_salt_names_its_own_pointer(live):
     assert live["other_salt"] is None
 
 
-def test_libtorrent_signs_as_cryptography_does(live):
-    assert live["item_type"] == "bytes"
+def test_the_item_is_a_dict_signed_as_cryptography_does(live):
+    assert live["item_type"] == "dict"  # BEP 46: libtorrent stores and returns v as the dict
     assert live["same_signature"] is True
+
+
+def test_a_pointer_of_the_old_string_form_is_still_read(live):
+    assert live["old_form"] == {"info_hash": "d" * 40, "height": 4, "total_work": 1284, "seq": 1, "peer": None,
+                                "tip": None}
 
 
 def test_every_lookup_after_a_put_sees_it(live):
@@ -593,6 +659,12 @@ def test_every_lookup_after_a_put_sees_it(live):
           f"get {statistics.median(t['get_s'] for t in live['trials']) * 1000:.1f} ms); "
           f"DHT ready after {live['ready_s']:.1f} s; network namespace: {live['netns']}")
     assert median < 5, f"put then get took {median:.1f} s (median): the DHT is stalling"
+
+
+def test_the_puts_socket_never_joins_a_routing_table(live):
+    """A put's sender is gone a moment later: were it in a table, every later lookup would wait for it."""
+    for table in live["routing_tables"]:
+        assert set(table) <= set(live["ports"]), (table, live["ports"])
 
 
 def test_no_node_contacted_anything_but_loopback(live):

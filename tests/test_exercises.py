@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from labkit.errors import ContractError
+from labkit.errors import ContractError, ExerciseFailed
 from labkit.course import cases, hints, saved
-from labkit.course.exercises import STRICT_ENV, ExerciseFailed, Exercises
+from labkit.course.exercises import STRICT_ENV, Exercises, Status
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +37,7 @@ def crashes(x):
 def test_check_reports_the_first_failing_case_with_expected_and_got():
     ex = Exercises("nb", total=2)
     result = ex.check("double", wrong_double, [(1, 2), (3, 6), (4, 8)], hints=["a", "b", "c"])
-    assert (result.status, result.call, result.expected, result.got) == ("failed", "wrong_double(3)", 6, 0)
+    assert (result.status, result.call, result.expected, result.got) == (Status.FAILED, "wrong_double(3)", 6, 0)
     assert ex.passed == set() and result.done == 0
     ok = ex.check("double", double, [(1, 2), (3, 6)])
     assert ok.passed and ok.done == 1 and ex.progress == "1 of 2 exercises done in nb"
@@ -45,9 +45,9 @@ def test_check_reports_the_first_failing_case_with_expected_and_got():
 
 def test_a_stub_is_not_attempted_and_a_crash_is_an_error():
     ex = Exercises("nb", total=1)
-    assert ex.check("s", stub, [(1, 2)]).status == "not attempted"
+    assert ex.check("s", stub, [(1, 2)]).status is Status.NOT_ATTEMPTED
     error = ex.check("c", crashes, [(1, 2)])
-    assert error.status == "error" and error.got == "KeyError: 1" and error.call == "crashes(1)"
+    assert error.status is Status.ERROR and error.got == "KeyError: 1" and error.call == "crashes(1)"
 
 
 def test_hint_is_a_one_tier_list_and_hints_default_to_the_catalogue():
@@ -79,7 +79,7 @@ def test_not_attempted_offers_the_hints_folded_but_the_text_report_does_not_prin
 def test_strict_mode_raises_on_a_wrong_answer_only(monkeypatch):
     monkeypatch.setenv(STRICT_ENV, "1")
     ex = Exercises("nb", total=1)
-    assert ex.check("s", stub, [(1, 2)]).status == "not attempted"
+    assert ex.check("s", stub, [(1, 2)]).status is Status.NOT_ATTEMPTED
     with pytest.raises(ExerciseFailed, match="expected 6"):
         ex.check("double", wrong_double, [(3, 6)])
     with pytest.raises(ExerciseFailed, match="KeyError"):
@@ -89,7 +89,7 @@ def test_strict_mode_raises_on_a_wrong_answer_only(monkeypatch):
 def test_check_against_shows_the_first_case_where_the_learner_and_labkit_disagree():
     ex = Exercises("nb", total=1)
     result = ex.check_against("double", wrong_double, double, [(1,), (2,), 5, (7,)], keep=False)
-    assert (result.status, result.call, result.expected, result.got) == ("failed", "wrong_double(5)", 10, 0)
+    assert (result.status, result.call, result.expected, result.got) == (Status.FAILED, "wrong_double(5)", 10, 0)
     passed = ex.check_against("double", double, double, range(50), keep=False)
     assert passed.passed and passed.cases == 50 and "(50 cases)" in repr(passed)
 
@@ -111,9 +111,9 @@ def test_check_against_expects_the_same_exception_class_where_the_reference_rais
     ex = Exercises("nb", total=1)
     assert ex.check_against("r", refuses, refuses, [1, -1], keep=False).passed
     failed = ex.check_against("r", lets_through, refuses, [1, -1], keep=False)
-    assert failed.status == "failed" and repr(failed.expected) == "raises ContractError: negative" and failed.got == -1
-    assert ex.check_against("r", refuses_wrongly, refuses, [1, -1], keep=False).status == "failed"
-    assert ex.check_against("r", stub, refuses, [1], keep=False).status == "not attempted"
+    assert failed.status is Status.FAILED and repr(failed.expected) == "raises ContractError: negative" and failed.got == -1
+    assert ex.check_against("r", refuses_wrongly, refuses, [1, -1], keep=False).status is Status.FAILED
+    assert ex.check_against("r", stub, refuses, [1], keep=False).status is Status.NOT_ATTEMPTED
 
 
 def test_check_against_with_call_runs_an_operation_on_a_copy():
@@ -127,7 +127,7 @@ def test_check_against_with_call_runs_an_operation_on_a_copy():
 
 def test_a_passing_function_is_kept_and_a_failing_one_is_not(tmp_path):
     ex = Exercises("nb", total=1)
-    assert ex.check_against("double", wrong_double, double, [3]).status == "failed"
+    assert ex.check_against("double", wrong_double, double, [3]).status is Status.FAILED
     assert saved.load("double") is None
     result = ex.check_against("double", double, double, [1, 2, 3])
     assert result.saved == str(tmp_path / "mine" / "double.py")
@@ -158,7 +158,23 @@ def test_a_written_function_that_calls_an_unfinished_stub_says_which():
         return stub(x) + 1
 
     result = Exercises("nb", total=1).check_against("uses", uses_stub, double, [1], keep=False)
-    assert result.status == "not attempted" and result.call == "stub()"
+    assert result.status is Status.NOT_ATTEMPTED and result.call == "stub()"
     assert "it calls stub(), which still raises NotImplementedError" in repr(result)
     own = Exercises("nb", total=1).check("s", stub, [(1, 2)])
     assert own.call == "" and "replace `raise NotImplementedError`" in repr(own)
+
+
+def test_the_status_is_an_enum_whose_word_the_report_uses():
+    ex = Exercises("00-welcome", total=2)
+    passed = ex.check("double", double, [(2, 4)])
+    failed = ex.check("twice", wrong_double, [(5, 10)])
+    assert (passed.status, failed.status) == (Status.PASSED, Status.FAILED) and passed.passed and not failed.passed
+    assert "✅ double: passed" in repr(passed) and 'data-status="failed"' in failed._repr_html_()
+    assert passed.status.value == "passed" and failed.status.value == "failed"
+
+
+def test_a_notebooks_exercise_count_comes_from_the_registry():
+    from labkit.course.registry import in_notebook
+
+    assert Exercises("03-proof-of-work").total == len(in_notebook("03-proof-of-work")) == 4
+    assert Exercises("99-not-a-notebook").total == 0 and Exercises("nb", total=2).total == 2

@@ -1,8 +1,11 @@
-"""The package's shape: every module small enough to read in one sitting, and modules talk through public names.
+"""The package's shape: modules small enough to read in one sitting, talking through public names, without cycles.
 
 Read from the source with ``ast`` (nothing is imported): a module over
-``MAX_LINES`` lines, or an import of a name starting with ``_`` from another
-labkit module, fails with the file and line to fix.
+``MAX_LINES`` lines, an import of a name starting with ``_`` from another
+labkit module, an import cycle among labkit's modules (every import counts,
+those inside functions too, but not those under ``if TYPE_CHECKING:``), or
+libtorrent imported outside ``labkit/sharing/``, fails with what to fix. And
+the exercise registry names every exercise the notebooks check, and no other.
 """
 
 from __future__ import annotations
@@ -82,6 +85,109 @@ def test_the_check_finds_what_it_looks_for(tmp_path):
     found = private_imports(module, fake)
     assert found == ["labkit/lessons/probe.py:1: from labkit.chain import _secret",
                      "labkit/lessons/probe.py:3: import labkit._hidden"]
+
+
+
+# --- imports: no cycle among labkit's modules, libtorrent only in sharing/ ---------------------------------
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The ids of the nodes under ``if TYPE_CHECKING:`` (imports for annotations, never run)."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(inner) for statement in node.body for inner in ast.walk(statement)}
+    return skipped
+
+
+def imports(path: Path, package: Path = PACKAGE, modules: frozenset[str] = frozenset()) -> list[tuple[int, str]]:
+    """(line, module) for every module ``path`` imports when it runs, at the top or inside a function.
+
+    ``from .x import y`` names the module ``x.y`` when it is one of ``modules``, else ``x``.
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    skipped = _type_checking_only(tree)
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            source = imported_module(node, path, package)
+            for alias in node.names:
+                found.append((node.lineno, f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules
+                              else source))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+    return found
+
+
+def import_cycles(package: Path = PACKAGE) -> list[list[str]]:
+    """Each set of labkit modules that import each other in a ring (Tarjan's strongly connected components)."""
+    paths = {module_name(p, package): p for p in sorted(package.rglob("*.py"))}
+    graph = {name: sorted({m for _, m in imports(path, package, frozenset(paths)) if m in paths and m != name})
+             for name, path in paths.items()}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(name: str) -> None:
+        order[name] = low[name] = len(order)
+        stack.append(name)
+        for other in graph[name]:
+            if other not in order:
+                visit(other)
+                low[name] = min(low[name], low[other])
+            elif other in stack:
+                low[name] = min(low[name], order[other])
+        if low[name] == order[name]:
+            ring = []
+            while not ring or ring[-1] != name:
+                ring.append(stack.pop())
+            if len(ring) > 1:
+                cycles.append(sorted(ring))
+
+    for name in graph:
+        if name not in order:
+            visit(name)
+    return cycles
+
+
+def test_no_import_cycle_among_labkit_modules():
+    assert import_cycles() == []
+
+
+def test_the_cycle_check_finds_a_ring_through_a_function_level_import(tmp_path):
+    fake = tmp_path / "labkit"
+    (fake / "lessons").mkdir(parents=True)
+    for name, text in {"__init__.py": "", "pow.py": "def miner():\n    from .fastmine import mine\n",
+                       "fastmine.py": "from .pow import miner\n", "chain.py": "from . import pow\n",
+                       "lessons/__init__.py": "", "lessons/lab.py": "from ..chain import x\n",
+                       "typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .lessons.lab import y\n"
+                       }.items():
+        (fake / name).write_text(text)
+    assert import_cycles(fake) == [["labkit.fastmine", "labkit.pow"]]
+
+
+def libtorrent_imports(package: Path = PACKAGE) -> list[str]:
+    """Each import of libtorrent outside labkit/sharing/, as 'file:line'."""
+    sharing = package / "sharing"
+    return [f"{path.relative_to(package.parent).as_posix()}:{line}"
+            for path in sorted(package.rglob("*.py")) if sharing not in path.parents
+            for line, module in imports(path, package) if module.split(".")[0] == "libtorrent"]
+
+
+def test_libtorrent_is_imported_only_inside_labkit_sharing():
+    assert libtorrent_imports() == []
+
+
+def test_the_libtorrent_check_finds_an_import_in_a_function(tmp_path):
+    fake = tmp_path / "labkit"
+    (fake / "sharing").mkdir(parents=True)
+    (fake / "course").mkdir()
+    (fake / "sharing" / "session.py").write_text("import libtorrent as lt\n")
+    (fake / "course" / "cases.py").write_text("def f():\n    import libtorrent\n    from libtorrent import bencode\n")
+    assert libtorrent_imports(fake) == ["labkit/course/cases.py:2", "labkit/course/cases.py:3"]
 
 
 def test_the_reading_order_lists_every_core_module():

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labkit.names import BadText, check_text
+from labkit.names import BadText, check_id, check_text
 
 INVISIBLE = ("Cf", "Cc", "Cs", "Co", "Zl", "Zp")
 
@@ -60,3 +60,54 @@ def test_normalising_is_idempotent(text):
     except BadText:
         return
     assert check_text(once, "id") == once
+
+
+# --- ids: NFKC, so look-alike forms of one character are one id ---------------------------------------
+
+
+@pytest.mark.parametrize("typed, stored", [
+    ("\uff33\uff10\uff10\uff11", "S001"),  # fullwidth Ｓ００１
+    ("S00\u00b9", "S001"),  # a superscript one
+    ("\ufb01le", "file"),  # the ligature ﬁ
+    ("\u212a1", "K1"),  # the Kelvin sign
+    ("Cafe\u0301", "Caf\u00e9"),  # composed, as NFC does
+    ("s001", "s001"),  # case is seen, not folded
+    ("\u0421001", "\u0421001"),  # a Cyrillic С stays itself: another script, not another form (UTS 39's job)
+])
+def test_ids_are_compared_in_nfkc(typed, stored):
+    assert check_id(typed, "student.id") == stored
+
+
+def test_names_keep_their_form_where_ids_do_not():
+    assert check_text("\uff33\uff10\uff10\uff11", "name") == "\uff33\uff10\uff10\uff11"
+    assert check_text("\u00bd cup", "name") == "\u00bd cup"  # NFKC would write 1⁄2
+
+
+@pytest.mark.parametrize("text, words", [("S1\u200b", "invisible"), ("\u00a0S1", "start or end"),
+                                         ("\u3000", "not blank"), ("\ufb03" * 22, "too long")])
+def test_ids_are_refused_as_text_is_after_nfkc(text, words):
+    with pytest.raises(BadText, match=words):
+        check_id(text, "id", max_length=64)
+
+
+def test_nfkc_never_makes_an_id_hide_characters():
+    # every compatibility decomposition of the fixed database, in an id: what comes out is checked text
+    for cp in range(sys.maxunicode + 1):
+        char = chr(cp)
+        if not unicodedata.ucd_3_2_0.decomposition(char).startswith("<"):
+            continue
+        try:
+            out = check_id("a" + char + "b", "id")
+        except BadText:
+            continue
+        assert check_text(out, "id") == out, f"U+{cp:04X}"
+
+
+@given(st.text(max_size=20))
+def test_ids_normalise_idempotently(text):
+    try:
+        once = check_id(text, "id")
+    except BadText:
+        return
+    assert check_id(once, "id") == once
+

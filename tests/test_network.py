@@ -9,8 +9,10 @@ import stat
 import pytest
 
 from labkit.errors import ConfigError, UnknownSigner
-from labkit.network import SECRET_BYTES, Member, Network
+from labkit.network import SECRET_BYTES, Member, Network, check_name
 from labkit.wallet import Wallet, public_key_pem
+
+SECRET = bytes(range(100, 132))  # 32 distinct bytes: a stand-in for 32 random ones
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +124,19 @@ def test_secret_refused(members, secret, words):
         Network("n", secret, 2, members)
 
 
+@pytest.mark.parametrize("secret", [bytes(32), b"\xff" * 64, b"ab" * 16, b"password" * 4, bytes(range(15)) * 3])
+def test_a_secret_without_entropy_is_refused(members, secret):
+    # fewer than 16 distinct byte values: a placeholder, never 32 random bytes (3 chances in 10**17)
+    with pytest.raises(ConfigError, match="distinct byte values"):
+        Network("n", secret, 2, members)
+    assert Network("seed", secret, 2, members, teaching=True).secret == secret  # the seed's lessons only
+
+
+def test_an_all_zero_secret_in_a_file_is_refused(config):
+    config["secret"] = "00" * 32
+    assert "holds only 1 distinct byte values" in str(refused(json.dumps(config)))
+
+
 def test_short_secret_allowed_for_teaching(members):
     assert Network("seed", b"your-secret-key", 2, members, teaching=True).secret == b"your-secret-key"
     with pytest.raises(ConfigError):
@@ -131,26 +146,26 @@ def test_short_secret_allowed_for_teaching(members):
 @pytest.mark.parametrize("difficulty", [-1, 9, True, "2", 2.0, None])
 def test_bad_difficulty(members, difficulty):
     with pytest.raises(ConfigError, match="difficulty"):
-        Network("n", bytes(32), difficulty, members)
+        Network("n", SECRET, difficulty, members)
 
 
 @pytest.mark.parametrize("skew", [-1, True, 1.5, "300"])
 def test_bad_clock_skew(members, skew):
     with pytest.raises(ConfigError, match="max_clock_skew"):
-        Network("n", bytes(32), 2, members, max_clock_skew=skew)
+        Network("n", SECRET, 2, members, max_clock_skew=skew)
 
 
 def test_duplicate_members(members):
-    twin = Member("alice again", members[0].public_key)
+    twin = Member("alice2", members[0].public_key)
     with pytest.raises(ConfigError, match="same key as 'alice'"):
-        Network("n", bytes(32), 2, (*members, twin))
+        Network("n", SECRET, 2, (*members, twin))
 
 
 def test_weak_member_key_refused_unless_teaching(rsa1024_pem, members):
     weak = Wallet.from_pem(rsa1024_pem, teaching=True)
     with pytest.raises(ConfigError, match="member 'weak'.*1024-bit"):
-        Network("n", bytes(32), 2, (*members, Member("weak", weak.public_key)))
-    Network("n", bytes(32), 2, (Member("weak", weak.public_key),), teaching=True)
+        Network("n", SECRET, 2, (*members, Member("weak", weak.public_key)))
+    Network("n", SECRET, 2, (Member("weak", weak.public_key),), teaching=True)
 
 
 @pytest.mark.parametrize("text, words", [
@@ -200,6 +215,22 @@ def test_member_with_extra_field(config):
 def test_duplicate_member_in_file(config):
     config["members"].append(dict(config["members"][0], name="mallory"))
     assert "same key as 'alice'" in str(refused(json.dumps(config)))
+
+
+@pytest.mark.parametrize("name", ["alice", "Alice", "ALICE"])
+def test_two_members_of_one_name_in_file(config, name):
+    config["members"][1]["name"] = name  # bob's key under alice's name: who signed what?
+    assert "two members are named 'alice'" in str(refused(json.dumps(config)))
+
+
+def test_a_member_name_is_ascii_as_the_readme_says(config, members):
+    cyrillic = "\u0430lice"  # а (CYRILLIC SMALL LETTER A) + lice: looks like alice
+    with pytest.raises(ConfigError, match="CYRILLIC SMALL LETTER A.*not ASCII"):
+        check_name(cyrillic)
+    config["members"][1]["name"] = cyrillic
+    assert "not ASCII" in str(refused(json.dumps(config)))
+    with pytest.raises(ConfigError, match="not ASCII"):
+        Network("n", SECRET, 2, (members[0], Member("b\u00e9n", members[1].public_key)))
 
 
 def test_weak_member_in_file(config, rsa1024_pem):

@@ -1,7 +1,7 @@
 """``node run | submit | status``, the contract queue and the event-log measures, without a network.
 
 The commands' refusals are one ``error:`` line and exit 2, with nothing
-written; the queue survives a restart, takes the inbox in order, renames a
+written (their catalogue is tests/test_bad_input_node.py); the queue survives a restart, takes the inbox in order, renames a
 bad file ``.refused`` and keeps an inbox file until the queue holding it is
 saved. The measures are checked on hand-made event logs.
 """
@@ -9,7 +9,6 @@ saved. The measures are checked on hand-made event logs.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -122,20 +121,8 @@ def test_node_submit_and_status(tmp_path, capsys):
     assert code == 0 and json.loads(out) == status
 
 
-@pytest.mark.parametrize("args, message", [
-    (["node", "status", "--data", "nowhere"], "cannot read the status"),
-    (["node", "submit", "--data", "nowhere", "c.json"], "c.json"),
-    (["node", "run", "--network", "nowhere.json", "--key", "k.pem", "--data", "d", "--bootstrap", "example.org:1"],
-     "no names"),
-    (["node", "run", "--network", "nowhere.json", "--key", "k.pem", "--data", "d", "--watch", "xyz"], "64 hex"),
-    (["node", "run", "--network", "nowhere.json", "--key", "k.pem", "--data", "d"], "nowhere.json"),
-    (["node", "classroom", "--dir", "d", "--nodes", "0"], "--nodes is 1 to 32"),
-])
-def test_node_commands_refuse_bad_input_with_one_line_and_write_nothing(tmp_path, capsys, args, message):
-    os.chdir(tmp_path)
-    code, out, err = run(capsys, *args)
-    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
-    assert list(tmp_path.iterdir()) == []
+# The commands' refusals of bad input (one error line, exit 2, nothing written) are rows of
+# tests/test_bad_input_node.py.
 
 
 def test_node_run_says_which_node_key_is_missing(tmp_path, capsys):

@@ -187,11 +187,22 @@ def test_two_spellings_of_one_id_are_one_id():
     assert list(state["students"]) == [composed]
 
 
+@pytest.mark.parametrize("look_alike", ["\uff33\uff10\uff10\uff11", "S00\u00b9", "\uff33001"])
+def test_a_look_alike_of_a_registered_id_is_that_id(look_alike):
+    state = empty_state()
+    OPERATIONS["register_student"](state, STUDENT, Context("a" * 64))
+    again = {"action": "register_student", "student": {"id": look_alike, "name": "Mallory", "department": "CS"}}
+    with pytest.raises(ContractError, match="student id 'S001' already exists"):
+        OPERATIONS["register_student"](state, again, Context("a" * 64))
+    assert list(state["students"]) == ["S001"]
+
+
 def test_names_may_hold_letters_of_any_script_and_emoji():
     state = empty_state()
     nft = {"action": "generate_nft", "nft": {"id": "N\u00ba1", "name": "Ракета 🚀 火箭"}}
     OPERATIONS["generate_nft"](state, nft, Context("a" * 64))
-    assert state["nfts"]["N\u00ba1"]["name"] == "Ракета 🚀 火箭"
+    # the name as written (NFC); the id in its compatibility form (NFKC: the ordinal º is an o)
+    assert state["nfts"]["No1"]["name"] == "Ракета 🚀 火箭" and state["nfts"]["No1"]["id"] == "No1"
 
 
 # --- the classroom token: mint (the block reward) and transfer ----------------------------------------

@@ -171,13 +171,13 @@ def test_one_default_miner_the_fast_one(monkeypatch):
     from labkit.chain import mine_block
     from labkit.lessons.data import demo_network, demo_wallets
 
-    assert labkit.pow.default_miner() is fastmine.mine
+    assert fastmine.default_miner() is fastmine.mine
     used = []
 
     def spy(template, secret, difficulty, **kwargs):
         used.append(difficulty)
         return labkit.pow.mine(template, secret, difficulty, **kwargs)
 
-    monkeypatch.setattr(labkit.pow, "default_miner", lambda: spy)  # mine_block asks pow when no miner is named
+    monkeypatch.setattr(fastmine, "default_miner", lambda: spy)  # mine_block asks fastmine when no miner is named
     mine_block(demo_network(1), demo_wallets()[0], {"actions": []})
     assert used == [1]

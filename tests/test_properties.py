@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from labkit.blocksfile import parse_lines
-from labkit.encoding import StrictJSONError, b64url_decode, b64url_encode, dumps_canonical, loads_strict
-from labkit.errors import InvalidToken
+from labkit.encoding import b64url_decode, b64url_encode, dumps_canonical, loads_strict
+from labkit.errors import InvalidToken, StrictJSONError
 from labkit.peer import Peer
 from labkit.tokens import Payload, decode_token, encode_token
 from labkit.vm import OISC

@@ -75,6 +75,23 @@ def test_keep_and_load_round_trip_with_what_the_function_uses(folder, cell):
     assert "encode =" not in source
 
 
+def test_keep_never_writes_through_a_symlink(folder, cell, tmp_path):
+    # a classmate's (or a careless) symlink at the old fixed temporary name, or at the saved file itself,
+    # must not make keep() write into the file it points to
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder.mkdir()
+    (folder / ".uses_everything.py.tmp").symlink_to(victim)
+    path = saved.keep("uses_everything", cell["uses_everything"])
+    assert victim.read_text() == "precious" and not path.is_symlink()
+    assert saved.load("uses_everything")("x") == cell["uses_everything"]("x")
+    path.unlink()
+    path.symlink_to(victim)
+    saved.keep("uses_everything", cell["uses_everything"])
+    assert victim.read_text() == "precious" and not path.is_symlink()
+    assert sorted(p.name for p in folder.iterdir()) == [".uses_everything.py.tmp", "uses_everything.py"]
+
+
 def test_a_name_that_cannot_be_saved_is_named_and_fails_clearly_when_called(cell):
     source = saved.keep("uses_the_window", cell["uses_the_window"]).read_text()
     assert "# window: a object from the notebook, not saved" in source

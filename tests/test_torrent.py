@@ -310,7 +310,7 @@ def test_no_peer_answers_raises_fetch_timeout(shared_file, tmp_path):
     assert err.name == "blocks.jsonl" and err.peers == [f"127.0.0.1:{port}"]
     assert err.seconds == 1.5 and err.progress == 0.0
     assert "blocks.jsonl" in str(err) and f"127.0.0.1:{port}" in str(err)
-    assert not (tmp_path / "dest" / "blocks.jsonl").exists()
+    assert not (tmp_path / "dest").exists()  # nothing arrived, so nothing stays: no .labkit-partial/HASH
 
 
 def test_magnet_timeout_names_the_magnet(shared_file, tmp_path):

@@ -217,6 +217,20 @@ def test_ec_key_refused():
         load_public_key(public)
 
 
+def test_a_pem_file_of_two_keys_is_refused(tmp_path, alice, bob):
+    # a PEM reader takes the first block: a file of two would mean whichever key its reader took
+    two = alice.to_pem() + bob.to_pem()
+    with pytest.raises(InvalidKey, match="holds 2 PEM blocks; a key file holds one key"):
+        Wallet.from_pem(two)
+    (tmp_path / "two.pem").write_text(two)
+    with pytest.raises(InvalidKey, match="two.pem: holds 2 PEM blocks"):
+        Wallet.load(tmp_path / "two.pem")
+    with pytest.raises(InvalidKey, match="holds 2 PEM blocks"):
+        load_public_key(public_key_pem(alice.public_key) + public_key_pem(bob.public_key))
+    with pytest.raises(InvalidKey, match="holds 2 PEM blocks"):  # a private key hiding behind a public one
+        load_public_key(public_key_pem(alice.public_key) + alice.to_pem())
+
+
 def test_public_key_is_not_a_wallet(alice):
     with pytest.raises(InvalidKey):
         Wallet.from_pem(public_key_pem(alice.public_key))

@@ -105,9 +105,9 @@ def operations_with(parts: dict[str, Part]) -> dict[str, Callable]:
     def transfer_nft(state, instruction, context) -> None:
         try:
             part.function(state, instruction, context)
-        except ContractError:
+        except (ContractError, KeyboardInterrupt):
             raise
-        except Exception as exc:  # the learner's code may raise anything
+        except BaseException as exc:  # the learner's code may raise anything, SystemExit too
             raise ContractError(f"{part.label} raised {type(exc).__name__}: {exc}") from exc
 
     return {**OPERATIONS, "transfer_nft": transfer_nft}
@@ -134,7 +134,9 @@ def _ask(part: Part, *args: Any) -> tuple[Any, str]:
     """(what the learner's function returned, "") or (None, what it raised)."""
     try:
         return part.function(*args), ""
-    except Exception as exc:  # the learner's code may raise anything: it is reported, not crashed on
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the learner's code may raise anything, sys.exit() too: reported, not crashed on
         return None, f"{part.label} raised {type(exc).__name__}: {exc}"
 
 
@@ -189,8 +191,8 @@ def verify_chain(blocks: Sequence[Block], network: Network, parts: dict[str, Par
             parent, state = seen.entry, seen.state
         elif decision.accepted:  # the learner accepts what labkit refuses: go on from this block, state unchanged
             parent = Link(at, block.hash, seen.time, parent.total_work if parent is not None else 0)
-        else:
-            parent = Link(at, block.hash, seen.time, 0, f"builds on rejected block {index}")
+        else:  # refused by the learner's verifier: what is built on it breaks ancestry, as labkit says why
+            parent = seen.refused_link
     return decisions
 
 

@@ -9,7 +9,7 @@ The cases are many (50-200) and varied, so a function that passes has done
 the job, not matched a few examples; and the expected answers are computed,
 not written beside the stub. Where labkit already owns the answer the
 reference calls it (``pow.mine``, ``tokens.check_mac``, ``chain.judge``,
-``race.nakamoto_probability``, libtorrent's bencode); where the exercise is
+``race.nakamoto_probability``, ``sharing.bencode.encode``); where the exercise is
 the only place it is computed (the hash chain of 00, the NFT transfer of 06,
 the fork choice over a bare tree of 07) the reference is written here, short
 enough to read.
@@ -36,10 +36,9 @@ __all__ = [
     "transfer_nft_cases", "transfer_nft_reference", "state_after",
     "fork_choice_cases", "fork_choice_reference",
     "attacker_success_cases", "close",
+    "fork_rate_cases", "fork_rate_reference", "propagation_seconds_reference",
+    "root_from_proof_reference", "spend_cases", "spend_reference",
 ]
-
-GENESIS = "0" * 64
-
 
 @dataclass(frozen=True)
 class Case:
@@ -73,7 +72,9 @@ def _text(rng: random.Random, longest: int = 12) -> str:
 
 def hash_chain_reference(lines: list[str]) -> list[str]:
     """h0 = 64 zeros; each next hash is sha256 hex of the previous hash followed by the line (UTF-8)."""
-    hashes, previous = [], GENESIS
+    from ..tokens import GENESIS_HASH
+
+    hashes, previous = [], GENESIS_HASH
     for line in lines:
         previous = hashlib.sha256((previous + line).encode("utf-8")).hexdigest()
         hashes.append(previous)
@@ -200,8 +201,8 @@ def check_block_cases(count: int = 60, seed: int = 4) -> list[Case]:
     """Blocks signed and MACed right, with their parent or another, a wrong index or link, or too little work."""
     from ..block import Block
     from ..chain import Chain, mine_block
-    from ..pow import token_hash
-    from ..tokens import Payload, encode_token, format_timestamp
+    from ..pow import meets_difficulty, token_hash
+    from ..tokens import GENESIS_HASH, Payload, encode_token, format_timestamp
     from ..lessons.data import demo_network, demo_timestamps, demo_wallets, seed_contracts
 
     rng = random.Random(seed)
@@ -220,7 +221,7 @@ def check_block_cases(count: int = 60, seed: int = 4) -> list[Case]:
         need = network.difficulty if difficulty is None else max(difficulty, network.difficulty)
         for nonce in range(10**6):  # the first nonce that meets (or, if weak, misses) what is needed
             token = encode_token(template.with_nonce(nonce), network.secret)
-            if token_hash(token).startswith("0" * need) != weak:
+            if meets_difficulty(token_hash(token), need) != weak:
                 return Block.create(token, signer)
         raise AssertionError("no nonce found")  # 16**2 tries suffice; a million never fail
 
@@ -229,7 +230,7 @@ def check_block_cases(count: int = 60, seed: int = 4) -> list[Case]:
     while len(found) < count:
         parent = rng.choice([None, *entries])
         index = 0 if parent is None else parent.index + 1
-        parent_hash = GENESIS if parent is None else parent.hash
+        parent_hash = GENESIS_HASH if parent is None else parent.hash
         signer = rng.choice(wallets)
         kind = rng.randrange(6)
         if kind == 0:  # another block taken as the parent
@@ -251,23 +252,13 @@ def check_block_cases(count: int = 60, seed: int = 4) -> list[Case]:
 # --- 05: bencode ---------------------------------------------------------------------
 
 
-def _as_bytes(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, list):
-        return [_as_bytes(v) for v in value]
-    if isinstance(value, dict):
-        return {_as_bytes(k): _as_bytes(v) for k, v in value.items()}
-    return value
-
-
 def bencode_reference(value: Any) -> bytes:
-    """libtorrent's bencode (str is encoded as UTF-8 first, as BitTorrent strings are bytes)."""
-    import libtorrent
+    """labkit's bencoder (labkit.sharing.bencode; str is encoded as UTF-8, as BitTorrent strings are bytes)."""
+    from ..sharing.bencode import encode
 
     if isinstance(value, bool) or not isinstance(value, (int, str, bytes, list, dict)):
         raise TypeError(f"bencode has no {type(value).__name__}")
-    return bytes(libtorrent.bencode(_as_bytes(value)))
+    return encode(value)
 
 
 def _bvalue(rng: random.Random, depth: int) -> Any:
@@ -345,7 +336,9 @@ def transfer_nft_cases(count: int = 80, seed: int = 6) -> list[tuple]:
 
 
 def fork_choice_reference(blocks: dict[str, tuple[str | None, int]]) -> str:
-    """The tip with the most total work, a tie to the smaller hash: labkit.forks.BlockTree's rank."""
+    """The tip with the most total work, a tie to the smaller hash: labkit.forks.rank, as the block tree decides."""
+    from ..forks import rank
+
     totals: dict[str, int] = {}
 
     def total(block_hash: str) -> int:
@@ -356,7 +349,7 @@ def fork_choice_reference(blocks: dict[str, tuple[str | None, int]]) -> str:
 
     parents = {parent for parent, _ in blocks.values()}
     tips = [h for h in blocks if h not in parents]
-    return min(tips, key=lambda h: (-total(h), h))
+    return min(tips, key=lambda h: rank(total(h), h))
 
 
 def fork_choice_cases(count: int = 120, seed: int = 7) -> list[tuple]:
@@ -384,3 +377,65 @@ def attacker_success_cases(count: int = 120, seed: int = 8) -> list[tuple]:
 def close(got: Any, expected: float) -> bool:
     """Equal to about nine digits (floating point sums in another order differ in the last ones)."""
     return isinstance(got, (int, float)) and math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12)
+
+
+# --- 09: the fork rate, and propagation from a room's log ---------------------------------------
+
+
+def fork_rate_reference(interval: float, delays: list[float], nodes: int) -> float:
+    """labkit's formula (lessons.forkrate.expected_fork_rate), with ``nodes`` passed as the exercise passes it."""
+    from ..lessons.forkrate import expected_fork_rate
+
+    return expected_fork_rate(interval, delays, nodes=nodes)
+
+
+def fork_rate_cases(count: int = 150, seed: int = 9) -> list[tuple]:
+    """(interval, delays, nodes): a block every 1 s to 10 min, one to eight log-normal delays, 2 to 30 miners."""
+    rng = random.Random(seed)
+
+    def some_delays() -> list[float]:
+        return [round(rng.lognormvariate(0, 1), 3) for _ in range(rng.randint(1, 8))]  # seconds
+
+    return [(rng.choice([1, 2, 5, 10, 60, 600]), some_delays(), rng.randint(2, 30)) for _ in range(count)]
+
+
+def propagation_seconds_reference(events: list[dict], nodes: list[str]) -> list[float]:
+    """labkit's measurement (node.measure.propagation): per canonical block, the last other node's delay."""
+    from ..node.measure import propagation
+
+    return list(propagation(events, nodes).seconds)
+
+
+# --- 10: a Merkle proof, and the double spend -------------------------------------------------------
+
+
+def root_from_proof_reference(leaf: bytes, index: int, siblings: list[bytes]) -> bytes:
+    """The root labkit's InclusionProof leads to."""
+    from ..merkle import InclusionProof
+
+    return InclusionProof(leaf, index, tuple(siblings)).root()
+
+
+SPEND_ACCOUNTS = ("ana", "ben", "cy", "dee", "eve")
+
+
+def spend_reference(balances: dict[str, int], sender: str, to: str, amount: int) -> dict[str, int]:
+    """labkit's transfer operation on a state holding ``balances``: the balances after it, or ContractError."""
+    from ..operations import OPERATIONS, Context
+
+    state = {"students": {a: {"id": a} for a in SPEND_ACCOUNTS},
+             "balances": {a: {"account": a, "balance": n} for a, n in balances.items()}}
+    instruction = {"action": "transfer", "transfer": {"to": to, "amount": amount}}
+    OPERATIONS["transfer"](state, instruction, Context(sender))
+    return {account: record["balance"] for account, record in state["balances"].items()}
+
+
+def spend_cases(count: int = 100, seed: int = 4) -> list[tuple]:
+    """(balances, sender, to, amount): most senders hold tokens, some too few, some none at all."""
+    rng = random.Random(seed)
+    found = []
+    for _ in range(count):
+        ledger = {a: rng.randint(0, 100) for a in rng.sample(SPEND_ACCOUNTS, rng.randint(0, 4))}
+        sender = rng.choice(list(ledger)) if ledger and rng.random() < 0.8 else rng.choice(SPEND_ACCOUNTS)
+        found.append((ledger, sender, rng.choice([a for a in SPEND_ACCOUNTS if a != sender]), rng.randint(1, 100)))
+    return found

@@ -2,7 +2,7 @@
 
 In a notebook::
 
-    ex = Exercises("01-wallets", total=3)
+    ex = Exercises("01-wallets")  # its exercises are counted in labkit.course.registry
 
     def modular_inverse(e, phi):
         ### BEGIN SOLUTION
@@ -30,35 +30,50 @@ does not break the rest of the course. A function that passes
 When ``LABKIT_EXERCISES_STRICT=1`` (the test command sets it), a wrong answer
 raises ExerciseFailed, so the instructor's solutions are tested too.
 
-When ``LABKIT_GRADE_LOG`` names a file (the grader, ``python -m labkit
-grade``, sets it), every check also appends its result to that file as one
-JSON line (notebook, exercise, status, detail), so the grader reads results
-rather than scraping the notebook's output.
+The grader (``python -m labkit grade``) does not read these checks' results:
+it calls the learner's functions in a sandbox and judges their answers
+itself (:mod:`labkit.course.grade`), so a check cell a learner edits
+changes nothing there.
 """
 
 from __future__ import annotations
 
+import enum
 import html
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from ..errors import LabkitError, SavedCodeError
+from ..errors import ExerciseFailed, SavedCodeError
 from ..lessons.display import tint
 
-__all__ = ["Exercises", "CheckResult", "ExerciseFailed", "STRICT_ENV", "GRADE_LOG_ENV"]
+__all__ = ["Exercises", "CheckResult", "Status", "STRICT_ENV"]
 
 STRICT_ENV = "LABKIT_EXERCISES_STRICT"
-GRADE_LOG_ENV = "LABKIT_GRADE_LOG"
-
-_ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "not attempted": "✏️"}
-# Tints of the theme's colours (labkit.lessons.display.tint): readable in JupyterLab's light and dark themes.
-_TINTS = {"passed": "success", "failed": "error", "error": "error", "not attempted": "warn"}
 
 
-class ExerciseFailed(LabkitError, AssertionError):
-    """A checked answer is wrong (raised only in strict mode)."""
+
+class Status(enum.Enum):
+    """What a check found (its value is the word the report and the grades use)."""
+
+    PASSED = "passed"
+    FAILED = "failed"  # a case gave the wrong answer
+    ERROR = "error"  # the learner's code raised where labkit's answer did not
+    NOT_ATTEMPTED = "not attempted"  # the stub still raises NotImplementedError
+
+    @property
+    def icon(self) -> str:
+        return {"passed": "✅", "failed": "❌", "error": "💥", "not attempted": "✏️"}[self.value]
+
+    @property
+    def tint(self) -> str:
+        """A tint of the theme's colours (labkit.lessons.display.tint): readable in light and dark themes."""
+        return {"passed": "success", "failed": "error", "error": "error", "not attempted": "warn"}[self.value]
+
+    @property
+    def wrong(self) -> bool:
+        """Failed or error: the answer is wrong (the hints show, strict mode raises)."""
+        return self in (Status.FAILED, Status.ERROR)
 
 
 def _short(value: Any, limit: int = 200) -> str:
@@ -69,7 +84,7 @@ def _short(value: Any, limit: int = 200) -> str:
 @dataclass(frozen=True)
 class CheckResult:
     exercise: str
-    status: str  # "passed", "failed", "error" or "not attempted"
+    status: Status
     call: str = ""  # the case that failed, e.g. "modular_inverse(3, 40)"
     expected: Any = None
     got: Any = None
@@ -81,30 +96,30 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
+        return self.status is Status.PASSED
 
     @property
     def detail(self) -> str:
         """One line: the case that failed and how, or how many cases passed."""
-        if self.status == "failed":
+        if self.status is Status.FAILED:
             return f"for {self.call}: expected {_short(self.expected)}, got {_short(self.got)}"
-        if self.status == "error":
+        if self.status is Status.ERROR:
             return f"{self.call} raised {self.got}"
-        if self.status == "passed":
+        if self.status is Status.PASSED:
             return f"{self.cases} case{'s' if self.cases != 1 else ''}"
         return ""
 
     def _head(self) -> list[str]:
-        lines = [f"{_ICONS[self.status]} {self.exercise}: {self.status}"]
-        if self.status == "passed" and self.cases > 1:
+        lines = [f"{self.status.icon} {self.exercise}: {self.status.value}"]
+        if self.status is Status.PASSED and self.cases > 1:
             lines[0] += f" ({self.cases} cases)"
-        if self.status == "failed":
+        if self.status is Status.FAILED:
             lines += [f"   for {self.call}", f"   expected {_short(self.expected)}", f"   got      {_short(self.got)}"]
-        elif self.status == "error":
+        elif self.status is Status.ERROR:
             lines += [f"   {self.call} raised {self.got}"]
-        elif self.status == "not attempted" and self.call:
+        elif self.status is Status.NOT_ATTEMPTED and self.call:
             lines += [f"   it calls {self.call}, which still raises NotImplementedError: complete that exercise first"]
-        elif self.status == "not attempted":
+        elif self.status is Status.NOT_ATTEMPTED:
             lines += ["   replace `raise NotImplementedError` with your code, then run this cell again"]
         return lines
 
@@ -114,7 +129,7 @@ class CheckResult:
 
     def _lines(self) -> list[str]:
         """The plain-text report; hints appear only when something is wrong (a terminal cannot fold them)."""
-        hints = self.hints if self.status in ("failed", "error") else ()
+        hints = self.hints if self.status.wrong else ()
         return [*self._head(), *(f"   hint {i} of {len(hints)}: {h}" for i, h in enumerate(hints, 1)),
                 *self._tail()]
 
@@ -128,7 +143,7 @@ class CheckResult:
         hints = "" if self.passed else "".join(
             f'<details class="labkit-hint" data-tier="{i}"><summary>Hint {i} of {len(self.hints)}</summary>'
             f"{html.escape(h)}</details>" for i, h in enumerate(self.hints, 1))
-        return (f'<div class="labkit-check" data-status="{self.status}" style="{tint(_TINTS[self.status])};'
+        return (f'<div class="labkit-check" data-status="{self.status.value}" style="{tint(self.status.tint)};'
                 f'padding:6px 10px;border-radius:4px;font-family:monospace">{block(self._head())}'
                 f"{hints}{block(self._tail())}</div>")
 
@@ -166,9 +181,12 @@ def _plain_call(function: Callable, *args: Any) -> Any:
 class Exercises:
     """The exercises of one notebook, and how many are done."""
 
-    def __init__(self, notebook: str, total: int):
+    def __init__(self, notebook: str, total: int | None = None):
+        """``total``: how many exercises the notebook has; by default, how many the registry lists for it."""
+        from .registry import in_notebook
+
         self.notebook = notebook
-        self.total = total
+        self.total = len(in_notebook(notebook)) if total is None else total
         self.passed: set[str] = set()
 
     def _hints(self, exercise: str, hint: str, hints: Iterable[str] | None) -> tuple[str, ...]:
@@ -208,14 +226,18 @@ class Exercises:
             try:
                 got = function(*args)
             except NotImplementedError as stub:
-                result = self._result(exercise, "not attempted", call=_stub_below(function, stub), hints=tiers)
+                result = self._result(exercise, Status.NOT_ATTEMPTED, call=_stub_below(function, stub), hints=tiers)
                 break
             except Exception as exc:  # the learner's code may raise anything; report it, don't crash
-                result = self._result(exercise, "error", call=_call_text(name, args),
+                result = self._result(exercise, Status.ERROR, call=_call_text(name, args),
                                       got=f"{type(exc).__name__}: {exc}", hints=tiers)
                 break
-            if not same(got, expected):
-                result = self._result(exercise, "failed", call=_call_text(name, args), expected=expected, got=got,
+            try:
+                agrees = same(got, expected)
+            except (TypeError, ValueError, AttributeError):  # e.g. abs(None - 0.63): the answer is wrong, not the check
+                agrees = False
+            if not agrees:
+                result = self._result(exercise, Status.FAILED, call=_call_text(name, args), expected=expected, got=got,
                                       hints=tiers)
                 break
         return self._finish(exercise, result, count, tiers)
@@ -259,20 +281,20 @@ class Exercises:
             try:
                 got_kind, got = _outcome(function, run, args)
             except NotImplementedError as stub:
-                result = self._result(exercise, "not attempted", call=_stub_below(function, stub), hints=tiers)
+                result = self._result(exercise, Status.NOT_ATTEMPTED, call=_stub_below(function, stub), hints=tiers)
                 break
             if expected_kind == _RAISED:
                 if not (got_kind == _RAISED and isinstance(got, type(expected))):
                     shown = f"{type(got).__name__}: {got}" if got_kind == _RAISED else got
-                    result = self._result(exercise, "failed", call=shown_call,
+                    result = self._result(exercise, Status.FAILED, call=shown_call,
                                           expected=_Raises(expected), got=shown, hints=tiers)
                     break
             elif got_kind == _RAISED:
-                result = self._result(exercise, "error", call=shown_call,
+                result = self._result(exercise, Status.ERROR, call=shown_call,
                                       got=f"{type(got).__name__}: {got}", hints=tiers)
                 break
             elif not same(got, expected):
-                result = self._result(exercise, "failed", call=shown_call, expected=expected, got=got,
+                result = self._result(exercise, Status.FAILED, call=shown_call, expected=expected, got=got,
                                       hints=tiers)
                 break
         saved = ""
@@ -289,26 +311,15 @@ class Exercises:
                 saved: str = "") -> CheckResult:
         if result is None:
             self.passed.add(exercise)
-            result = self._result(exercise, "passed", cases=count, hints=tiers, saved=saved)
+            result = self._result(exercise, Status.PASSED, cases=count, hints=tiers, saved=saved)
         else:
             self.passed.discard(exercise)
-        self._log(result)
-        if result.status in ("failed", "error") and os.environ.get(STRICT_ENV) == "1":
+        if result.status.wrong and os.environ.get(STRICT_ENV) == "1":
             raise ExerciseFailed("\n".join(result._lines()))
         return result
 
-    def _log(self, result: CheckResult) -> None:
-        """Append the result to $LABKIT_GRADE_LOG as one JSON line, when the grader asked for it."""
-        path = os.environ.get(GRADE_LOG_ENV)
-        if not path:
-            return
-        line = json.dumps({"notebook": self.notebook, "exercise": result.exercise, "status": result.status,
-                           "detail": result.detail}, ensure_ascii=False)
-        with open(path, "a", encoding="utf-8") as log:  # one write per line: a crash later loses nothing
-            log.write(line + "\n")
-
-    def _result(self, exercise: str, status: str, **fields: Any) -> CheckResult:
-        done = len(self.passed | ({exercise} if status == "passed" else set()))
+    def _result(self, exercise: str, status: Status, **fields: Any) -> CheckResult:
+        done = len(self.passed | ({exercise} if status is Status.PASSED else set()))
         return CheckResult(exercise, status, done=done, total=self.total, **fields)
 
     @property

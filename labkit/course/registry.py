@@ -14,9 +14,11 @@ lacks, or this table names one that no notebook checks.
 
 References and case generators are written ``"module:function"`` (imported
 when :meth:`Exercise.reference_function` or :meth:`Exercise.case_function`
-asks), so reading the table imports nothing heavy. An exercise without them
-is checked on the known answers its cell writes out (``ex.check``), or on
-cases and a reference its notebook builds from what the lesson just showed.
+asks), so reading the table imports nothing heavy. An exercise with a
+reference but no generator is checked against labkit's answer on cases its
+notebook builds from what the lesson just showed (block 100,000's
+transactions, a room's made-up logs); one with neither, on the known answers
+its cell writes out (``ex.check``).
 
 Points, by difficulty:
 
@@ -140,12 +142,12 @@ EXERCISES: tuple[Exercise, ...] = (
              signature="``attacker_success(q: float, z: int) -> float``: the chance an attacker with share q "
              "of the hash power ever catches up from z blocks behind (Nakamoto, section 11)"),
     Exercise("heaviest_branch", "08-attacks", 1),
-    Exercise("fork_rate", "09-the-classroom-network", 2),
-    Exercise("propagation_seconds", "09-the-classroom-network", 3),
+    Exercise("fork_rate", "09-the-classroom-network", 2, f"{_CASES}:fork_rate_reference", f"{_CASES}:fork_rate_cases"),
+    Exercise("propagation_seconds", "09-the-classroom-network", 3, f"{_CASES}:propagation_seconds_reference"),
     Exercise("merkle_root", "10-open-networks", 2, "labkit.merkle:merkle_root"),
-    Exercise("root_from_proof", "10-open-networks", 2),
+    Exercise("root_from_proof", "10-open-networks", 2, f"{_CASES}:root_from_proof_reference"),
     Exercise("select_transactions", "10-open-networks", 2, "labkit.lessons.mempool:select_transactions"),
-    Exercise("spend", "10-open-networks", 2),
+    Exercise("spend", "10-open-networks", 2, f"{_CASES}:spend_reference", f"{_CASES}:spend_cases"),
     Exercise("first_broken", "11-your-own-verifier", 1, f"{_CAPSTONE}:first_broken",
              f"{_CAPSTONE}:first_broken_cases"),
     Exercise("disagreements", "11-your-own-verifier", 1, f"{_CAPSTONE}:disagreements",
@@ -176,8 +178,8 @@ def exercises_table() -> str:
     """The README's table: every exercise, its notebook, its points, how it is checked, whether it is kept."""
     lines = ["| notebook | exercise | points | checked on | saved for the capstone |", "| --- | --- | --- | --- | --- |"]
     for e in EXERCISES:
-        checked = "generated cases" if e.cases else ("cases the notebook builds" if e.reference else
-                                                      "answers written in the cell")
+        checked = ("labkit's answer on generated cases" if e.cases else
+                   "labkit's answer on cases the notebook builds" if e.reference else "answers written in the cell")
         used = f"yes: {e.capstone}" if e.capstone else ("yes" if e.kept else "")
         lines.append(f"| {e.number} | `{e.name}` | {e.points} | {checked} | {used} |")
     total = sum(e.points for e in EXERCISES)

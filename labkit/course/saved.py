@@ -72,6 +72,7 @@ from typing import Any, Callable
 
 from ..errors import SavedCodeError
 from .registry import EXERCISES
+from ..files import atomic_write
 
 __all__ = ["MINE_ENV", "KEPT", "mine_dir", "keep", "load", "names", "module_source"]
 
@@ -187,10 +188,9 @@ def keep(name: str, function: Callable) -> Path:
     if function.__name__ != name:
         source += f"\n{name} = {function.__name__}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(source, encoding="utf-8")
-    os.replace(temporary, path)  # a half-written file is never loaded
-    return path
+    # a new temporary file of a unique name (O_EXCL: never one that is there, a symlink above all),
+    # then renamed over the saved file: a half-written file is never loaded, and no write follows a link
+    return atomic_write(path, source.encode("utf-8"))
 
 
 def names() -> list[str]:
@@ -211,7 +211,9 @@ def load(name: str) -> Callable | None:
     namespace: dict[str, Any] = {"__name__": f"labkit_mine_{name}", "__file__": str(path)}
     try:
         exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
-    except Exception as exc:  # the learner's file may fail in any way; say which file and why
+    except KeyboardInterrupt:
+        raise  # the learner stopping the kernel, not a fault of the file
+    except BaseException as exc:  # the file may fail in any way, sys.exit() included; say which file and why
         raise SavedCodeError(name, f"{path} does not run: {type(exc).__name__}: {exc}") from exc
     function = namespace.get(name)
     if not callable(function):

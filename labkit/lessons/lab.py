@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 from ..block import Block
 from ..blocksfile import save_blocks
 from ..chain import Entry, Link, mine_block
-from ..errors import InvalidBlock, InvalidRecord, LabkitError
+from ..errors import InvalidBlock, InvalidRecord, LabkitError, NotAccepted
 from ..reorg import BlockStatus
 from ..network import Network
 from ..peer import Peer
-from ..pow import Miner, default_miner
+from ..fastmine import default_miner
+from ..pow import Miner
 from ..tokens import Payload
 from ..wallet import Wallet
 from .data import DEMO_START, demo_network, demo_wallets, seed_contracts
@@ -42,7 +43,6 @@ __all__ = [
     "LAB_DIFFICULTY",
     "HONEST_DIFFICULTY",
     "ATTACKER",
-    "NotAccepted",
     "AttackResult",
     "attacks_frame",
     "attacks_table",
@@ -56,15 +56,6 @@ __all__ = [
 LAB_DIFFICULTY = 1  # the network's minimum: blocks must have at least this many hex zeros
 HONEST_DIFFICULTY = 2  # what the honest members mine at (a block may declare more than the minimum)
 ATTACKER = "attacker"  # the attacker's folder in the lab
-
-
-class NotAccepted(LabkitError):
-    """A block that broke no rule but did not change the canonical chain (known, less work, or waiting)."""
-
-    def __init__(self, rule: str, reason: str):
-        super().__init__(f"{rule}: {reason}")
-        self.rule = rule
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
+from .. import arguments
+from ..network import MAX_CONFIG_BYTES
 from ..terminal import printable
+from ..wallet import MAX_KEY_FILE_BYTES
 
 __all__ = ["add_subcommands", "load_node", "status_text"]
 
@@ -50,13 +54,17 @@ def load_node(network_file, key_file, data_dir, *, listen=None, bootstrap=(), up
 
 
 def status_text(status: dict) -> str:
-    """``node status`` for people: where the node stands, its queue, its peers, its last events."""
+    """``node status`` for people: where the node stands, its queue, its peers, its last events.
+
+    ``status`` is as :func:`~labkit.node.journal.read_status` returns it (its shape checked).
+    """
     tip = status["tip"] or "none"
     lines = [
-        f"node {status['member']}  listening on {status['listen'] or '(stopped)'}",
+        f"node {status['member']}  listening on {status.get('listen') or '(stopped)'}",
         f"  tip     {tip[:16]}  height {status['height']}  total work {status['total_work']:,}",
         f"  state   digest {status['digest'][:16]}",
-        f"  queue   {len(status['queued'])} contract(s) waiting, {len(status['refused_contracts'])} refused",
+        f"  queue   {status.get('queue_length', len(status['queued']))} contract(s) waiting, "
+        f"{len(status['refused_contracts'])} refused",
     ]
     if status.get("error"):
         lines.append(f"  ERROR   {status['error']}")
@@ -77,106 +85,103 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     actions = node.add_subparsers(dest="action", required=True)
 
     run = actions.add_parser("run", help="run a member's node until Ctrl-C: follow, mine, publish")
-    run.add_argument("--network", required=True, metavar="FILE", help="the network configuration")
-    run.add_argument("--key", required=True, metavar="KEY.pem",
+    run.add_argument("--network", required=True, type=arguments.input_file(MAX_CONFIG_BYTES), metavar="FILE",
+                     help="the network configuration")
+    run.add_argument("--key", required=True, type=arguments.input_file(MAX_KEY_FILE_BYTES), metavar="KEY.pem",
                      help="the member's private key file; its node key NAME.node is read from beside it")
-    run.add_argument("--data", required=True, metavar="DIR", help="the node's data folder (made if missing)")
-    run.add_argument("--listen", metavar="HOST:PORT",
+    run.add_argument("--data", required=True, type=arguments.folder, metavar="DIR",
+                     help="the node's data folder (made if missing)")
+    run.add_argument("--listen", type=arguments.listen, metavar="HOST:PORT",
                      help="where to listen (default: 127.0.0.1, a free port; a LAN address is LAN mode)")
-    run.add_argument("--bootstrap", action="append", default=[], metavar="HOST:PORT",
+    run.add_argument("--bootstrap", type=arguments.peer, action="append", default=[], metavar="HOST:PORT",
                      help="a DHT node to start from, another node's listen address (repeatable)")
-    run.add_argument("--watch", action="append", default=[], metavar="NODE_KEY_HEX",
+    run.add_argument("--watch", type=_node_key, action="append", default=[], metavar="NODE_KEY_HEX",
                      help="also look up this node key; one no member has is logged as ignored (repeatable)")
-    run.add_argument("--upload-limit", type=int, metavar="BYTES_PER_S",
-                     help="cap what this node uploads per chain (to watch a slow transfer)")
-    run.add_argument("--follow-every", type=float, default=0.5, metavar="S",
+    run.add_argument("--upload-limit", type=arguments.whole_number(1, 10 ** 12, "--upload-limit"),
+                     metavar="BYTES_PER_S", help="cap what this node uploads per chain (to watch a slow transfer)")
+    run.add_argument("--follow-every", type=arguments.seconds(0.05, 60, "--follow-every"), default=0.5, metavar="S",
                      help="look up the members' pointers at most every S seconds (default: 0.5; more for a big room)")
-    run.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
+    run.add_argument("--duration", type=arguments.seconds(0.001, 10 ** 7, "--duration"), metavar="S",
+                     help="stop after this many seconds")
     run.add_argument("--quiet", action="store_true", help="do not print events (they are in DIR/events.jsonl)")
     run.set_defaults(func=_run_main)
 
     submit = actions.add_parser("submit", help="queue a contract for a node to mine")
-    submit.add_argument("--data", required=True, metavar="DIR", help="the node's data folder")
-    submit.add_argument("contract", metavar="CONTRACT.json", help="a JSON file with one contract, or - for stdin")
+    submit.add_argument("--data", required=True, type=arguments.path, metavar="DIR", help="the node's data folder")
+    submit.add_argument("contract", type=_contract_source, metavar="CONTRACT.json",
+                        help="a JSON file with one contract, or - for stdin")
     submit.set_defaults(func=_submit_main)
 
     status = actions.add_parser("status", help="print where a node stands")
-    status.add_argument("--data", required=True, metavar="DIR", help="the node's data folder")
+    status.add_argument("--data", required=True, type=arguments.path, metavar="DIR", help="the node's data folder")
     status.add_argument("--json", action="store_true", help="print status.json as it is")
     status.set_defaults(func=_status_main)
 
     room = actions.add_parser("classroom", help="a scripted run: N node processes on this machine, each "
                                                 "submits contracts, until all agree")
-    room.add_argument("--dir", required=True, metavar="DIR", help="a new folder for keys, network and nodes")
-    room.add_argument("--nodes", type=int, default=4, metavar="N", help="how many members (default: 4)")
-    room.add_argument("--contracts", type=int, default=2, metavar="K", help="contracts each submits (default: 2)")
-    room.add_argument("--difficulty", type=int, default=3, metavar="D", help="hex zeros per block (default: 3)")
-    room.add_argument("--timeout", type=float, default=120.0, metavar="S", help="give up after S seconds")
+    room.add_argument("--dir", required=True, type=arguments.folder, metavar="DIR",
+                      help="a new folder for keys, network and nodes")
+    room.add_argument("--nodes", type=arguments.whole_number(1, 32, "--nodes"), default=4, metavar="N",
+                      help="how many members, 1 to 32 (default: 4)")
+    room.add_argument("--contracts", type=arguments.whole_number(1, 50, "--contracts"), default=2, metavar="K",
+                      help="contracts each submits, 1 to 50 (default: 2)")
+    room.add_argument("--difficulty", type=arguments.whole_number(0, 5, "--difficulty", unit="hex zeros"), default=3,
+                      metavar="D", help="hex zeros per block, 0 to 5 (default: 3)")
+    room.add_argument("--timeout", type=arguments.seconds(1, 86400), default=120.0, metavar="S",
+                      help="give up after S seconds, 1 to 86400 (default: 120)")
     room.set_defaults(func=_classroom_main)
 
 
-def _address(text: str, what: str) -> tuple[str, int]:
-    from ..sharing.dht import parse_address
+def _node_key(value: str) -> bytes:
+    """--watch: a node public key, 64 hex digits (ASCII only: bytes.fromhex also skips blanks)."""
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise argparse.ArgumentTypeError(f"--watch takes a node public key as 64 hex digits, not {value!r}")
+    return bytes.fromhex(value)
 
-    try:
-        return parse_address(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{what} {text!r}: {exc}") from None
+
+def _contract_source(value: str) -> str:
+    """submit's CONTRACT.json: '-' (standard input) or a regular file of at most MAX_CONTRACT_BYTES."""
+    from .queue import MAX_CONTRACT_BYTES
+
+    return value if value == "-" else arguments.input_file(MAX_CONTRACT_BYTES)(value)
 
 
 def _run_main(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
     from .run import Runner
 
-    bootstrap = [_checked_address(b, "--bootstrap") for b in args.bootstrap]
-    try:
-        watch = tuple(bytes.fromhex(k) for k in args.watch)
-    except ValueError:
-        raise ConfigError("--watch takes a node public key as 64 hex digits") from None
-    if any(len(k) != 32 for k in watch):
-        raise ConfigError("--watch takes a node public key as 64 hex digits")
-    node = load_node(args.network, args.key, args.data, listen=args.listen, bootstrap=bootstrap,
+    # every option was checked by its argparse type: nothing is made before this line
+    node = load_node(args.network, args.key, args.data, listen=args.listen, bootstrap=args.bootstrap,
                      upload_limit=args.upload_limit)
 
     def show(event) -> None:
         print(printable(str(event)), flush=True)
 
-    if not 0.05 <= args.follow_every <= 60:
-        raise ConfigError("--follow-every is 0.05 to 60 seconds")
-    runner = Runner(node, watch=watch, follow_every=args.follow_every, on_event=None if args.quiet else show)
+    runner = Runner(node, watch=tuple(args.watch), follow_every=args.follow_every,
+                    on_event=None if args.quiet else show)
     runner.run(duration=args.duration, handle_signals=True)
     return 0
 
 
-def _checked_address(text: str, what: str) -> tuple[str, int]:
-    from ..errors import ConfigError
-
-    try:
-        return _address(text, what)
-    except argparse.ArgumentTypeError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def _submit_main(args: argparse.Namespace) -> int:
     from ..files import read_regular
+    from .live import check_mineable
     from .queue import MAX_CONTRACT_BYTES, read_contract, submit_to
 
     if args.contract == "-":
         data, where = sys.stdin.buffer.read(MAX_CONTRACT_BYTES + 1), "standard input"
     else:
         data, where = read_regular(args.contract, limit=MAX_CONTRACT_BYTES), args.contract
-    path = submit_to(args.data, read_contract(data, where))
+    contract = read_contract(data, where)
+    check_mineable(contract)  # one no block could carry is refused here, not by the node later
+    path = submit_to(args.data, contract)
     print(f"queued as {printable(str(path))}; the node takes it at its next round "
           f"(see: python -m labkit node status --data {printable(str(args.data))})")
     return 0
 
 
 def _classroom_main(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
     from .classroom import scripted_run
 
-    if not 1 <= args.nodes <= 32 or not 1 <= args.contracts <= 50 or not 0 <= args.difficulty <= 5:
-        raise ConfigError("--nodes is 1 to 32, --contracts 1 to 50, --difficulty 0 to 5")
     names = [f"m{i:02d}" for i in range(1, args.nodes + 1)]
     result = scripted_run(args.dir, names, contracts_each=args.contracts, difficulty=args.difficulty,
                           timeout=args.timeout)

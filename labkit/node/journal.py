@@ -6,6 +6,10 @@ time, the kind and what it concerns; the kinds are those of
 ``status.json``, which a person (``node status``) or a script reads to see
 where a node stands. Both are written as they happen, so another process can
 watch a running node.
+
+The event log is appended without following a link or waiting on a FIFO,
+and ``status.json`` is written no larger than :data:`MAX_STATUS_BYTES`, the
+limit it is read back with (the longest lists are trimmed, and it says so).
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import LabkitError
-from ..files import atomic_write, read_regular
+from ..encoding import MAX_DEPTH, loads_strict
+from ..errors import FileRefused, LabkitError
+from ..files import append_line, atomic_write, read_regular, refused
 
-__all__ = ["NodeError", "EVENT_KINDS", "Event", "Journal", "read_status"]
+__all__ = ["NodeError", "EVENT_KINDS", "MAX_STATUS_BYTES", "NODE_FILE_DEPTH", "MAX_EVENT_LOG_BYTES", "Event",
+           "Journal", "fit_status", "read_status", "check_status"]
 
 EVENT_KINDS = (
     "started",  # the node opened its session (listen address, chain loaded from its folder)
@@ -42,7 +48,14 @@ EVENT_KINDS = (
     "stopped",
 )
 KEEP_EVENTS = 50  # in memory and in status.json
-MAX_STATUS_BYTES = 4 * 1024 * 1024
+# The event log is bounded on disk: past this size events.jsonl becomes events.1.jsonl (replacing
+# the one before) and a new log starts, so a node's folder holds at most twice this of events.
+# A lesson's room logs well under 1 MB; a hostile member's refusals are few per member (node.threats).
+MAX_EVENT_LOG_BYTES = 8 * 1024 * 1024
+MAX_STATUS_BYTES = 4 * 1024 * 1024  # status.json is written no larger, and read no larger
+# A contract may be MAX_DEPTH deep (labkit.encoding); the node's files hold it inside a record
+# inside a list inside the file's object, so they are read with three levels more.
+NODE_FILE_DEPTH = MAX_DEPTH + 3
 
 
 class NodeError(LabkitError):
@@ -76,6 +89,7 @@ class Journal:
     def __init__(self, folder: str | os.PathLike, *, keep: int = KEEP_EVENTS):
         self.folder = Path(folder)
         self.events_path = self.folder / "events.jsonl"
+        self.previous_events_path = self.folder / "events.1.jsonl"  # the log before the last rotation
         self.status_path = self.folder / "status.json"
         self.recent: deque[Event] = deque(maxlen=keep)
         self.count = 0  # events logged since this journal was opened
@@ -94,9 +108,10 @@ class Journal:
         event = Event(kind, now, detail)
         line = json.dumps(event.to_json(), ensure_ascii=False, sort_keys=False) + "\n"
         self.unsaved.append(line)
-        try:
-            with self.events_path.open("a", encoding="utf-8") as log:
-                log.write("".join(self.unsaved))
+        del self.unsaved[:-KEEP_EVENTS]  # a log that cannot be written for long keeps the newest lines
+        try:  # never through a link, never waiting on a FIFO someone put in its place
+            self._rotate()
+            append_line(self.events_path, "".join(self.unsaved).encode("utf-8"))
         except OSError as exc:  # kept in memory, and written with the next line that can be
             self._cannot_write(self.events_path, exc)
         else:
@@ -106,11 +121,20 @@ class Journal:
         self.count += 1
         return event
 
-    def write_status(self, status: dict[str, Any]) -> Path:
-        """Replace ``status.json`` atomically (a reader never sees half of it)."""
-        data = json.dumps(status, indent=2, ensure_ascii=False) + "\n"
+    def _rotate(self) -> None:
+        """Start a new event log once this one passed MAX_EVENT_LOG_BYTES; the old one is kept once."""
         try:
-            return atomic_write(self.status_path, data.encode("utf-8"))
+            size = os.stat(self.events_path, follow_symlinks=False).st_size
+        except FileNotFoundError:
+            return
+        if size >= MAX_EVENT_LOG_BYTES:
+            os.replace(self.events_path, self.previous_events_path)  # renames a link itself, never its target
+
+    def write_status(self, status: dict[str, Any]) -> Path:
+        """Replace ``status.json`` atomically (a reader never sees half of it), trimmed to what
+        :func:`read_status` reads back."""
+        try:
+            return atomic_write(self.status_path, fit_status(status))
         except OSError as exc:  # the node runs on; its status says so once it can be written again
             self._cannot_write(self.status_path, exc)
             return self.status_path
@@ -122,10 +146,104 @@ class Journal:
         self.write_error = exc
 
 
+def _encode_status(status: dict[str, Any]) -> bytes:
+    return (json.dumps(status, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def fit_status(status: dict[str, Any], limit: int = MAX_STATUS_BYTES) -> bytes:
+    """``status`` as the bytes of ``status.json``, at most ``limit`` of them.
+
+    While it is too large, the longest list or table is halved (a list keeps its newest
+    half, ``queued`` its first: the next to be mined) and ``trimmed`` is set.
+    """
+    data = _encode_status(status)
+    while len(data) > limit:
+        sizes = {key: len(json.dumps(value, ensure_ascii=False)) for key, value in status.items()
+                 if isinstance(value, (list, dict)) and value}
+        if not sizes:
+            raise NodeError(f"a status with no list left is still over {limit:,} bytes")
+        key = max(sizes, key=sizes.__getitem__)
+        value = status[key]
+        if isinstance(value, dict):
+            value = dict(list(value.items())[: len(value) // 2])
+        else:
+            value = value[: len(value) // 2] if key == "queued" else value[len(value) - len(value) // 2:]
+        status = {**status, key: value, "trimmed": True}
+        data = _encode_status(status)
+    return data
+
+
+# What ``node status`` reads from status.json: field -> the JSON types it may have (None: null).
+STATUS_FIELDS: dict[str, tuple[type | None, ...]] = {
+    "member": (str,), "listen": (str, None), "tip": (str, None), "height": (int,), "total_work": (int,),
+    "digest": (str,), "queued": (list,), "refused_contracts": (list,), "error": (str, None), "peers": (dict,),
+    "events": (list,),
+}
+OPTIONAL_STATUS_FIELDS = {"listen", "error", "queue_length"}
+# What each item of a list or table must hold.
+STATUS_ITEMS: dict[str, dict[str, tuple[type | None, ...]]] = {
+    "refused_contracts": {"rule": (str,), "reason": (str,)},
+    "peers": {"height": (int,), "total_work": (int,), "seq": (int, None)},
+    "events": {"time": (str,), "event": (str,)},
+}
+
+
+def _type_ok(value: Any, types: tuple[type | None, ...]) -> bool:
+    if value is None:
+        return None in types
+    if isinstance(value, bool):  # True is an int to Python, not to a reader of the status
+        return bool in types
+    return isinstance(value, tuple(t for t in types if t is not None))
+
+
+def _names(types: tuple[type | None, ...]) -> str:
+    words = {str: "a string", int: "an integer", list: "a list", dict: "an object", None: "null"}
+    return " or ".join(words[t] for t in types)
+
+
+def check_status(status: Any, where: str) -> dict[str, Any]:
+    """``status`` if it has the shape ``node status`` reads; NodeError naming ``where`` and the field otherwise."""
+    if not isinstance(status, dict):
+        raise NodeError(f"{where}: a node's status is a JSON object, not {_json_name(status)}")
+    fields = {**STATUS_FIELDS, "queue_length": (int,)}
+    for name, types in fields.items():
+        if name not in status:
+            if name in OPTIONAL_STATUS_FIELDS:
+                continue
+            raise NodeError(f"{where}: the field {name!r} is missing")
+        if not _type_ok(status[name], types):
+            raise NodeError(f"{where}: the field {name!r} is {_json_name(status[name])}, not {_names(types)}")
+    for name, item_fields in STATUS_ITEMS.items():
+        items = status[name].items() if isinstance(status[name], dict) else enumerate(status[name])
+        for key, item in items:
+            if not isinstance(item, dict):
+                raise NodeError(f"{where}: {name}[{key!r}] is {_json_name(item)}, not an object")
+            for field_name, types in item_fields.items():
+                if not _type_ok(item.get(field_name), types):
+                    raise NodeError(f"{where}: {name}[{key!r}].{field_name} is {_json_name(item.get(field_name))}, "
+                                    f"not {_names(types)}")
+    return status
+
+
+def _json_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number"}.get(
+        type(value), type(value).__name__)
+
+
 def read_status(folder: str | os.PathLike) -> dict[str, Any]:
-    """A node's ``status.json``, as the node last wrote it."""
+    """A node's ``status.json``, as the node last wrote it (NodeError naming the file and the field)."""
     path = Path(folder) / "status.json"
     try:
-        return json.loads(read_regular(path, limit=MAX_STATUS_BYTES))
-    except (OSError, ValueError) as exc:
+        status = loads_strict(read_regular(path, limit=MAX_STATUS_BYTES, follow_symlinks=False),
+                              max_depth=NODE_FILE_DEPTH)
+    except FileRefused as exc:
         raise NodeError(f"cannot read the status of the node in {folder}: {exc}") from None
+    except OSError as exc:
+        raise NodeError(f"cannot read the status of the node in {folder}: {refused(path, exc)}") from None
+    except ValueError as exc:
+        raise NodeError(f"{path}: not a node's status: {exc}") from None
+    return check_status(status, str(path))

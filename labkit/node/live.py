@@ -5,14 +5,15 @@ A ``Node`` holds its member's wallet (RSA, to sign blocks) and node key
 (block tree, canonical chain, VM state), one libtorrent session with the DHT
 on, and a data folder::
 
+    DIR/node.lock                        held by the node's process (labkit.node.folder)
     DIR/chain.jsonl                      the canonical chain (read back when the node starts again)
-    DIR/published/TIP16/chain.jsonl      a published chain, seeded as it was
+    DIR/published/TIP16/chain.jsonl      a published chain, seeded as it was (the newest KEEP_PUBLISHED)
     DIR/published/TIP16/chain.torrent    and its torrent
     DIR/fetched/INFOHASH/                a chain being fetched (removed once it is judged)
     DIR/events.jsonl                     what happened, one JSON line per event (labkit.node.journal)
     DIR/status.json                      where the node stands
 
-What it does, each a method a notebook calls (and a ``node run`` loop repeats, see :meth:`Node.step`):
+What it does, each a method a notebook calls (and a ``node run`` loop repeats, see labkit.node.run):
 
 - ``publish()``: write the canonical chain, make its torrent, seed it and put a BEP 46
   pointer (labkit.sharing.dht) under the node key, with a salt naming the network
@@ -23,11 +24,16 @@ What it does, each a method a notebook calls (and a ``node run`` loop repeats, s
   verdict; the tree adopts the branch with most work. Pointers under a key no member has,
   pointers that go backwards (a lower seq or less work than that member said before),
   chains with a refused block and chains that cannot be fetched are logged with the
-  reason and change nothing.
+  reason and change nothing. Everything in a pointer is input from a possibly hostile
+  member (labkit.node.threats): a failure is contained to that member, which is backed
+  off; only a final refusal is remembered by info-hash (labkit.node.follow does this).
 - ``submit(contract)`` and ``mine_once()``: mine the first queued contract on the tip with
   the fast miner, and publish. A contract the VM refuses is reported and dropped; one whose
   block is rolled back by a reorganisation goes back into the queue.
 - ``status()``: member, tip, height, work, state digest, queue, the pointers seen, last events.
+
+The folder is the node's alone (labkit.node.folder): a second node on it, what is planted
+where the node keeps its files, and a damaged ``chain.jsonl`` are refused when it starts.
 
 The session binds 127.0.0.1 and bootstraps its DHT only from the addresses given
 (labkit.sharing.dht.dht_settings: no default routers, no LSD, UPnP or NAT-PMP); its IP
@@ -36,37 +42,37 @@ filter fences the DHT as well as the peers (libtorrent's ``apply_filter_to_dht``
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..blocksfile import save_blocks
 from ..block import Block
-from ..chain import Entry, mine_block
-from ..errors import InvalidBlock, LabkitError, TorrentError
+from ..chain import Entry, mine_block, stamp
+from ..errors import DHTTimeout, InvalidBlock, InvalidToken, LabkitError, PublishFailed, TorrentError
 from ..fastmine import mine as fast_mine
 from ..network import Member, Network
 from ..peer import Peer
-from ..sharing.dht import DHTTimeout, Pointer, PublishFailed, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
+from ..sharing.dht import Pointer, bootstrap, dht_settings, lookup_many, publish, wait_for_nodes
+from ..tokens import MAX_DIFFICULTY, Payload, decode_token, encode_token, format_timestamp, utc_now
 from ..wallet import Wallet
-from .fetch import place_known_blocks, prune_partials, wait_for_chain
+from .folder import CHAIN_FILE, KEEP_PUBLISHED, load_chain, open_folder, prune_published, published_copy
+from .follow import Following
 from .journal import Event, Journal, NodeError
 from .keys import NodeKey
-from .queue import ContractQueue, contract_key
+from .queue import ContractQueue, QueueError, QueueFull, contract_key
 
-__all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "Node"]
+__all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "check_mineable", "Node"]
 
 Address = tuple[str, int]
 
-CHAIN_FILE = "chain.jsonl"  # the name of every chain a node shares, so the same blocks give the same torrent
-KEEP_PUBLISHED = 4  # chains a node keeps seeding: the newest, and those followers may still be fetching
 FOLLOW_TIMEOUT = 2.0  # seconds for one round of pointer lookups (unanswered ones go on in the background)
 PUT_TIMEOUT = 3.0  # seconds to wait for a pointer's put to be confirmed
 FETCH_TIMEOUT = 30.0  # seconds for one chain to arrive
-FETCH_RETRY_SECONDS = 5.0  # before a chain that could not be fetched is tried again
 TREE_IN_STATUS = 40  # blocks of the tree listed in status.json
 
 
@@ -77,6 +83,29 @@ def network_salt(network: Network) -> bytes:
     The digest reveals nothing of a 32-byte random secret.
     """
     return b"labkit:" + hashlib.sha256(b"labkit pointer salt\n" + network.secret).hexdigest()[:32].encode()
+
+
+def check_mineable(contract: Any) -> None:
+    """Raise QueueError if no block could ever carry ``contract``, with the reason.
+
+    The token the miner would make for it (with the longest fields any block has: the
+    highest difficulty, a 20-digit nonce) is encoded and read back by the very functions
+    the block rules apply (``labkit.tokens.decode_token``: its size, strict JSON and its
+    nesting), so a contract passes here exactly when a block can carry it. Whether the VM
+    accepts it depends on the chain it lands on, and is decided when it is mined.
+    """
+    if not isinstance(contract, dict):
+        raise QueueError(f"a contract is a JSON object, not {type(contract).__name__}")
+    secret = bytes(32)  # the MAC's length does not depend on the secret
+    widest = Payload(prev_hash="f" * 64, timestamp=format_timestamp(utc_now()), transaction_data=contract,
+                     nonce=2**64 - 1, index=10**9, difficulty=MAX_DIFFICULTY, signer="f" * 64)
+    try:
+        decode_token(encode_token(widest, secret), secret)
+    except InvalidToken as exc:
+        raise QueueError(f"this contract can never be mined: a block carrying it breaks rule {exc.rule}: "
+                         f"{exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise QueueError(f"this contract can never be mined: it cannot be written as JSON ({exc})") from None
 
 
 def node_miner(template, secret, difficulty, *, progress=None, cancel=None):
@@ -98,7 +127,8 @@ class Node:
     def __init__(self, network: Network, wallet: Wallet, node_key: NodeKey, data_dir: str | os.PathLike, *,
                  name: str | None = None, listen: str | None = None, bootstrap: Iterable[Address] = (),
                  lookup_timeout: float = FOLLOW_TIMEOUT, fetch_timeout: float = FETCH_TIMEOUT,
-                 upload_limit: int | None = None, put_timeout: float = PUT_TIMEOUT):
+                 upload_limit: int | None = None, put_timeout: float = PUT_TIMEOUT,
+                 clock: Callable[[], dt.datetime] = utc_now):
         self.network = network
         self.wallet = wallet
         self.node_key = node_key
@@ -112,27 +142,28 @@ class Node:
         self.fetch_timeout = fetch_timeout
         self.upload_limit = upload_limit  # bytes/s per chain seeded (None: no cap)
         self.put_timeout = put_timeout
+        self.clock = clock  # the time the rules judge by (a test moves it instead of sleeping)
         self.salt = network_salt(network)
         self.folder = Path(data_dir)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(self.folder)
-        self.peer = Peer(self.name, network, wallet=wallet)
-        self.queue = ContractQueue(self.folder)  # contracts waiting to be mined, saved in queue.json
+        self.lock = open_folder(self.folder)  # FolderInUse, or FileRefused, before anything is read or written
+        try:
+            self.journal = Journal(self.folder)
+            self.peer = Peer(self.name, network, wallet=wallet)
+            self.queue = ContractQueue(self.folder)  # contracts waiting to be mined, saved in queue.json
+            load_chain(self.peer, self.folder / CHAIN_FILE, now=self.clock())  # a node started again picks up its chain
+        except BaseException:
+            self.lock.release()
+            raise
         self.error: str | None = None  # why the node cannot write its folder, until it can again
         self._dht_failure: str | None = None  # why the last announce reached no DHT node
-        self._retry_after: dict[str, float] = {}  # info-hash -> when a failed fetch may be tried again
-        self.pointers: dict[str, Pointer] = {}  # the newest pointer acted on, by member name
-        self.refused_chains: dict[str, str] = {}  # info-hash -> why its chain was refused
+        self.following = Following(self)  # the members' pointers, refused chains, back-offs (labkit.node.follow)
         self.published: Pointer | None = None
         self.published_tip: str | None = None  # hash of the tip the last publish() pointed to
         self.confirmed = False  # whether the DHT confirmed the last put (else it is put again)
         self.published_at = 0.0  # time.monotonic() of the last put
         self.session = None  # a labkit.sharing.session.TorrentSession once started
         self._seeding: dict[str, Any] = {}  # info-hash -> Transfer, oldest first
-        self._ignored: set[tuple[str, int, str]] = set()  # (who, seq, why) already logged
-        chain_file = self.folder / CHAIN_FILE
-        if chain_file.exists():  # a node started again picks up the chain it had
-            self.peer.receive(chain_file)
+        self._published_dirs: dict[str, Path] = {}  # info-hash -> its folder in published/, oldest first
 
     # --- starting and stopping -------------------------------------------------------
 
@@ -143,6 +174,8 @@ class Node:
 
         if self.session is not None:
             return self
+        if not self.lock.held:  # stopped, and started again
+            self.lock = open_folder(self.folder)
         lib = load_libtorrent()
         dht = {k: v for k, v in dht_settings("127.0.0.1:0").items() if k.startswith("dht_") or k == "enable_dht"}
         dht["alert_mask"] = session_settings(self.listen)["alert_mask"] | lib.alert_category.dht
@@ -154,14 +187,19 @@ class Node:
         return self
 
     def stop(self) -> None:
-        """Close the session (its torrents stop) and write the last status."""
+        """Close the session (its torrents stop), write the last status and let go of the folder."""
         if self.session is None:
+            self.lock.release()
             return
         session, self.session = self.session, None
         self._seeding.clear()
-        session.close(resume_timeout=1.0)
-        self.journal.log("stopped", height=self.height)
-        self.write_status()
+        self._published_dirs.clear()
+        try:
+            session.close(resume_timeout=1.0)
+            self.journal.log("stopped", height=self.height)
+            self.write_status()
+        finally:
+            self.lock.release()
 
     def __enter__(self) -> "Node":
         return self.start()
@@ -172,7 +210,7 @@ class Node:
     @property
     def address(self) -> Address:
         """(ip, port) where this node's session listens: its DHT node and its seeds."""
-        return self._live().address
+        return self.live().address
 
     @property
     def dht(self):
@@ -181,7 +219,7 @@ class Node:
         TorrentSession keeps it private; until it offers it publicly, this is the one
         place that reaches for it.
         """
-        return self._live().native
+        return self.live().native
 
     def rebootstrap(self) -> None:
         """Name the bootstrap nodes to the DHT again: after a partition heals, a routing table
@@ -219,7 +257,8 @@ class Node:
             "height": self.height,
             "total_work": self.total_work,
             "digest": self.peer.digest(),
-            "queued": list(self.queue.waiting),
+            "queued": list(self.queue.waiting),  # status.json may trim it (journal.fit_status)
+            "queue_length": len(self.queue),
             "refused_contracts": list(self.queue.refused),
             "error": self.error or (None if self.queue.save_error is None else
                                     f"cannot save the queue: {self.queue.save_error}"),
@@ -244,6 +283,21 @@ class Node:
         return status
 
     @property
+    def pointers(self) -> dict[str, Pointer]:
+        """The newest pointer acted on, by member name."""
+        return self.following.pointers
+
+    @property
+    def refused_chains(self) -> dict[str, str]:
+        """Chains refused for good: info-hash -> why (never a refusal for now)."""
+        return self.following.refused_chains
+
+    @property
+    def followed(self) -> dict:
+        """What the node keeps about each member it follows (labkit.node.follow.Followed)."""
+        return self.following.members
+
+    @property
     def events(self) -> list[Event]:
         """The most recent events, oldest first."""
         return list(self.journal.recent)
@@ -261,8 +315,8 @@ class Node:
         if tip is None:
             raise NodeError("the chain is empty: there is nothing to publish")
         folder = self.folder / "published" / tip.hash[:16]
-        path = folder / CHAIN_FILE
         try:
+            path = published_copy(self.folder, tip.hash)  # what was planted there is removed first
             self.peer.save(self.folder / CHAIN_FILE)
             if not path.exists():
                 folder.mkdir(parents=True, exist_ok=True)
@@ -273,17 +327,24 @@ class Node:
                 shutil.rmtree(folder, ignore_errors=True)  # no half-written chain is kept
             return self._failed("publish", exc)
         except (PublishFailed, DHTTimeout) as exc:  # no DHT node yet (the first node of a room, alone)
+            self._wrote()  # the files were written: only the announce failed
             if self._dht_failure != str(exc):
                 self._dht_failure = str(exc)
                 self.journal.log("failed", action="announce", reason=str(exc))
             return None
         self._dht_failure = None
         self.published_tip = tip.hash
+        self._wrote()
+        return pointer
+
+    def _wrote(self) -> None:
+        """The folder could be written again: clear the error (a full disk, say) from the status."""
+        if self.queue.save_error is not None:
+            self.queue.save()
         if self.error is not None:
             self.journal.log("recovered", after=self.error)
             self.error = None
             self.write_status()
-        return pointer
 
     def _failed(self, what: str, exc: Exception) -> None:
         why = f"cannot {what}: the data folder {self.folder} cannot be written ({exc})"
@@ -304,18 +365,22 @@ class Node:
         if not path.with_suffix(".torrent").exists():
             torrent.save(path.with_suffix(".torrent"))
         if torrent.info_hash not in self._seeding:
-            self._seeding[torrent.info_hash] = self._live().seed(path, torrent, upload_limit=self.upload_limit)
+            self._seeding[torrent.info_hash] = self.live().seed(path, torrent, upload_limit=self.upload_limit)
+            if path.parent.parent == self.folder / "published":
+                self._published_dirs[torrent.info_hash] = path.parent
             while len(self._seeding) > KEEP_PUBLISHED:
                 old = next(iter(self._seeding))
-                self._live().remove(self._seeding.pop(old))
+                self.live().remove(self._seeding.pop(old))
+                self._published_dirs.pop(old, None)
+            prune_published(self.folder, keep={folder.name for folder in self._published_dirs.values()})
         pointer = Pointer(torrent.info_hash, height, total_work, peer=self.address, tip=tip_hash)
         self.published_at = time.monotonic()
         try:
             self.published = publish(self.dht, self.node_key, self.salt, pointer, timeout=self.put_timeout,
                                      on_alert=self._dispatch)
         except DHTTimeout:
-            # Some DHT nodes do not answer (a partition, a closed laptop): libtorrent goes on with the
-            # put in the background, and the node goes on following and mining meanwhile.
+            # No DHT node answered in time (a partition, a closed laptop): the pointer is unconfirmed and
+            # put again after RETRY_SECONDS (node/run.py); the node goes on following and mining meanwhile.
             if self.published is None or self.published.info_hash != torrent.info_hash:
                 self.published = pointer
             self.confirmed = False
@@ -348,11 +413,11 @@ class Node:
         for key, pointer in order:
             who = names.get(key, f"key {key.hex()[:16]}…")
             if isinstance(pointer, LabkitError):
-                self._ignore(who, 0, f"its pointer cannot be read: {pointer}")
+                self.following.ignore(who, 0, f"its pointer cannot be read: {pointer}")
             elif pointer is None:
                 continue
             elif key in strangers:
-                self._ignore(who, pointer.seq, "not a member's node key: the network lists no such member",
+                self.following.ignore(who, pointer.seq, "not a member's node key: the network lists no such member",
                              info_hash=pointer.info_hash, total_work=pointer.total_work)
             else:
                 self.consider(who, pointer)
@@ -360,91 +425,18 @@ class Node:
         return self.journal.since(first)
 
     def consider(self, name: str, pointer: Pointer) -> None:
-        """Act on the pointer member ``name`` published: fetch its chain if it names more work than the tip."""
-        last = self.pointers.get(name)
-        if last is not None and pointer.seq <= last.seq:
-            return  # nothing new, or an older copy a DHT node still held: not the member's doing
-        if last is not None and pointer.total_work < last.total_work:
-            self._ignore(name, pointer.seq, f"goes backwards: seq {pointer.seq} with work {pointer.total_work} "
-                                            f"after seq {last.seq} with work {last.total_work}")
-            return
-        self.pointers[name] = pointer
-        if pointer.info_hash in self.refused_chains:
-            self._ignore(name, pointer.seq, f"its chain was refused before ({self.refused_chains[pointer.info_hash]})")
-            return
-        if not self._better(pointer):
-            return  # this node's tip is as good already
-        if time.monotonic() < self._retry_after.get(pointer.info_hash, 0.0):
-            del self.pointers[name]
-            return  # it failed a moment ago: the other pointers first
-        if not self._fetch_and_receive(name, pointer):
-            del self.pointers[name]  # not fetched: try again in a few rounds
-            self._retry_after[pointer.info_hash] = time.monotonic() + FETCH_RETRY_SECONDS
-
-    def _better(self, pointer: Pointer) -> bool:
-        """Does the pointer name a better tip than this node's, by the tree's own rule?
-
-        Most work wins; at equal work the smaller tip hash (labkit.forks), so that
-        nodes that mined at the same moment all settle on the same one. A block this
-        node already holds is no news.
-        """
-        if pointer.tip is not None and pointer.tip in self.peer.tree:
-            return False
-        if pointer.total_work != self.total_work:
-            return pointer.total_work > self.total_work
-        return pointer.tip is not None and self.tip is not None and pointer.tip < self.tip.hash
-
-    def _fetch_and_receive(self, name: str, pointer: Pointer) -> bool:
-        """Fetch the chain a pointer names and give its blocks to the peer; False if it did not arrive."""
-        from ..sharing.metainfo import Magnet
-
-        session = self._live()
-        dest = self.folder / "fetched" / pointer.info_hash
-        start = time.monotonic()
-        place_known_blocks(self.folder / CHAIN_FILE, dest, pointer.info_hash, CHAIN_FILE)
-        try:
-            # the publisher first; then every member seen: one that adopted the same chain seeds the same torrent
-            peers = [pointer.peer] + [p.peer for p in self.pointers.values() if p.peer != pointer.peer]
-            transfer = session.add(Magnet(pointer.info_hash, peers=tuple(dict.fromkeys(p for p in peers if p))), dest)
-        except TorrentError as exc:
-            self._ignore(name, pointer.seq, f"cannot fetch its chain: {exc}", info_hash=pointer.info_hash)
-            return False
-        why = wait_for_chain(session, transfer, self.fetch_timeout)
-        if why is not None:
-            transfer.cancel()  # its pieces stay in dest (with resume data): the next try goes on from them
-            self._ignore(name, pointer.seq, why, info_hash=pointer.info_hash)
-            if "larger than" in why:
-                shutil.rmtree(dest, ignore_errors=True)
-                self.refused_chains[pointer.info_hash] = why
-                return True
-            prune_partials(self.folder / "fetched", keep=dest)
-            return False
-        fetched = transfer.status().downloaded
-        self.journal.log("fetched", member=name, info_hash=pointer.info_hash, height=pointer.height,
-                         bytes=fetched, size=transfer.torrent.size, seconds=round(time.monotonic() - start, 3))
-        before_tip, before_reorgs = self.tip, len(self.peer.reorgs)
-        try:
-            reports = self.peer.receive(transfer.path)
-        finally:
-            session.remove(transfer)
-            shutil.rmtree(dest, ignore_errors=True)
-        refused = [r for r in reports if not r.accepted]
-        if refused:
-            first = refused[0]
-            why = f"block {first.index} breaks rule {first.rule}: {first.reason}"
-            self.refused_chains[pointer.info_hash] = why
-            self.journal.log("refused", member=name, info_hash=pointer.info_hash, rule=first.rule,
-                             reason=first.reason, index=first.index, block=first.hash, refused_blocks=len(refused))
-        self._after_change(before_tip, before_reorgs, source=name)
-        if not refused and self._better(pointer):
-            self._ignore(name, pointer.seq, f"claims work {pointer.total_work} and tip {(pointer.tip or '?')[:16]}, its chain holds neither",
-                         info_hash=pointer.info_hash)
-        return True
+        """Act on the pointer member ``name`` published (labkit.node.follow: fetched if it names more work)."""
+        self.following.consider(name, pointer)
 
     # --- mining ------------------------------------------------------------------------
 
     def submit(self, contract: dict) -> int:
-        """Queue a contract to be mined; return its place in the queue (0 is next)."""
+        """Queue a contract to be mined; return its place in the queue (0 is next).
+
+        Raises QueueError (and queues nothing) for a contract no block could ever carry
+        (:func:`check_mineable`).
+        """
+        check_mineable(contract)
         place = self.queue.append(contract)
         self.journal.log("queued", contract=contract, place=place)
         self.write_status()
@@ -453,7 +445,13 @@ class Node:
     def take_inbox(self) -> list[dict]:
         """Queue the contracts ``node submit`` dropped into the inbox; report the files refused."""
         queued, bad = self.queue.take_inbox()
-        for contract in queued:
+        for contract in list(queued):
+            try:
+                check_mineable(contract)
+            except QueueError as exc:  # written by an older `node submit`, or by hand
+                queued.remove(contract)
+                self.refuse_contract(contract, "submit", str(exc))
+                continue
             self.journal.log("queued", contract=contract, place=len(self.queue) - 1, source="inbox")
         for name, why in bad:
             self.journal.log("contract refused", file=name, rule="submit", reason=why)
@@ -467,7 +465,8 @@ class Node:
         Touches nothing of the node but reads its tip, so it may run in a thread while
         the node follows; ``cancel`` (a threading.Event) stops it with MiningCancelled.
         """
-        return mine_block(self.network, self.wallet, contract, parent=self.tip, miner=node_miner, cancel=cancel)
+        return mine_block(self.network, self.wallet, contract, parent=self.tip, miner=node_miner, cancel=cancel,
+                          timestamp=stamp(self.tip, self.clock()))
 
     def add_mined(self, block: Block, contract: dict, *, publish: bool = True) -> Entry | None:
         """Add a block this node mined; publish it if it became the tip.
@@ -478,25 +477,29 @@ class Node:
         """
         before_tip, before_reorgs = self.tip, len(self.peer.reorgs)
         try:
-            update = self.peer.receive_block(block)
+            update = self.peer.receive_block(block, now=self.clock())
         except InvalidBlock as exc:
-            if exc.rule != "contract":
-                raise NodeError(f"a block this node mined was refused at rule {exc.rule}: {exc.reason}") from None
-            self.queue.refuse(contract, exc.rule, exc.reason)
-            self.journal.log("contract refused", contract=contract, rule=exc.rule, reason=exc.reason)
-            self.write_status()
+            # The VM's refusal, or (should the miner and the rules ever disagree) any other rule's:
+            # the contract is refused and the queue moves on, never retried for good nor fatal.
+            self.refuse_contract(contract, exc.rule, exc.reason)
             return None
         entry = self.peer.tree.entry(update.hash)
         if self.peer.tree.is_canonical(entry.hash):
             self.queue.done(contract)  # else it stays queued: mined on a tip that lost, it is mined again
         self.journal.log("mined", height=entry.index, block=entry.hash, total_work=entry.total_work,
                          canonical=str(update.status))
-        self._after_change(before_tip, before_reorgs, source=None)
+        self.after_change(before_tip, before_reorgs, source=None)
         if publish and self.session is not None and self.tip is not None and self.tip.hash == entry.hash:
             self.publish()
         else:
             self.write_status()
         return entry
+
+    def refuse_contract(self, contract: dict, rule: str, reason: str) -> None:
+        """Drop a queued contract that cannot be mined, say why, and let the queue move on."""
+        self.queue.refuse(contract, rule, reason)
+        self.journal.log("contract refused", contract=contract, rule=rule, reason=reason)
+        self.write_status()
 
     def mine_once(self, *, publish: bool = True) -> Entry | None:
         """Mine the first queued contract on the tip, add it and (if the session is open) publish.
@@ -508,20 +511,9 @@ class Node:
             return None
         return self.add_mined(self.mine(contract), contract, publish=publish)
 
-    def step(self) -> list[Event]:
-        """One round of a running node: follow, mine one queued contract, publish a changed tip."""
-        first = self.journal.count
-        self.follow()
-        self.take_inbox()
-        if self.queue:
-            self.mine_once(publish=False)
-        if self.tip is not None and self.tip.hash != self.published_tip:
-            self.publish()
-        return self.journal.since(first)
-
     # --- internals -----------------------------------------------------------------------
 
-    def _after_change(self, before_tip: Entry | None, before_reorgs: int, source: str | None) -> None:
+    def after_change(self, before_tip: Entry | None, before_reorgs: int, source: str | None) -> None:
         """Log what changed in the canonical chain; put the contracts of this node's orphaned blocks back."""
         if self.tip is not before_tip and source is not None:
             self.journal.log("adopted", member=source, height=self.height, tip=self.tip.hash,
@@ -537,26 +529,24 @@ class Node:
                              old_work=reorg.old_work, new_work=reorg.new_work, applied=len(reorg.applied))
             for entry in reversed(reorg.rolled_back):  # back at the front, in their old order
                 contract = entry.payload.transaction_data
-                if (entry.signer == self.wallet.address and contract_key(contract) not in in_chain
-                        and self.queue.put_back(contract)):
-                    self.journal.log("requeued", contract=contract, block=entry.hash, height=entry.index)
+                if entry.signer != self.wallet.address or contract_key(contract) in in_chain:
+                    continue
+                try:
+                    if self.queue.put_back(contract):
+                        self.journal.log("requeued", contract=contract, block=entry.hash, height=entry.index)
+                except QueueFull as exc:  # it stays in its block, on the side branch
+                    self.journal.log("contract refused", contract=contract, rule="queue", reason=str(exc))
         # a queued contract that another member's block now carries is done
         for contract in list(self.queue.waiting):
             if contract_key(contract) in in_chain:
                 self.queue.done(contract)
 
-    def _ignore(self, who: str, seq: int, why: str, **detail: Any) -> None:
-        """Log an ignored pointer once (a pointer seen again each round is not logged again)."""
-        if (who, seq, why) in self._ignored:
-            return
-        self._ignored.add((who, seq, why))
-        self.journal.log("ignored", member=who, seq=seq, reason=why, **detail)
-
     def _dispatch(self, alert: Any) -> None:
         """Hand an alert popped by a DHT call to the session, as its poll would."""
-        self._live().dispatch(alert)
+        self.live().dispatch(alert)
 
-    def _live(self):
+    def live(self):
+        """The open session (a labkit.sharing.session.TorrentSession); NodeError if the node is not started."""
         if self.session is None:
             raise NodeError(f"node {self.name!r} is not started (call start(), or use it in a with block)")
         return self.session

@@ -134,7 +134,8 @@ class Runner:
             if search.block is not None:
                 node.add_mined(search.block, search.contract, publish=True)
             elif search.error is not None and not isinstance(search.error, MiningCancelled):
-                node.journal.log("failed", action="mine", reason=str(search.error))
+                # a contract the miner cannot mine would fail again at every round: it is refused
+                node.refuse_contract(search.contract, "mine", f"mining it failed: {search.error}")
             search = None
         tip = node.tip
         tip_hash = None if tip is None else tip.hash

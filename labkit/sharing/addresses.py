@@ -4,7 +4,11 @@ Every session labkit opens is loopback-only unless the user asks for classroom
 LAN mode (``listen=``). This module makes that decision, once, for every caller:
 
 - ``parse_address("HOST:PORT")`` / ``to_address(...)`` read an address, with a
-  clear error for a bad port or a host name (labkit does no DNS look-ups);
+  clear error (BadAddress) for a bad port or anything but printable ASCII: the one
+  parser every command uses, ``node`` and the DHT included; ``parse_ip_address``
+  also wants an IP address (labkit does no DNS look-ups), ``peer_address`` an
+  address that names one machine (port 1-65535, never unspecified, broadcast or
+  multicast), ``listen_address`` one a session can listen on;
 - ``AddressPolicy(lan=False)`` says which peers and trackers a session may
   contact: loopback only by default; in LAN mode also private (RFC 1918,
   link-local, IPv6 unique-local) addresses and any unicast address the user
@@ -23,7 +27,7 @@ import ipaddress
 import urllib.parse
 from typing import Iterable, Sequence, Union
 
-from ..errors import TorrentError
+from ..errors import BadAddress, TorrentError
 
 __all__ = [
     "Address",
@@ -33,6 +37,10 @@ __all__ = [
     "LAN_PORT",
     "format_address",
     "parse_address",
+    "parse_ip_address",
+    "peer_address",
+    "listen_address",
+    "nobody",
     "to_address",
     "parse_ip",
     "is_loopback",
@@ -61,9 +69,16 @@ def format_address(address: Address) -> str:
 def parse_address(text: str, default_port: int | None = None) -> Address:
     """'HOST:PORT', '[V6]:PORT' (or 'HOST' when a default port is given) -> (host, port).
 
-    Raises TorrentError (a message for people) unless the port is ASCII digits 0-65535.
+    The one reader of addresses typed by people or found in files: raises BadAddress
+    (a message for people) unless the text is printable ASCII and the port is ASCII
+    digits 0-65535. Whether the host is an IP address a session may contact is
+    :func:`peer_address`'s question (and then :class:`AddressPolicy`'s).
     """
+    if not isinstance(text, str):
+        raise BadAddress(f"expected HOST:PORT text, got {type(text).__name__}")
     text = text.strip()
+    if not (text.isascii() and text.isprintable()):  # no '٣', no '¹', no control characters
+        raise BadAddress(f"expected HOST:PORT in ASCII with a port 0-65535, got {text!r}")
     host, sep, port = text.rpartition(":")
     if text.startswith("[") and "]" in text:
         host, _, rest = text[1:].partition("]")
@@ -72,12 +87,57 @@ def parse_address(text: str, default_port: int | None = None) -> Address:
         host, port = text, ""
     if not port:
         if default_port is None:
-            raise TorrentError(f"expected HOST:PORT, got {text!r}")
+            raise BadAddress(f"expected HOST:PORT, got {text!r}")
         port = str(default_port)
-    # str.isdigit() accepts '²' and Arabic-Indic digits, which int() then reads or refuses
-    if "\x00" in text or not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
-        raise TorrentError(f"expected HOST:PORT with a port 0-65535, got {text!r}")
+    if not host or not (port.isdigit() and len(port) <= 5) or not 0 <= int(port) <= 65535:
+        raise BadAddress(f"expected HOST:PORT with a port 0-65535, got {text!r}")
     return host, int(port)
+
+
+def parse_ip_address(text: str, default_port: int | None = None) -> Address:
+    """Like :func:`parse_address`, but HOST must be an IP address (labkit does no DNS look-ups)."""
+    host, port = parse_address(text, default_port)
+    ip = parse_ip(host)
+    if ip is None:
+        raise BadAddress(f"expected IP:PORT with an IP address (no names: labkit does no DNS look-ups), "
+                         f"got {text!r}")
+    return str(ip), port
+
+
+def nobody(ip: IP) -> bool:
+    """True for an address that names no single peer: unspecified (0.0.0.0, ::), broadcast or multicast."""
+    return ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255")
+
+
+def peer_address(peer: Address | str) -> Address:
+    """(ip, port) of a peer any session could contact: an IP address, a port 1-65535, one machine.
+
+    Raises BadAddress for a host name, port 0 or a non-ASCII digit, an unspecified, broadcast or
+    multicast address. Whether *this* session may contact it is :meth:`AddressPolicy.allow`'s decision.
+    """
+    host, port = to_address(peer)
+    where = format_address((host, port))
+    if not 0 < port < 65536:
+        raise BadAddress(f"bad peer port {port} in {where}")
+    ip = parse_ip(host)
+    if ip is None:
+        raise BadAddress(f"peer addresses must be IP addresses (labkit does no DNS look-ups), not {host!r}")
+    if nobody(ip):
+        raise BadAddress(f"{where} is not a peer's address (unspecified, broadcast or multicast)")
+    return str(ip), port  # ::ffff:127.0.0.1 -> 127.0.0.1
+
+
+def listen_address(text: str) -> Address:
+    """(host, port) a session may listen on: an IP address or an interface name, LAN_PORT by default.
+
+    Raises BadAddress for an unspecified, broadcast or multicast address (they name no one machine).
+    """
+    host, port = parse_address(text, LAN_PORT)
+    ip = parse_ip(host)
+    if ip is not None and nobody(ip):
+        raise BadAddress(f"cannot listen on {text}: name this machine's LAN address (e.g. "
+                         f"192.168.1.10:{port or LAN_PORT}), not an unspecified, broadcast or multicast one")
+    return (str(ip) if ip is not None else host), port
 
 
 def to_address(peer: Address | str) -> Address:
@@ -86,9 +146,13 @@ def to_address(peer: Address | str) -> Address:
         host, port = parse_address(peer)
     else:
         try:
-            host, port = str(peer[0]), int(peer[1])
-        except (TypeError, ValueError, IndexError):
-            raise TorrentError(f"expected a (host, port) pair or 'HOST:PORT', got {peer!r}") from None
+            host, port = peer
+        except (TypeError, ValueError):
+            raise BadAddress(f"expected a (host, port) pair or 'HOST:PORT', got {peer!r}") from None
+        if isinstance(port, str):  # as typed: the same rules as in 'HOST:PORT'
+            host, port = parse_address(f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}")
+        elif isinstance(port, bool) or not isinstance(port, int) or not isinstance(host, str):
+            raise BadAddress(f"expected a (host, port) pair or 'HOST:PORT', got {peer!r}")
     return ("127.0.0.1" if host == "localhost" else host), port
 
 
@@ -150,15 +214,8 @@ class AddressPolicy:
 
     def allow(self, peer: Address | str) -> Address:
         """``peer`` as (host, port) if this session may contact it; raise otherwise."""
-        host, port = to_address(peer)
-        where = format_address((host, port))
-        if not 0 < port < 65536:
-            raise TorrentError(f"bad peer port {port} in {where}")
-        ip = parse_ip(host)
-        if ip is None:
-            raise TorrentError(f"peer addresses must be IP addresses (labkit does no DNS look-ups), not {host!r}")
-        host = str(ip)  # ::ffff:127.0.0.1 -> 127.0.0.1
-        self.check_host(ip, where)
+        host, port = peer_address(peer)
+        self.check_host(parse_ip(host), format_address((host, port)))
         return host, port
 
     def allow_tracker(self, url: str) -> str:
@@ -180,8 +237,8 @@ class AddressPolicy:
 
     def check_host(self, ip: IP, where: str) -> None:
         """Raise TorrentError unless this session may contact ``ip`` (``where`` names it in the message)."""
-        if ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
-            raise TorrentError(f"{where} is not a peer's address (unspecified, broadcast or multicast)")
+        if nobody(ip):
+            raise BadAddress(f"{where} is not a peer's address (unspecified, broadcast or multicast)")
         if not self.lan:
             if not _in(ip, LOOPBACK):
                 raise TorrentError(f"{where} is not on this machine; this session is loopback-only "

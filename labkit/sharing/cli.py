@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
+from .. import arguments
 from ..errors import TorrentError
 
 if TYPE_CHECKING:
@@ -205,8 +206,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("--peer", action="append", default=[], metavar="HOST:PORT",
                        help="a peer that has the file (repeatable; the magnet link's x.pe peers are added)")
     fetch.add_argument("--dest", default=".", metavar="DIR", help="folder to save the file in (default: .)")
-    fetch.add_argument("--timeout", type=float, default=120.0, metavar="S",
-                       help="give up after this many seconds (default: 120)")
+    fetch.add_argument("--timeout", type=arguments.seconds(0.1, 86400), default=120.0, metavar="S",
+                       help="give up after this many seconds, 0.1 to 86400 (default: 120)")
     fetch.add_argument("--listen", metavar="HOST:PORT",
                        help="classroom LAN mode: the address to listen on (default: 127.0.0.1 only)")
     fetch.add_argument("--tracker", action="append", default=[], metavar="URL",

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, Union
 
-from ..errors import InvalidTorrent, TorrentError
+from ..errors import InvalidBencode, InvalidTorrent, TorrentError
 from .addresses import Address, format_address, split_peers, to_address
+from .bencode import encoded_length
 
 try:
     import libtorrent as lt
@@ -49,7 +50,6 @@ __all__ = [
     "check_file",
     "check_magnet",
     "merkle_root",
-    "bencoded_length",
     "magnet_link",
     "load_source",
 ]
@@ -72,41 +72,6 @@ def load_libtorrent():
 
 
 # --- reading metainfo ------------------------------------------------------------
-
-
-def bencoded_length(data: bytes) -> int:
-    """How many bytes the first bencoded value of ``data`` takes (InvalidTorrent if it is not one).
-
-    Iterative, so a hostile file of a million nested lists cannot exhaust Python's stack.
-    """
-    pos, depth, n = 0, 0, len(data)
-    while True:
-        if pos >= n:
-            raise InvalidTorrent("not a valid .torrent: the bencoding ends early")
-        c = data[pos:pos + 1]
-        if c in (b"d", b"l"):
-            depth, pos = depth + 1, pos + 1
-            continue
-        if c == b"e":
-            if depth == 0:
-                raise InvalidTorrent("not a valid .torrent: an unexpected 'e'")
-            depth, pos = depth - 1, pos + 1
-        elif c == b"i":
-            end = data.find(b"e", pos)
-            if end < 0:
-                raise InvalidTorrent("not a valid .torrent: an integer never ends")
-            pos = end + 1
-        elif c.isdigit():
-            colon = data.find(b":", pos)
-            if colon < 0 or not data[pos:colon].isdigit():
-                raise InvalidTorrent("not a valid .torrent: a bad string length")
-            pos = colon + 1 + int(data[pos:colon])
-            if pos > n:
-                raise InvalidTorrent("not a valid .torrent: a string runs past the end")
-        else:
-            raise InvalidTorrent(f"not a valid .torrent: unexpected byte {c!r} at offset {pos}")
-        if depth == 0:
-            return pos
 
 
 def _single_file_layout(info: dict, name: bytes) -> None:
@@ -208,7 +173,10 @@ class TorrentFile:
         data = bytes(data)
         if not data:
             raise InvalidTorrent("the .torrent is empty (0 bytes)")
-        end = bencoded_length(data)
+        try:
+            end = encoded_length(data)
+        except InvalidBencode as exc:
+            raise InvalidTorrent(f"not a valid .torrent: {exc.reason}") from None
         if end != len(data):
             raise InvalidTorrent(f"not a valid .torrent: {len(data) - end:,} byte(s) after the metainfo")
         try:

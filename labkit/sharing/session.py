@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import InvalidTorrent, TorrentError
-from .addresses import LAN_PORT, Address, AddressPolicy, format_address, parse_address, parse_ip, to_address
+from .addresses import Address, AddressPolicy, format_address, listen_address, to_address
 from .metainfo import (PARTIAL_DIR, Magnet, Source, TorrentFile, check_file, check_magnet, load_libtorrent,
                        load_source, magnet_link, make_torrent)
 from .transfer import Progress, Transfer
@@ -55,12 +55,7 @@ def session_settings(
             raise TorrentError("local service discovery needs classroom LAN mode: pass listen='ADDRESS:PORT' too")
         host, port = "127.0.0.1", 0
     else:
-        host, port = parse_address(listen, LAN_PORT)
-        ip = parse_ip(host)
-        if ip is not None and (ip.is_unspecified or ip.is_multicast or str(ip) == "255.255.255.255"):
-            raise TorrentError(f"cannot listen on {listen}: name this machine's LAN address (e.g. "
-                               f"192.168.1.10:{port or LAN_PORT}), not an unspecified, broadcast or multicast one")
-        host = str(ip) if ip is not None else host
+        host, port = listen_address(listen)
     category = lib.alert_category
     return {
         "listen_interfaces": format_address((host, port)),
@@ -340,8 +335,8 @@ class TorrentSession:
         Returns only when every piece passed its hash check (and the file was
         hashed once more after being moved into place). ``progress`` receives a
         :class:`~labkit.sharing.transfer.TransferStatus` about four times a second. Raises FetchTimeout
-        after ``timeout`` seconds (the partial download stays, and a later fetch
-        resumes it). The file keeps being shared while the session lives.
+        after ``timeout`` seconds (a partial download stays, and a later fetch
+        resumes it; one that received nothing leaves nothing behind). The file keeps being shared while the session lives.
         """
         transfer = self.add(source, dest_dir, peers, trackers=trackers, use_trackers=use_trackers,
                             upload_limit=upload_limit, overwrite=overwrite)

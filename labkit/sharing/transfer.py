@@ -74,7 +74,9 @@ class Transfer:
         self._staging = staging
         self._overwrite = overwrite
         self._moving = False
-        self._refused = False  # the metadata that arrived is not a torrent labkit shares: discard the staging
+        # discard the staging folder (and the folders fetching made) when the transfer leaves: the metadata
+        # that arrived is not a torrent labkit shares, or the fetch timed out before anything arrived
+        self._discard = False
         self._held = torrent is None  # a magnet link starts in upload mode until its metadata is checked
         self._started = time.monotonic()
         self._last: TransferStatus | None = None
@@ -153,6 +155,8 @@ class Transfer:
                 return self.path
             if now >= deadline:
                 status = self.status()
+                if status.progress == 0.0 and status.downloaded == 0:  # nothing to resume: leave nothing behind
+                    self._discard = True
                 detail = ""
                 if status.progress >= 1.0:  # every piece is here, yet the file was not handed over
                     st = self._handle.status()
@@ -161,8 +165,12 @@ class Transfer:
                 raise FetchTimeout(self.name, self.peers_tried, timeout, status.progress, detail)
 
     def cancel(self) -> None:
-        """Stop the transfer and remove it from its session (a partial download keeps its resume data)."""
-        self.session.remove(self, save_resume=not self._refused)
+        """Stop the transfer and remove it from its session.
+
+        A partial download keeps its resume data; a fetch that timed out before anything arrived
+        leaves nothing behind (no ``.labkit-partial`` folder, no destination folder it made).
+        """
+        self.session.remove(self, save_resume=not self._discard)
 
     # -- called by the session ------------------------------------------------------
 
@@ -216,7 +224,7 @@ class Transfer:
 
     def request_resume_data(self) -> bool:
         """Ask libtorrent for this download's resume data; False if there is nothing to resume."""
-        if self._staging is None or self.complete or self._refused or self._live_handle() is None:
+        if self._staging is None or self.complete or self._discard or self._live_handle() is None:
             return False
         if not self._handle.status().has_metadata:
             return False
@@ -239,7 +247,7 @@ class Transfer:
         if handle is not None:
             self.status()  # the last snapshot, kept for callers
         self._handle = None
-        if self._refused:  # nothing of a refused torrent stays: no partial folder, no new destination
+        if self._discard:  # nothing of it stays: no partial folder, no new destination
             self._discard_staging()
             folder = self.dest_dir
             while self.created is not None and folder.is_relative_to(self.created):
@@ -289,7 +297,7 @@ class Transfer:
                                    f"cannot save {torrent.name!r} there")
         except TorrentError as exc:
             self._handle.pause()
-            self._refused = True
+            self._discard = True
             self.error = exc
             return False
         self.torrent = torrent

@@ -46,10 +46,11 @@ import ipywidgets as widgets
 
 from ..block import Block
 from ..chain import BlockReport, validate_blocks
-from ..encoding import StrictJSONError, b64url_encode, loads_strict
-from ..errors import InvalidRecord, InvalidToken
+from ..encoding import b64url_encode, loads_strict
+from ..errors import InvalidRecord, InvalidToken, StrictJSONError
 from ..network import Network
-from ..pow import Miner, MiningResult, default_miner, expected_attempts, meets_difficulty
+from ..fastmine import default_miner
+from ..pow import Miner, MiningResult, expected_attempts, meets_difficulty
 from ..tokens import GENESIS_HASH, Payload, encode_token
 from ..wallet import Wallet
 from .mining import highlight_zeros

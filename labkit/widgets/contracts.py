@@ -26,12 +26,12 @@ from typing import Callable, Sequence
 import ipywidgets as widgets
 
 from ..chain import BlockReport, mine_block
-from ..encoding import StrictJSONError, loads_strict
-from ..errors import LabkitError
+from ..encoding import loads_strict
+from ..errors import LabkitError, StrictJSONError
 from ..network import Network
 from ..operations import FIELDS
 from ..peer import Peer
-from ..pow import default_miner
+from ..fastmine import default_miner
 from ..lessons.data import DEMO_START
 from ..lessons.display import tint
 from ..wallet import Wallet
@@ -258,7 +258,7 @@ def contract_builder(
 
     ``wallet`` signs the blocks; pass several to choose the signer in the
     widget (votes count once per signer). It defaults to the peer's own
-    wallet. ``miner`` defaults to ``labkit.pow.default_miner()``; ``clock(peer)`` gives
+    wallet. ``miner`` defaults to ``labkit.fastmine.default_miner()``; ``clock(peer)`` gives
     each block's time (by default one minute after the tip, so runs repeat);
     ``background=True`` mines in a thread (then call ``w.wait()``).
     """

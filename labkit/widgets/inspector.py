@@ -43,11 +43,12 @@ import ipywidgets as widgets
 
 from ..block import Block
 from ..chain import Link, judge
-from ..encoding import StrictJSONError, b64url_decode, b64url_encode, loads_strict
-from ..errors import InvalidBlock, InvalidToken
+from ..encoding import b64url_decode, b64url_encode, loads_strict
+from ..errors import InvalidBlock, InvalidToken, StrictJSONError
 from ..network import Network
 from ..operations import empty_state
-from ..pow import default_miner, token_hash
+from ..fastmine import default_miner
+from ..pow import token_hash
 from ..lessons.audit import Audit, audit_html, audit_record
 from ..tokens import Payload, parse_timestamp, utc_now
 from ..wallet import Wallet

@@ -33,7 +33,8 @@ from ..block import Block
 from ..chain import Entry, Link, mine_block, verify_block
 from ..errors import InvalidBlock, MiningCancelled
 from ..network import Network
-from ..pow import MiningProgress, MiningResult, default_miner, expected_attempts, mine
+from ..fastmine import default_miner
+from ..pow import MiningProgress, MiningResult, expected_attempts, mine
 from ..lessons.data import DEMO_START
 from ..lessons.display import frame_table, tint
 from ..wallet import Wallet

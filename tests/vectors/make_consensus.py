@@ -356,6 +356,17 @@ case("alice mints the seed's NFT001, not minted on this chain yet", record(token
     author="alice", contract=seed_contracts()[3])), ALICE), "accepted")
 on_tip("an id with a soft hyphen", "contract", contract=student("S1\u00ad00"), reason="invisible")
 on_tip("an id with a zero-width space inside", "contract", contract=student("S1\u200b00"), reason="invisible")
+# ids are compared in NFKC (labkit.names.check_id): a look-alike form of a registered id is that id
+on_tip("a fullwidth id that looks like an existing one", "contract", contract=student("\uff33\uff10\uff10\uff11"),
+       reason="student id 'S001' already exists")
+on_tip("an id with a superscript one that looks like an existing one", "contract", contract=student("S00\u00b9"),
+       reason="student id 'S001' already exists")
+on_tip("a fullwidth id is stored in its compatibility form", contract=student("\uff33\uff11\uff10\uff11"))
+on_tip("an id with a ligature is stored in its compatibility form", contract=student("\ufb01le"))
+on_tip("a Cyrillic letter is not a form of a Latin one", contract=student("\u0421001"))
+on_tip("a fullwidth course id that looks like an existing one", "contract", contract={"actions": [
+    {"action": "add_course", "course": {"id": "\uff23\uff10\uff10\uff11", "name": "X", "department": "CS"}}]},
+    reason="course id 'C001' already exists")
 
 # --- the classroom token: mint (the block reward) and transfer -----------------------------------------
 
@@ -383,6 +394,7 @@ on_tip("bob names alice as the sender", "contract",
        reason="tokens always leave the block's author")
 on_tip("bob pays an unregistered student", "contract", contract={"actions": [MINT, pay("S404", 5)]},
        reason="neither a registered student nor an address")
+on_tip("bob pays S001 named in fullwidth", contract={"actions": [MINT, pay("\uff33\uff10\uff10\uff11", 20)]})
 
 # Bob's reward block on the tip; the blocks after it spend what he holds (the balance comes from the parent's state).
 REWARDED = judge(mine_block(NET, BOB, {"actions": [MINT]}, parent=TIP, timestamp=parse_timestamp(T_NEXT)), NET, TIP,
