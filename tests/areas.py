@@ -46,26 +46,35 @@ AREAS = {
     "test_pow.py": "consensus",
     "test_properties.py": "consensus",
     "test_rules.py": "consensus",
+    "test_scratch.py": "consensus",
     "test_seed_compat.py": "consensus",
     "test_tokens.py": "consensus",
     "test_vm.py": "consensus",
     "test_wallet.py": "consensus",
     # sharing: BitTorrent, its DHT pointer, addresses, and the share/fetch commands
     "test_bad_input_sharing.py": "sharing",
+    "test_bencode.py": "sharing",
+    "test_bep46_interop.py": "sharing",
     "test_dht.py": "sharing",
+    "test_krpc.py": "sharing",
     "test_swarm.py": "sharing",
     "test_third_party.py": "sharing",
     "test_torrent.py": "sharing",
     # node: the live node, its keys and commands, the classroom network under faults
+    "test_bad_input_node.py": "node",
     "test_faults.py": "node",
+    "test_hostile_member.py": "node",
+    "test_isolation.py": "node",
     "test_node.py": "node",
     "test_node_cli.py": "node",
+    "test_node_folder.py": "node",
     "test_node_keys.py": "node",
     # course: exercises, cases, hints, saved learner code, the capstone, grading, the student build
     "test_capstone.py": "course",
     "test_cases.py": "course",
     "test_exercises.py": "course",
     "test_grade.py": "course",
+    "test_grade_forgery.py": "course",
     "test_notebooks_hygiene.py": "course",
     "test_saved.py": "course",
     "test_student_leak.py": "course",
@@ -93,6 +102,7 @@ AREAS = {
     "test_widgets_swarm.py": "lessons",
     # notebooks: the workbook executed in a kernel, as written, as the student build, through the grader
     "test_notebooks_run.py": "notebooks",
+    "test_no_secrets_left.py": "notebooks",  # runs 05 and 09 in kernels it kills
     "test_student.py": "notebooks",
     "test_capstone.py::test_the_capstone_runs_on_the_instructors_saved_functions_and_agrees_everywhere": "notebooks",
     # browser: JupyterLab driven by Playwright and Chromium
@@ -118,9 +128,15 @@ NOTEBOOK_FIXTURES = frozenset({"notebook_runs"})
 SLOW = frozenset({
     "test_bad_input.py",  # 56 s: a new `python -m labkit` process for each of about 60 bad command lines
     "test_bad_input_sharing.py",  # 15 s: the same for share and fetch
+    "test_bad_input_node.py",  # the same for the node commands
+    "test_bep46_interop.py",  # libtorrent sessions against a node.js DHT node
     "test_faults.py",  # 80 s: four live nodes in network namespaces, killed, partitioned, disks filled
     "test_fuzz.py",  # 15 s: hypothesis mutates chains (300 examples; `make fuzz` runs 10,000)
     "test_grade.py",  # 30 s: grades notebooks in kernels, one kernel per notebook and student
+    "test_grade_forgery.py",  # grades hostile copies of notebook 00, a kernel each
+    "test_hostile_member.py::test_a_hostile_member_cannot_stop_crash_or_split_three_honest_nodes",  # 30 s, live
+    "test_hostile_member.py::test_side_blocks_and_memory_per_member_stay_bounded_across_rounds",  # 13 s
+    "test_isolation.py",  # notebook 09's room of four nodes in a user namespace, and a fault
     "test_make_lab.py",  # 20 s: make lab starts JupyterLab
     "test_third_party.py",  # 15 s: aria2c and labkit exchange 4 MiB both ways
     "test_wheel.py",  # 15 s: builds the wheel and installs it in a fresh venv
