@@ -34,12 +34,13 @@ from pathlib import Path
 
 import nbformat
 
+from tools_loader import load_tool
 from waiting import scaled
 
 __all__ = ["CELL_TIMEOUT", "NotebookRuns", "Run", "error_outputs", "first_solution"]
 
 CELL_TIMEOUT = 300  # seconds per cell before scaling by LABKIT_TIMEOUT_FACTOR; a hang fails instead of waiting
-BEGIN = "### BEGIN SOLUTION"  # tools/student.py's marker (test_student.py checks the build against it)
+BEGIN = load_tool("student").BEGIN  # where a solution starts: make student replaces it with a stub
 
 
 @dataclass(frozen=True)
