@@ -9,14 +9,20 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]-*.ipynb))
-PYTEST_NB := --nbval-lax --nbval-cell-timeout=240 -p no:cacheprovider
 
-.PHONY: help install hub-proxy lab test test-consensus test-fast bench fuzz student clean-notebooks clean
+# The suite's areas (tests/areas.py maps every test file to one): `make test-node` runs one, in under a minute.
+AREAS := consensus sharing node course lessons notebooks browser hub package
+
+.PHONY: help install lab test test-fast test-slow $(addprefix test-,$(AREAS)) bench fuzz student clean-notebooks clean
 
 help:
 	@echo "make lab              set up .venv and open the workbook in JupyterLab"
 	@echo "make test             set up .venv and run every test (unit, notebooks, student build, browser)"
-	@echo "make test-consensus   the consensus vectors and properties, on every supported Python"
+	@echo "make test-fast        every test but the slow, notebook and browser ones (a few minutes)"
+	@echo "make test-AREA        one area, slow tests aside: AREA is one of $(AREAS)"
+	@echo "                      (make test-node SLOW=1 adds its slow tests; make test-consensus also runs"
+	@echo "                      the consensus tests on every supported Python)"
+	@echo "make test-slow        only the slow tests"
 	@echo "make bench            run the benchmarks, write benchmarks/RESULTS.md"
 	@echo "make fuzz             10,000 mutations of valid chains; none may be accepted"
 	@echo "make student          write the student version of the notebooks to student/"
@@ -59,20 +65,29 @@ lab: install
 	    flags="$$flags --no-browser"; fi; \
 	set -x; exec $(BIN)/jupyter lab notebooks/ --ip=$(LAB_HOST) --port=$(LAB_PORT) $$flags
 
-# tests/ holds unit tests, the student-build check and the browser tests; notebooks/ runs under nbval.
+# tests/ holds unit tests, the notebooks' runs (each notebook executed once, its checks sharing the run),
+# the student-build check and the browser tests.
 # Then the consensus tests (vectors, properties) again under the oldest and newest supported Python.
 CONSENSUS_PYTHONS ?= 3.10 3.13
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+# nbval runs the workbook as written (notebooks/); the checks that read a notebook's outputs share one
+# more run of each (tests/notebook_runs.py: the student build's exercises, then the instructor's).
+PYTEST_NB := --nbval-lax --nbval-cell-timeout=240
 
 test: install hub-proxy
-	$(BIN)/python -m pytest tests notebooks $(PYTEST_NB) $(PYTEST_ARGS)
-	tools/test-on-pythons $(CONSENSUS_PYTHONS)
-
-test-consensus: install
-	$(BIN)/python -m pytest tests/test_consensus_vectors.py tests/test_agreement.py -q -p no:cacheprovider
+	$(PYTEST) tests notebooks $(PYTEST_NB) $(PYTEST_ARGS)
 	tools/test-on-pythons $(CONSENSUS_PYTHONS)
 
 test-fast: install
-	$(BIN)/python -m pytest tests -m "not browser and not hub" -x -q
+	$(PYTEST) tests -m "not slow and not browser and not notebooks and not hub" -x -q $(PYTEST_ARGS)
+
+# One area: only its files are collected (tests/areas.py lists them), its slow tests left out unless SLOW=1.
+$(addprefix test-,$(AREAS)): test-%: install
+	$(PYTEST) $$($(BIN)/python tests/areas.py $*) -m "$*$(if $(SLOW),, and not slow)" -q $(PYTEST_ARGS)
+	$(if $(filter consensus,$*),tools/test-on-pythons $(CONSENSUS_PYTHONS))
+
+test-slow: install
+	$(PYTEST) tests -m slow -q $(PYTEST_ARGS)
 
 bench: install hub-proxy
 	$(BIN)/python benchmarks/run.py

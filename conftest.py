@@ -1,8 +1,8 @@
-"""Repository-wide pytest setup, loaded for tests/ and for the notebooks nbval runs.
+"""Repository-wide pytest setup, loaded for every test.
 
 Exercise checks are strict during tests: a wrong solution in an instructor's
 notebook raises instead of showing a red box. Set here, at the root, so the
-kernels nbval starts for notebooks/ inherit it through the environment.
+kernels the tests start for the notebooks inherit it through the environment.
 """
 
 import os

@@ -38,6 +38,8 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from waiting import scaled, wait_until
+
 try:
     from playwright.sync_api import Error as PlaywrightError  # TimeoutError is a subclass
 except ImportError:  # the tests skip (or fail in CI) before anything here runs
@@ -61,10 +63,11 @@ __all__ = [
 ]
 
 # Time-outs in milliseconds. A passing run never waits them out; they only bound a failing one,
-# so they are set for a loaded machine (two cores, one of them busy), not for an idle one.
-WAIT = 60_000  # for one thing to appear or change on the page after an action
-OPEN = 120_000  # JupyterLab's page, and a kernel started and idle
-RUN_ALL = 300_000  # a whole notebook; nbval allows 240 s per cell
+# so they are set for a loaded machine (two cores, one of them busy), not for an idle one,
+# and scaled by LABKIT_TIMEOUT_FACTOR (tests/waiting.py) for a slower one.
+WAIT = round(scaled(60) * 1000)  # for one thing to appear or change on the page after an action
+OPEN = round(scaled(120) * 1000)  # JupyterLab's page, and a kernel started and idle
+RUN_ALL = round(scaled(300) * 1000)  # a whole notebook; a kernel run allows 300 s per cell
 
 # Debian's package (Playwright's own browser download does not work here); LABKIT_CHROMIUM may name another.
 CHROMIUM = Path(os.environ.get("LABKIT_CHROMIUM", "/usr/bin/chromium"))
@@ -251,26 +254,26 @@ class LabServer:
 
     def _wait_ready(self) -> None:
         """Until the server has said its port and answers /api/status with the token; fails if it dies or runs out of time."""
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if not self.port:
-                self.port = self._server_port()
-            if self.port:
-                request = urllib.request.Request(
-                    f"{self.base_url}/api/status", headers={"Authorization": f"token {self.token}"})
-                try:
-                    with urllib.request.urlopen(request, timeout=5) as response:
-                        if response.status == 200:
-                            return
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-            try:  # doubles as the pause between polls, and notices an early exit
-                self.process.wait(timeout=0.25)
-            except subprocess.TimeoutExpired:
-                continue
+        def what() -> str:
+            where = f"/api/status on port {self.port}" if self.port else "with its port (no jpserver-*.json)"
+            return f"JupyterLab to answer {where}:\n{self.log_tail()}"
+
+        wait_until(self._answers, timeout=self.timeout, interval=0.25, what=what)
+
+    def _answers(self) -> bool:
+        """One look at the server: its port once it has written it, then /api/status; raises if it has exited."""
+        if self.process.poll() is not None:
             raise RuntimeError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}")
-        where = f"/api/status on port {self.port}" if self.port else "with its port (no jpserver-*.json)"
-        raise TimeoutError(f"JupyterLab did not answer {where} in {self.timeout:.0f} s:\n{self.log_tail()}")
+        if not self.port:
+            self.port = self._server_port()
+        if not self.port:
+            return False
+        request = urllib.request.Request(f"{self.base_url}/api/status", headers={"Authorization": f"token {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
 
     def _api(self, method: str, path: str):
         request = urllib.request.Request(f"{self.base_url}/api/{path}", method=method,

@@ -20,6 +20,36 @@ settings.register_profile("labkit", deadline=None)
 settings.load_profile("labkit")
 
 
+# --- areas: every test marked with the area of its file (tests/areas.py), so `make test-node` runs one ---
+
+
+def pytest_collection_modifyitems(config, items):
+    from areas import area_of, is_slow
+    from waiting import timeout_factor
+
+    factor = timeout_factor()
+    for item in items:
+        filename = item.path.name
+        area = area_of(filename, item.name, getattr(item, "fixturenames", ()))
+        if area is not None:  # an unmapped file is reported by test_areas.py, not refused here
+            item.add_marker(area)
+        if is_slow(filename, item.name):
+            item.add_marker("slow")
+        if factor != 1:
+            _scale_time_limit(item, config, factor)
+
+
+def _scale_time_limit(item, config, factor: float) -> None:
+    """pytest-timeout's limit for ``item`` (its mark, else --timeout or the ini's) times LABKIT_TIMEOUT_FACTOR."""
+    mark = item.get_closest_marker("timeout")
+    kwargs = dict(mark.kwargs) if mark else {}
+    seconds = mark.args[0] if mark and mark.args else kwargs.pop("timeout", None)
+    if seconds is None:
+        seconds = config.getoption("timeout", None) or config.getini("timeout")
+    if seconds and float(seconds) > 0:  # 0 means no limit
+        item.add_marker(pytest.mark.timeout(float(seconds) * factor, **kwargs), append=False)
+
+
 # --- the browser tests' Chromium: one Playwright for the whole session ---------------------------
 # Playwright's sync API allows one instance per thread at a time: each browser test module
 # starting its own, while the first module's session fixture still held one, failed every
@@ -51,6 +81,33 @@ def browser(chromium_ready, tmp_path_factory):
             yield chromium
         finally:
             chromium.close()
+
+# --- the notebooks, each executed once per session (tests/notebook_runs.py) -------------------------
+
+
+@pytest.fixture(scope="session")
+def notebook_runs(tmp_path_factory):
+    """Executes each notebook, instructor's and student build's, once, when a test first asks for it."""
+    from notebook_runs import NotebookRuns
+    from tools_loader import load_tool
+
+    root = Path(__file__).resolve().parent.parent
+    student = tmp_path_factory.mktemp("student")
+    load_tool("student").make_student(root / "notebooks", student)
+    return NotebookRuns(root / "notebooks", student, tmp_path_factory.mktemp("notebook-runs"))
+
+
+@pytest.fixture
+def executed_notebook(notebook_runs):
+    """``executed_notebook("03-proof-of-work")``: the notebook as written, executed (shared by every test)."""
+    return lambda name: notebook_runs(name).instructor
+
+
+@pytest.fixture
+def student_run(notebook_runs):
+    """``student_run("03-proof-of-work")``: the student build of the notebook, executed (shared)."""
+    return lambda name: notebook_runs(name).student
+
 
 from labkit.blocksfile import save_blocks
 from labkit.chain import Chain

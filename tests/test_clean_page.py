@@ -1,7 +1,8 @@
 """A clean page: the notebooks that show tables run, and no output shows a display defect.
 
-Each notebook below is executed (nbclient, in a temporary copy) and every
-output a reader sees is scanned: the richest representation of each output
+Each notebook below is read from the session's one execution of it
+(tests/notebook_runs.py, shared with the other checks) and every output a
+reader sees is scanned: the richest representation of each output
 (HTML where there is one, else plain text), and the HTML the widgets hold.
 The defects are those a learner once saw: ``nan`` in a cell, a nonce shown as
 ``623.000000``, a reason cut with ``…`` or ``...``, ``dtype: object``, a raw
@@ -25,6 +26,7 @@ import pandas as pd
 import pytest
 
 from labkit.lessons.display import cell_text, frame_table
+from notebook_runs import error_outputs
 from labkit.lessons.race import confirmation_frame, confirmation_table
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -96,19 +98,16 @@ def widget_texts(nb) -> list[str]:
             if w.get("model_name") == "HTMLModel" and isinstance(w.get("state", {}).get("value"), str)]
 
 
-@pytest.fixture(scope="module", params=SCANNED)
-def executed(request):
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(NOTEBOOKS / f"{request.param}.ipynb", as_version=4)  # a copy in memory: the file is untouched
-    NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    return request.param, nb
+@pytest.fixture(params=SCANNED)
+def executed(request, executed_notebook):
+    """The notebook's outputs from the session's one run of it (tests/notebook_runs.py)."""
+    return request.param, executed_notebook(request.param)
 
 
+@pytest.mark.timeout(900)  # the first test to ask for a notebook waits for its run
 def test_no_output_shows_a_display_defect(executed):
     name, nb = executed
-    problems = []
+    problems = [f"{name} cell {i}: {ename}: {evalue}" for i, ename, evalue, _ in error_outputs(nb)]  # it runs
     cells = nb.cells
     if name in LESSON_ONLY:
         cells = cells[:next(i for i, c in enumerate(cells) if c.cell_type == "markdown"

@@ -15,17 +15,18 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from waiting import WaitTimeout, wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90  # s, for JupyterLab to print its address and answer (seconds on a quiet machine)
 
-pytestmark = [pytest.mark.timeout(START_TIMEOUT + 60),
+pytestmark = [pytest.mark.timeout(START_TIMEOUT + 60),  # scaled by LABKIT_TIMEOUT_FACTOR in conftest.py
               pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")]
 
 
@@ -51,14 +52,17 @@ def group_alive(pgid: int) -> bool:
 def stop(lab: subprocess.Popen) -> None:
     """SIGTERM to make and JupyterLab (their own process group); SIGKILL only if they outlive 30 s."""
     os.killpg(lab.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while group_alive(lab.pid) and time.monotonic() < deadline:
+
+    def stopped() -> bool:
         lab.poll()  # reap make, so its zombie does not keep the group alive
-        time.sleep(0.2)
-    if group_alive(lab.pid):
+        return not group_alive(lab.pid)
+
+    try:
+        wait_until(stopped, timeout=30, what="make lab to stop after SIGTERM", interval=0.2)
+    except WaitTimeout as late:
         os.killpg(lab.pid, signal.SIGKILL)
         lab.wait()
-        pytest.fail("make lab did not stop within 30 s of SIGTERM")
+        pytest.fail(str(late))
     lab.wait()
 
 
@@ -73,20 +77,22 @@ def test_make_lab_serves_the_workbook_with_a_token_and_stops(tmp_path):
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         address = re.compile(rf"http://127\.0\.0\.1:{port}/lab\?token=([0-9a-f]+)")
-        deadline = time.monotonic() + START_TIMEOUT
-        status = token = None
-        while status is None:
+
+        def answer() -> dict | None:
+            """JupyterLab's status, once make lab has printed the address with its token and it answers."""
             output = log_path.read_text(errors="replace")
             assert lab.poll() is None, f"make lab exited ({lab.returncode}):\n{output}"
-            assert time.monotonic() < deadline, f"no answer on port {port} within {START_TIMEOUT} s:\n{output}"
             match = address.search(output)
             if match:
-                token = match.group(1)
                 try:
-                    status = get_json(f"http://127.0.0.1:{port}/api/status?token={token}")
+                    return get_json(f"http://127.0.0.1:{port}/api/status?token={match.group(1)}")
                 except (urllib.error.URLError, ConnectionError):
                     pass
-            time.sleep(0.5)
+            return None
+
+        status = wait_until(answer, timeout=START_TIMEOUT, interval=0.5,
+                            what=lambda: f"an answer on port {port}:\n{log_path.read_text(errors='replace')}")
+        output = log_path.read_text(errors="replace")
         assert "started" in status
         with pytest.raises(urllib.error.HTTPError) as refused:  # the token is what lets a visitor in
             get_json(f"http://127.0.0.1:{port}/api/status")

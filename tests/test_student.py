@@ -5,15 +5,20 @@ Executed with nbclient (errors allowed, so one failure does not hide the
 next), the only errors allowed are NotImplementedError, and every exercise
 check must report "not attempted": a stub is never a crash, and no later
 cell leans on a learner's answer.
+
+The student build is executed in the session's one run of each notebook
+(tests/notebook_runs.py): the lesson before the first solution, the same in
+both versions, runs once, then the student's exercises from a kernel in
+exactly the state a fresh student run reaches there.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from notebook_runs import error_outputs
 from tools_loader import load_tool
 
 student = load_tool("student")
@@ -27,12 +32,12 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 CELL_TIMEOUT = 240  # seconds; a hang fails instead of waiting forever
 
 
-@pytest.fixture(scope="module")
-def student_dir(tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("student")
-    written = make_student(ROOT / "notebooks", target)
-    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
-    return target
+def test_the_student_build_has_every_notebook_and_no_solution(notebook_runs):
+    built = sorted(notebook_runs.student.glob("*.ipynb"))
+    assert [p.name for p in built] == [p.name for p in NOTEBOOKS]
+    for path in built:
+        nb = nbformat.read(path, as_version=4)
+        assert not any(BEGIN in cell.source for cell in nb.cells if cell.cell_type == "code"), f"solutions left in {path.name}"
 
 
 def _text(output: dict) -> str:
@@ -42,18 +47,15 @@ def _text(output: dict) -> str:
     return "\n".join(str(data.get(kind, "")) for kind in ("text/plain", "text/html"))
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(900)  # the first test to ask for a notebook waits for its run
 @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
-def test_student_notebook_runs_with_stubs(student_dir, name):
-    path = student_dir / name
-    nb = nbformat.read(path, as_version=4)
+def test_student_notebook_runs_with_stubs(student_run, name):
+    nb = student_run(name)
     assert not any(BEGIN in cell.source for cell in nb.cells if cell.cell_type == "code"), "solutions left in"
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
-                                     resources={"metadata": {"path": str(student_dir)}})
-    client.execute()
+    assert all(cell.get("execution_count") for cell in nb.cells if cell.cell_type == "code" and cell.source.strip()), \
+        "a cell did not run"
 
-    errors = [(i, out.get("ename"), out.get("evalue")) for i, cell in enumerate(nb.cells)
-              if cell.cell_type == "code" for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    errors = [(i, ename, evalue) for i, ename, evalue, _ in error_outputs(nb)]
     assert all(ename == "NotImplementedError" for _, ename, _ in errors), errors
 
     checks = [cell for cell in nb.cells if cell.cell_type == "code"
@@ -64,7 +66,6 @@ def test_student_notebook_runs_with_stubs(student_dir, name):
         assert "not attempted" in shown, f"{name}: {cell.source.splitlines()[0]} shows {shown[:200]!r}"
         if name[:2] <= "08":  # this round's exercises all have hints: offered folded, one tier per click
             assert "<summary>Hint 1 of 3</summary>" in shown and " open" not in shown, cell.source[:80]
-    path.write_text(json.dumps(nbformat.from_dict(nb), indent=1))  # kept in tmp for a post-mortem
 
 
 @pytest.mark.timeout(300)

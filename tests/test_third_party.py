@@ -32,6 +32,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from waiting import scaled, wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
 SIZE_MIB = 4  # the file the tests exchange
 
@@ -126,14 +128,6 @@ def labkit(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "labkit", *args], cwd=ROOT, text=True, **kwargs)
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def make_file(work: Path, mib: int) -> Path:
     path = work / "src" / "blocks.bin"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,17 +153,17 @@ def to_aria2(work: Path, mib: int) -> dict:
                 break
         else:
             raise RuntimeError(f"labkit share stopped: {sharer.stderr.read()}")  # type: ignore[union-attr]
-        wait_for(lambda: tracker.peers(info_hash_of(torrent)), 30, "labkit's announce")
+        wait_until(lambda: tracker.peers(info_hash_of(torrent)), timeout=30, what="labkit's announce")
         start = time.monotonic()
         got = subprocess.run(["aria2c", *ARIA2_SAFE, f"--listen-port={free_port()}", "--seed-time=0",
                               f"--dir={work / 'aria2'}", str(torrent)],
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=scaled(120))
         seconds = time.monotonic() - start
         if got.returncode != 0:
             raise RuntimeError(f"aria2c failed ({got.returncode}): {got.stdout}{got.stderr}")
     finally:
         sharer.terminate()
-        sharer.wait(30)
+        sharer.wait(scaled(30))
     same = (work / "aria2" / src.name).read_bytes() == src.read_bytes()
     return {"direction": "labkit share -> aria2c", "mib": mib, "seconds": seconds, "identical": same}
 
@@ -184,19 +178,21 @@ def from_aria2(work: Path, mib: int) -> dict:
                                f"--dir={src.parent}", str(torrent)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: tracker.peers(info_hash_of(torrent)) or seeder.poll() is not None, 30, "aria2c's announce")
+        wait_until(lambda: tracker.peers(info_hash_of(torrent)) or seeder.poll() is not None, timeout=30,
+                   what="aria2c's announce")
         if seeder.poll() is not None:
             raise RuntimeError(f"aria2c stopped ({seeder.returncode}): {seeder.stderr.read()}")  # type: ignore
         start = time.monotonic()
-        got = labkit("fetch", str(torrent), "--use-trackers", "--dest", str(work / "labkit"), "--timeout", "120",
+        got = labkit("fetch", str(torrent), "--use-trackers", "--dest", str(work / "labkit"),
+                     "--timeout", f"{scaled(120):g}",
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = got.communicate(timeout=150)
+        out, err = got.communicate(timeout=scaled(150))
         seconds = time.monotonic() - start
         if got.returncode != 0:
             raise RuntimeError(f"labkit fetch failed ({got.returncode}): {err}")
     finally:
         seeder.terminate()
-        seeder.wait(30)
+        seeder.wait(scaled(30))
     same = (work / "labkit" / src.name).read_bytes() == src.read_bytes()
     return {"direction": "aria2c -> labkit fetch", "mib": mib, "seconds": seconds, "identical": same}
 
@@ -216,7 +212,7 @@ def run_scenario(name: str, work: Path, mib: int = SIZE_MIB) -> dict:
     """Run a scenario in its own process (in a loopback-only network namespace if possible); its result."""
     prefix = loopback_only_namespace()
     done = subprocess.run([*prefix, sys.executable, __file__, name, str(work), str(mib)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=scaled(300))
     if done.returncode != 0:
         raise AssertionError(f"{name} failed:\n{done.stdout}\n{done.stderr}")
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 import libtorrent as lt  # a hard dependency: a broken install must fail, not skip
 
 from conftest import random_file
+from waiting import scaled, wait_until
 from labkit.errors import FetchTimeout, InvalidTorrent, TorrentError  # noqa: E402
 from labkit.sharing.addresses import AddressPolicy, is_loopback, parse_address, split_peers  # noqa: E402
 from labkit.sharing.metainfo import (  # noqa: E402
@@ -36,15 +36,6 @@ from labkit.sharing.transfer import TransferStatus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KiB = 1024
-
-
-def pump_until(condition, sessions, timeout: float = 30.0) -> None:
-    """Poll sessions until condition() holds (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        for s in sessions:
-            s.poll(0.02)
 
 
 def closed_port() -> int:
@@ -213,7 +204,7 @@ def test_a_peer_that_connects_by_utp_only_gets_the_file(shared_file, tmp_path):
     with TorrentSession() as seeder, TorrentSession(settings={"enable_outgoing_utp": True,
                                                               "enable_outgoing_tcp": False}) as peer:
         seeder.seed(shared_file)
-        path = peer.fetch(make_torrent(shared_file), tmp_path / "dest", [seeder.address], timeout=60)
+        path = peer.fetch(make_torrent(shared_file), tmp_path / "dest", [seeder.address], timeout=scaled(60))
     assert path.read_bytes() == shared_file.read_bytes()
 
 
@@ -241,7 +232,7 @@ def test_lan_mode_binds_the_address_and_the_magnet_carries_it(shared_file, tmp_p
         shared = teacher.seed(shared_file)
         magnet = teacher.magnet(shared)
         assert f"x.pe=127.0.0.2:{port}" in magnet
-        path = student.fetch(magnet, tmp_path / "student", timeout=60)
+        path = student.fetch(magnet, tmp_path / "student", timeout=scaled(60))
         assert path.read_bytes() == shared_file.read_bytes()
 
 
@@ -255,7 +246,7 @@ def test_fetch_reports_progress_and_leaves_no_partial_file(shared_file, tmp_path
     seen: list[TransferStatus] = []
     with TorrentSession() as seeder, TorrentSession() as peer:
         seeder.seed(shared_file)
-        path = peer.fetch(make_torrent(shared_file), tmp_path / "dest", [seeder.address], timeout=60,
+        path = peer.fetch(make_torrent(shared_file), tmp_path / "dest", [seeder.address], timeout=scaled(60),
                           progress=seen.append)
     assert path == tmp_path / "dest" / "blocks.jsonl"
     assert path.read_bytes() == shared_file.read_bytes()
@@ -275,7 +266,7 @@ def test_existing_files_at_the_destination(shared_file, tmp_path):
         with pytest.raises(TorrentError, match="already exists"):
             peer.add(t, dest, [seeder.address])
         assert (dest / "blocks.jsonl").stat().st_size == 10  # untouched
-        path = peer.fetch(t, dest, [seeder.address], timeout=60, overwrite=True)
+        path = peer.fetch(t, dest, [seeder.address], timeout=scaled(60), overwrite=True)
         assert path.read_bytes() == shared_file.read_bytes()
     with TorrentSession() as peer:  # the same file already there: complete at once, nothing to download
         transfer = peer.add(t, dest, [("127.0.0.1", closed_port())])
@@ -301,7 +292,7 @@ def test_seed_a_copy_with_another_name(shared_file, tmp_path):
     copy.write_bytes(shared_file.read_bytes())
     with TorrentSession() as helper, TorrentSession() as peer:
         helper.seed(copy, t)
-        path = peer.fetch(t, tmp_path / "dest", [helper.address], timeout=60)
+        path = peer.fetch(t, tmp_path / "dest", [helper.address], timeout=scaled(60))
     assert path.name == "blocks.jsonl" and path.read_bytes() == shared_file.read_bytes()
 
 
@@ -337,10 +328,11 @@ def test_seeder_killed_mid_transfer_download_completes_from_the_other(tmp_path):
         first.seed(src, t)
         second.seed(copy, t)
         transfer = peer.add(t, tmp_path / "dest", [first.address, second.address])
-        pump_until(lambda: transfer.status().progress >= 0.2, [peer])
+        wait_until(lambda: transfer.status().progress >= 0.2, timeout=30, what="a fifth of the file from the seeders",
+                   pause=peer.poll)
         progress_at_kill = transfer.status().progress
         first.close()  # the first seeder leaves mid-transfer
-        path = transfer.wait(timeout=60)
+        path = transfer.wait(timeout=scaled(60))
     assert progress_at_kill < 0.9
     assert path.read_bytes() == src.read_bytes()
 
@@ -358,7 +350,7 @@ def test_corrupt_peer_is_detected_banned_and_the_file_is_still_right(tmp_path):
             f.write(data)
         honest.seed(good, t)
         transfer = peer.add(t, tmp_path / "dest", [liar.address, honest.address])
-        path = transfer.wait(timeout=60)
+        path = transfer.wait(timeout=scaled(60))
         status = transfer.status()
     assert status.hash_failures >= 1 and transfer.failed_pieces
     liar_address = f"{liar.address[0]}:{liar.address[1]}"
@@ -377,7 +369,8 @@ def test_interrupted_download_resumes(tmp_path, how):
         seeder.seed(src, t)
         with TorrentSession() as first:
             transfer = first.add(t, dest, [seeder.address])
-            pump_until(lambda: transfer.status().progress >= 0.4, [first])
+            wait_until(lambda: transfer.status().progress >= 0.4, timeout=30, what="two fifths of the file",
+                       pause=first.poll)
         before = transfer.status()  # the last status, kept after the session closed
         assert before.progress < 1.0
         assert (staging / "resume.dat").exists() and not (dest / "blocks.jsonl").exists()
@@ -385,7 +378,7 @@ def test_interrupted_download_resumes(tmp_path, how):
             (staging / "resume.dat").unlink()
         with TorrentSession() as second:
             again = second.add(t, dest, [seeder.address])
-            path = again.wait(timeout=60)
+            path = again.wait(timeout=scaled(60))
             downloaded = again.status().downloaded
     assert path.read_bytes() == src.read_bytes()
     assert downloaded <= t.size - 0.3 * t.size  # it did not start over
@@ -405,7 +398,7 @@ def test_ctrl_c_during_fetch_closes_cleanly_and_keeps_resume_data(tmp_path):
         peer = TorrentSession()
         with pytest.raises(KeyboardInterrupt):
             with peer:
-                peer.fetch(t, tmp_path / "dest", [seeder.address], timeout=60, progress=interrupt)
+                peer.fetch(t, tmp_path / "dest", [seeder.address], timeout=scaled(60), progress=interrupt)
     assert peer.transfers == []
     with pytest.raises(TorrentError, match="closed"):
         peer.poll()
@@ -416,7 +409,7 @@ def test_ctrl_c_during_fetch_closes_cleanly_and_keeps_resume_data(tmp_path):
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=scaled(60))
 
 
 def test_import_labkit_does_not_load_libtorrent():
@@ -443,16 +436,15 @@ def test_cli_share_and_fetch(shared_file, tmp_path):
                               kwargs={"stop": stop, "out": out, "progress": lambda status: None})
     sharer.start()
     try:
-        deadline = time.monotonic() + 30
-        while "magnet:?" not in out.getvalue():
-            assert time.monotonic() < deadline and sharer.is_alive()
-            time.sleep(0.05)
+        wait_until(lambda: "magnet:?" in out.getvalue() or not sharer.is_alive(), timeout=30,
+                   what="share to print its magnet link")
+        assert sharer.is_alive(), out.getvalue()
         magnet = next(line for line in out.getvalue().splitlines() if line.startswith("magnet:?"))
         assert "x.pe=127.0.0.1:" in magnet
         assert fetch_command(magnet, [], tmp_path / "dest", 60, out=io.StringIO()) == 0
     finally:
         stop.set()
-        sharer.join(30)
+        sharer.join(scaled(30))
     assert not sharer.is_alive()
     assert (tmp_path / "dest" / "blocks.jsonl").read_bytes() == shared_file.read_bytes()
 
@@ -469,10 +461,10 @@ def test_cli_share_writes_the_torrent_and_connects_out_to_peers(shared_file, tmp
                                           "torrent_file": tmp_path / "blocks.torrent"})
         sharer.start()
         try:
-            path = transfer.wait(timeout=60)
+            path = transfer.wait(timeout=scaled(60))
         finally:
             stop.set()
-            sharer.join(30)
+            sharer.join(scaled(30))
     assert path.read_bytes() == shared_file.read_bytes()
     assert TorrentFile.load(tmp_path / "blocks.torrent") == make_torrent(shared_file)
     assert f"wrote {tmp_path / 'blocks.torrent'}" in out.getvalue()
@@ -487,13 +479,12 @@ def test_cli_share_says_when_a_tracker_cannot_be_reached(shared_file):
                               kwargs={"stop": stop, "out": out, "progress": lambda status: None, "trackers": [url]})
     sharer.start()
     try:
-        deadline = time.monotonic() + 30
-        while "tracker: " not in out.getvalue():
-            assert time.monotonic() < deadline and sharer.is_alive(), out.getvalue()
-            time.sleep(0.05)
+        wait_until(lambda: "tracker: " in out.getvalue() or not sharer.is_alive(), timeout=30,
+                   what=lambda: f"share to report the tracker; it printed {out.getvalue()!r}")
+        assert sharer.is_alive(), out.getvalue()
     finally:
         stop.set()
-        sharer.join(30)
+        sharer.join(scaled(30))
     assert f"announcing to {url}" in out.getvalue() and "tr=http%3A%2F%2F127.0.0.1" in out.getvalue()
 
 
@@ -517,7 +508,7 @@ def test_cli_fetch_of_a_bad_torrent_fails_cleanly(tmp_path):
     (tmp_path / "bad.torrent").write_bytes(b"garbage")
     done = subprocess.run([sys.executable, "-m", "labkit", "fetch", str(tmp_path / "bad.torrent"),
                            "--peer", "127.0.0.1:1", "--dest", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+                          cwd=ROOT, capture_output=True, text=True, timeout=scaled(60))
     assert done.returncode == 2
     assert "not a valid .torrent" in done.stderr and "Traceback" not in done.stderr
 
@@ -566,12 +557,12 @@ def test_a_magnet_whose_metadata_is_a_folder_is_refused_and_leaves_nothing(tmp_p
         params = lt.add_torrent_params()
         params.ti, params.save_path = ti, str(tmp_path)
         raw.add_torrent(params)
-        pump_until(lambda: raw.get_torrents()[0].status().is_seeding, [])
+        wait_until(lambda: raw.get_torrents()[0].status().is_seeding, timeout=30, what="libtorrent to seed the folder")
         port = raw.listen_port()
         magnet = Magnet(str(ti.info_hashes().v1), "folder", (("127.0.0.1", port),)).to_uri()
         with TorrentSession() as s:
             with pytest.raises(InvalidTorrent, match="folder"):
-                s.fetch(magnet, tmp_path / "dest", timeout=30)
+                s.fetch(magnet, tmp_path / "dest", timeout=scaled(30))
             assert s.transfers == []
     finally:
         raw.pause()
@@ -682,7 +673,7 @@ def test_v2_and_hybrid_torrents_are_fetched(shared_file, tmp_path, version, how)
     with TorrentSession() as seeder, TorrentSession() as peer:
         shared = seeder.seed(shared_file, t)
         source = t if how == "torrent" else seeder.magnet(shared)
-        path = peer.fetch(source, tmp_path / "dest", [seeder.address] if how == "torrent" else [], timeout=60)
+        path = peer.fetch(source, tmp_path / "dest", [seeder.address] if how == "torrent" else [], timeout=scaled(60))
         assert peer.transfers[0].torrent.info_hash == t.info_hash
     assert path.read_bytes() == shared_file.read_bytes()
     assert not (tmp_path / "dest" / PARTIAL_DIR).exists()
@@ -748,7 +739,7 @@ def test_seed_a_v2_file_from_its_magnet_link(shared_file, tmp_path, version):
     assert Magnet(t.info_hash_v2).to_uri() == f"magnet:?xt=urn:btmh:1220{t.info_hash_v2}"
     with TorrentSession() as seeder, TorrentSession() as peer:
         seeder.seed(shared_file, t.magnet)
-        path = peer.fetch(t, tmp_path / "dest", [seeder.address], timeout=60)
+        path = peer.fetch(t, tmp_path / "dest", [seeder.address], timeout=scaled(60))
     assert path.read_bytes() == shared_file.read_bytes()
 
 

@@ -21,6 +21,7 @@ pytest.importorskip("ipywidgets")
 from labkit.node.classroom import Classroom, student_contracts
 from labkit.node.journal import EVENT_KINDS
 from labkit.widgets.classroom import FEED_KINDS, Dashboard, describe, feed_frame, tree_blocks, tree_svg
+from waiting import scaled, wait_until
 
 GENESIS16 = "0" * 16
 A0, B1, C1, C2 = "000a" + "0" * 12, "000b" + "1" * 12, "000c" + "1" * 12, "000c" + "2" * 12
@@ -167,19 +168,16 @@ def test_start_refreshes_in_the_background_until_stop(room):
     before = d.refreshes
     d.start(every=0.05)
     assert d.running and d.live.value
-    deadline = time.monotonic() + 10
-    while d.refreshes < before + 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert d.refreshes >= before + 3
+    wait_until(lambda: d.refreshes >= before + 3, timeout=10, what="three refreshes in the background",
+               interval=0.02)
     write(room, "cleo", status(TIP_C2, 2, ANA_TREE))  # cleo's first status: the next refresh shows it
-    deadline = time.monotonic() + 10
-    while "cleo" in d.summary_html.value and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: "cleo" not in d.summary_html.value, timeout=10, what="a refresh to show cleo's status",
+               interval=0.02)
     assert "no status yet" not in d.summary_html.value
     d.stop()
     assert not d.running and not d.live.value
     stopped = d.refreshes
-    time.sleep(0.2)
+    time.sleep(0.2)  # not a wait for something: four refresh periods in which nothing may happen
     assert d.refreshes == stopped
     d.live.value = True  # the toggle starts and stops it too
     assert d.running
@@ -197,7 +195,8 @@ def test_a_real_room_of_two_nodes(tmp_path):
         assert "2 running nodes, no block mined yet" in d.summary_html.value
         [contract] = student_contracts("ana", 1)
         room.submit("ana", contract)
-        room.wait_until(lambda: room.converged() and room.status("ben")["height"] == 0, 60, "ben to adopt ana's block")
+        room.wait_until(lambda: room.converged() and room.status("ben")["height"] == 0, scaled(60),
+                        "ben to adopt ana's block")
         d.refresh()
         tip = room.status("ana")["tip"]
         assert f"all 2 running nodes agree: tip {tip[:12]}, height 0" in d.summary_html.value
@@ -223,10 +222,10 @@ def test_a_refresh_that_fails_in_the_background_is_shown_and_the_watching_goes_o
 
     monkeypatch.setattr(room, "statuses", broken)
     d.start(every=0.05)
-    deadline = time.monotonic() + 10
-    while len(calls) < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    d.stop()
+    try:
+        wait_until(lambda: len(calls) >= 3, timeout=10, what="three refreshes, each failing", interval=0.02)
+    finally:
+        d.stop()
     assert len(calls) >= 3  # it kept trying after the first failure
     assert "refresh failed: RuntimeError: the disk went away" in d.summary_html.value
     with pytest.raises(RuntimeError):  # called directly, refresh() reports the failure to the caller

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -15,6 +14,7 @@ from labkit.errors import MiningCancelled  # noqa: E402
 from labkit.pow import MiningProgress  # noqa: E402
 from labkit.tokens import decode_token  # noqa: E402
 from labkit.widgets.mining import difficulty_widget, highlight_zeros  # noqa: E402
+from waiting import scaled, wait_until  # noqa: E402
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def widget(network, alice, contracts):
 def test_mines_a_valid_block_at_the_sliders_difficulty(widget, network, alice):
     widget.slider.value = 2
     widget.mine_button.click()
-    result = widget.wait(timeout=60)
+    result = widget.wait(timeout=scaled(60))
     assert result is widget.result and result.hash.startswith("00")
     entry = verify_block(widget.block, network.with_difficulty(2), None)
     assert entry.signer == alice.address
@@ -40,7 +40,7 @@ def test_mines_a_valid_block_at_the_sliders_difficulty(widget, network, alice):
 def test_hash_is_shown_with_its_zeros_highlighted(widget):
     widget.slider.value = 3
     widget.mine_button.click()
-    result = widget.wait(timeout=60)
+    result = widget.wait(timeout=scaled(60))
     assert result.hash.startswith("000")
     assert widget.hash_html.value.endswith(highlight_zeros(result.hash, 3))
 
@@ -51,7 +51,7 @@ def test_both_miners_find_the_same_nonce(widget):
         widget.slider.value = 2
         widget.miner_choice.value = name
         widget.mine_button.click()
-        nonces.append(widget.wait(timeout=60).nonce)
+        nonces.append(widget.wait(timeout=scaled(60)).nonce)
     assert nonces[0] == nonces[1]
     assert list(widget.runs_frame()["miner"]) == ["reference", "fast"]
 
@@ -59,7 +59,7 @@ def test_both_miners_find_the_same_nonce(widget):
 def test_difficulty_zero_takes_one_attempt(widget):
     widget.slider.value = 0
     widget.mine_button.click()
-    assert widget.wait(timeout=60).attempts == 1
+    assert widget.wait(timeout=scaled(60)).attempts == 1
 
 
 def test_slider_covers_zero_to_six(widget):
@@ -72,9 +72,10 @@ def test_cancel_stops_a_long_run(widget):
     widget.miner_choice.value = "reference"
     widget.mine_button.click()
     assert widget.running and widget.mine_button.disabled and not widget.cancel_button.disabled
-    time.sleep(0.3)
+    wait_until(lambda: widget.attempts_label.value != "attempts: 0", timeout=10,
+               what="the miner to report its first attempts")
     widget.cancel_button.click()
-    assert widget.wait(timeout=10) is None
+    assert widget.wait(timeout=scaled(10)) is None
     assert isinstance(widget.cancelled, MiningCancelled) and widget.cancelled.attempts > 0
     assert widget.result is None and widget.block is None
     assert not widget.running and not widget.mine_button.disabled and widget.cancel_button.disabled
@@ -146,6 +147,6 @@ def test_mines_on_a_parent_after_its_time(network, alice, bob, contracts):
     widget = difficulty_widget(network, bob, contracts[1], parent=chain.tip)
     widget.slider.value = 1
     widget.mine_button.click()
-    assert widget.wait(timeout=60) is not None
+    assert widget.wait(timeout=scaled(60)) is not None
     entry = verify_block(widget.block, network.with_difficulty(1), chain.tip)
     assert entry.index == 1 and entry.payload.time > chain.tip.payload.time

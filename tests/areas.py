@@ -1,0 +1,184 @@
+"""The suite by area: which part of labkit each test file checks, in one table.
+
+``tests/conftest.py`` marks every collected test with its file's area, so a
+maintainer runs one area with ``make test-AREA`` (``pytest -m AREA``). A test
+that executes notebooks is in the ``notebooks`` area whatever its file: it
+asks for the ``notebook_runs`` fixture (directly, or through
+``executed_notebook`` or ``student_run``). ``SLOW`` lists the tests that take
+long on their own; they keep their area and are marked ``slow`` too, so
+``make test-fast`` and ``make test-AREA`` leave them out and ``make test``
+runs them.
+
+``tests/test_areas.py`` fails when a test file is missing from ``AREAS``,
+when ``AREAS`` names a file that is gone, or when an area is not declared as a
+marker in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+__all__ = ["AREA_NAMES", "AREAS", "NOTEBOOK_FIXTURES", "SLOW", "area_of", "files_of", "is_slow"]
+
+AREA_NAMES = ("consensus", "sharing", "node", "course", "lessons", "notebooks", "browser", "hub", "package")
+
+AREAS = {
+    # hub: a real JupyterHub with non-root students, and the deploy image's install steps
+    "test_hub.py": "hub",
+    "test_image_install.py": "hub",
+    # consensus: wallets, tokens, blocks, the chain and its rules, forks, the VM, and the commands on them
+    "test_agreement.py": "consensus",
+    "test_bad_input.py": "consensus",
+    "test_block.py": "consensus",
+    "test_blocksfile.py": "consensus",
+    "test_catalogue.py": "consensus",
+    "test_chain.py": "consensus",
+    "test_cli.py": "consensus",
+    "test_consensus_vectors.py": "consensus",
+    "test_encoding.py": "consensus",
+    "test_fastmine.py": "consensus",
+    "test_files.py": "consensus",
+    "test_forks.py": "consensus",
+    "test_fuzz.py": "consensus",
+    "test_merkle.py": "consensus",
+    "test_names.py": "consensus",
+    "test_network.py": "consensus",
+    "test_operations.py": "consensus",
+    "test_peer.py": "consensus",
+    "test_pow.py": "consensus",
+    "test_properties.py": "consensus",
+    "test_rules.py": "consensus",
+    "test_scratch.py": "consensus",
+    "test_seed_compat.py": "consensus",
+    "test_tokens.py": "consensus",
+    "test_vm.py": "consensus",
+    "test_wallet.py": "consensus",
+    # sharing: BitTorrent, its DHT pointer, addresses, and the share/fetch commands
+    "test_bad_input_sharing.py": "sharing",
+    "test_bencode.py": "sharing",
+    "test_bep46_interop.py": "sharing",
+    "test_dht.py": "sharing",
+    "test_krpc.py": "sharing",
+    "test_swarm.py": "sharing",
+    "test_third_party.py": "sharing",
+    "test_torrent.py": "sharing",
+    # node: the live node, its keys and commands, the classroom network under faults
+    "test_bad_input_node.py": "node",
+    "test_faults.py": "node",
+    "test_hostile_member.py": "node",
+    "test_isolation.py": "node",
+    "test_node.py": "node",
+    "test_node_cli.py": "node",
+    "test_node_folder.py": "node",
+    "test_node_keys.py": "node",
+    # course: exercises, cases, hints, saved learner code, the capstone, grading, the student build
+    "test_capstone.py": "course",
+    "test_cases.py": "course",
+    "test_exercises.py": "course",
+    "test_grade.py": "course",
+    "test_grade_forgery.py": "course",
+    "test_notebooks_hygiene.py": "course",
+    "test_saved.py": "course",
+    "test_student_leak.py": "course",
+    # lessons: the libraries the notebooks demonstrate, their tables, and the widgets that show them
+    "test_attacks.py": "lessons",
+    "test_clean_page.py": "lessons",  # its notebook scans ask for notebook_runs: those are notebooks
+    "test_data.py": "lessons",
+    "test_display.py": "lessons",
+    "test_envcheck.py": "lessons",
+    "test_factoring.py": "lessons",
+    "test_forkrate.py": "lessons",
+    "test_lab.py": "lessons",
+    "test_mempool.py": "lessons",
+    "test_powtrials.py": "lessons",
+    "test_race.py": "lessons",
+    "test_signatures.py": "lessons",
+    "test_sybil.py": "lessons",
+    "test_tables.py": "lessons",
+    "test_widgets_chain.py": "lessons",
+    "test_widgets_classroom.py": "lessons",
+    "test_widgets_classroom.py::test_a_real_room_of_two_nodes": "node",  # two live nodes under the dashboard
+    "test_widgets_contracts.py": "lessons",
+    "test_widgets_inspector.py": "lessons",
+    "test_widgets_mining.py": "lessons",
+    "test_widgets_swarm.py": "lessons",
+    # notebooks: the workbook executed in a kernel, as written, as the student build, through the grader
+    "test_notebooks_run.py": "notebooks",
+    "test_no_secrets_left.py": "notebooks",  # runs 05 and 09 in kernels it kills
+    "test_student.py": "notebooks",
+    "test_capstone.py::test_the_capstone_runs_on_the_instructors_saved_functions_and_agrees_everywhere": "notebooks",
+    # browser: JupyterLab driven by Playwright and Chromium
+    "test_browser.py": "browser",
+    "test_browser_capstone.py": "browser",
+    "test_browser_page.py": "browser",
+    # package: how labkit is laid out, built, installed and started
+    "test_areas.py": "package",
+    "test_layout.py": "package",
+    "test_make_lab.py": "package",
+    "test_package.py": "package",
+    "test_terminal.py": "package",
+    "test_waiting.py": "package",
+    "test_wheel.py": "package",
+}
+
+# The fixture that executes notebooks (conftest.py): a test asking for it, even through
+# executed_notebook or student_run, is in the notebooks area.
+NOTEBOOK_FIXTURES = frozenset({"notebook_runs"})
+
+# Tests that take long on their own (seconds on an idle two-core machine, measured with --durations):
+# a file name, or a file and a test name (parameters left out).
+SLOW = frozenset({
+    "test_bad_input.py",  # 56 s: a new `python -m labkit` process for each of about 60 bad command lines
+    "test_bad_input_sharing.py",  # 15 s: the same for share and fetch
+    "test_bad_input_node.py",  # the same for the node commands
+    "test_bep46_interop.py",  # libtorrent sessions against a node.js DHT node
+    "test_faults.py",  # 80 s: four live nodes in network namespaces, killed, partitioned, disks filled
+    "test_fuzz.py",  # 15 s: hypothesis mutates chains (300 examples; `make fuzz` runs 10,000)
+    "test_grade.py",  # 30 s: grades notebooks in kernels, one kernel per notebook and student
+    "test_grade_forgery.py",  # grades hostile copies of notebook 00, a kernel each
+    "test_hostile_member.py::test_a_hostile_member_cannot_stop_crash_or_split_three_honest_nodes",  # 30 s, live
+    "test_hostile_member.py::test_side_blocks_and_memory_per_member_stay_bounded_across_rounds",  # 13 s
+    "test_isolation.py",  # notebook 09's room of four nodes in a user namespace, and a fault
+    "test_make_lab.py",  # 20 s: make lab starts JupyterLab
+    "test_third_party.py",  # 15 s: aria2c and labkit exchange 4 MiB both ways
+    "test_wheel.py",  # 15 s: builds the wheel and installs it in a fresh venv
+})
+
+
+def _key(filename: str, test_name: str) -> str:
+    return f"{filename}::{test_name.split('[')[0]}"
+
+
+def area_of(filename: str, test_name: str = "", fixturenames=()) -> str | None:
+    """The area of test ``test_name`` in ``filename`` (a bare file name) asking for ``fixturenames``; None if unmapped.
+
+    A test listed by name in AREAS (its parameters in brackets are ignored) has that area; else one that
+    asks for notebook_runs is in ``notebooks``; else it has its file's area.
+    """
+    if _key(filename, test_name) in AREAS:
+        return AREAS[_key(filename, test_name)]
+    if NOTEBOOK_FIXTURES.intersection(fixturenames):
+        return "notebooks"
+    return AREAS.get(filename)
+
+
+def is_slow(filename: str, test_name: str) -> bool:
+    """Whether the test ``test_name`` (its parameters in brackets are ignored) of ``filename`` is slow."""
+    return filename in SLOW or _key(filename, test_name) in SLOW
+
+
+def files_of(area: str, tests: Path = Path(__file__).resolve().parent) -> list[str]:
+    """The names of the test files that may hold tests of ``area``: `make test-AREA` collects only these
+    (collecting the whole suite takes 10 s or more)."""
+    files = {key.partition("::")[0] for key, value in AREAS.items() if value == area}
+    if area == "notebooks":  # a test asking for notebook_runs, in any file
+        fixtures = NOTEBOOK_FIXTURES | {"executed_notebook", "student_run"}
+        files |= {p.name for p in tests.glob("test_*.py") if any(f in p.read_text() for f in fixtures)}
+    return sorted(name for name in files if (tests / name).exists())
+
+
+if __name__ == "__main__":  # python tests/areas.py AREA: its files, for the Makefile
+    if len(sys.argv) != 2 or sys.argv[1] not in AREA_NAMES:
+        sys.exit(f"usage: python tests/areas.py AREA, one of: {', '.join(AREA_NAMES)}")
+    print(" ".join(f"tests/{name}" for name in files_of(sys.argv[1])))
