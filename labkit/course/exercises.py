@@ -38,17 +38,16 @@ default, because in JupyterLab a learner's unfinished exercise must stay a
 yellow "not attempted" box, not a red traceback that stops "Run All"; and
 one variable answers the one question "when does a check raise".
 
-When ``LABKIT_GRADE_LOG`` names a file (the grader, ``python -m labkit
-grade``, sets it), every check also appends its result to that file as one
-JSON line (notebook, exercise, status, detail), so the grader reads results
-rather than scraping the notebook's output.
+The grader (``python -m labkit grade``) does not read these checks' results:
+it calls the learner's functions in a sandbox and judges their answers
+itself (:mod:`labkit.course.grade`), so a check cell a learner edits
+changes nothing there.
 """
 
 from __future__ import annotations
 
 import enum
 import html
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -56,16 +55,15 @@ from typing import Any, Callable, Iterable
 from ..errors import ConfigError, ExerciseFailed, SavedCodeError
 from ..lessons.display import tint
 
-__all__ = ["Exercises", "CheckResult", "Status", "STRICT_ENV", "GRADED", "GRADE_LOG_ENV"]
+__all__ = ["Exercises", "CheckResult", "Status", "STRICT_ENV", "GRADED"]
 
 STRICT_ENV = "LABKIT_EXERCISES_STRICT"
 GRADED = "graded"  # STRICT_ENV's value under grading: anything but a pass raises
-GRADE_LOG_ENV = "LABKIT_GRADE_LOG"
 
 
 
 class Status(enum.Enum):
-    """What a check found (its value is the word the report, the grade log and the grades use)."""
+    """What a check found (its value is the word the report and the grades use)."""
 
     PASSED = "passed"
     FAILED = "failed"  # a case gave the wrong answer
@@ -267,7 +265,11 @@ class Exercises:
                 result = self._result(exercise, Status.ERROR, call=_call_text(name, args),
                                       got=f"{type(exc).__name__}: {exc}", hints=tiers)
                 break
-            if not same(got, expected):
+            try:
+                agrees = same(got, expected)
+            except (TypeError, ValueError, AttributeError):  # e.g. abs(None - 0.63): the answer is wrong, not the check
+                agrees = False
+            if not agrees:
                 result = self._result(exercise, Status.FAILED, call=_call_text(name, args), expected=expected, got=got,
                                       hints=tiers)
                 break
@@ -345,20 +347,9 @@ class Exercises:
             result = self._result(exercise, Status.PASSED, cases=count, hints=tiers, saved=saved)
         else:
             self.passed.discard(exercise)
-        self._log(result)
         if _raises(result.status):
             raise ExerciseFailed("\n".join(result._lines()))
         return result
-
-    def _log(self, result: CheckResult) -> None:
-        """Append the result to $LABKIT_GRADE_LOG as one JSON line, when the grader asked for it."""
-        path = os.environ.get(GRADE_LOG_ENV)
-        if not path:
-            return
-        line = json.dumps({"notebook": self.notebook, "exercise": result.exercise, "status": result.status.value,
-                           "detail": result.detail}, ensure_ascii=False)
-        with open(path, "a", encoding="utf-8") as log:  # one write per line: a crash later loses nothing
-            log.write(line + "\n")
 
     def _result(self, exercise: str, status: Status, **fields: Any) -> CheckResult:
         done = len(self.passed | ({exercise} if status is Status.PASSED else set()))
