@@ -26,7 +26,7 @@ help:
 	@echo "make bench            run the benchmarks, write benchmarks/RESULTS.md"
 	@echo "make fuzz             10,000 mutations of valid chains; none may be accepted"
 	@echo "make student          write the student version of the notebooks to student/"
-	@echo "make clean-notebooks  strip outputs and execution counts from notebooks/"
+	@echo "make clean-notebooks  strip outputs and execution counts from notebooks/, write nbgrader's metadata"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "labkit needs Python 3.10-3.13 (libtorrent has no wheels for newer)"; exit 1; }
@@ -98,8 +98,10 @@ fuzz: install
 student: install
 	$(BIN)/python tools/student.py notebooks student
 
+# Outputs stripped, and nbgrader's cell metadata written from the exercise registry (never by hand).
 clean-notebooks: install
 	$(BIN)/python tools/student.py --clean notebooks
+	$(BIN)/python tools/nbgrader_meta.py notebooks
 
 clean:
 	rm -rf $(VENV) .venv-3.* student work test-artifacts .pytest_cache

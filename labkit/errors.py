@@ -159,7 +159,7 @@ class NotAccepted(LabkitError):
 
 
 class ConfigError(LabkitError, ValueError):
-    """A network configuration is missing, malformed or unsafe."""
+    """A configuration (a network's, or a setting in the environment) is missing, malformed or unsafe."""
 
 
 class WorkFolderError(LabkitError, PermissionError):
@@ -335,7 +335,7 @@ class SavedCodeError(LabkitError):
 
 
 class ExerciseFailed(LabkitError, AssertionError):
-    """A checked answer is wrong (raised only in strict mode, ``LABKIT_EXERCISES_STRICT=1``)."""
+    """A checked answer is wrong, or under grading not there (only in strict mode, ``LABKIT_EXERCISES_STRICT``)."""
 
 
 # --- grading ----------------------------------------------------------------

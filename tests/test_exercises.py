@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from labkit.errors import ContractError, ExerciseFailed
+from labkit.errors import ConfigError, ContractError, ExerciseFailed
 from labkit.course import cases, hints, saved
-from labkit.course.exercises import STRICT_ENV, Exercises, Status
+from labkit.course.exercises import GRADED, STRICT_ENV, Exercises, Status
 
 
 @pytest.fixture(autouse=True)
@@ -84,6 +84,39 @@ def test_strict_mode_raises_on_a_wrong_answer_only(monkeypatch):
         ex.check("double", wrong_double, [(3, 6)])
     with pytest.raises(ExerciseFailed, match="KeyError"):
         ex.check_against("c", crashes, double, [1], keep=False)
+
+
+def test_graded_mode_raises_unless_the_check_passed(monkeypatch):
+    # nbgrader scores a check cell whenever it does not raise: blank and wrong work must raise to score 0.
+    monkeypatch.setenv(STRICT_ENV, GRADED)
+    ex = Exercises("nb", total=1)
+    with pytest.raises(ExerciseFailed, match="s: not attempted"):
+        ex.check("s", stub, [(1, 2)])
+    with pytest.raises(ExerciseFailed, match="expected 6"):
+        ex.check("double", wrong_double, [(3, 6)])
+    with pytest.raises(ExerciseFailed, match="KeyError"):
+        ex.check_against("c", crashes, double, [1], keep=False)
+    assert ex.check("double", double, [(3, 6)]).passed
+
+
+def test_under_grading_a_passed_checks_plain_text_is_its_registry_points(monkeypatch):
+    # nbgrader reads a test cell's text/plain result as the points it earned; the HTML keeps the verdict.
+    from labkit.course.registry import exercise
+
+    passed = Exercises("04-the-chain").check("check_block", double, [(3, 6)])
+    assert passed._repr_mimebundle_() is None  # in JupyterLab: the report, as always
+    monkeypatch.setenv(STRICT_ENV, GRADED)
+    assert passed._repr_mimebundle_() == {"text/plain": str(exercise("check_block").points)}
+    assert "check_block: passed" in passed._repr_html_()
+    assert Exercises("nb", total=1).check("unlisted", double, [(3, 6)])._repr_mimebundle_() is None
+
+
+def test_an_unknown_strict_mode_is_refused_not_taken_for_off(monkeypatch):
+    monkeypatch.setenv(STRICT_ENV, "grade")  # a typo would otherwise give blank work full marks
+    with pytest.raises(ConfigError, match="LABKIT_EXERCISES_STRICT='grade'"):
+        Exercises("nb", total=1).check("s", stub, [(1, 2)])
+    monkeypatch.setenv(STRICT_ENV, "0")
+    assert Exercises("nb", total=1).check("double", wrong_double, [(3, 6)]).status is Status.FAILED
 
 
 def test_check_against_shows_the_first_case_where_the_learner_and_labkit_disagree():

@@ -6,7 +6,10 @@ solution sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines
 student``) writes the student version with each solution replaced by ``raise
 NotImplementedError``; ``python tools/student.py --clean notebooks`` (``make
 clean-notebooks``) strips outputs and execution counts in place (notebooks are
-committed clean). A build tool, not part of labkit: it needs only the standard library.
+committed clean). The stub is the one nbgrader's release uses too
+(tools/nbgrader_config.py), and ``make clean-notebooks`` also writes nbgrader's
+cell metadata (tools/nbgrader_meta.py). A build tool, not part of labkit: it
+needs only the standard library.
 """
 
 from __future__ import annotations

@@ -29,6 +29,14 @@ does not break the rest of the course. A function that passes
 
 When ``LABKIT_EXERCISES_STRICT=1`` (the test command sets it), a wrong answer
 raises ExerciseFailed, so the instructor's solutions are tested too.
+When it is ``graded`` (``tools/nbgrader_config.py`` sets it for nbgrader's
+autograde), every check that did not pass raises ExerciseFailed, "not
+attempted" included, with its report as the message: nbgrader gives a check
+cell its points whenever the cell does not raise, so without this a blank
+notebook would score full marks. It is a mode the grader switches on, not the
+default, because in JupyterLab a learner's unfinished exercise must stay a
+yellow "not attempted" box, not a red traceback that stops "Run All"; and
+one variable answers the one question "when does a check raise".
 
 The grader (``python -m labkit grade``) does not read these checks' results:
 it calls the learner's functions in a sandbox and judges their answers
@@ -44,12 +52,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from ..errors import ExerciseFailed, SavedCodeError
+from ..errors import ConfigError, ExerciseFailed, SavedCodeError
 from ..lessons.display import tint
 
-__all__ = ["Exercises", "CheckResult", "Status", "STRICT_ENV"]
+__all__ = ["Exercises", "CheckResult", "Status", "STRICT_ENV", "GRADED"]
 
 STRICT_ENV = "LABKIT_EXERCISES_STRICT"
+GRADED = "graded"  # STRICT_ENV's value under grading: anything but a pass raises
 
 
 
@@ -136,6 +145,21 @@ class CheckResult:
     def __repr__(self) -> str:
         return "\n".join(self._lines())
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict | None:
+        """Under grading, a passed check's plain text is its points: the score nbgrader reads from it.
+
+        nbgrader takes a test cell's text/plain result for the points it earned, and warns (in a
+        later release may refuse) when that text is not a number. The verdict stays in the HTML that
+        its feedback shows. None (Jupyter shows ``__repr__`` and ``_repr_html_``) outside grading, or
+        for an exercise the registry does not list.
+        """
+        if not self.passed or os.environ.get(STRICT_ENV) != GRADED:
+            return None
+        from .registry import exercise
+
+        row = exercise(self.exercise)
+        return None if row is None else {"text/plain": str(row.points)}
+
     def _repr_html_(self) -> str:
         def block(lines: list[str]) -> str:
             return "<br>".join(html.escape(line).replace("  ", "&nbsp;&nbsp;") for line in lines)
@@ -168,6 +192,15 @@ def _stub_below(function: Callable, error: NotImplementedError) -> str:
         tb = tb.tb_next
     raiser = tb.tb_frame.f_code.co_name if tb is not None else ""
     return "" if raiser in ("", getattr(function, "__name__", "")) else f"{raiser}()"
+
+
+def _raises(status: Status) -> bool:
+    """Strict mode: "1" raises on a wrong answer, GRADED on anything but a pass, "0" or unset on nothing."""
+    mode = os.environ.get(STRICT_ENV, "")
+    if mode not in ("", "0", "1", GRADED):  # a typo must not quietly give a blank notebook full marks
+        raise ConfigError(f"{STRICT_ENV}={mode!r}: set it to '1' (wrong answers raise), {GRADED!r} (anything "
+                          "but a pass raises) or '0'")
+    return (mode == "1" and status.wrong) or (mode == GRADED and status is not Status.PASSED)
 
 
 def _call_text(name: str, args: tuple, limit: int = 60) -> str:
@@ -314,7 +347,7 @@ class Exercises:
             result = self._result(exercise, Status.PASSED, cases=count, hints=tiers, saved=saved)
         else:
             self.passed.discard(exercise)
-        if result.status.wrong and os.environ.get(STRICT_ENV) == "1":
+        if _raises(result.status):
             raise ExerciseFailed("\n".join(result._lines()))
         return result
 
