@@ -260,7 +260,8 @@ def state_diff_tables(before: dict, after: dict, network: "Network | None" = Non
 
 
 def peers_table(peers: "Iterable[Peer]") -> "Styler":
-    """One row per peer: its chain's height and tip, and its state digest; digests that differ from the most common one in red."""
+    """One row per peer: its chain's height and tip, and its state digest (its first 16 hex digits);
+    digests that differ from the most common one in red."""
     import pandas as pd
     from collections import Counter
 
@@ -272,6 +273,8 @@ def peers_table(peers: "Iterable[Peer]") -> "Styler":
     odd = frame["digest"] != common
     mask = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     mask["digest"] = odd
+    # 16 hex digits tell the digests apart and fit the coloured cell on a projector (64 ran past it)
+    frame["digest"] = [f"{digest[:16]}…" for digest in frame["digest"]]
 
     def css(_: "pd.DataFrame") -> "pd.DataFrame":
         out = pd.DataFrame("", index=frame.index, columns=frame.columns)
