@@ -38,6 +38,15 @@ box = widgets.HTML(frame_table(frame).to_html())
 box.add_class("table-in-a-widget")
 box""",
     "frame_table(frame)",
+    """\
+import functools
+from labkit import fastmine
+from labkit.lessons.powtrials import measure_mining, summary_frame, summary_table
+one_core = functools.partial(fastmine.mine, workers=1)
+runs = pd.concat([measure_mining(range(0, 4), trials=2, label="reference"),
+                  measure_mining(range(0, 5), trials=2, miner=one_core, label="fast")])
+summary = summary_table(summary_frame(runs))
+summary.set_table_attributes('class="labkit-table mining-summary"')""",
 ]
 
 # For each adjacent pair of cells in the table's first body row: the start of the right cell's
@@ -67,6 +76,28 @@ def table_page(chromium_ready, browser, tmp_path_factory):
         yield page
         context.close()
         server.shutdown_kernels()
+
+
+# How much wider than its output area a table is (0 when it fits), with JupyterLab's file browser open.
+OVERFLOW = """table => {
+    const area = table.closest(".jp-OutputArea-output");
+    return [table.getBoundingClientRect().width, area.clientWidth];
+}"""
+
+
+def test_03s_summary_fits_a_projector_with_the_file_browser_open(table_page):
+    page = table_page.page
+    with table_page.step("showing the file browser and a 1280x720 window"):
+        page.set_viewport_size({"width": 1280, "height": 720})
+        browser_panel = page.locator("#filebrowser")
+        if not browser_panel.is_visible():
+            page.locator(".jp-SideBar.jp-mod-left [data-id='filebrowser']").click()
+        browser_panel.wait_for(state="visible")
+    table = table_page.wait_visible(table_page.notebook.locator("table.mining-summary").first, "03's summary")
+    with table_page.step("measuring the summary against its output area"):
+        width, room = table.evaluate(OVERFLOW)
+    print(f"03's summary: {width:.0f} px wide in an output area of {room} px")
+    table_page.check(width <= room, f"03's summary is {width:.0f} px wide, its output area {room} px: clipped")
 
 
 @pytest.mark.parametrize("where, selector", [
