@@ -237,3 +237,24 @@ def test_code_names_reads_globals_and_attributes():
     globals_read, attributes = saved.code_names(through_the_module.__code__)
     assert "chain_module" in globals_read and "mine_block" in attributes
     assert uses_answer(honest_make_block, [mine_block]) == ""
+
+
+# --- every exercise checked against labkit's answer refuses that answer -------------------------------
+
+from labkit.course.registry import EXERCISES  # noqa: E402
+
+
+def borrowing(reference, name):
+    """A learner's function, defined as a notebook defines it, that returns labkit's answer."""
+    scope = {"reference_from_labkit": reference}
+    exec(f"def {name}(*args):\n    return reference_from_labkit(*args)\n", scope)  # globals, as in a notebook
+    return scope[name]
+
+
+@pytest.mark.parametrize("exercise", [e for e in EXERCISES if e.reference], ids=lambda e: e.name)
+def test_every_reference_checked_exercise_reports_labkits_own_answer(exercise):
+    reference = exercise.reference_function()
+    result = Exercises(exercise.notebook, total=1).check_against(
+        exercise.name, borrowing(reference, exercise.name), reference, [()])
+    assert result.status is Status.FAILED and result.borrowed == "reference_from_labkit"
+    assert repr(result).splitlines()[0].endswith(f"{exercise.name}: uses labkit's answer")

@@ -89,3 +89,13 @@ def test_the_scan_finds_02s_old_copies():
 @pytest.mark.parametrize("stem", sorted({e.notebook for e in EXERCISES}))
 def test_no_exercise_repeats_what_a_lesson_cell_ran(stem):
     assert not copied(code_cells(notebook_path(stem)))
+
+
+_CHECK_CALL = re.compile(r"\bex\.check(?:_against)?\(\s*[\"']([^\"']+)[\"']\s*,\s*(\w+)")
+
+
+@pytest.mark.parametrize("stem", sorted({e.notebook for e in EXERCISES}))
+def test_every_exercise_is_named_as_its_function(stem):
+    """One style of exercise name: the function's own ("mine_nonce"), never words ("leading zeros")."""
+    checks = [m.groups() for cell in code_cells(notebook_path(stem)) for m in _CHECK_CALL.finditer(cell)]
+    assert checks and all(name == function and name.isidentifier() for name, function in checks), checks
