@@ -16,8 +16,12 @@ In a notebook::
 ``(args, expected)`` case; ``check_against(exercise, function, reference,
 cases)`` calls it and labkit's reference on each generated case (many,
 from deterministic seeds). Both answer at once with the first case that
-failed, what was expected and what came back, and how many of the
-notebook's exercises are done. Hints come in tiers (a nudge, the method, a
+failed, what was expected and what came back, each claim or field that
+differs (decoded, for blocks and tokens) and the fact the case turns on (a
+tie, a total: :mod:`labkit.course.feedback`), and how many of the
+notebook's exercises are done. A function that calls the labkit function it
+is compared with (``check_against``'s reference, ``check``'s ``answer``) is
+reported as using labkit's answer, never passed. Hints come in tiers (a nudge, the method, a
 near-solution), each shown only when the learner opens it; they live in
 :mod:`labkit.course.hints` (or ``hints=[...]``; ``hint="..."`` is a
 one-tier list), not in the check cell beside the stub. A stub that still
