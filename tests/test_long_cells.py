@@ -71,6 +71,7 @@ def cells(name: str) -> list[str]:
 # Each long call, in the notebook whose cell runs it, and what the same cell must show while it runs.
 LONG = [("05-torrent-sharing", r"swarm_experiment\(", r"progress=\w+\.step"),
         ("03-proof-of-work", r"measure_mining\(\[4\]", r"progress=\w+\.step"),
+        ("09-the-classroom-network", r"room\.start\(progress", r"display\(started\)"),
         ("09-the-classroom-network", r"room\.kill\(", r"display\(watch\)"),
         ("09-the-classroom-network", r'room\.start\("dev"\)', r"display\(watch\)"),
         ("09-the-classroom-network", r"while not forked", r"display\(watch\)"),
