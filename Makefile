@@ -11,7 +11,7 @@ STAMP   := $(VENV)/.installed-stamp
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]-*.ipynb))
 PYTEST_NB := --nbval-lax --nbval-cell-timeout=240 -p no:cacheprovider
 
-.PHONY: help install lab test test-consensus test-fast bench fuzz student clean-notebooks clean
+.PHONY: help install hub-proxy lab test test-consensus test-fast bench fuzz student clean-notebooks clean
 
 help:
 	@echo "make lab              set up .venv and open the workbook in JupyterLab"
@@ -30,6 +30,18 @@ $(STAMP): pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+# JupyterHub's proxy, for the hub test and benchmark (tests/test_hub.py, benchmarks/hub.py): from the
+# npm registry, at the versions tests/hub/package-lock.json pins, into .hub/ (git-ignored).
+HUB_PROXY := .hub/node_modules/.bin/configurable-http-proxy
+
+$(HUB_PROXY): tests/hub/package.json tests/hub/package-lock.json
+	@command -v npm >/dev/null || { echo "the hub test needs Node.js and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	mkdir -p .hub && cp tests/hub/package.json tests/hub/package-lock.json .hub/
+	npm ci --prefix .hub --no-audit --no-fund --loglevel=error
+	touch $@
+
+hub-proxy: $(HUB_PROXY)
 
 # JupyterLab listens on this machine only unless told otherwise (make lab LAB_HOST=0.0.0.0 LAB_PORT=9000);
 # if LAB_PORT is taken it tries the next ones. It prints the address to open, with its token.
@@ -51,7 +63,7 @@ lab: install
 # Then the consensus tests (vectors, properties) again under the oldest and newest supported Python.
 CONSENSUS_PYTHONS ?= 3.10 3.13
 
-test: install
+test: install hub-proxy
 	$(BIN)/python -m pytest tests notebooks $(PYTEST_NB) $(PYTEST_ARGS)
 	tools/test-on-pythons $(CONSENSUS_PYTHONS)
 
@@ -60,9 +72,9 @@ test-consensus: install
 	tools/test-on-pythons $(CONSENSUS_PYTHONS)
 
 test-fast: install
-	$(BIN)/python -m pytest tests -m "not browser" -x -q
+	$(BIN)/python -m pytest tests -m "not browser and not hub" -x -q
 
-bench: install
+bench: install hub-proxy
 	$(BIN)/python benchmarks/run.py
 
 fuzz: install

@@ -251,21 +251,26 @@ def cmd_network_new(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    """Run every student's notebooks and write one CSV row per student and exercise."""
-    from .course.grade import STATUSES, grade, instructor_notebooks, submissions, write_grades
+    """Grade every student's exercises in a sandbox; write the grades, the gradebook and each student's feedback."""
+    from .course.grade import STATUSES, grade, granted_cpus, instructor_notebooks, submissions, write_grades, \
+        write_gradebook
 
-    found = submissions(args.submissions)  # refuses an empty folder before any kernel starts
+    found = submissions(args.submissions)  # refuses an empty folder before any sandbox starts
     count = sum(len(notebooks) for notebooks in found.values())
-    print(f"grading {count} notebook(s) of {len(found)} student(s), at most {args.timeout:g} s each")
+    jobs = args.jobs or granted_cpus()
+    print(f"grading {count} notebook(s) of {len(found)} student(s), {jobs} at a time, at most {args.timeout:g} s each")
     reference = args.reference if args.reference is not None else instructor_notebooks()
 
     def progress(student: str, notebook: str, rows, seconds: float) -> None:
         counts = ", ".join(f"{sum(r.status == s for r in rows)} {s}" for s in STATUSES)
         print(f"  {printable(student)} {printable(notebook)}: {counts} ({seconds:.1f} s)", flush=True)
 
-    rows = grade(args.submissions, timeout=args.timeout, reference=reference, progress=progress)
+    rows = grade(args.submissions, timeout=args.timeout, reference=reference, jobs=jobs, progress=progress)
     write_grades(rows, args.out)
-    print(f"wrote {printable(args.out)}: {len(rows)} row(s)")
+    folder = Path(args.out).parent
+    written = write_gradebook(rows, folder / "gradebook.csv", folder / "feedback")
+    print(f"wrote {printable(args.out)}: {len(rows)} row(s); {printable(written[0])}; "
+          f"{len(written) - 1} feedback file(s) in {printable(folder / 'feedback')}")
     return 0
 
 
@@ -365,13 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
                              help="where to write it, a file that does not exist yet (default: classroom.json)")
     new_network.set_defaults(func=cmd_network_new)
 
-    grade = sub.add_parser("grade", help="run each student's notebooks; one CSV row per student and exercise")
+    grade = sub.add_parser("grade", help="grade each student's exercises in a sandbox: grades.csv, gradebook.csv "
+                                         "and feedback/ beside it")
     grade.add_argument("submissions", type=arguments.existing_folder,
                        help="a folder with one folder per student, holding their notebooks (NN-topic.ipynb)")
     grade.add_argument("--out", type=arguments.output_file, default="grades.csv",
                        help="the CSV to write, replaced if it exists (default: grades.csv)")
-    grade.add_argument("--timeout", type=arguments.seconds(1, 86400), default=300,
-                       help="seconds each notebook may run before its unfinished checks are errors (default: 300)")
+    grade.add_argument("--timeout", type=arguments.seconds(1, 86400), default=120,
+                       help="seconds one notebook's exercises may run in the sandbox before those not yet "
+                            "answered are errors (default: 120)")
+    grade.add_argument("--jobs", type=arguments.whole_number(1, 256, "--jobs"), default=None,
+                       help="notebooks graded at once (default: the CPUs this process is granted)")
     grade.add_argument("--reference", type=arguments.existing_folder, default=None,
                        help="the instructor's notebooks, which say which exercises each notebook has "
                             "(default: notebooks/ of this checkout)")

@@ -25,6 +25,7 @@ __all__ = [
     "NotAccepted",
     "UnknownSigner",
     "ConfigError",
+    "WorkFolderError",
     "ContractError",
     "InvalidProof",
     "MiningCancelled",
@@ -42,6 +43,7 @@ __all__ = [
     "SavedCodeError",
     "ExerciseFailed",
     "GradingError",
+    "SandboxUnavailable",
 ]
 
 
@@ -158,6 +160,15 @@ class NotAccepted(LabkitError):
 
 class ConfigError(LabkitError, ValueError):
     """A network configuration is missing, malformed or unsafe."""
+
+
+class WorkFolderError(LabkitError, PermissionError):
+    """No folder for run-time files can be used: the one named cannot be created, written, or is another user's."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"cannot keep labkit's files in {path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 # --- the VM -----------------------------------------------------------------
@@ -331,9 +342,17 @@ class ExerciseFailed(LabkitError, AssertionError):
 
 
 class GradingError(LabkitError):
-    """The instructor's grading run cannot start: no student folders, or no notebooks in them."""
+    """The instructor's grading run cannot start (no student folders, no notebooks), or one notebook cannot be
+    graded (a FIFO, a link or malformed JSON where a notebook should be: reported for that student)."""
 
     def __init__(self, path: str, reason: str):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class SandboxUnavailable(GradingError):
+    """This machine cannot make the grader's sandbox (no ``unshare``, or user namespaces switched off)."""
+
+    def __init__(self, reason: str):
+        super().__init__("the grader's sandbox", reason)

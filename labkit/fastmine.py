@@ -38,10 +38,12 @@ from __future__ import annotations
 import binascii
 import functools
 import hashlib
+import math
 import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from .encoding import b64url_decode
@@ -58,7 +60,7 @@ from .pow import (
 )
 from .tokens import Payload, encode_token
 
-__all__ = ["PrefixHasher", "available_cores", "mine", "default_miner"]
+__all__ = ["PrefixHasher", "cgroup_cpu_limit", "available_cores", "mine", "default_miner"]
 
 SINGLE_CORE_UP_TO = 3  # up to this difficulty, forking workers costs more than it saves
 CHUNK = 10_000  # nonces per unit of work: cancel, progress and sharing happen between chunks
@@ -203,11 +205,72 @@ class PrefixHasher:
 # --- mining -------------------------------------------------------------------
 
 
-def available_cores() -> int:
-    """CPUs this process may run on (the affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
+
+
+def _cgroup_dirs(root: Path, proc_cgroup: Path, version: int) -> list[Path]:
+    """The folders of this process's cgroup and of its ancestors up to the mount, innermost first.
+
+    ``/proc/self/cgroup`` has lines ``id:controllers:path``: ``0::path`` for cgroup v2
+    (mounted at ``root``), and for v1 a line naming ``cpu`` among its controllers (mounted
+    at ``root/cpu,cpuacct`` or ``root/cpu``). In a container the path may name a folder its
+    own ``/sys/fs/cgroup`` does not show; then the mount alone is read.
+    """
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if version == 2 and controllers == "":
+            mount = root
+        elif version == 1 and "cpu" in controllers.split(","):
+            mount = root / controllers if (root / controllers).is_dir() else root / "cpu"
+        else:
+            continue
+        folder = mount / path.lstrip("/")
+        if not folder.is_dir():
+            return [mount]
+        return [folder, *[p for p in folder.parents if p.is_relative_to(mount)]]
+    return []
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def cgroup_cpu_limit(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
+    """The CPUs this process's cgroup may use (quota / period, the tightest along its path), or None if unlimited.
+
+    cgroup v2 writes ``cpu.max`` as ``"<quota> <period>"`` or ``"max <period>"`` (microseconds);
+    v1 writes ``cpu.cfs_quota_us`` (-1: no limit) and ``cpu.cfs_period_us``. A Kubernetes
+    pod's CPU limit and ``docker run --cpus`` are set this way.
+    """
+    limits = []
+    for folder in _cgroup_dirs(root, proc_cgroup, 2):
+        fields = (_read(folder / "cpu.max") or "").split()
+        if len(fields) == 2 and fields[0] != "max":
+            limits.append(int(fields[0]) / int(fields[1]))
+    for folder in _cgroup_dirs(root, proc_cgroup, 1):
+        quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
+        if quota and period and int(quota) > 0 and int(period) > 0:
+            limits.append(int(quota) / int(period))
+    return min(limits) if limits else None
+
+
+def available_cores(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> int:
+    """CPUs this process may use: the affinity mask, capped by the cgroup's CPU quota, at least 1.
+
+    A quota of 1.5 CPUs gives 2 workers (rounded up, as Java and Go do): two processes
+    sharing 1.5 CPUs still mine more than one alone.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = cgroup_cpu_limit(root, proc_cgroup)
+    return max(1, min(cores, math.ceil(limit))) if limit is not None else cores
 
 
 def _check_workers(workers: Any) -> int:

@@ -23,6 +23,19 @@ to overwrite, or ``os.link`` when an existing file must never be replaced
 never half of either. The temporary file is created with O_EXCL (and
 O_NOFOLLOW), and a rename replaces a symbolic link rather than writing
 through it, so no write follows a link.
+
+Scratch folders: notebooks 05 and 09 keep each run in a folder of the temporary
+directory, and 09's holds a classroom's private keys and the network's secret, so
+it must not outlive the run. ``ScratchFolder(prefix)`` is a new private folder
+(mode 0700); ``folder / "name"`` is a path in it; ``remove()`` (or leaving a
+``with`` block) deletes it. ``at_exit(owner, func, *args)`` runs a clean-up once,
+at the first of: the caller calls the returned ``weakref.finalize``, ``owner`` is
+garbage collected, the interpreter exits (``atexit``: a kernel shut down from
+Jupyter exits this way), or the process gets SIGTERM (what a kernel manager and
+``kill`` send). On SIGTERM the pending clean-ups run newest first (a room made in a
+folder stops its nodes before the folder goes: ``Classroom`` registers one too), then
+the signal gets the handler it had before, by default ending the process. Nothing
+runs on SIGKILL or a power cut: the folder's mode is what protects it then.
 """
 
 from __future__ import annotations
@@ -30,15 +43,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
+import signal
 import stat
 import tempfile
+import threading
+import weakref
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from .errors import FileRefused
 
 __all__ = ["describe", "refused", "check_regular", "open_regular", "read_regular", "check_new_file",
-           "check_folder", "check_own", "append_line", "missing_folders", "atomic_write"]
+           "check_folder", "check_own", "append_line", "missing_folders", "atomic_write", "ScratchFolder", "at_exit",
+           "run_pending"]
 
 # What an errno means, said the way the rest of labkit's messages are said.
 _WHAT = {
@@ -307,3 +325,90 @@ def missing_folders(path: str | os.PathLike) -> list[Path]:
         missing.append(path)
         path = path.parent
     return missing[::-1]
+
+
+# --- scratch folders, and clean-ups however the process ends --------------------------
+
+_pending: list[weakref.finalize] = []  # clean-ups not yet run, oldest first
+_lock = threading.RLock()  # re-entrant: the SIGTERM handler may run while the main thread holds it
+_previous_handler: Any = None
+
+
+def at_exit(owner: object, func: Callable[..., Any], *args: Any) -> weakref.finalize:
+    """Run ``func(*args)`` once: when called, when ``owner`` is collected, at exit or on SIGTERM.
+
+    ``args`` must not refer to ``owner`` (that would keep it alive for ever).
+    """
+    finalizer = weakref.finalize(owner, func, *args)  # .atexit is True: it runs at interpreter exit
+    with _lock:
+        _pending[:] = [f for f in _pending if f.alive]
+        _pending.append(finalizer)
+    _install_sigterm_handler()
+    return finalizer
+
+
+def run_pending() -> None:
+    """Run every pending clean-up now, newest first (the SIGTERM handler does this)."""
+    with _lock:
+        pending = list(reversed(_pending))
+        _pending.clear()
+    for finalizer in pending:
+        finalizer()
+
+
+def _install_sigterm_handler() -> None:
+    global _previous_handler
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers; atexit and finalizers still apply
+    current = signal.getsignal(signal.SIGTERM)
+    if current is _on_sigterm:
+        return
+    _previous_handler = current
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    run_pending()
+    previous = _previous_handler
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:  # SIG_DFL, or None (set outside Python): end as SIGTERM would have
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _remove_tree(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)  # at exit nothing could report an error; what is gone is gone
+
+
+class ScratchFolder(os.PathLike):
+    """A private temporary folder, removed by ``remove()``, at the end of a ``with`` block,
+    at interpreter exit, on SIGTERM, or when no one refers to it any more."""
+
+    def __init__(self, prefix: str = "labkit-"):
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))  # mkdtemp makes it 0700
+        self._finalizer = at_exit(self, _remove_tree, str(self.path))
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __truediv__(self, other: str | os.PathLike) -> Path:
+        return self.path / other
+
+    def __repr__(self) -> str:
+        state = "removed" if self.removed else "exists"
+        return f"ScratchFolder({str(self.path)!r}, {state})"
+
+    @property
+    def removed(self) -> bool:
+        return not self._finalizer.alive
+
+    def remove(self) -> None:
+        """Delete the folder and everything in it (once; later calls do nothing)."""
+        self._finalizer()
+
+    def __enter__(self) -> "ScratchFolder":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.remove()

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import stat
 import subprocess
 
 from pathlib import Path
 
+import pytest
+
+from labkit.errors import WorkFolderError
+from labkit.lessons import data
 from labkit.lessons.data import (
     DATA_DIR,
     DEMO_NAMES,
@@ -74,7 +80,60 @@ def test_demo_timestamps_are_fixed_increasing_and_utc():
     assert demo_timestamps(2, step=dt.timedelta(hours=1))[1].hour == 13
 
 
-def test_work_dir_is_git_ignored():
+@pytest.fixture
+def elsewhere(monkeypatch, tmp_path):
+    """A current folder and a home of our own, with no LABKIT_WORK_DIR."""
+    monkeypatch.delenv(data.WORK_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    return tmp_path
+
+
+def test_work_dir_is_work_beside_the_notebooks_the_users_own(elsewhere):
+    path = work_dir("00-welcome")
+    assert path == elsewhere / "notebooks" / "work" / "00-welcome" and path.is_dir()
+    assert stat.S_IMODE((path.parent).stat().st_mode) & 0o077 == 0  # a new work folder is 0700
+
+
+def test_a_read_only_install_falls_back_to_the_users_data_folder(elsewhere):
+    (elsewhere / "notebooks" / "work").write_text("not a folder")  # as a read-only folder would, as root too
+    assert data.work_root() == elsewhere / "xdg" / "labkit"
+    assert stat.S_IMODE((elsewhere / "xdg" / "labkit").stat().st_mode) == 0o700
+    assert work_dir("00-welcome") == elsewhere / "xdg" / "labkit" / "00-welcome"
+
+
+def test_another_users_work_folder_is_never_shared(elsewhere):
+    shared = elsewhere / "notebooks" / "work"  # a class's shared checkout: work/ exists, someone else's
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    if os.getuid() == 0:  # root may write anywhere (CI, a hub's set-up): hand the folder to nobody
+        os.chown(shared, 65534, 65534)
+    else:  # a user cannot give a folder away; one they cannot write stands in for it
+        os.chmod(shared, 0o555)
+    assert data.work_root() == elsewhere / "xdg" / "labkit"
+
+
+def test_without_xdg_data_home_the_folder_is_under_local_share(elsewhere, monkeypatch):
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(elsewhere / "home"))
+    assert data.user_data_dir() == elsewhere / "home" / ".local" / "share" / "labkit"
+
+
+def test_the_environment_names_the_folder_and_a_bad_one_is_refused(elsewhere, monkeypatch):
+    monkeypatch.setenv(data.WORK_ENV, str(elsewhere / "per-user"))
+    assert work_dir("x") == elsewhere / "per-user" / "x"
+    (elsewhere / "a-file").write_text("")
+    monkeypatch.setenv(data.WORK_ENV, str(elsewhere / "a-file"))
+    with pytest.raises(WorkFolderError) as caught:
+        work_dir("x")
+    assert caught.value.path == elsewhere / "a-file" and data.WORK_ENV in str(caught.value)
+    assert (elsewhere / "a-file").read_text() == "" and not (elsewhere / "notebooks" / "work").exists()
+
+
+def test_work_dir_is_git_ignored(monkeypatch):
+    monkeypatch.delenv(data.WORK_ENV, raising=False)
+    monkeypatch.chdir(DATA_DIR.parent)  # python -m labkit and the tests run at the checkout's root
     path = work_dir("test-data-probe")
     try:
         assert path.is_dir() and path.parent.name == "work"

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 from netns import run_isolated
 from hypothesis import given, settings, strategies as st
+from krpcnode import FakeNode
 
+import labkit.sharing.dht as pointer_module
 from labkit.errors import DHTTimeout, InvalidKey, InvalidPointer, InvalidSignature, PublishFailed
 from labkit.node.keys import NodeKey
 from labkit.sharing.dht import (
@@ -30,6 +32,7 @@ from labkit.sharing.dht import (
     lookup_many,
     packet_endpoint,
     publish,
+    session_nodes,
     signed_message,
     verify_item,
     wait_for_nodes,
@@ -79,6 +82,40 @@ def test_signed_message_is_bep44s_buffer():
 def test_to_value_known_answer():
     value = Pointer(IH, 5, 1300).to_value()
     assert value == b"d6:heighti5e2:ih20:" + bytes.fromhex(IH) + b"4:worki1300ee"
+
+
+def test_the_item_value_is_bep46s_dict_and_the_signature_covers_its_bencoding():
+    pointer = Pointer(IH, 5, 1300, tip="ab" * 32)
+    assert pointer.to_dict() == {b"height": 5, b"ih": bytes.fromhex(IH), b"tip": bytes.fromhex("ab" * 32),
+                                 b"work": 1300}
+    assert signed_message(SALT, 3, pointer.to_dict()) == (
+        b"4:salt16:labkit:classroom3:seqi3e1:v" + pointer.to_value())  # v is the dict itself, not a string
+    assert len(pointer.to_value()) < 1000
+
+
+def test_readers_accept_the_dict_and_the_old_string_form():
+    """A room where some nodes still put the dict bencoded inside a string keeps working."""
+    pointer = Pointer(IH, 5, 1300, peer=("127.0.0.1", 6881))
+    assert Pointer.from_value(pointer.to_dict(), seq=2) == replace(pointer, seq=2)  # as libtorrent hands it over
+    assert Pointer.from_value(pointer.to_value(), seq=2) == replace(pointer, seq=2)  # the old form's string
+    as_str_keys = {k.decode(): v for k, v in pointer.to_dict().items()}
+    assert Pointer.from_value(as_str_keys) == pointer
+
+
+def test_a_bare_bep46_pointer_is_refused_saying_what_labkit_needs():
+    with pytest.raises(InvalidPointer, match="without labkit's 'height' and 'work'"):
+        Pointer.from_value({b"ih": bytes.fromhex(IH)})
+
+
+@pytest.mark.parametrize("fields", [
+    {b"height": 5, b"ih": bytes(19), b"work": 1}, {b"height": -1, b"ih": bytes(20), b"work": 1},
+    {b"height": True, b"ih": bytes(20), b"work": 1}, {b"height": [1], b"ih": bytes(20), b"work": 1},
+    {b"height": 5, b"ih": bytes(20), b"work": 1, b"x": 0}, {b"height": 5, b"ih": bytes(20)},
+    {b"height": 5, b"ih": bytes(20), b"work": 1, b"tip": bytes(5000)},
+])
+def test_from_value_refuses_a_bad_dict(fields):
+    with pytest.raises(InvalidPointer):
+        Pointer.from_value(fields)
 
 
 pointers = st.builds(
@@ -185,7 +222,7 @@ def test_from_value_refuses(why, value):
         Pointer.from_value(value)
 
 
-@pytest.mark.parametrize("value", ["d6:heighti5ee", None, 5, [b"d"]])
+@pytest.mark.parametrize("value", ["d6:heighti5ee", None, 5, [b"d"], b"l6:heighti5ee"])
 def test_from_value_refuses_what_is_not_bytes(value):
     with pytest.raises(InvalidPointer):
         Pointer.from_value(value)
@@ -298,7 +335,7 @@ ALICE = NodeKey(RFC8032_SEED)
 
 
 def item(pointer: Pointer, seq: int, *, authoritative=True, key=ALICE, salt=SALT, value=None):
-    value = pointer.to_value() if value is None else value
+    value = pointer.to_dict() if value is None else value  # libtorrent hands a dict item over as a dict
     return ItemAlert(key=ALICE.public_key, salt=salt, seq=seq, item=value, authoritative=authoritative,
                      signature=key.sign(signed_message(salt, seq, value)))
 
@@ -338,9 +375,23 @@ def test_lookup_refuses_an_item_signed_by_another_key(scripted):
     assert isinstance(looked_up(scripted([forged])), InvalidSignature)
 
 
-@pytest.mark.parametrize("value", [b"d2:ih20:" + bytes(20) + b"e", {b"ih": bytes(20)}])
+def test_lookup_reads_the_dict_form_and_the_old_string_form(scripted):
+    new, old = Pointer(IH, 4, 64), Pointer("f" * 40, 3, 48)
+    assert looked_up(scripted([item(new, 5, value=new.to_dict())])) == replace(new, seq=5)
+    assert looked_up(scripted([item(old, 4, value=old.to_value())])) == replace(old, seq=4)
+
+
+def test_lookup_refuses_a_string_signed_as_if_it_were_the_dict(scripted):
+    """The signature says which form was put: a string item signed over the dict's bencoding is forged."""
+    pointer = Pointer(IH, 4, 64)
+    alert = ItemAlert(key=ALICE.public_key, salt=SALT, seq=1, item=pointer.to_value(), authoritative=True,
+                      signature=ALICE.sign(signed_message(SALT, 1, pointer.to_dict())))
+    assert isinstance(looked_up(scripted([alert])), InvalidSignature)
+
+
+@pytest.mark.parametrize("value", [b"d2:ih20:" + bytes(20) + b"e", {b"ih": bytes(20)}, [b"x"], 5])
 def test_lookup_refuses_an_item_that_is_not_a_labkit_pointer(scripted, value):
-    signature = ALICE.sign(signed_message(SALT, 1, value)) if isinstance(value, bytes) else bytes(64)
+    signature = ALICE.sign(signed_message(SALT, 1, value))
     alert = ItemAlert(key=ALICE.public_key, salt=SALT, seq=1, item=value, authoritative=True,
                       signature=signature)
     assert isinstance(looked_up(scripted([alert])), InvalidPointer)
@@ -370,21 +421,72 @@ def test_lookup_refuses_bad_keys_and_salts(scripted):
         assert session.calls == []  # refused before asking the DHT
 
 
-def test_publish_returns_the_pointer_with_the_seq_the_dht_gave(scripted):
-    pointer = Pointer(IH, 3, 48)
-    stored = PutAlert(public_key=ALICE.public_key, salt=SALT, seq=12, num_success=3)
-    session = scripted([OtherAlert(), stored])
-    assert publish(session, ALICE, SALT, pointer, timeout=5) == replace(pointer, seq=12)
-    assert session.calls == [("put", ALICE.private_key, ALICE.public_key, pointer.to_value(), SALT)]
+class ListeningSession:
+    """What publish asks of a session besides its routing table: where it listens."""
+
+    def get_settings(self):
+        return {"listen_interfaces": "127.0.0.1:6881"}
+
+    def get_ip_filter(self):
+        import libtorrent as lt
+
+        return lt.ip_filter()  # allows every address
 
 
-def test_publish_that_no_node_stored_fails(scripted):
-    session = scripted([PutAlert(public_key=ALICE.public_key, salt=SALT, seq=1, num_success=0)])
+@pytest.fixture
+def dht_of(monkeypatch):
+    """A session whose routing table holds these scripted nodes (tests/krpcnode.py)."""
+    made = []
+
+    def make(*modes):
+        made.extend(FakeNode(m) for m in modes)
+        monkeypatch.setattr(pointer_module, "session_nodes", lambda session: [n.address for n in made])
+        return ListeningSession(), made
+
+    yield make
+    for node in made:
+        node.close()
+
+
+def test_publish_puts_the_dict_and_returns_the_pointer_with_its_seq(dht_of):
+    session, (a, b) = dht_of("store", "store")
+    pointer = Pointer(IH, 3, 48, tip="ab" * 32)
+    assert publish(session, ALICE, SALT, pointer, timeout=5) == replace(pointer, seq=1)
+    assert publish(session, ALICE, SALT, pointer, timeout=5) == replace(pointer, seq=2)
+    from labkit.sharing.krpc import target_of
+    assert a.items[target_of(ALICE.public_key, SALT)][b"v"] == pointer.to_dict()
+
+
+def test_publish_that_no_node_stored_fails(dht_of, monkeypatch):
+    session, _ = dht_of("refuse")
     with pytest.raises(PublishFailed) as failed:
         publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=5)
     assert failed.value.seq == 1
+    monkeypatch.setattr(pointer_module, "session_nodes", lambda session: [])
+    with pytest.raises(PublishFailed):  # the first node of a room, alone
+        publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=5)
+
+
+def test_publish_follows_only_nodes_the_sessions_ip_filter_allows(dht_of):
+    import libtorrent as lt
+
+    session, (a,) = dht_of("store")
+    outside = FakeNode(host="127.0.0.2")
+    try:
+        a.names = [outside]
+        fence = lt.ip_filter()
+        fence.add_rule("127.0.0.2", "127.0.0.2", 1)  # blocked
+        session.get_ip_filter = lambda: fence
+        assert publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=5).seq == 1
+        assert outside.queries == []
+    finally:
+        outside.close()
+
+
+def test_publish_with_no_answer_times_out(dht_of):
+    session, _ = dht_of("silent")
     with pytest.raises(DHTTimeout):
-        publish(scripted(), ALICE, SALT, Pointer(IH, 3, 48), timeout=0.05)
+        publish(session, ALICE, SALT, Pointer(IH, 3, 48), timeout=0.3)
 
 
 def test_wait_for_nodes_counts_the_routing_table(scripted):
@@ -438,6 +540,14 @@ def scenario() -> dict:
     out["newer"] = vars(newer)
     out["b_newer"] = vars(newest(b, alice.public_key, SALT, audit))
 
+    # a node of the old form (the binding's put: the dict bencoded inside a string) is still read
+    olden = NodeKey.generate()
+    c.dht_put_mutable_item(olden.private_key, olden.public_key, Pointer("d" * 40, 4, 1284).to_value(), SALT)
+    for alert in _drain(c, 15, audit):
+        if isinstance(alert, lt.dht_put_alert) and alert.public_key == olden.public_key:
+            break
+    out["old_form"] = vars(newest(b, olden.public_key, SALT, audit))
+
     # Carol claims Alice's public key but signs with her own private key: every node refuses the put
     c.dht_put_mutable_item(carol.private_key, alice.public_key, Pointer("e" * 40, 99, 10**9).to_value(), SALT)
     forged = None
@@ -472,6 +582,7 @@ def scenario() -> dict:
         trials.append({"put_s": stored - start, "get_s": end - stored, "total_s": end - start,
                        "fresh": got == put})
     out["trials"] = trials
+    out["routing_tables"] = [sorted(port for _, port in session_nodes(s)) for s in sessions]
     out["bootstrap_settings"] = sorted({s.get_settings()["dht_bootstrap_nodes"] for s in sessions})
     pack = dht_settings("127.0.0.1:0", log_packets=True)
     out["settings_not_applied"] = sorted(k for k in pack if k != "listen_interfaces"
@@ -530,9 +641,14 @@ def test_each_key_and_salt_names_its_own_pointer(live):
     assert live["other_salt"] is None
 
 
-def test_libtorrent_signs_as_cryptography_does(live):
-    assert live["item_type"] == "bytes"
+def test_the_item_is_a_dict_signed_as_cryptography_does(live):
+    assert live["item_type"] == "dict"  # BEP 46: libtorrent stores and returns v as the dict
     assert live["same_signature"] is True
+
+
+def test_a_pointer_of_the_old_string_form_is_still_read(live):
+    assert live["old_form"] == {"info_hash": "d" * 40, "height": 4, "total_work": 1284, "seq": 1, "peer": None,
+                                "tip": None}
 
 
 def test_every_lookup_after_a_put_sees_it(live):
@@ -543,6 +659,12 @@ def test_every_lookup_after_a_put_sees_it(live):
           f"get {statistics.median(t['get_s'] for t in live['trials']) * 1000:.1f} ms); "
           f"DHT ready after {live['ready_s']:.1f} s; network namespace: {live['netns']}")
     assert median < 5, f"put then get took {median:.1f} s (median): the DHT is stalling"
+
+
+def test_the_puts_socket_never_joins_a_routing_table(live):
+    """A put's sender is gone a moment later: were it in a table, every later lookup would wait for it."""
+    for table in live["routing_tables"]:
+        assert set(table) <= set(live["ports"]), (table, live["ports"])
 
 
 def test_no_node_contacted_anything_but_loopback(live):

@@ -179,3 +179,37 @@ def test_jupyterlab_is_looked_up_not_imported(monkeypatch):
 ])
 def test_version_tuple(text, expected):
     assert version_tuple(text) == expected
+
+
+# --- on a JupyterHub: no make lab, ask for the image ----------------------------------------------
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana")
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+
+
+@pytest.mark.parametrize("environ, expected", [({}, False), ({"JUPYTERHUB_USER": "ana"}, True),
+                                               ({"JUPYTERHUB_API_TOKEN": "secret"}, True),
+                                               ({"JUPYTERHUB_USER": ""}, False)])
+def test_a_hub_is_told_by_the_variables_it_sets(environ, expected):
+    assert envcheck.on_a_hub(environ) is expected
+
+
+def test_on_a_hub_a_missing_module_is_for_the_image_not_make_lab(hub):
+    def missing(name):
+        raise ModuleNotFoundError(f"No module named {name!r}")
+
+    fix = check_requirement(FAKE, missing)["fix"]
+    assert "make lab" not in fix and "pip install" not in fix
+    assert "'fake-dist-not-installed>=2.0,<3.0'" in fix and "JupyterHub" in fix and "deploy/" in fix
+
+
+def test_on_a_hub_labkit_missing_says_so_too(hub, monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(envcheck.importlib.metadata, "metadata", missing)
+    fix = check_environment().loc["labkit", "fix"]
+    assert "make lab" not in fix and "JupyterHub" in fix

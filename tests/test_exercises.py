@@ -3,14 +3,13 @@ shown only on request, check_against on generated cases, and saving a passing fu
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from labkit.errors import ContractError, ExerciseFailed
 from labkit.course import cases, hints, saved
-from labkit.course.exercises import GRADE_LOG_ENV, STRICT_ENV, Exercises, Status
+from labkit.course.exercises import STRICT_ENV, Exercises, Status
 
 
 @pytest.fixture(autouse=True)
@@ -165,12 +164,17 @@ def test_a_written_function_that_calls_an_unfinished_stub_says_which():
     assert own.call == "" and "replace `raise NotImplementedError`" in repr(own)
 
 
-def test_the_status_is_an_enum_whose_word_the_report_and_the_grade_log_use(tmp_path, monkeypatch):
-    log = tmp_path / "results.jsonl"
-    monkeypatch.setenv(GRADE_LOG_ENV, str(log))
+def test_the_status_is_an_enum_whose_word_the_report_uses():
     ex = Exercises("00-welcome", total=2)
     passed = ex.check("double", double, [(2, 4)])
     failed = ex.check("twice", wrong_double, [(5, 10)])
     assert (passed.status, failed.status) == (Status.PASSED, Status.FAILED) and passed.passed and not failed.passed
     assert "✅ double: passed" in repr(passed) and 'data-status="failed"' in failed._repr_html_()
-    assert [json.loads(line)["status"] for line in log.read_text().splitlines()] == ["passed", "failed"]
+    assert passed.status.value == "passed" and failed.status.value == "failed"
+
+
+def test_a_notebooks_exercise_count_comes_from_the_registry():
+    from labkit.course.registry import in_notebook
+
+    assert Exercises("03-proof-of-work").total == len(in_notebook("03-proof-of-work")) == 4
+    assert Exercises("99-not-a-notebook").total == 0 and Exercises("nb", total=2).total == 2

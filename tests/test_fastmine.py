@@ -291,3 +291,58 @@ def test_importing_labkit_does_not_import_multiprocessing():
     code = "import labkit, labkit.fastmine, sys; print('multiprocessing' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- how many CPUs: the affinity mask and the cgroup's quota -------------------------------------
+
+
+def cgroup_files(tmp_path, proc_lines: str, files: dict[str, str]):
+    """A fake /sys/fs/cgroup and /proc/self/cgroup, as a kernel writes them."""
+    root = tmp_path / "cgroup"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text + "\n")
+    root.mkdir(exist_ok=True)
+    proc = tmp_path / "proc-self-cgroup"
+    proc.write_text(proc_lines)
+    return root, proc
+
+
+CGROUP_CASES = {  # name: (/proc/self/cgroup, files under /sys/fs/cgroup, CPUs allowed)
+    "v2 pod limit 1.5": ("0::/kubepods/pod1/c1\n", {"kubepods/pod1/c1/cpu.max": "150000 100000"}, 1.5),
+    "v2 no limit": ("0::/user.slice\n", {"user.slice/cpu.max": "max 100000", "cpu.max": "max 100000"}, None),
+    "v2 the pod's limit, not the container's": (
+        "0::/kubepods/pod1/c1\n", {"kubepods/pod1/cpu.max": "50000 100000", "kubepods/pod1/c1/cpu.max": "max 100000"},
+        0.5),
+    "v2 in a container: its path is not visible, the root is read": (
+        "0::/docker/abc\n", {"cpu.max": "200000 100000"}, 2.0),
+    "v1 cpu,cpuacct": ("4:memory:/x\n3:cpu,cpuacct:/docker/abc\n",
+                       {"cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "25000",
+                        "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000"}, 0.25),
+    "v1 no quota": ("3:cpu,cpuacct:/\n", {"cpu,cpuacct/cpu.cfs_quota_us": "-1",
+                                          "cpu,cpuacct/cpu.cfs_period_us": "100000"}, None),
+    "v1 mounted as cpu": ("2:cpu:/lab\n", {"cpu/lab/cpu.cfs_quota_us": "300000",
+                                           "cpu/lab/cpu.cfs_period_us": "100000"}, 3.0),
+    "no cgroup files at all": ("0::/\n", {}, None),
+}
+
+
+@pytest.mark.parametrize("name", CGROUP_CASES)
+def test_the_cgroup_cpu_limit_is_read_from_v1_and_v2_files(tmp_path, name):
+    proc_lines, files, expected = CGROUP_CASES[name]
+    root, proc = cgroup_files(tmp_path, proc_lines, files)
+    assert fastmine.cgroup_cpu_limit(root, proc) == expected
+
+
+@pytest.mark.parametrize("quota, cores", [("50000 100000", 1), ("150000 100000", 2), ("800000 100000", 8),
+                                          ("6400000 100000", 8), ("max 100000", 8)])
+def test_mining_uses_the_cpus_the_cgroup_grants_rounded_up(tmp_path, monkeypatch, quota, cores):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    root, proc = cgroup_files(tmp_path, "0::/pod\n", {"pod/cpu.max": quota})
+    assert fastmine.available_cores(root, proc) == cores
+
+
+def test_without_a_readable_proc_cgroup_the_affinity_mask_decides(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3}, raising=False)
+    assert fastmine.cgroup_cpu_limit(tmp_path, tmp_path / "missing") is None
+    assert fastmine.available_cores(tmp_path, tmp_path / "missing") == 2

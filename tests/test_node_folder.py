@@ -681,3 +681,33 @@ def wait_for(what: str, condition: Callable[[], object], seconds: float) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {seconds:g} s")
         time.sleep(0.05)
+
+
+def test_the_event_log_is_bounded_on_disk_keeping_the_log_before_once(tmp_path, monkeypatch):
+    from labkit.node import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "MAX_EVENT_LOG_BYTES", 2_000)
+    journal = Journal(tmp_path)
+    for number in range(200):  # about 60 bytes a line: 12,000 bytes logged in all
+        journal.log("queued", contract=f"c{number}")
+    current, previous = tmp_path / "events.jsonl", tmp_path / "events.1.jsonl"
+    assert previous.stat().st_size < 2_000 + 100 and current.stat().st_size < 2_000 + 100
+    lines = previous.read_text().splitlines() + current.read_text().splitlines()
+    assert json.loads(lines[-1])["contract"] == "c199"  # the newest event is never the one dropped
+    numbers = [int(json.loads(line)["contract"][1:]) for line in lines]
+    assert numbers == list(range(numbers[0], 200))  # the two files hold the newest events, in order
+
+
+def test_a_link_planted_as_the_old_event_log_is_replaced_not_followed(tmp_path, monkeypatch):
+    from labkit.node import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "MAX_EVENT_LOG_BYTES", 500)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder = tmp_path / "node"
+    folder.mkdir()
+    (folder / "events.1.jsonl").symlink_to(victim)
+    journal = Journal(folder)
+    for number in range(40):
+        journal.log("queued", contract=f"c{number}")
+    assert victim.read_text() == "precious" and not (folder / "events.1.jsonl").is_symlink()

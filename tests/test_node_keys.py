@@ -159,3 +159,11 @@ def test_load_refuses_what_is_not_an_ed25519_key(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InvalidKey):
             NodeKey.load(tmp_path / name)
+
+
+def test_a_node_key_file_holding_two_keys_is_refused():
+    # a PEM reader takes the first block: a file of two keys would sign with whichever one it took
+    first, second = NodeKey.generate().to_pem(), NodeKey.generate().to_pem()
+    with pytest.raises(InvalidKey, match="2 PEM blocks"):
+        NodeKey.from_pem(first + second)
+    assert NodeKey.from_pem(first).to_pem() == first

@@ -57,10 +57,12 @@ def folder(monkeypatch, tmp_path):
     return tmp_path / "mine"
 
 
-def test_the_folder_is_work_mine_unless_the_environment_names_one(monkeypatch, folder):
+def test_the_folder_is_work_mine_unless_the_environment_names_one(monkeypatch, folder, tmp_path):
     assert saved.mine_dir() == folder
     monkeypatch.delenv(saved.MINE_ENV)
-    assert saved.mine_dir().as_posix() == "work/mine"
+    monkeypatch.delenv("LABKIT_WORK_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert saved.mine_dir() == tmp_path / "work" / "mine"  # labkit's work folder, beside the notebook
 
 
 def test_keep_and_load_round_trip_with_what_the_function_uses(folder, cell):

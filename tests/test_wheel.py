@@ -83,7 +83,7 @@ def test_labkit_is_imported_from_the_wheel(installed, tmp_path):
     venv = installed.parent.parent
     assert all(Path(line).is_relative_to(venv) for line in lines[:2]), lines
     assert not Path(lines[0]).is_relative_to(ROOT)
-    assert Path(lines[2]) == tmp_path / "labkit-work" / "probe"  # not inside site-packages
+    assert Path(lines[2]) == tmp_path / "work" / "probe"  # in the current folder, not inside site-packages
 
 
 def test_demo_and_verify_run_from_the_wheel(installed, tmp_path):

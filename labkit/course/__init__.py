@@ -3,7 +3,7 @@
 A learner's exercise is checked (``exercises``) on generated cases against
 labkit's reference (``cases``), with hints on request (``hints``); a function
 that passes is saved (``saved``) and assembled into the capstone's verifier
-(``capstone``); the instructor grades every student's notebooks (``grade``).
+(``capstone``); the instructor grades every student's exercises in a sandbox (``grade``).
 One concept per module:
 
 - :mod:`~labkit.course.exercises`: self-checking exercises (every notebook);
@@ -11,7 +11,10 @@ One concept per module:
 - :mod:`~labkit.course.cases`: generated cases for the exercises with substance, and labkit's answers;
 - :mod:`~labkit.course.saved`: the learner's passing functions, saved for the capstone (11);
 - :mod:`~labkit.course.capstone`: those functions assembled into a verifier, its verdicts beside labkit's (11);
-- :mod:`~labkit.course.grade`: the instructor's grading, every student's notebooks run (``python -m labkit grade``).
+- :mod:`~labkit.course.grade`: the instructor's grading, a gradebook and feedback (``python -m labkit grade``);
+- :mod:`~labkit.course.answerkey`: the grader's cases and answers, from the instructor's cells, and the verdict;
+- :mod:`~labkit.course.sandbox`: the process a learner's code runs in while graded, and what comes back;
+- :mod:`~labkit.course.sandboxed`: what runs inside that sandbox: the cells, and the learner's answers.
 
 Importing this package loads nothing; each module is imported when first used.
 """

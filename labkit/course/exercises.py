@@ -2,7 +2,7 @@
 
 In a notebook::
 
-    ex = Exercises("01-wallets", total=3)
+    ex = Exercises("01-wallets")  # its exercises are counted in labkit.course.registry
 
     def modular_inverse(e, phi):
         ### BEGIN SOLUTION
@@ -34,17 +34,16 @@ does not break the rest of the course. A function that passes
 When ``LABKIT_EXERCISES_STRICT=1`` (the test command sets it), a wrong answer
 raises ExerciseFailed, so the instructor's solutions are tested too.
 
-When ``LABKIT_GRADE_LOG`` names a file (the grader, ``python -m labkit
-grade``, sets it), every check also appends its result to that file as one
-JSON line (notebook, exercise, status, detail), so the grader reads results
-rather than scraping the notebook's output.
+The grader (``python -m labkit grade``) does not read these checks' results:
+it calls the learner's functions in a sandbox and judges their answers
+itself (:mod:`labkit.course.grade`), so a check cell a learner edits
+changes nothing there.
 """
 
 from __future__ import annotations
 
 import enum
 import html
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -53,15 +52,14 @@ from ..errors import ExerciseFailed, SavedCodeError
 from ..lessons.display import tint
 from .feedback import brief, differences, fact, uses_answer
 
-__all__ = ["Exercises", "CheckResult", "Status", "STRICT_ENV", "GRADE_LOG_ENV"]
+__all__ = ["Exercises", "CheckResult", "Status", "STRICT_ENV"]
 
 STRICT_ENV = "LABKIT_EXERCISES_STRICT"
-GRADE_LOG_ENV = "LABKIT_GRADE_LOG"
 
 
 
 class Status(enum.Enum):
-    """What a check found (its value is the word the report, the grade log and the grades use)."""
+    """What a check found (its value is the word the report and the grades use)."""
 
     PASSED = "passed"
     FAILED = "failed"  # a case gave the wrong answer
@@ -200,9 +198,12 @@ def _plain_call(function: Callable, *args: Any) -> Any:
 class Exercises:
     """The exercises of one notebook, and how many are done."""
 
-    def __init__(self, notebook: str, total: int):
+    def __init__(self, notebook: str, total: int | None = None):
+        """``total``: how many exercises the notebook has; by default, how many the registry lists for it."""
+        from .registry import in_notebook
+
         self.notebook = notebook
-        self.total = total
+        self.total = len(in_notebook(notebook)) if total is None else total
         self.passed: set[str] = set()
 
     def _hints(self, exercise: str, hint: str, hints: Iterable[str] | None) -> tuple[str, ...]:
@@ -255,7 +256,11 @@ class Exercises:
                 result = self._result(exercise, Status.ERROR, call=shown_call, case=number,
                                       got=f"{type(exc).__name__}: {exc}", hints=tiers)
                 break
-            if not same(got, expected):
+            try:
+                agrees = same(got, expected)
+            except (TypeError, ValueError, AttributeError):  # e.g. abs(None - 0.63): the answer is wrong, not the check
+                agrees = False
+            if not agrees:
                 result = self._result(exercise, Status.FAILED, call=shown_call, case=number, expected=expected,
                                       got=got, hints=tiers, differs=_differs(exercise, args, expected, got))
                 break
@@ -342,20 +347,9 @@ class Exercises:
             result = self._result(exercise, Status.PASSED, cases=count, hints=tiers, saved=saved)
         else:
             self.passed.discard(exercise)
-        self._log(result)
         if result.status.wrong and os.environ.get(STRICT_ENV) == "1":
             raise ExerciseFailed("\n".join(result._lines()))
         return result
-
-    def _log(self, result: CheckResult) -> None:
-        """Append the result to $LABKIT_GRADE_LOG as one JSON line, when the grader asked for it."""
-        path = os.environ.get(GRADE_LOG_ENV)
-        if not path:
-            return
-        line = json.dumps({"notebook": self.notebook, "exercise": result.exercise, "status": result.status.value,
-                           "detail": result.detail}, ensure_ascii=False)
-        with open(path, "a", encoding="utf-8") as log:  # one write per line: a crash later loses nothing
-            log.write(line + "\n")
 
     def _result(self, exercise: str, status: Status, **fields: Any) -> CheckResult:
         done = len(self.passed | ({exercise} if status is Status.PASSED else set()))

@@ -10,10 +10,11 @@ that exercise yet. The capstone (notebook 11) and the grader use ``load``;
 the other notebooks never do: they import labkit's reference, so one wrong
 answer does not break the rest of the course.
 
-The folder is ``work/mine`` relative to the current directory (a notebook's
-kernel runs in ``notebooks/``, so ``notebooks/work/mine``, git-ignored), or
-the folder the environment variable ``LABKIT_MINE_DIR`` names (tests point
-it to a temporary folder).
+The folder is ``mine`` in labkit's work folder (``data.work_dir``: a
+notebook's kernel runs in ``notebooks/``, so ``notebooks/work/mine``,
+git-ignored; on a shared install where that cannot be written, a folder of
+the learner's own), or the folder the environment variable
+``LABKIT_MINE_DIR`` names (tests and the grader point it elsewhere).
 
 The exercises that are kept (``KEPT``, the rows of :mod:`labkit.course.registry`
 marked kept), with the signature of the function ``load(name)`` returns and
@@ -71,8 +72,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import SavedCodeError
-from .registry import EXERCISES
 from ..files import atomic_write
+from ..lessons.data import work_dir
+from .registry import EXERCISES
 
 __all__ = ["MINE_ENV", "KEPT", "mine_dir", "keep", "load", "names", "module_source", "code_names"]
 
@@ -84,8 +86,10 @@ _PLAIN = (int, float, str, bytes, bool, type(None))
 
 
 def mine_dir() -> Path:
-    """Where the learner's functions are saved: $LABKIT_MINE_DIR, or work/mine under the current folder."""
-    return Path(os.environ.get(MINE_ENV) or Path("work") / "mine")
+    """Where the learner's functions are saved: $LABKIT_MINE_DIR, or ``mine`` in labkit's work folder."""
+    if os.environ.get(MINE_ENV):
+        return Path(os.environ[MINE_ENV])
+    return work_dir("mine")
 
 
 def _path(name: str) -> Path:

@@ -8,7 +8,9 @@ Each requirement the kernel uses is imported for real (an installed but
 broken libtorrent fails here, not halfway through notebook 05); JupyterLab
 runs in the server, not the kernel, so it is only looked up (importing it
 takes seconds). Each version is compared with the range asked for, and a
-failing row says how to fix it.
+failing row says how to fix it: with ``make lab`` in a checkout, and on a
+JupyterHub (where the environment is shared and students cannot install into
+it) by asking whoever runs the hub to add it to the image (``deploy/``).
 ``check_environment`` returns the table; it never prints and never installs.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -25,12 +28,27 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["Requirement", "DISTRIBUTION", "EXTRAS", "NEEDED_FOR", "parse_requirement", "requirements",
-           "version_tuple", "range_problem", "check_requirement", "check_environment"]
+__all__ = ["Requirement", "DISTRIBUTION", "EXTRAS", "NEEDED_FOR", "on_a_hub", "fix_all", "parse_requirement",
+           "requirements", "version_tuple", "range_problem", "check_requirement", "check_environment"]
 
 DISTRIBUTION = "labkit"
 EXTRAS = ("lab",)  # what the notebooks need besides the dependencies; the test extra is for tests/
 FIX_ALL = "run `make lab` (it installs everything into .venv), then pick that kernel and restart it"
+FIX_ON_A_HUB = ("this is a JupyterHub, whose environment is shared: ask the person who runs it to install "
+                "labkit[hub] in the image (labkit's deploy/ folder does), then restart your server "
+                "(File > Hub Control Panel > Stop My Server, then Start)")
+HUB_VARIABLES = ("JUPYTERHUB_USER", "JUPYTERHUB_API_TOKEN")  # JupyterHub sets them for every user's server
+
+
+def on_a_hub(environ=None) -> bool:
+    """Whether this kernel runs in a JupyterHub user's server."""
+    environ = os.environ if environ is None else environ
+    return any(environ.get(name) for name in HUB_VARIABLES)
+
+
+def fix_all() -> str:
+    """How to install everything the workbook needs, here: ``make lab``, or on a hub, the hub's image."""
+    return FIX_ON_A_HUB if on_a_hub() else FIX_ALL
 
 IMPORT_NAMES = {"pyjwt": "jwt"}  # where `import` takes another name than pip's
 SERVER_ONLY = {"jupyterlab"}  # runs in the server, not the kernel: looked up, not imported
@@ -58,6 +76,8 @@ class Requirement:
 
     @property
     def fix(self) -> str:
+        if on_a_hub():  # pip cannot write to the shared environment, and make lab would start a second server
+            return f"'{self.distribution}{self.spec}' is missing from this hub's environment; {FIX_ON_A_HUB}"
         return f"{sys.executable} -m pip install '{self.distribution}{self.spec}' and restart the kernel (or {FIX_ALL})"
 
 
@@ -200,7 +220,7 @@ def check_requirement(requirement: Requirement, importer: Callable[[str], object
 
 def _python_row(spec: str) -> dict:
     version = ".".join(map(str, sys.version_info[:3]))
-    fix = f"labkit needs Python {spec} (libtorrent publishes wheels for those); {FIX_ALL}"
+    fix = f"labkit needs Python {spec} (libtorrent publishes wheels for those); {fix_all()}"
     problem = range_problem(version, spec)
     return {"package": "python", "needed for": f"this kernel: {sys.executable}",
             "required": spec, "installed": version, "ok": not problem, "fix": fix if problem else ""}
@@ -218,7 +238,7 @@ def check_environment(wanted: tuple[Requirement, ...] | None = None) -> "pd.Data
         wanted = requirements() if wanted is None else wanted
     except importlib.metadata.PackageNotFoundError:
         row = {"package": DISTRIBUTION, "needed for": "everything", "required": "installed", "installed": None,
-               "ok": False, "fix": f"labkit is not installed for {sys.executable}; {FIX_ALL}"}
+               "ok": False, "fix": f"labkit is not installed for {sys.executable}; {fix_all()}"}
         return pd.DataFrame([row]).set_index("package")
     rows = [_python_row(_ordered((metadata["Requires-Python"] or "").split(",")))]
     rows += [check_requirement(r) for r in wanted]

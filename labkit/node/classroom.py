@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..files import read_regular
+from ..files import at_exit, read_regular
 from .journal import NodeError, read_status
 from .queue import submit_to
 
@@ -97,6 +97,7 @@ class Classroom:
         self.extra_args = list(extra_args)
         self.nodes: dict[str, NodeProcess] = {}
         self.holder: subprocess.Popen | None = None  # keeps the private network namespace alive
+        self._holders: list[subprocess.Popen] = []  # the same, where the clean-up at exit can see it
         taken: set[int] = set()
         for name in names:
             port = free_port()
@@ -105,6 +106,8 @@ class Classroom:
             taken.add(port)
             self.nodes[name] = NodeProcess(name, self.folder / "keys" / f"{name}.pem",
                                            self.folder / "nodes" / name, "127.0.0.1", port)
+        # a kernel shut down or killed (SIGTERM) with the room open must not leave nodes running
+        self._end = at_exit(self, _end_room, self.nodes, self._holders)
 
     @classmethod
     def create(cls, folder: str | os.PathLike, names: Iterable[str], *, difficulty: int = 3,
@@ -135,33 +138,25 @@ class Classroom:
         """Run every node in one private network namespace with only loopback, if the machine allows.
 
         Then no packet of the nodes can leave this machine, even by mistake; the notebook
-        (which only reads their files) needs no network at all. Needs ``unshare`` and
-        ``nsenter`` and the right to use them (root, as in CI and containers). Returns
-        False, changing nothing, where that is not possible: the nodes then run on this
-        machine's 127.0.0.1, as they would anyway.
+        (which only reads their files) needs no network at all. As root the namespace is
+        made with ``unshare -n``; as any other user (a student on a shared hub) inside a
+        user namespace of its own (``unshare -rn``: the user is root there, and only
+        there), which Linux allows unprivileged users unless the administrator turned
+        it off. Nodes enter it with ``nsenter``. Returns False, changing nothing, where
+        neither works: the nodes then run on this machine's 127.0.0.1, as they would anyway.
         """
         if self.holder is not None:
             return True
         if any(n.running for n in self.nodes.values()):
             raise NodeError("isolate() before the nodes start")
-        try:
-            holder = subprocess.Popen(["unshare", "-n", "sh", "-c", "ip link set lo up && exec sleep 86400"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        except OSError:
-            return False
-        enter = ["nsenter", "-t", str(holder.pid), "-n"]
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if holder.poll() is not None:
-                return False  # unshare refused (no permission)
-            probe = subprocess.run([*enter, "ip", "-o", "link", "show", "lo"], capture_output=True, text=True)
-            if probe.returncode == 0 and "UP" in probe.stdout.split("mtu")[0]:
+        for make, enter in _NAMESPACES[0 if os.geteuid() == 0 else 1:]:
+            holder = _namespace_holder(make, enter)
+            if holder is not None:
                 self.holder = holder
+                self._holders.append(holder)
                 for node in self.nodes.values():
-                    node.prefix = tuple(enter)
+                    node.prefix = (*enter, str(holder.pid))
                 return True
-            time.sleep(0.05)
-        holder.kill()
         return False
 
     def place(self, name: str, *, host: str, prefix: Iterable[str] = (), args: Iterable[str] = ()) -> None:
@@ -236,10 +231,11 @@ class Classroom:
     def close(self) -> None:
         """Stop every node (and end the private network namespace, if there is one)."""
         self.stop()
-        if self.holder is not None:
-            self.holder.kill()
-            self.holder.wait()
-            self.holder = None
+        for holder in self._holders:
+            holder.kill()
+            holder.wait()
+        self._holders.clear()
+        self.holder = None
 
     def __enter__(self) -> "Classroom":
         return self
@@ -271,10 +267,10 @@ class Classroom:
         """Every event of one node (or all, merged by time), from the events.jsonl files."""
         out = []
         for node in (self.nodes.values() if name is None else [self.nodes[name]]):
-            path = node.data / "events.jsonl"
-            if path.exists():
-                for line in read_regular(path, limit=1 << 26).decode("utf-8").splitlines():
-                    out.append({"node": node.name, **json.loads(line)})
+            for path in (node.data / "events.1.jsonl", node.data / "events.jsonl"):  # the log rotates
+                if path.exists():
+                    for line in read_regular(path, limit=1 << 26).decode("utf-8").splitlines():
+                        out.append({"node": node.name, **json.loads(line)})
         return sorted(out, key=lambda e: e["time"]) if name is None else out
 
     def converged(self, names: Iterable[str] | None = None) -> bool:
@@ -321,6 +317,52 @@ class Classroom:
     def submit(self, name: str, contract: dict) -> Path:
         """Drop a contract into ``name``'s inbox (as ``node submit`` does)."""
         return submit_to(self.nodes[name].data, contract)
+
+
+# (how to make the namespace, how a node enters it: the holder's pid comes last)
+_NAMESPACES = [
+    (["unshare", "-n"], ["nsenter", "-n", "-t"]),  # root: a network namespace
+    (["unshare", "-rn"], ["nsenter", "-U", "-n", "--preserve-credentials", "-t"]),  # anyone: in a user namespace
+]
+
+
+def _namespace_holder(make: list[str], enter: list[str]) -> subprocess.Popen | None:
+    """A process keeping a new namespace (loopback up) alive, once a node could enter it; else None."""
+    try:
+        holder = subprocess.Popen([*make, "sh", "-c", "ip link set lo up && exec sleep 86400"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError:
+        return None  # no unshare here
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if holder.poll() is not None:
+            return None  # refused (no permission, or user namespaces turned off)
+        probe = subprocess.run([*enter, str(holder.pid), "ip", "-o", "link", "show", "lo"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0 and "UP" in probe.stdout.split("mtu")[0]:
+            return holder
+        time.sleep(0.05)
+    holder.kill()
+    holder.wait()
+    return None
+
+
+def _end_room(nodes: dict[str, NodeProcess], holders: list[subprocess.Popen], timeout: float = 5.0) -> None:
+    """Stop a room's node processes (SIGTERM, then SIGKILL after ``timeout``) and its namespace holders."""
+    running = [n.process for n in nodes.values() if n.running]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for holder in holders:
+        holder.kill()
+        holder.wait()
+    holders.clear()
 
 
 def scripted_run(folder: str | os.PathLike, names: Iterable[str] = ("ana", "ben", "cleo", "dev"), *,

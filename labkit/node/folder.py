@@ -48,7 +48,7 @@ __all__ = ["CHAIN_FILE", "LOCK_FILE", "OWN_FILES", "OWN_FOLDERS", "KEEP_PUBLISHE
 
 CHAIN_FILE = "chain.jsonl"  # the name of every chain a node shares, so the same blocks give the same torrent
 LOCK_FILE = "node.lock"
-OWN_FILES = (LOCK_FILE, CHAIN_FILE, "queue.json", "events.jsonl", "status.json")
+OWN_FILES = (LOCK_FILE, CHAIN_FILE, "queue.json", "events.jsonl", "events.1.jsonl", "status.json")
 OWN_FOLDERS = ("inbox", "published", "fetched")
 KEEP_PUBLISHED = 4  # chains a node keeps seeding and on disk: the newest, and those followers may still be fetching
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..blocksfile import load_blocks
 from ..errors import LabkitError, TorrentError
+from ..forks import rank
 from ..sharing.dht import Pointer
 from ..reorg import BlockStatus
 from .fetch import CHAIN_FILE, place_known_blocks, prune_partials, usable_peers, wait_for_chain
@@ -137,9 +138,9 @@ class Following:
         """
         if pointer.tip is not None and pointer.tip in self.node.peer.tree:
             return False
-        if pointer.total_work != self.node.total_work:
+        if pointer.tip is None or self.node.tip is None:  # no tip to break a tie with: more work only
             return pointer.total_work > self.node.total_work
-        return pointer.tip is not None and self.node.tip is not None and pointer.tip < self.node.tip.hash
+        return rank(pointer.total_work, pointer.tip) < rank(self.node.total_work, self.node.tip.hash)
 
     def _fetch_and_receive(self, name: str, pointer: Pointer, member: Followed) -> Taken:
         """Fetch the chain a pointer names and give its blocks to the peer; what that came to."""

@@ -27,8 +27,8 @@ from ..encoding import MAX_DEPTH, loads_strict
 from ..errors import FileRefused, LabkitError
 from ..files import append_line, atomic_write, read_regular, refused
 
-__all__ = ["NodeError", "EVENT_KINDS", "MAX_STATUS_BYTES", "NODE_FILE_DEPTH", "Event", "Journal", "fit_status",
-           "read_status", "check_status"]
+__all__ = ["NodeError", "EVENT_KINDS", "MAX_STATUS_BYTES", "NODE_FILE_DEPTH", "MAX_EVENT_LOG_BYTES", "Event",
+           "Journal", "fit_status", "read_status", "check_status"]
 
 EVENT_KINDS = (
     "started",  # the node opened its session (listen address, chain loaded from its folder)
@@ -48,6 +48,10 @@ EVENT_KINDS = (
     "stopped",
 )
 KEEP_EVENTS = 50  # in memory and in status.json
+# The event log is bounded on disk: past this size events.jsonl becomes events.1.jsonl (replacing
+# the one before) and a new log starts, so a node's folder holds at most twice this of events.
+# A lesson's room logs well under 1 MB; a hostile member's refusals are few per member (node.threats).
+MAX_EVENT_LOG_BYTES = 8 * 1024 * 1024
 MAX_STATUS_BYTES = 4 * 1024 * 1024  # status.json is written no larger, and read no larger
 # A contract may be MAX_DEPTH deep (labkit.encoding); the node's files hold it inside a record
 # inside a list inside the file's object, so they are read with three levels more.
@@ -85,6 +89,7 @@ class Journal:
     def __init__(self, folder: str | os.PathLike, *, keep: int = KEEP_EVENTS):
         self.folder = Path(folder)
         self.events_path = self.folder / "events.jsonl"
+        self.previous_events_path = self.folder / "events.1.jsonl"  # the log before the last rotation
         self.status_path = self.folder / "status.json"
         self.recent: deque[Event] = deque(maxlen=keep)
         self.count = 0  # events logged since this journal was opened
@@ -105,6 +110,7 @@ class Journal:
         self.unsaved.append(line)
         del self.unsaved[:-KEEP_EVENTS]  # a log that cannot be written for long keeps the newest lines
         try:  # never through a link, never waiting on a FIFO someone put in its place
+            self._rotate()
             append_line(self.events_path, "".join(self.unsaved).encode("utf-8"))
         except OSError as exc:  # kept in memory, and written with the next line that can be
             self._cannot_write(self.events_path, exc)
@@ -114,6 +120,15 @@ class Journal:
         self.recent.append(event)
         self.count += 1
         return event
+
+    def _rotate(self) -> None:
+        """Start a new event log once this one passed MAX_EVENT_LOG_BYTES; the old one is kept once."""
+        try:
+            size = os.stat(self.events_path, follow_symlinks=False).st_size
+        except FileNotFoundError:
+            return
+        if size >= MAX_EVENT_LOG_BYTES:
+            os.replace(self.events_path, self.previous_events_path)  # renames a link itself, never its target
 
     def write_status(self, status: dict[str, Any]) -> Path:
         """Replace ``status.json`` atomically (a reader never sees half of it), trimmed to what

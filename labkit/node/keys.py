@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..errors import InvalidKey, KeyFileExists
 from ..files import atomic_write, read_regular
+from ..wallet import one_pem_block
 
 __all__ = ["MAX_KEY_FILE_BYTES", "NodeKey", "PRIVATE_SUFFIX", "PUBLIC_SUFFIX", "node_key_paths", "save_node_public_key",
            "load_node_public_key", "node_public_key_beside", "write_node_key_pair"]
@@ -90,6 +91,7 @@ class NodeKey:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+        pem = one_pem_block(pem)  # InvalidKey for a file of two keys: which one would sign is anyone's guess
         try:
             key = serialization.load_pem_private_key(pem, password=None)
         except (ValueError, TypeError) as exc:  # garbage, encrypted, or an unsupported key

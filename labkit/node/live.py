@@ -379,8 +379,8 @@ class Node:
             self.published = publish(self.dht, self.node_key, self.salt, pointer, timeout=self.put_timeout,
                                      on_alert=self._dispatch)
         except DHTTimeout:
-            # Some DHT nodes do not answer (a partition, a closed laptop): libtorrent goes on with the
-            # put in the background, and the node goes on following and mining meanwhile.
+            # No DHT node answered in time (a partition, a closed laptop): the pointer is unconfirmed and
+            # put again after RETRY_SECONDS (node/run.py); the node goes on following and mining meanwhile.
             if self.published is None or self.published.info_hash != torrent.info_hash:
                 self.published = pointer
             self.confirmed = False

@@ -53,6 +53,13 @@ Named here, once; the node reads them from this module.
 - per fetch, bytes: ``MAX_FETCH_BYTES`` (16 MiB, the largest blocks file), of at most
   ``labkit.blocksfile.MAX_LINES`` lines; disk: ``labkit.node.fetch.KEEP_PARTIALS``
   unfinished fetches;
+- per node, disk (each limit named where its file is written): ``chain.jsonl`` at most
+  ``labkit.blocksfile.MAX_FILE_BYTES`` (16 MiB); ``published/`` at most
+  ``labkit.node.folder.KEEP_PUBLISHED`` (4) copies of it; unfinished fetches at most
+  ``KEEP_PARTIALS`` (4) of at most ``MAX_FETCH_BYTES``; ``events.jsonl`` and the one log
+  before it at most ``labkit.node.journal.MAX_EVENT_LOG_BYTES`` (8 MiB) each; ``queue.json``
+  at most ``labkit.node.queue.MAX_QUEUE_BYTES`` (16 MiB) and ``status.json``
+  ``MAX_STATUS_BYTES`` (4 MiB), written no larger than they are read: about 180 MiB in all;
 - per member, connection attempts: one fetch at a time, to the peers the session's policy
   allows, and after each failure none for ``backoff_seconds(failures)`` (2 s doubling to
   60 s). A pointer's own claims are checked against what its chain holds: a chain that

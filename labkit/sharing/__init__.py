@@ -4,6 +4,8 @@ A peer that mined blocks shares its blocks file; the others fetch it and keep
 sharing the pieces they have, so the miner uploads each piece about once however
 many peers there are. One concept per module:
 
+- :mod:`~labkit.sharing.bencode`: bencoding (BEP 3), labkit's one bencoder;
+- :mod:`~labkit.sharing.krpc`: a BEP 44 put over KRPC, for the DHT pointers' dict values;
 - :mod:`~labkit.sharing.metainfo`: .torrent files and magnet links (``make_torrent``,
   ``TorrentFile``, ``Magnet``, ``check_file``);
 - :mod:`~labkit.sharing.addresses`: reading addresses, and the IP policy that says

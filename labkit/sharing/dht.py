@@ -8,11 +8,13 @@ salt can get the newest record and fetch the torrent; no one without the
 private key can change it.
 
 - ``NodeKey`` (labkit.node.keys): a node's ed25519 key (a 32-byte seed), which signs the record.
-- ``Pointer(info_hash, height, total_work, seq)``: the record, with
-  ``to_value`` / ``from_value`` for the bytes that go into the DHT.
+- ``Pointer(info_hash, height, total_work, seq)``: the record, with ``to_dict`` (the
+  item's ``v``: BEP 46's dict), ``to_value`` (its bencoding, what is signed) and
+  ``from_value`` (reads either, and the old form).
 - ``dht_settings(listen)``, ``bootstrap(session, nodes)``, ``wait_for_nodes``:
   a libtorrent session whose DHT talks only to the nodes it is given.
-- ``publish(session, key, salt, pointer)`` and ``lookup_many(session, public_keys, salt)``.
+- ``publish(session, key, salt, pointer)`` (a KRPC put, :mod:`labkit.sharing.krpc`) and
+  ``lookup_many(session, public_keys, salt)`` (libtorrent's gets).
 
 How libtorrent 2.1's Python bindings do BEP 44 (read in bindings/python/src/session.cpp
 and alert.cpp, src/session_impl.cpp, src/kademlia/{node,get_item,item}.cpp at v2.1.0,
@@ -27,13 +29,17 @@ and checked against the installed wheel):
   The bindings expose no ed25519 helpers (no ``ed25519_create_seed``,
   ``ed25519_create_keypair`` or ``ed25519_sign`` in the 2.x module): labkit makes keys
   with ``cryptography`` and expands the seed itself (:attr:`NodeKey.private_key`).
-- The binding stores ``data`` as a bencoded *byte string* (``entry e = data``), never
-  as a dict: what goes on the wire as BEP 44's ``v`` is ``<len>:<data>``. So labkit's
-  value is the BEP 46 dict bencoded *inside* a string, and BEP 46 clients that expect
-  ``v`` to be a dict do not read it (the Python bindings cannot put a dict).
-- Sequence numbers are the binding's, not the caller's: a put first gets the item
-  (libtorrent waits for the authoritative answer), then the binding signs with
-  ``seq = highest seq found + 1`` (1 if none). A caller cannot choose or rewind seq.
+- The binding stores ``data`` as a bencoded *byte string* (``entry e = data`` in
+  ``put_string``), never as a dict, and it has no ``dht_direct_request``: it cannot put
+  BEP 46's ``v = {"ih": ...}``. So :func:`publish` does not use it: it sends BEP 44's
+  ``get`` and ``put`` over KRPC itself (:mod:`labkit.sharing.krpc`, which says why that
+  way) to the nodes in the session's routing table. libtorrent's nodes store the dict,
+  and ``dht_get_mutable_item`` hands it back as a Python dict with bytes keys.
+  Before this, labkit put the dict bencoded *inside a string* (what the binding can do);
+  :meth:`Pointer.from_value` reads both, so a room of old and new nodes keeps working.
+- Sequence numbers are the DHT's, not the caller's: a put first gets the item from the
+  closest nodes, then signs with ``seq = highest seq found + 1`` (1 if none), as the
+  binding's put does too. A caller cannot choose or rewind seq.
 - ``session.dht_get_mutable_item(public_key: bytes, salt: bytes)`` returns None
   (public key of 32 bytes). Answers come as ``dht_mutable_item_alert`` with
   ``key`` (32 bytes), ``signature`` (64 bytes), ``seq`` (int), ``salt`` (bytes),
@@ -48,8 +54,8 @@ and checked against the installed wheel):
   ``dht_pkt_alert`` exposes only ``pkt_buf``: its endpoint is read from
   ``message()``, ``"==> [HOST:PORT] {...}"`` (outgoing) or ``"<== ..."``.
 - Limits (BEP 44, enforced by every libtorrent node on incoming puts): the bencoded
-  ``v`` is at most 1000 bytes, so labkit's value (wrapped as ``<len>:``) is at most
-  996 bytes; the salt at most 64 bytes; seq not negative. Nodes verify the
+  ``v`` is at most 1000 bytes (labkit's dict is about 130); the salt at most 64 bytes;
+  seq not negative. Nodes verify the
   signature over ``4:salt<len>:<salt>3:seqi<seq>e1:v<bencoded v>`` (the salt part
   only when there is a salt) and drop items that fail, so only the private key's
   holder can write under a public key (``libtorrent`` verifies; labkit checks again
@@ -105,7 +111,7 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..errors import DHTTimeout, InvalidBencode, InvalidKey, InvalidPointer, InvalidSignature, LabkitError, PublishFailed
+from ..errors import DHTTimeout, InvalidBencode, InvalidKey, InvalidPointer, LabkitError, PublishFailed
 from . import bencode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,36 +129,32 @@ __all__ = [
     "wait_for_nodes",
     "packet_endpoint",
     "publish",
+    "session_nodes",
     "lookup_many",
 ]
 
 Address = tuple[str, int]  # (ip, port)
 OnAlert = Callable[[Any], None]  # receives the alerts publish/lookup pop but do not use
 
-MAX_VALUE_BYTES = 996  # BEP 44: bencoded v <= 1000 bytes; the binding adds "996:"
+MAX_VALUE_BYTES = 1000  # BEP 44: the bencoded v (labkit's dict) is at most 1000 bytes
 MAX_SALT_BYTES = 64  # BEP 44
 MAX_INT_DIGITS = 100  # height and work: far beyond any chain, short enough to parse fast
 BLOCK_RATELIMIT = 10_000  # DHT packets/s one IP may send before it is banned (libtorrent: 5)
 UPLOAD_RATE_LIMIT = 1_000_000  # bytes/s the DHT may answer with (libtorrent: 8000)
 
 
-def signed_message(salt: bytes, seq: int, value: bytes) -> bytes:
-    """The bytes a BEP 44 signature covers, for a value the binding put (a bencoded string)."""
-    salted = bencode.encode(b"salt") + bencode.encode(salt) if salt else b""
-    return salted + bencode.encode(b"seq") + bencode.encode(seq) + bencode.encode(b"v") + bencode.encode(value)
+def signed_message(salt: bytes, seq: int, value: Any) -> bytes:
+    """The bytes a BEP 44 signature covers; ``value`` is the decoded ``v`` (a dict, or bytes for the old form)."""
+    from .krpc import signed_message as bep44_message
+
+    return bep44_message(bytes(salt), seq, value)
 
 
-def verify_item(public_key: bytes, salt: bytes, seq: int, value: bytes, signature: bytes) -> None:
+def verify_item(public_key: bytes, salt: bytes, seq: int, value: Any, signature: bytes) -> None:
     """Raise InvalidSignature unless ``signature`` is ``public_key``'s over this item (by cryptography)."""
-    from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from .krpc import verify
 
-    try:
-        Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(
-            bytes(signature), signed_message(bytes(salt), seq, bytes(value)))
-    except (CryptoInvalidSignature, ValueError):
-        signer = bytes(public_key).hex()[:16]
-        raise InvalidSignature(f"the DHT item seq {seq} is not signed by {signer}…") from None
+    verify(public_key, salt, seq, value, signature)
 
 
 # --- the pointer and its value --------------------------------------------------------
@@ -190,37 +192,63 @@ class Pointer:
             if len(str(value)) > MAX_INT_DIGITS:
                 raise InvalidPointer(f"{name} has more than {MAX_INT_DIGITS} digits")
 
-    def to_value(self) -> bytes:
-        """The bencoded dict put in the DHT: height, ih (20 bytes), work. The seq is not part of it."""
+    def to_dict(self) -> dict[bytes, bytes | int]:
+        """The BEP 46 dict that is the item's ``v``: height, ih (20 bytes), work, and perhaps peer and tip."""
         fields = {b"height": self.height, b"ih": bytes.fromhex(self.info_hash), b"work": self.total_work}
         if self.peer is not None:
             fields[b"peer"] = _compact(self.peer)
         if self.tip is not None:
             fields[b"tip"] = bytes.fromhex(self.tip)
-        return bencode.encode(fields)
+        return dict(sorted(fields.items()))
+
+    def to_value(self) -> bytes:
+        """The bencoding of :meth:`to_dict`: what the signature covers after ``1:v``. The seq is not part of it."""
+        return bencode.encode(self.to_dict())
 
     @classmethod
-    def from_value(cls, value: bytes, *, seq: int = 0) -> "Pointer":
-        """Read a value written by :meth:`to_value`; raise InvalidPointer on any other bytes."""
-        if not isinstance(value, (bytes, bytearray)):
-            raise InvalidPointer(f"a DHT value is bytes, not {type(value).__name__}")
-        value = bytes(value)
-        if len(value) > MAX_VALUE_BYTES:
-            raise InvalidPointer(f"{len(value)} bytes: larger than BEP 44 allows ({MAX_VALUE_BYTES})")
-        try:
-            fields = bencode.decode(value, max_int_digits=MAX_INT_DIGITS)
-        except InvalidBencode as exc:
-            raise InvalidPointer(exc.reason) from None
+    def from_value(cls, value: bytes | dict, *, seq: int = 0) -> "Pointer":
+        """Read an item's ``v``: the BEP 46 dict (as libtorrent hands it over, bytes keys), or bytes.
+
+        Bytes are a bencoded dict: what :meth:`to_value` writes, and also what the old
+        form's string held (labkit before BEP 46 conformance put the dict bencoded
+        inside a string). Raises InvalidPointer for anything else.
+        """
+        if isinstance(value, (bytes, bytearray)):
+            if len(value) > MAX_VALUE_BYTES:
+                raise InvalidPointer(f"{len(value)} bytes: larger than BEP 44 allows ({MAX_VALUE_BYTES})")
+            try:
+                fields = bencode.decode(bytes(value), max_int_digits=MAX_INT_DIGITS)
+            except InvalidBencode as exc:
+                raise InvalidPointer(f"not a bencoded dict: {exc.reason}") from None
+        elif isinstance(value, dict):
+            fields = value
+        else:
+            raise InvalidPointer(f"a DHT value is a dict or bytes, not {type(value).__name__}")
         if not isinstance(fields, dict):
-            raise InvalidPointer("not a bencoded dict")
+            raise InvalidPointer(f"the value is a bencoded {type(fields).__name__}, not a dict")
+        if not all(isinstance(k, (bytes, str)) for k in fields):
+            raise InvalidPointer("a dict's keys are strings")
+        fields = {k.encode() if isinstance(k, str) else bytes(k): v for k, v in fields.items()}
+        try:
+            size = len(bencode.encode(fields))
+        except TypeError as exc:  # a dict built in Python may hold what no DHT item can (bool, float)
+            raise InvalidPointer(f"not a bencodable value: {exc}") from None
+        if size > MAX_VALUE_BYTES:
+            raise InvalidPointer(f"larger than BEP 44 allows ({MAX_VALUE_BYTES} bytes bencoded)")
+        if set(fields) == {b"ih"}:
+            raise InvalidPointer("a BEP 46 pointer without labkit's 'height' and 'work': "
+                                 "it names a torrent but not how much work its chain holds")
         if not set(_KEYS) <= set(fields) <= set(_KEYS + _OPTIONAL_KEYS):
             raise InvalidPointer(f"the keys must be exactly {[k.decode() for k in _KEYS]}, and "
-                                 f"perhaps 'peer' and 'tip'; got {[k.decode('latin-1') for k in fields]}")
+                                 f"perhaps 'peer' and 'tip'; got {[bytes(k).decode('latin-1') for k in fields]}")
         ih, height, work = fields[b"ih"], fields[b"height"], fields[b"work"]
         if not isinstance(ih, bytes) or len(ih) != 20:
             raise InvalidPointer("ih must be a 20-byte string (a v1 info-hash)")
-        if not isinstance(height, int) or not isinstance(work, int):
-            raise InvalidPointer("height and work must be integers")
+        for name, number in (("height", height), ("work", work)):
+            if type(number) is not int:
+                raise InvalidPointer(f"{name} must be an integer")
+            if number < 0 or len(str(number)) > MAX_INT_DIGITS:
+                raise InvalidPointer(f"{name} must be 0 or more, with at most {MAX_INT_DIGITS} digits")
         peer = fields.get(b"peer")
         if peer is not None and not (isinstance(peer, bytes) and len(peer) in (6, 18)):
             raise InvalidPointer("peer must be a compact address: 6 bytes (IPv4) or 18 (IPv6)")
@@ -324,27 +352,56 @@ def packet_endpoint(alert: Any) -> tuple[str, str, int] | None:
 
 def publish(session: Any, key: NodeKey, salt: bytes, pointer: Pointer, *, timeout: float = 15.0,
             on_alert: OnAlert | None = None) -> Pointer:
-    """Put ``pointer`` in the DHT under ``key`` and ``salt``; return it with the seq the DHT gave it.
+    """Put ``pointer`` in the DHT under ``key`` and ``salt``, as BEP 46's dict; return it with its seq.
 
-    Waits for libtorrent's ``dht_put_alert``; raises PublishFailed if no node stored it,
-    DHTTimeout if the put did not finish in ``timeout`` seconds. The session's other
-    alerts go to ``on_alert`` (read them there: an alert dies at the next pop).
+    The put goes over KRPC from a socket of labkit's (:func:`labkit.sharing.krpc.put_mutable`:
+    libtorrent's binding can only put a string) to the DHT nodes in ``session``'s
+    routing table, on the session's IP, following only nodes its IP filter allows. The seq
+    is the highest the nodes hold + 1.
+    Raises PublishFailed if no node stored it, DHTTimeout if no node answered within
+    ``timeout`` seconds. The put pops none of the session's alerts, so ``on_alert``
+    (kept for the callers that pass it, as to :func:`lookup_many`) receives none.
     """
-    import libtorrent as lt
+    from .krpc import put_mutable
 
     salt = _check_salt(salt)
-    public_key = key.public_key
-    session.dht_put_mutable_item(key.private_key, public_key, pointer.to_value(), salt)
-    with closing(_alerts(session, time.monotonic() + timeout, on_alert)) as alerts:
-        for alert in alerts:
-            if (isinstance(alert, lt.dht_put_alert) and bytes(alert.public_key) == public_key
-                    and bytes(alert.salt) == salt):
-                if alert.num_success == 0:
-                    raise PublishFailed(alert.seq)
-                return replace(pointer, seq=alert.seq)
-            if alert is not None and on_alert is not None:
-                on_alert(alert)
-    raise DHTTimeout("publishing a pointer", timeout)
+    nodes = session_nodes(session)
+    if not nodes:
+        raise PublishFailed(0)
+    try:
+        result = put_mutable(nodes, key, salt, pointer.to_dict(), host=_session_host(session), timeout=timeout,
+                             allowed=_session_allows(session))
+    except TimeoutError:
+        raise DHTTimeout("publishing a pointer", timeout, f"none of {len(nodes)} DHT nodes answered") from None
+    if result.stored == 0:
+        raise PublishFailed(result.seq)
+    return replace(pointer, seq=result.seq)
+
+
+def session_nodes(session: Any) -> list[Address]:
+    """The (ip, port) of every node in the session's DHT routing table (read from its saved state)."""
+    import libtorrent as lt
+
+    state = lt.bdecode(lt.write_session_params_buf(session.session_state(), lt.save_state_flags_t.save_dht_state))
+    dht = (state or {}).get(b"dht state", {})
+    nodes = []
+    for compact in [*dht.get(b"nodes", []), *dht.get(b"nodes6", [])]:
+        if len(compact) in (6, 18):
+            nodes.append((str(ipaddress.ip_address(compact[:-2])), int.from_bytes(compact[-2:], "big")))
+    return nodes
+
+
+def _session_allows(session: Any) -> Callable[[str], bool]:
+    """Whether the session's IP filter lets its DHT talk to an IP (libtorrent: access 0 is allowed)."""
+    ip_filter = session.get_ip_filter()
+    return lambda ip: ip_filter.access(ip) == 0
+
+
+def _session_host(session: Any) -> str:
+    """The IP the session's DHT listens on (its first listen interface), to send our puts from."""
+    listen = session.get_settings()["listen_interfaces"].split(",")[0].strip()
+    host = listen.rpartition(":")[0].strip("[]")
+    return host or "0.0.0.0"
 
 
 def lookup_many(session: Any, public_keys: Iterable[bytes], salt: bytes, timeout: float = 15.0, *,
@@ -380,9 +437,6 @@ def lookup_many(session: Any, public_keys: Iterable[bytes], salt: bytes, timeout
             key = bytes(alert.key)
             if (alert.seq > 0 or alert.item) and not isinstance(best.get(key), LabkitError):
                 try:
-                    if not isinstance(alert.item, bytes):
-                        raise InvalidPointer(f"the DHT value is a {type(alert.item).__name__}, "
-                                             f"not a labkit pointer")
                     verify_item(key, salt, alert.seq, alert.item, bytes(alert.signature))
                     found = Pointer.from_value(alert.item, seq=alert.seq)
                 except LabkitError as exc:
