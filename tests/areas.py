@@ -24,6 +24,17 @@ __all__ = ["AREA_NAMES", "AREAS", "NOTEBOOK_FIXTURES", "SLOW", "area_of", "files
 AREA_NAMES = ("consensus", "sharing", "node", "course", "lessons", "notebooks", "browser", "hub", "package")
 
 AREAS = {
+    # issue 21 and 23: nbgrader's workflow, exercises that need the work, the workbook's pages
+    "test_nbgrader.py": "course",
+    "test_exercise_honesty.py": "course",
+    "test_exercise_work.py": "course",
+    "test_hint_names.py": "course",
+    "test_course_map.py": "course",
+    "test_long_cells.py": "course",
+    "test_measured_prose.py": "course",
+    "test_widget_tables.py": "lessons",
+    "test_browser_tables.py": "browser",
+    "test_page_fit.py": "browser",
     # hub: a real JupyterHub with non-root students, and the deploy image's install steps
     "test_hub.py": "hub",
     "test_image_install.py": "hub",
@@ -136,7 +147,8 @@ SLOW = frozenset({
     "test_faults.py",  # 80 s: four live nodes in network namespaces, killed, partitioned, disks filled
     "test_fuzz.py",  # 15 s: hypothesis mutates chains (300 examples; `make fuzz` runs 10,000)
     "test_grade.py",  # 30 s: grades notebooks in kernels, one kernel per notebook and student
-    "test_grade_forgery.py",  # grades hostile copies of notebook 00, a kernel each
+    "test_grade_forgery.py",
+    "test_nbgrader.py",  # nbgrader's generate, autograde (four submissions), feedback and export: minutes  # grades hostile copies of notebook 00, a kernel each
     "test_hostile_member.py::test_a_hostile_member_cannot_stop_crash_or_split_three_honest_nodes",  # 30 s, live
     "test_hostile_member.py::test_side_blocks_and_memory_per_member_stay_bounded_across_rounds",  # 13 s
     "test_isolation.py",  # notebook 09's room of four nodes in a user namespace, and a fault

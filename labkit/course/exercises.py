@@ -16,8 +16,12 @@ In a notebook::
 ``(args, expected)`` case; ``check_against(exercise, function, reference,
 cases)`` calls it and labkit's reference on each generated case (many,
 from deterministic seeds). Both answer at once with the first case that
-failed, what was expected and what came back, and how many of the
-notebook's exercises are done. Hints come in tiers (a nudge, the method, a
+failed, what was expected and what came back, each claim or field that
+differs (decoded, for blocks and tokens) and the fact the case turns on (a
+tie, a total: :mod:`labkit.course.feedback`), and how many of the
+notebook's exercises are done. A function that calls the labkit function it
+is compared with (``check_against``'s reference, ``check``'s ``answer``) is
+reported as using labkit's answer, never passed. Hints come in tiers (a nudge, the method, a
 near-solution), each shown only when the learner opens it; they live in
 :mod:`labkit.course.hints` (or ``hints=[...]``; ``hint="..."`` is a
 one-tier list), not in the check cell beside the stub. A stub that still
@@ -54,6 +58,7 @@ from typing import Any, Callable, Iterable
 
 from ..errors import ConfigError, ExerciseFailed, SavedCodeError
 from ..lessons.display import tint
+from .feedback import brief, differences, fact, uses_answer
 
 __all__ = ["Exercises", "CheckResult", "Status", "STRICT_ENV", "GRADED"]
 
@@ -102,6 +107,9 @@ class CheckResult:
     total: int = 0
     cases: int = 0  # cases tried (all of them when it passed)
     saved: str = ""  # where the passing function was saved for the capstone, or why it was not
+    differs: tuple[str, ...] = ()  # each field or claim that differs, decoded, and the fact that matters
+    case: str = ""  # which case failed, e.g. "case 2 of 6" (checks on written answers)
+    borrowed: str = ""  # the name through which the function calls labkit's answer, e.g. "mine_block"
 
     @property
     def passed(self) -> bool:
@@ -110,8 +118,11 @@ class CheckResult:
     @property
     def detail(self) -> str:
         """One line: the case that failed and how, or how many cases passed."""
+        if self.borrowed:
+            return f"uses labkit's answer: it calls {self.borrowed}"
         if self.status is Status.FAILED:
-            return f"for {self.call}: expected {_short(self.expected)}, got {_short(self.got)}"
+            differs = "".join(f"; {d}" for d in self.differs)
+            return f"for {self.call}: expected {_short(self.expected)}, got {_short(self.got)}{differs}"
         if self.status is Status.ERROR:
             return f"{self.call} raised {self.got}"
         if self.status is Status.PASSED:
@@ -122,10 +133,16 @@ class CheckResult:
         lines = [f"{self.status.icon} {self.exercise}: {self.status.value}"]
         if self.status is Status.PASSED and self.cases > 1:
             lines[0] += f" ({self.cases} cases)"
-        if self.status is Status.FAILED:
-            lines += [f"   for {self.call}", f"   expected {_short(self.expected)}", f"   got      {_short(self.got)}"]
+        if self.borrowed:
+            lines[0] = f"{self.status.icon} {self.exercise}: uses labkit's answer"
+            lines += [f"   it calls {self.borrowed}, labkit's own answer that the check compares with:",
+                      "   write the steps yourself (the hints show how)"]
+        elif self.status is Status.FAILED:
+            where = f"{self.case}, {self.call}" if self.case else self.call
+            lines += [f"   for {where}", f"   expected {_short(self.expected)}", f"   got      {_short(self.got)}"]
+            lines += [f"   differs: {d}" for d in self.differs]
         elif self.status is Status.ERROR:
-            lines += [f"   {self.call} raised {self.got}"]
+            lines += [f"   {self.case + ', ' if self.case else ''}{self.call} raised {self.got}"]
         elif self.status is Status.NOT_ATTEMPTED and self.call:
             lines += [f"   it calls {self.call}, which still raises NotImplementedError: complete that exercise first"]
         elif self.status is Status.NOT_ATTEMPTED:
@@ -204,7 +221,7 @@ def _raises(status: Status) -> bool:
 
 
 def _call_text(name: str, args: tuple, limit: int = 60) -> str:
-    return f"{name}({', '.join(_short(a, limit) for a in args)})"
+    return f"{name}({', '.join(brief(a, limit) for a in args)})"
 
 
 def _plain_call(function: Callable, *args: Any) -> Any:
@@ -240,29 +257,36 @@ class Exercises:
         hint: str = "",
         hints: Iterable[str] | None = None,
         compare: Callable[[Any, Any], bool] | None = None,
+        answer: Callable | None = None,
     ) -> CheckResult:
         """Call ``function(*args)`` for each ``(args, expected)`` case and report the first mismatch.
 
         ``args`` may be a tuple of arguments or a single argument.
         ``compare(got, expected)`` replaces == where equality is not the point.
         ``hints`` are the tiers shown on request (default: labkit.course.hints for this exercise);
-        ``hint="..."`` is a single tier.
+        ``hint="..."`` is a single tier. ``answer`` is the labkit function the expected values
+        come from: a function that calls it is reported as using labkit's answer, never passed.
         """
         same = compare or (lambda got, expected: got == expected)
         name = getattr(function, "__name__", "function")
         tiers = self._hints(exercise, hint, hints)
+        borrowed = self._borrowed(exercise, function, answer, tiers)
+        if borrowed is not None:
+            return self._finish(exercise, borrowed, 0, tiers)
         result = None
         count = 0
+        cases = list(cases)
         for args, expected in cases:
             args = args if isinstance(args, tuple) else (args,)
             count += 1
+            shown_call, number = _call_text(name, args), f"case {count} of {len(cases)}"
             try:
                 got = function(*args)
             except NotImplementedError as stub:
                 result = self._result(exercise, Status.NOT_ATTEMPTED, call=_stub_below(function, stub), hints=tiers)
                 break
             except Exception as exc:  # the learner's code may raise anything; report it, don't crash
-                result = self._result(exercise, Status.ERROR, call=_call_text(name, args),
+                result = self._result(exercise, Status.ERROR, call=shown_call, case=number,
                                       got=f"{type(exc).__name__}: {exc}", hints=tiers)
                 break
             try:
@@ -270,8 +294,8 @@ class Exercises:
             except (TypeError, ValueError, AttributeError):  # e.g. abs(None - 0.63): the answer is wrong, not the check
                 agrees = False
             if not agrees:
-                result = self._result(exercise, Status.FAILED, call=_call_text(name, args), expected=expected, got=got,
-                                      hints=tiers)
+                result = self._result(exercise, Status.FAILED, call=shown_call, case=number, expected=expected,
+                                      got=got, hints=tiers, differs=_differs(exercise, args, expected, got))
                 break
         return self._finish(exercise, result, count, tiers)
 
@@ -302,6 +326,9 @@ class Exercises:
         run = call or _plain_call
         name = getattr(function, "__name__", "function")
         tiers = self._hints(exercise, "", hints)
+        borrowed = self._borrowed(exercise, function, reference, tiers)
+        if borrowed is not None:
+            return self._finish(exercise, borrowed, 0, tiers)
         result = None
         count = 0
         for case in cases:
@@ -328,7 +355,7 @@ class Exercises:
                 break
             elif not same(got, expected):
                 result = self._result(exercise, Status.FAILED, call=shown_call, expected=expected, got=got,
-                                      hints=tiers)
+                                      hints=tiers, differs=_differs(exercise, args, expected, got))
                 break
         saved = ""
         if result is None and keep:
@@ -339,6 +366,12 @@ class Exercises:
             except SavedCodeError as exc:
                 saved = f"not saved ({exc.reason})"
         return self._finish(exercise, result, count, tiers, saved)
+
+    def _borrowed(self, exercise: str, function: Callable, answer: Callable | None,
+                  tiers: tuple[str, ...]) -> CheckResult | None:
+        """A failed result when ``function`` calls labkit's ``answer`` (the work is not the learner's), else None."""
+        through = uses_answer(function, [answer]) if answer is not None else ""
+        return self._result(exercise, Status.FAILED, borrowed=through, hints=tiers) if through else None
 
     def _finish(self, exercise: str, result: CheckResult | None, count: int, tiers: tuple[str, ...],
                 saved: str = "") -> CheckResult:
@@ -361,6 +394,13 @@ class Exercises:
 
     def __repr__(self) -> str:
         return f"Exercises({self.progress})"
+
+
+def _differs(exercise: str, args: tuple, expected: Any, got: Any) -> tuple[str, ...]:
+    """Each field or claim that differs (decoded), then the fact the case turns on (labkit.course.feedback)."""
+    found = differences(expected, got)
+    turning = fact(exercise, args, expected, got)
+    return (*found, *([turning] if turning else []))
 
 
 class _Raises:

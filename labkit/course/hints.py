@@ -31,7 +31,8 @@ HINTS: dict[str, tuple[str, ...]] = {
     ),
     # 01-wallets
     "modular_inverse": (
-        "Euclid's algorithm finds gcd(e, phi) = 1; run it and remember how each remainder is made from e.",
+        "Euclid's algorithm finds that the greatest common divisor of e and phi is 1; run it and remember "
+        "how each remainder is made from e.",
         "Keep two remainders and two coefficients of e; at each step take the quotient of the remainders "
         "and update both pairs the same way.",
         "When the remainder reaches 0, the coefficient beside the last non-zero remainder is the inverse: "
@@ -59,17 +60,17 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Strip the trailing '=' characters from those bytes, then decode them as ASCII.",
     ),
     "hs256": (
-        "HS256 is an HMAC with SHA-256 over the text before the second dot.",
+        "Two steps: make the 32-byte MAC, then write it the way a token writes every part.",
         "The hmac module makes the MAC from the secret and the signing input's ASCII bytes.",
         "Take the 32 raw bytes of the MAC (.digest()) and base64url them without padding, "
         "as in the exercise above.",
     ),
     "make_block": (
         "A block is a mined token signed by its author: fill a template, mine it, sign the result.",
-        "The template is a Payload naming the parent's hash, the time, the contract, the next index, "
-        "the difficulty and the signer's address.",
-        "Mine the template with fastmine and the network's secret and difficulty, then Block.create "
-        "with the token found and the wallet.",
+        "The template is a Payload naming the parent's hash, the time as text (`format_timestamp(when)`), "
+        "the contract, the next index (parent.index + 1), the difficulty and the signer's address.",
+        "`fastmine.mine(template, network.secret, network.difficulty)` returns a result: its .token is the "
+        "mined token; `Block.create(result.token, wallet)` signs it.",
     ),
     "verify_hs256": (
         "A token is three base64url parts joined by dots; the MAC covers the first two, dot included.",
@@ -99,7 +100,7 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Start at template.nonce and count up; template.with_nonce(n) gives the payload to encode with "
         "encode_token and the secret.",
         "The hash is the sha256 hex of the token's ASCII bytes; return the nonce as soon as that hex starts "
-        "with difficulty zeros (meets_difficulty says so).",
+        "with at least difficulty zeros (your `leading_zeros` from exercise 1 counts them).",
     ),
     # 04-the-chain
     "is_valid_chain": (
@@ -115,9 +116,9 @@ HINTS: dict[str, tuple[str, ...]] = {
         "differs from the remembered hash.",
     ),
     "rewrite_attempts": (
-        "Which blocks must be mined again after one is edited?",
-        "The edited block and every block after it: depth counts the blocks after it.",
-        "Each re-mined block costs 16 ** difficulty attempts on average; multiply by how many there are.",
+        "Which blocks must be mined again after one is edited, and what does each one cost?",
+        "The edited block and every block after it: difficulties[position:] are their difficulties.",
+        "A re-mined block of difficulty d costs 16 ** d attempts on average: add that up over those blocks.",
     ),
     "check_block": (
         "Ask the three questions in the rules' order: index, then link, then proof of work.",
@@ -149,7 +150,7 @@ HINTS: dict[str, tuple[str, ...]] = {
     "student_contract": (
         "Look at contracts[0]: your function must build the same shape.",
         "A contract is a dict with a list of actions; each action names its operation and its record.",
-        "One action, register_student, whose 'student' holds id, name and department.",
+        "One action, \"register_student\", whose 'student' holds id, name and department.",
     ),
     "transfer_nft": (
         "Refuse every bad instruction with ContractError before changing anything.",
@@ -164,15 +165,19 @@ HINTS: dict[str, tuple[str, ...]] = {
     ),
     # 07-peers-end-to-end
     "verify_and_run": (
-        "A peer that receives the file verifies every block and runs its contract.",
+        "You need not check anything yourself: the peers of this notebook already verify a file; which call "
+        "gave them one?",
         "Make a Peer with the network (it needs no wallet to verify) and give it the path; it returns one "
         "report per block.",
-        "Return the first refused report's index and rule; if none was refused, the peer's digest().",
+        "Return the first refused report's index and rule; if none was refused, the peer's state digest "
+        "(its .digest()).",
     ),
     "dissenters": (
-        "The majority's digest is the one most peers hold.",
-        "collections.Counter counts how often each digest appears.",
-        "Find the most common digest, then return the sorted names whose digest differs from it.",
+        "The majority's digest is the one most peers hold; when two digests are held by equally many, "
+        "there is no majority.",
+        "collections.Counter counts how often each digest appears; .most_common() lists them, most first.",
+        "If the first two counts are equal return every name, sorted; otherwise return the sorted names "
+        "whose digest differs from the most common one.",
     ),
     "fork_choice": (
         "A tip is a block no other block names as its parent; each tip ends a branch.",

@@ -76,7 +76,7 @@ from ..files import atomic_write
 from ..lessons.data import work_dir
 from .registry import EXERCISES
 
-__all__ = ["MINE_ENV", "KEPT", "mine_dir", "keep", "load", "names", "module_source"]
+__all__ = ["MINE_ENV", "KEPT", "mine_dir", "keep", "load", "names", "module_source", "code_names"]
 
 MINE_ENV = "LABKIT_MINE_DIR"
 # The names whose code the capstone may load, in course order (the list above).
@@ -108,13 +108,26 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
-def _names(code: types.CodeType) -> set[str]:
-    """Global names a function's code (and the code nested in it) reads; attribute names are not globals."""
-    found = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+def code_names(code: types.CodeType) -> tuple[set[str], set[str]]:
+    """The global names a function's code (and the code nested in it) reads, and the attribute names it reads."""
+    globals_read: set[str] = set()
+    attributes: set[str] = set()
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+            globals_read.add(instruction.argval)
+        elif instruction.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+            attributes.add(instruction.argval)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            found |= _names(const)
-    return found
+            inner_globals, inner_attributes = code_names(const)
+            globals_read |= inner_globals
+            attributes |= inner_attributes
+    return globals_read, attributes
+
+
+def _names(code: types.CodeType) -> set[str]:
+    """Global names a function's code (and the code nested in it) reads; attribute names are not globals."""
+    return code_names(code)[0]
 
 
 def _importable(value: Any) -> str | None:

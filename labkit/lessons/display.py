@@ -74,6 +74,7 @@ COLORS = {
 }
 _HEX = re.compile(r"[0-9a-f]{8,}…?")  # a hash or a short hash, shown in monospace
 _TEXT_STYLE = [("text-align", "left"), ("white-space", "normal"), ("max-width", "36em")]
+_CELL_PADDING = (("padding", "0.25em 0.75em"),)  # every table's cells, in an output or in a widget
 
 
 # --- every table ------------------------------------------------------------------
@@ -133,8 +134,11 @@ def frame_table(frame: "pd.DataFrame", *, caption: str | None = None, missing: s
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
             or pd.api.types.is_bool_dtype(frame[c])]
     hexes = [c for c in text if len(frame) and all(isinstance(v, str) and _HEX.fullmatch(v) for v in frame[c])]
+    # The padding is the table's own: a notebook's output area pads table cells, a widget's HTML does not,
+    # and without it a widget's columns run together ("0000715d1bb5 12,288" reads as one string).
     styles = [{"selector": "", "props": [("border-collapse", "collapse")]},
-              {"selector": "th", "props": [("text-align", "left")]}]
+              {"selector": "th", "props": [("text-align", "left")]},
+              {"selector": "th, td", "props": list(_CELL_PADDING)}]
     if text:
         styler = styler.set_properties(subset=text, **dict(_TEXT_STYLE))
     if hexes:
@@ -256,7 +260,8 @@ def state_diff_tables(before: dict, after: dict, network: "Network | None" = Non
 
 
 def peers_table(peers: "Iterable[Peer]") -> "Styler":
-    """One row per peer: its chain's height and tip, and its state digest; digests that differ from the most common one in red."""
+    """One row per peer: its chain's height and tip, and its state digest (its first 16 hex digits);
+    digests that differ from the most common one in red."""
     import pandas as pd
     from collections import Counter
 
@@ -268,6 +273,8 @@ def peers_table(peers: "Iterable[Peer]") -> "Styler":
     odd = frame["digest"] != common
     mask = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     mask["digest"] = odd
+    # 16 hex digits tell the digests apart and fit the coloured cell on a projector (64 ran past it)
+    frame["digest"] = [f"{digest[:16]}…" for digest in frame["digest"]]
 
     def css(_: "pd.DataFrame") -> "pd.DataFrame":
         out = pd.DataFrame("", index=frame.index, columns=frame.columns)

@@ -23,8 +23,9 @@ from .data import DEMO_START, demo_network, seed_contracts
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
+    from pandas.io.formats.style import Styler
 
-__all__ = ["trial_template", "measure_mining", "summary_frame", "plot_mining"]
+__all__ = ["trial_template", "measure_mining", "summary_frame", "summary_table", "plot_mining"]
 
 COLUMNS = ["miner", "difficulty", "trial", "nonce", "attempts", "seconds", "rate", "expected"]
 
@@ -83,6 +84,21 @@ def summary_frame(frame: "pd.DataFrame") -> "pd.DataFrame":
     summary["attempts_per_second"] = summary.pop("total_attempts") / summary.pop("total_seconds")
     summary["mean / expected"] = summary["mean_attempts"] / summary["expected"]
     return summary
+
+
+SUMMARY_COLUMNS = ["trials", "expected", "mean_attempts", "mean / expected", "mean_seconds", "attempts_per_second"]
+
+
+def summary_table(summary: "pd.DataFrame") -> "Styler":
+    """The columns of ``summary_frame`` that 03 shows, styled by frame_table.
+
+    The headers are written with spaces ("mean attempts"), so a narrow window
+    (a projector at 1280 px with JupyterLab's file browser open) wraps them
+    instead of cutting the table's last columns off.
+    """
+    from .display import frame_table
+
+    return frame_table(summary[SUMMARY_COLUMNS].rename(columns=lambda c: c.replace("_", " ")))
 
 
 def plot_mining(frame: "pd.DataFrame", *, title: str | None = None) -> "Figure":

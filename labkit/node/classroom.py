@@ -176,8 +176,11 @@ class Classroom:
                 cmd += ["--bootstrap", other.address]
         return [*node.prefix, *cmd]
 
-    def start(self, *names: str, wait: bool = True) -> None:
-        """Start the named nodes (all that are not running, by default); wait for their first status."""
+    def start(self, *names: str, wait: bool = True, progress: Callable[[str], Any] | None = None) -> None:
+        """Start the named nodes (all that are not running, by default); wait for their first status.
+
+        ``progress(name)`` is called as each node is up (a notebook draws it: labkit.widgets.progress.Steps).
+        """
         names = names or tuple(n for n, p in self.nodes.items() if not p.running)
         for name in names:
             node = self.nodes[name]
@@ -193,6 +196,8 @@ class Classroom:
         if wait:
             for name in names:
                 self.wait_until(lambda n=name: self._listening(n), STARTUP_SECONDS, f"node {name} to start")
+                if progress is not None:
+                    progress(name)
 
     def _listening(self, name: str) -> bool:
         node = self.nodes[name]

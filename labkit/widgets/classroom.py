@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import ipywidgets as widgets
@@ -48,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..node.classroom import Classroom
 
-__all__ = ["FEED_KINDS", "tree_blocks", "tree_svg", "describe", "feed_frame", "state_tables", "Dashboard",
+__all__ = ["FEED_KINDS", "tree_blocks", "tree_svg", "describe", "feed_frame", "state_tables", "Dashboard", "Watch",
            "dashboard"]
 
 # The events the feed shows: what changes a chain or explains why not. "published", "fetched" and
@@ -269,6 +270,7 @@ class Dashboard(widgets.VBox):
         self.state_html = widgets.HTML()
         self.feed_html = widgets.HTML()
         self.refreshes = 0
+        self.watches: list[Watch] = []  # lines in long cells that follow the room while the cell runs
         self._state_key: tuple | None = None  # (node, size, mtime) of the chain file last replayed
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -299,8 +301,25 @@ class Dashboard(widgets.VBox):
             self.feed_html.value = _feed_html(feed_frame(statuses, kinds=self.kinds, last=self.feed))
             self.state_html.value = self._state()
             self.refreshes += 1
+            summary = self._summary_line(statuses)[0]
+            for watch in self.watches:
+                watch.show(summary)
+            self.watches = [w for w in self.watches if not w.finished]
+
+    def watch(self, what: str) -> "Watch":
+        """A line for a long cell to display: what it waits for, the seconds so far and the room's summary,
+        redrawn at each refresh until ``watch.done()``, so the cell is not silent with the dashboard out of view."""
+        line = Watch(what)
+        with self._lock:
+            self.watches.append(line)
+        line.show(self._summary_line(self.room.statuses())[0])
+        return line
 
     def _summary(self, statuses: Mapping[str, dict | None]) -> str:
+        line, kind = self._summary_line(statuses)
+        return f"<div class='labkit-dashboard-summary' style='{tint(kind)};padding:4px 8px'>{html.escape(line)}</div>"
+
+    def _summary_line(self, statuses: Mapping[str, dict | None]) -> tuple[str, str]:
         running = [n for n, p in self.room.nodes.items() if p.running]
         waiting = [n for n, s in statuses.items() if s is None]
         tips = {(s.get("tip"), s.get("digest")) for n, s in statuses.items() if s and n in running}
@@ -317,7 +336,7 @@ class Dashboard(widgets.VBox):
             line, kind = f"{len(running)} running nodes on {len(tips)} different tips: not agreed yet", "warn"
         if waiting:
             line += f"; no status yet from {', '.join(waiting)}"
-        return f"<div class='labkit-dashboard-summary' style='{tint(kind)};padding:4px 8px'>{html.escape(line)}</div>"
+        return line, kind
 
     def _state(self) -> str:
         name = self.view.value
@@ -382,3 +401,30 @@ def dashboard(room: "Classroom", **options: Any) -> Dashboard:
     """A Dashboard over ``room`` (``Dashboard(room, ...)``), refreshed once."""
     return Dashboard(room, **options)
 
+
+class Watch(widgets.HTML):
+    """A long cell's line (Dashboard.watch): what it waits for, for how long, and the room's summary."""
+
+    def __init__(self, what: str, *, clock=time.monotonic):
+        super().__init__()
+        self.what, self._clock = what, clock
+        self.started = clock()
+        self.finished: float | None = None  # the seconds it took, once done
+        self.summary = ""
+        self.add_class("labkit-watch")
+
+    def show(self, summary: str) -> None:
+        self.summary = summary
+        if self.finished is None:
+            text = f"⏳ {self.what}: {self._clock() - self.started:.0f} s so far · {summary}"
+        else:
+            text = f"✔ {self.what}: done in {self.finished:.1f} s · {summary}"
+        kind = "warn" if self.finished is None else "success"
+        self.value = f"<div style='{tint(kind)};padding:2px 8px'>{html.escape(text)}</div>"
+
+    def done(self) -> float:
+        """Stop the clock; returns the seconds the cell waited."""
+        if self.finished is None:
+            self.finished = self._clock() - self.started
+        self.show(self.summary)
+        return self.finished
