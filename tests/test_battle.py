@@ -127,3 +127,76 @@ def test_a_learner_node_says_whose_rules_it_runs(lab, solved, tmp_path):
         assert rules["parts"]["check_block"]["whose"] == "yours"
     finally:
         node.stop()
+
+
+# --- the live room (in a loopback-only network namespace where the machine allows) --------------
+
+WRONG_KINDS = {"ana": "solution", "ben": "longest", "cleo": "no-signature", "dev": "raises"}
+# The rounds each wrong learner must be fooled by: exactly those that test its mistake.
+FOOLED_BY = {"ana": set(), "ben": {"longer chain, less work", "heavier branch"},
+             "cleo": {"forged signature", "private branch"}, "dev": {"NFT sold"}}
+
+
+def scenario(workdir: str) -> dict:
+    """Four learner nodes through every round; the results, the scoreboard and the gradebook as JSON."""
+    import os
+
+    from labkit.battle.room import Battle
+    from labkit.battle.scoreboard import gradebook_rows, scoreboard_frame
+
+    work = Path(workdir)
+    solved = work / "solutions"
+    os.environ["LABKIT_MINE_DIR"] = str(solved)
+    solutions.keep_solutions(NOTEBOOKS, PARTS)
+    learners = {name: write_learner(work / "mine" / name, solved, kind) for name, kind in WRONG_KINDS.items()}
+    started = time.monotonic()
+    with Battle(work / "room", learners) as battle:
+        results = battle.play()
+        running = {name: node.running for name, node in battle.room.nodes.items()}
+        statuses = battle.room.statuses()
+    return {"results": [r.__dict__ for r in results], "running": running, "seconds": time.monotonic() - started,
+            "scoreboard": scoreboard_frame(results).to_string(), "gradebook": gradebook_rows(results),
+            "rules": {name: s["rules"] for name, s in statuses.items()}}
+
+
+@pytest.fixture(scope="module")
+def battle(tmp_path_factory):
+    from netns import run_isolated
+
+    workdir = tmp_path_factory.mktemp("battle")
+    return run_isolated(str(Path(__file__).resolve()), [str(workdir)], lambda: scenario(str(workdir)),
+                        what="battle", timeout=300)
+
+
+def test_each_learner_is_fooled_exactly_by_the_rounds_that_test_its_mistake(battle):
+    fooled: dict[str, set] = {name: set() for name in WRONG_KINDS}
+    for result in battle["results"]:
+        if not result["held"]:
+            fooled[result["node"]].add(result["round"])
+    print(battle["scoreboard"])
+    assert fooled == FOOLED_BY, battle["scoreboard"]
+    assert all(battle["running"].values())  # a wrong learner's node keeps running
+
+
+def test_the_scoreboard_says_what_each_got_wrong(battle):
+    why = {(r["node"], r["round"]): r["why"] for r in battle["results"] if not r["held"]}
+    assert "breaks rule mac" in why[("cleo", "forged signature")]
+    assert "less work" in why[("ben", "longer chain, less work")]
+    assert "yours transfer_nft raised KeyError" in why[("dev", "NFT sold")]
+    assert battle["rules"]["ana"]["whose"] == "the learner's"
+
+
+def test_the_gradebook_gives_points_only_for_what_held(battle):
+    earned = {(row["student"], row["exercise"]): row["earned"] for row in battle["gradebook"]}
+    points = {row["exercise"]: row["points"] for row in battle["gradebook"]}
+    assert all(earned[("ana", exercise)] == points[exercise] for exercise in points)
+    assert earned[("ben", "battle: fork_choice")] == 0 and earned[("ben", "battle: verify_hs256")] > 0
+    assert earned[("cleo", "battle: verify_hs256")] == 0 and earned[("cleo", "battle: fork_choice")] > 0
+    assert earned[("dev", "battle: transfer_nft")] == 0 and earned[("dev", "battle: check_block")] > 0
+
+
+if __name__ == "__main__":  # the child process of the ``battle`` fixture
+    import json
+    import sys
+
+    print(json.dumps(scenario(sys.argv[1]), default=str))

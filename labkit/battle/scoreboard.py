@@ -1,0 +1,73 @@
+"""The scoreboard: each player by round, held or fooled and why; and the gradebook rows the registry's points give.
+
+Everything here is computed from :class:`~labkit.battle.room.RoundResult` records, which the
+battle reads from the players' published status only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from ..course.registry import exercise
+from .room import RoundResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["HELD", "FOOLED", "scoreboard_frame", "reasons_frame", "gradebook_rows", "gradebook_frame"]
+
+HELD, FOOLED = "held", "fooled"
+NOTEBOOK = "12-defend-the-chain.ipynb"
+
+
+def _rounds(results: Sequence[RoundResult]) -> list[str]:
+    return list(dict.fromkeys(r.round for r in results))
+
+
+def scoreboard_frame(results: Iterable[RoundResult]) -> "pd.DataFrame":
+    """Players by rounds: "held" or "fooled"; a last column counts the rounds held."""
+    import pandas as pd
+
+    results = list(results)
+    rounds = _rounds(results)
+    players = list(dict.fromkeys(r.node for r in results))
+    cell = {(r.node, r.round): HELD if r.held else FOOLED for r in results}
+    frame = pd.DataFrame([[cell.get((p, name), "") for name in rounds] for p in players], index=players,
+                         columns=rounds)
+    frame["held"] = [f"{sum(cell.get((p, n)) == HELD for n in rounds)}/{len(rounds)}" for p in players]
+    frame.index.name = "node"
+    return frame
+
+
+def reasons_frame(results: Iterable[RoundResult]) -> "pd.DataFrame":
+    """One row per round a player was fooled by: the round, the function it tests, what the player did."""
+    import pandas as pd
+
+    rows = [{"node": r.node, "round": r.round, "tests": r.targets or "labkit's rules", "what happened": r.why}
+            for r in results if not r.held]
+    return pd.DataFrame(rows, columns=["node", "round", "tests", "what happened"])
+
+
+def gradebook_rows(results: Iterable[RoundResult], players: Iterable[str] | None = None) -> list[dict]:
+    """One row per player and function the rounds test: its exercise's points if every such round held, else 0."""
+    results = list(results)
+    players = list(players) if players is not None else list(dict.fromkeys(r.node for r in results))
+    targets = list(dict.fromkeys(r.targets for r in results if r.targets))
+    rows = []
+    for player in players:
+        for target in targets:
+            mine = [r for r in results if r.node == player and r.targets == target]
+            fooled = [r.round for r in mine if not r.held]
+            points = exercise(target).points
+            rows.append({"student": player, "notebook": NOTEBOOK, "exercise": f"battle: {target}",
+                         "points": points, "earned": 0 if fooled else points,
+                         "rounds": f"{len(mine) - len(fooled)}/{len(mine)} held",
+                         "detail": "fooled by " + ", ".join(fooled) if fooled else ""})
+    return rows
+
+
+def gradebook_frame(results: Iterable[RoundResult], players: Iterable[str] | None = None) -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.DataFrame(gradebook_rows(results, players),
+                        columns=["student", "notebook", "exercise", "points", "earned", "rounds", "detail"])
