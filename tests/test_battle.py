@@ -200,3 +200,17 @@ if __name__ == "__main__":  # the child process of the ``battle`` fixture
     import sys
 
     print(json.dumps(scenario(sys.argv[1]), default=str))
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--learner", "bad"], "--learner takes NAME=FOLDER"),
+    ([], "no players"),
+    (["--classmates", "1", "--rounds", "nope"], "no round 'nope'"),
+    (["--learner", "a=/no/such/folder"], "--learner"),
+])
+def test_the_battle_command_refuses_bad_input_and_makes_nothing(argv, says, tmp_path, capsys):
+    from labkit.__main__ import main
+
+    assert main(["battle", "--dir", str(tmp_path / "room"), *argv]) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "room").exists()

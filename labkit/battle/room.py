@@ -1,9 +1,11 @@
 """A battle room: the learners' nodes (and labkit's honest classmates) live, the teacher and the adversaries publishing.
 
-:meth:`Battle.create` makes a network whose members are the players (each a ``node run``
-process of :class:`~labkit.node.classroom.Classroom`; a learner's with ``--rules mine``),
-the puppets whose keys sign the adversaries' blocks (``alice``, ``bob``, ``carol``), the
-teacher and one publisher per round. The battle's own process holds one labkit
+``Battle(...)`` makes a network whose members are the players (each a ``node run`` process
+of :class:`~labkit.node.classroom.Classroom`: a learner's with ``--rules mine`` on their
+saved functions; labkit's classmates with ``--rules mine`` on an empty folder, so every part
+is labkit's reference and their VM has the course's ``transfer_nft``), the puppets whose keys
+sign the adversaries' blocks (``alice``, ``bob``, ``carol``), the teacher and one publisher
+per round. The battle's own process holds one labkit
 :class:`~labkit.node.live.Node` that seeds chains and puts pointers; it never follows,
 never judges for a player and never loads a learner's code.
 
@@ -106,6 +108,12 @@ class Battle:
         for name, mine in self.learners.items():
             args = ["--rules", "mine"] + ([] if mine is None else ["--mine-dir", str(Path(mine).resolve())])
             self.room.place(name, host="127.0.0.1", args=args)
+        # labkit's classmates: every part labkit's reference (an empty folder of saved functions), so their
+        # VM has the course's transfer_nft, which a plain `node run` does not know
+        labkit_only = self.folder / "labkit-only"
+        labkit_only.mkdir(exist_ok=True)
+        for name in self.classmates:
+            self.room.place(name, host="127.0.0.1", args=["--rules", "mine", "--mine-dir", str(labkit_only)])
         bootstrap = [("127.0.0.1", node.port) for node in self.room.nodes.values()]
         self.node = Node(self.network, pairs[TEACHER][0], pairs[TEACHER][1], self.folder / "battle",
                          listen=f"127.0.0.1:{port}", bootstrap=bootstrap)
