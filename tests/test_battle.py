@@ -214,3 +214,18 @@ def test_the_battle_command_refuses_bad_input_and_makes_nothing(argv, says, tmp_
     assert main(["battle", "--dir", str(tmp_path / "room"), *argv]) == 2
     assert says in capsys.readouterr().err
     assert not (tmp_path / "room").exists()
+
+
+def test_the_scoreboard_widget_shows_held_and_fooled_in_words():
+    from labkit.battle.room import RoundResult
+    from labkit.battle.scoreboard import gradebook_rows, scoreboard_frame
+    from labkit.widgets.scoreboard import scoreboard_html
+
+    results = [RoundResult("heavier branch", "ana", True, "a" * 64, "a" * 64, "", "fork_choice", 2.0),
+               RoundResult("heavier branch", "ben", False, "b" * 64, "a" * 64, "stayed on a tip with less <work>",
+                           "fork_choice", 2.0)]
+    page = scoreboard_html(results)
+    assert "held" in page and "fooled" in page and "&lt;work&gt;" in page and "<work>" not in page
+    assert scoreboard_frame(results).loc["ben", "heavier branch"] == "fooled"
+    rows = {row["student"]: row for row in gradebook_rows(results)}
+    assert rows["ana"]["earned"] == rows["ana"]["points"] > 0 and rows["ben"]["earned"] == 0
