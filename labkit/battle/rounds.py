@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..block import Block
 from ..chain import Entry, Link, mine_block
@@ -31,8 +31,11 @@ from ..pow import expected_attempts
 from ..tokens import read_claims, split_token, utc_now
 from ..wallet import Wallet
 
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
 __all__ = ["PUPPETS", "Round", "ROUNDS", "BattleLab", "captured", "teacher_chain", "extend_teacher",
-           "chain_file", "claimed_work", "correct_tip"]
+           "chain_file", "claimed_work", "correct_tip", "make_referee", "rounds_frame"]
 
 PUPPETS = ("alice", "bob", "carol")  # the members whose keys the battle signs with (the lab's names)
 FORGED_SECRET = b"a guess at the network's secret.."  # 32 bytes, not the network's
@@ -212,3 +215,11 @@ def correct_tip(referee: Peer, blocks: Sequence[Block], *, now: dt.datetime | No
 def make_referee(network: Network) -> Peer:
     """A labkit peer with labkit's own transfer_nft in its VM: the course's one verdict on every round."""
     return Peer("referee", network, operations=labkit_operations())
+
+
+def rounds_frame(rounds: Sequence[Round] = ROUNDS) -> "pd.DataFrame":
+    """One row per round: its name, the function of yours it tests, the mistake it is built to fool."""
+    import pandas as pd
+
+    return pd.DataFrame([{"round": r.name, "tests": r.targets or "labkit's rules", "fools a node that": r.mistake}
+                         for r in rounds], columns=["round", "tests", "fools a node that"])

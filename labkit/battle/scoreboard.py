@@ -14,7 +14,8 @@ from .room import RoundResult
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["HELD", "FOOLED", "scoreboard_frame", "reasons_frame", "gradebook_rows", "gradebook_frame"]
+__all__ = ["HELD", "FOOLED", "scoreboard_frame", "reasons_frame", "gradebook_rows", "gradebook_frame", "fooled_by",
+           "to_fix", "fooled_by_cases", "to_fix_cases"]
 
 HELD, FOOLED = "held", "fooled"
 NOTEBOOK = "12-defend-the-chain.ipynb"
@@ -71,3 +72,39 @@ def gradebook_frame(results: Iterable[RoundResult], players: Iterable[str] | Non
 
     return pd.DataFrame(gradebook_rows(results, players),
                         columns=["student", "notebook", "exercise", "points", "earned", "rounds", "detail"])
+
+
+# --- notebook 12's exercises: labkit's answers and their cases ---------------------------------------
+
+
+def fooled_by(results: list[dict], node: str) -> list[str]:
+    """The rounds ``node`` was fooled by (``held`` false), in the order they were played, each once."""
+    return list(dict.fromkeys(r["round"] for r in results if r["node"] == node and not r["held"]))
+
+
+def to_fix(results: list[dict], node: str) -> list[str]:
+    """The functions to fix: the ``targets`` of the rounds ``node`` was fooled by, sorted, each once, None left out."""
+    return sorted({r["targets"] for r in results if r["node"] == node and not r["held"] and r["targets"]})
+
+
+def _random_results(rng, nodes: list[str]) -> list[dict]:
+    from .rounds import ROUNDS
+
+    played = rng.sample(ROUNDS, rng.randint(0, len(ROUNDS)))
+    return [{"round": r.name, "node": node, "held": rng.random() < 0.7, "targets": r.targets}
+            for r in played for node in nodes]
+
+
+def fooled_by_cases(count: int = 60, seed: int = 12) -> list[tuple]:
+    import random
+
+    rng = random.Random(seed)
+    found: list[tuple] = [([], "you"), ([{"round": "x", "node": "ben", "held": False, "targets": None}], "you")]
+    while len(found) < count:
+        nodes = rng.sample(["you", "ana", "ben", "cleo"], rng.randint(1, 4))
+        found.append((_random_results(rng, nodes), rng.choice(nodes)))
+    return found
+
+
+def to_fix_cases(count: int = 60, seed: int = 13) -> list[tuple]:
+    return fooled_by_cases(count, seed)
