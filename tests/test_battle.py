@@ -138,7 +138,7 @@ FOOLED_BY = {"ana": set(), "ben": {"longer chain, less work", "heavier branch"},
 
 
 def scenario(workdir: str) -> dict:
-    """Four learner nodes through every round; the results, the scoreboard and the gradebook as JSON."""
+    """Four learner nodes and one of labkit's through every round; the results, scoreboard and gradebook as JSON."""
     import os
 
     from labkit.battle.room import Battle
@@ -150,7 +150,7 @@ def scenario(workdir: str) -> dict:
     solutions.keep_solutions(NOTEBOOKS, PARTS)
     learners = {name: write_learner(work / "mine" / name, solved, kind) for name, kind in WRONG_KINDS.items()}
     started = time.monotonic()
-    with Battle(work / "room", learners) as battle:
+    with Battle(work / "room", learners, ["classmate"]) as battle:
         results = battle.play()
         running = {name: node.running for name, node in battle.room.nodes.items()}
         statuses = battle.room.statuses()
@@ -169,12 +169,12 @@ def battle(tmp_path_factory):
 
 
 def test_each_learner_is_fooled_exactly_by_the_rounds_that_test_its_mistake(battle):
-    fooled: dict[str, set] = {name: set() for name in WRONG_KINDS}
+    fooled: dict[str, set] = {name: set() for name in [*WRONG_KINDS, "classmate"]}
     for result in battle["results"]:
         if not result["held"]:
             fooled[result["node"]].add(result["round"])
     print(battle["scoreboard"])
-    assert fooled == FOOLED_BY, battle["scoreboard"]
+    assert fooled == {**FOOLED_BY, "classmate": set()}, battle["scoreboard"]  # labkit's node: never fooled
     assert all(battle["running"].values())  # a wrong learner's node keeps running
 
 
@@ -184,10 +184,13 @@ def test_the_scoreboard_says_what_each_got_wrong(battle):
     assert "less work" in why[("ben", "longer chain, less work")]
     assert "yours transfer_nft raised KeyError" in why[("dev", "NFT sold")]
     assert battle["rules"]["ana"]["whose"] == "the learner's"
+    assert battle["rules"]["classmate"]["whose"] == "labkit's"
 
 
 def test_the_gradebook_gives_points_only_for_what_held(battle):
     earned = {(row["student"], row["exercise"]): row["earned"] for row in battle["gradebook"]}
+    assert {row["exercise"] for row in battle["gradebook"]} == {
+        "battle: verify_hs256", "battle: transfer_nft", "battle: fork_choice", "battle: check_block"}
     points = {row["exercise"]: row["points"] for row in battle["gradebook"]}
     assert all(earned[("ana", exercise)] == points[exercise] for exercise in points)
     assert earned[("ben", "battle: fork_choice")] == 0 and earned[("ben", "battle: verify_hs256")] > 0

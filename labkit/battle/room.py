@@ -216,8 +216,11 @@ class Battle:
             pointer = status.get("peers", {}).get(publisher)
             if pointer is not None and pointer.get("info_hash") == info_hash:
                 return True
-            return any(e.get("member") == publisher and e.get("event") in ("refused", "ignored", "adopted")
-                       for e in status.get("events", ()))
+            # a refusal or an ignored pointer counts when it names this chain: a look-up that timed out
+            # ("its pointer cannot be read") is no decision, the node looks again
+            return any(e.get("member") == publisher and (e.get("event") == "adopted" or (
+                e.get("event") in ("refused", "ignored") and e.get("info_hash") == info_hash))
+                for e in status.get("events", ()))
 
         if round_.member:
             self._wait(decided, self.players, self.decide_timeout)
@@ -229,7 +232,7 @@ class Battle:
             status = self.room.status(name) or {}
             tip = status.get("tip")
             held = tip == correct
-            why = "" if held else self._why(tip, correct, chain, status, publisher,
+            why = "" if held else self._why(tip, correct, chain, status, publisher, info_hash,
                                             late=name in behind)
             results.append(RoundResult(round_.name, name, held, tip, correct, why, round_.targets, took))
         self.results += results
@@ -243,8 +246,8 @@ class Battle:
                 on_round(results)
         return list(self.results)
 
-    def _why(self, tip: str | None, correct: str, chain: Sequence[Block], status: dict, publisher: str, *,
-             late: bool) -> str:
+    def _why(self, tip: str | None, correct: str, chain: Sequence[Block], status: dict, publisher: str,
+             info_hash: str, *, late: bool) -> str:
         """What a fooled player did: the block it wrongly accepted, the tip it wrongly chose, or its refusal."""
         tree = self.referee.tree
         if tip is None:
@@ -263,7 +266,7 @@ class Battle:
                         f"{right.index + 1} blocks with work {right.total_work:,}")
             return f"accepted block {attack[tip]} ({tip[:10]}…), which labkit's rules refuse"
         refusals = [e for e in status.get("events", ()) if e.get("member") == publisher
-                    and e.get("event") in ("refused", "ignored")]
+                    and e.get("event") in ("refused", "ignored") and e.get("info_hash") == info_hash]
         if refusals:
             last = refusals[-1]
             return f"refused the correct chain: {last.get('rule') or ''} {last.get('reason', '')}".replace("  ", " ")
