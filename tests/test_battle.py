@@ -232,3 +232,34 @@ def test_the_scoreboard_widget_shows_held_and_fooled_in_words():
     assert scoreboard_frame(results).loc["ben", "heavier branch"] == "fooled"
     rows = {row["student"]: row for row in gradebook_rows(results)}
     assert rows["ana"]["earned"] == rows["ana"]["points"] > 0 and rows["ben"]["earned"] == 0
+
+
+def test_a_learner_node_mines_with_its_mine_nonce_and_refuses_what_it_mines_wrong(lab, solved, tmp_path):
+    from labkit.chain import validate_blocks
+    from labkit.node.keys import NodeKey
+
+    network = lab.network.with_difficulty(2)
+    node = LearnerNode(network, lab.wallets["alice"], NodeKey.generate(), tmp_path / "good",
+                       loader=mine_dir_loader(solved))
+    try:
+        node.submit(registration("S400", "Mined"))
+        assert node.mine_once(publish=False) is not None and node.height == 0
+        [(report, _)] = validate_blocks(network, node.peer.chain.blocks)
+        assert report.accepted  # labkit's verdict on the learner's mining
+    finally:
+        node.stop()
+    folder = write_learner(tmp_path / "lazy", solved, "")
+    (folder / "mine_nonce.py").write_text("def mine_nonce(template, secret, difficulty):\n    return template.nonce\n")
+    node = LearnerNode(network, lab.wallets["alice"], NodeKey.generate(), tmp_path / "lazy-node",
+                       loader=mine_dir_loader(folder))
+    try:
+        node.submit(registration("S401", "Unmined"))
+        refused = None
+        for _ in range(20):  # 1 in 256 nonces meets difficulty 2 by luck: then the next contract is tried
+            if node.mine_once(publish=False) is None:
+                refused = node.queue.refused[-1]
+                break
+            node.submit(registration(f"S4{len(node.peer.chain):02d}", "Again"))
+        assert refused is not None and refused["rule"] == "pow"  # refused by check_block, the node goes on
+    finally:
+        node.stop()
