@@ -141,7 +141,7 @@ def scenario(workdir: str) -> dict:
     """Four learner nodes and one of labkit's through every round; the results, scoreboard and gradebook as JSON."""
     import os
 
-    from labkit.battle.room import Battle
+    from labkit.battle.room import Battle, red_team_score
     from labkit.battle.scoreboard import gradebook_rows, scoreboard_frame
 
     work = Path(workdir)
@@ -152,11 +152,21 @@ def scenario(workdir: str) -> dict:
     started = time.monotonic()
     with Battle(work / "room", learners, ["classmate"]) as battle:
         results = battle.play()
+        lab = battle.red_team_lab()  # ana designs one chain: a block MACed with a guessed secret, mined and signed
+        template = lab.template("bob", registration("S500", "Red team"))
+        mined = lab.miner(template, b"ana's guess at the secret, 32 b.", lab.honest_difficulty)
+        red = battle.red_team("ana", [attacks.sign_record(mined.token, lab.wallets["bob"])])
+        try:
+            battle.red_team("ana", [attacks.sign_record(mined.token, lab.wallets["bob"])])
+            again = ""
+        except Exception as exc:  # one chain each
+            again = f"{type(exc).__name__}: {exc}"
         running = {name: node.running for name, node in battle.room.nodes.items()}
         statuses = battle.room.statuses()
     return {"results": [r.__dict__ for r in results], "running": running, "seconds": time.monotonic() - started,
             "scoreboard": scoreboard_frame(results).to_string(), "gradebook": gradebook_rows(results),
-            "rules": {name: s["rules"] for name, s in statuses.items()}}
+            "rules": {name: s["rules"] for name, s in statuses.items()},
+            "red_team": [r.__dict__ for r in red], "red_score": red_team_score(red, "ana"), "again": again}
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +195,13 @@ def test_the_scoreboard_says_what_each_got_wrong(battle):
     assert "yours transfer_nft raised KeyError" in why[("dev", "NFT sold")]
     assert battle["rules"]["ana"]["whose"] == "the learner's"
     assert battle["rules"]["classmate"]["whose"] == "labkit's"
+
+
+def test_a_red_team_chain_scores_the_classmates_it_fools_once_per_author(battle):
+    fooled = {r["node"] for r in battle["red_team"] if not r["held"]}
+    assert fooled == {"cleo"}  # the one node that skips the signature; labkit's classmate holds
+    assert battle["red_score"] == 1
+    assert battle["again"].startswith("ConfigError") and "one chain each" in battle["again"]
 
 
 def test_the_gradebook_gives_points_only_for_what_held(battle):
@@ -263,3 +280,13 @@ def test_a_learner_node_mines_with_its_mine_nonce_and_refuses_what_it_mines_wron
         assert refused is not None and refused["rule"] == "pow"  # refused by check_block, the node goes on
     finally:
         node.stop()
+
+
+def test_the_red_team_score_is_capped_and_leaves_out_the_author():
+    from labkit.battle.room import RED_TEAM_CAP, RoundResult, red_team_score
+
+    results = [RoundResult("red team: ana", node, False, None, "c" * 64, "fooled", None, 1.0)
+               for node in ["ana", *(f"n{i}" for i in range(RED_TEAM_CAP + 3))]]
+    assert red_team_score(results, "ana") == RED_TEAM_CAP
+    assert red_team_score(results[:2], "ana") == 1
+    assert red_team_score(results, "ben") == 0

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..block import Block
 from ..blocksfile import save_blocks
-from ..errors import DHTTimeout, PublishFailed
+from ..errors import ConfigError, DHTTimeout, PublishFailed
 from ..network import Member, Network
 from ..reorg import BlockStatus
 from ..tokens import read_claims, split_token, utc_now
@@ -37,12 +37,14 @@ from ..wallet import Wallet
 from . import rounds as battle_rounds
 from .rounds import PUPPETS, ROUNDS, BattleLab, Round
 
-__all__ = ["TEACHER", "RoundResult", "Battle"]
+__all__ = ["TEACHER", "RED_TEAM_CAP", "RoundResult", "Battle", "red_team_score"]
 
 TEACHER = "teacher"
 START_TIMEOUT = 60.0  # seconds for every player to reach the teacher's tip
 DECIDE_TIMEOUT = 30.0  # seconds for every player to act on a round's pointer
 STRANGER_SECONDS = 3.0  # how long a round under a non-member's key is given (no member looks it up)
+RED_TEAM_SLOTS = 4  # red-team rounds a room can play (each a publisher member of its own)
+RED_TEAM_CAP = 3  # the most classmates' nodes a red-team chain scores for: a class cannot flood the room
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,16 @@ def _publisher(index: int) -> str:
     return f"round{index + 1:02d}"
 
 
+def _red_team(index: int) -> str:
+    return f"redteam{index + 1:02d}"
+
+
+def red_team_score(results: Iterable[RoundResult], author: str, *, cap: int = RED_TEAM_CAP) -> int:
+    """How many of the other players ``author``'s red-team chain fooled, at most ``cap``."""
+    name = f"red team: {author}"
+    return min(cap, sum(1 for r in results if r.round == name and r.node != author and not r.held))
+
+
 def _key_pair(folder: Path, name: str, *, bits: int = 2048):
     """A member's RSA wallet and node key, written to ``folder`` as ``Classroom.create`` writes them."""
     from ..node.keys import NodeKey, node_key_paths, write_node_key_pair
@@ -80,7 +92,8 @@ class Battle:
 
     def __init__(self, folder: str | os.PathLike, learners: dict[str, str | os.PathLike | None],
                  classmates: Iterable[str] = (), rounds: Sequence[Round] = ROUNDS, *,
-                 start_timeout: float = START_TIMEOUT, decide_timeout: float = DECIDE_TIMEOUT):
+                 start_timeout: float = START_TIMEOUT, decide_timeout: float = DECIDE_TIMEOUT,
+                 red_team_slots: int = RED_TEAM_SLOTS):
         from ..node.classroom import Classroom, free_port
         from ..node.keys import NodeKey
         from ..node.live import Node
@@ -94,7 +107,12 @@ class Battle:
         keys.mkdir(parents=True, exist_ok=True)
         self.network_file = self.folder / "network.json"
         players = [*self.learners, *self.classmates]
-        names = [*players, *PUPPETS, TEACHER, *(_publisher(i) for i in range(len(self.rounds)))]
+        self.red_team_slots = red_team_slots
+        self.red_teams: dict[str, str] = {}  # author -> the publisher member of their chain
+        self._red_started: float | None = None
+        self._red_behind: set[str] = set()
+        names = [*players, *PUPPETS, TEACHER, *(_publisher(i) for i in range(len(self.rounds))),
+                 *(_red_team(i) for i in range(red_team_slots))]
         pairs = {name: _key_pair(keys, name) for name in names}
         if not self.network_file.exists():
             members = [Member(name, wallet.public_key, key.public_key) for name, (wallet, key) in pairs.items()]
@@ -194,23 +212,31 @@ class Battle:
         """Play round ``index``: the teacher's chain first, then the round's chain; one result per player."""
         round_ = self.rounds[index]
         started = time.monotonic()
+        lab, behind = self._start(f"{index:02d}")
+        publisher = _publisher(index)
+        return self._finish(round_, round_.build(lab), publisher,
+                            self.keys[publisher] if round_.member else self.stranger, started, behind)
+
+    def _start(self, tag: str) -> tuple[BattleLab, set[str]]:
+        """Grow and publish the teacher's chain, wait for the players to hold it; a lab on it and who lagged."""
         if not self.teacher:
             self.teacher = battle_rounds.teacher_chain(self.network, self.wallets)
         self.teacher = battle_rounds.extend_teacher(self.teacher, self.network, self.wallets,
-                                                    longer_than=self.longest, more_work_than=self.most_work,
-                                                    tag=f"{index:02d}")
+                                                    longer_than=self.longest, more_work_than=self.most_work, tag=tag)
         battle_rounds.correct_tip(self.referee, self.teacher)
         self.publish(self.keys[TEACHER], self.teacher)
         start_tip = self.teacher[-1].hash
         behind = self._wait(lambda name, s: s.get("tip") == start_tip, self.players, self.start_timeout)
-        workdir = self.folder / "labs" / f"{index:02d}"
+        workdir = self.folder / "labs" / tag
         workdir.mkdir(parents=True, exist_ok=True)
-        lab = BattleLab(workdir, self.network, list(self.wallets.values()),
-                        self.teacher)
-        chain = battle_rounds.chain_file(self.teacher, round_.build(lab), self.network)
+        return BattleLab(workdir, self.network, list(self.wallets.values()), self.teacher), behind
+
+    def _finish(self, round_: Round, blocks: Sequence[Block], publisher: str, key, started: float,
+                behind: set[str]) -> list[RoundResult]:
+        """Publish the round's blocks (after the teacher's, to their fork), wait for the players, score them."""
+        chain = battle_rounds.chain_file(self.teacher, blocks, self.network)
         correct = battle_rounds.correct_tip(self.referee, chain, now=utc_now())
-        publisher = _publisher(index)
-        info_hash = self.publish(self.keys[publisher] if round_.member else self.stranger, chain)
+        info_hash = self.publish(key, chain)
 
         def decided(name: str, status: dict) -> bool:
             pointer = status.get("peers", {}).get(publisher)
@@ -237,6 +263,41 @@ class Battle:
             results.append(RoundResult(round_.name, name, held, tip, correct, why, round_.targets, took))
         self.results += results
         return results
+
+    # --- the red team ------------------------------------------------------------------------
+
+    def red_team_lab(self) -> BattleLab:
+        """Start a red-team round: the teacher's chain grows and is published; a lab on it to build a chain with.
+
+        Build the blocks in your own process (the lab's ``mine``, ``branch``, ``template``,
+        ``miner``, or the attacks of labkit.lessons.attacks) and hand them to :meth:`red_team`.
+        """
+        if len(self.red_teams) >= self.red_team_slots:
+            raise ConfigError(f"this room has {self.red_team_slots} red-team rounds, all played")
+        self._red_started = time.monotonic()
+        lab, self._red_behind = self._start(f"red{len(self.red_teams) + 1:02d}")
+        return lab
+
+    def red_team(self, author: str, blocks: Sequence[Block]) -> list[RoundResult]:
+        """Publish ``author``'s chain (blocks built on the lab of :meth:`red_team_lab`) and score every player.
+
+        Blocks are data: the battle judges them with labkit's rules and runs no code of the author's.
+        One chain per author; its score is :func:`red_team_score`.
+        """
+        blocks = list(blocks)
+        if author in self.red_teams:
+            raise ConfigError(f"{author} has published a red-team chain already: one chain each")
+        if self._red_started is None:
+            raise ConfigError("call red_team_lab() first: the chain is built on the teacher's chain it publishes")
+        if not blocks or not all(isinstance(b, Block) for b in blocks):
+            raise ConfigError("a red-team chain is a non-empty list of blocks (labkit.block.Block)")
+        publisher = _red_team(len(self.red_teams))
+        self.red_teams[author] = publisher
+        round_ = Round(f"red team: {author}", f"is fooled by the chain {author} designed", None,
+                       lambda lab: blocks)
+        started, behind = self._red_started, self._red_behind
+        self._red_started = None
+        return self._finish(round_, blocks, publisher, self.keys[publisher], started, behind)
 
     def play(self, on_round: Callable[[list[RoundResult]], Any] | None = None) -> list[RoundResult]:
         """Every round in turn; ``on_round`` gets each round's results as they come (a scoreboard to redraw)."""
