@@ -290,3 +290,32 @@ def test_the_red_team_score_is_capped_and_leaves_out_the_author():
     assert red_team_score(results, "ana") == RED_TEAM_CAP
     assert red_team_score(results[:2], "ana") == 1
     assert red_team_score(results, "ben") == 0
+
+
+def test_a_learner_node_whose_code_raises_refuses_and_reports_it_and_goes_on(lab, solved, tmp_path):
+    from labkit.node.keys import NodeKey
+
+    folder = write_learner(tmp_path / "exits", solved, "")
+    (folder / "check_block.py").write_text("import sys\n\ndef check_block(block, parent, network):\n"
+                                           "    sys.exit(3)\n")
+    node = LearnerNode(lab.network, lab.wallets["carol"], NodeKey.generate(), tmp_path / "node",
+                       loader=mine_dir_loader(folder))
+    try:
+        reports = node.peer.receive(lab.honest, now=lab.now)
+        assert not reports[0].accepted and "yours check_block raised SystemExit" in reports[0].reason
+        problems = node.write_status()["rules"]["problems"]
+        assert problems and problems[0]["part"] == "yours check_block"
+        assert node.height == -1  # nothing accepted, and the node is still there to say so
+    finally:
+        node.stop()
+
+
+def test_node_status_says_whose_rules_and_what_the_learners_code_did():
+    from labkit.node.cli import status_text
+
+    status = {"member": "ana", "listen": None, "tip": None, "height": -1, "total_work": 0, "digest": "0" * 64,
+              "queued": [], "refused_contracts": [], "peers": {}, "events": [],
+              "rules": {"whose": "the learner's", "parts": {},
+                        "problems": [{"part": "yours fork_choice", "reason": "raised KeyError: 'x'"}]}}
+    text = status_text(status)
+    assert "rules   the learner's" in text and "yours fork_choice: raised KeyError" in text

@@ -79,6 +79,11 @@ def status_text(status: dict) -> str:
         f"  queue   {status.get('queue_length', len(status['queued']))} contract(s) waiting, "
         f"{len(status['refused_contracts'])} refused",
     ]
+    rules = status.get("rules")
+    if isinstance(rules, dict):
+        lines.append(f"  rules   {rules.get('whose')}")
+        for problem in (rules.get("problems") or [])[-3:]:
+            lines.append(f"          {problem.get('part')}: {problem.get('reason')}")
     if status.get("error"):
         lines.append(f"  ERROR   {status['error']}")
     for refused in status["refused_contracts"][-3:]:

@@ -204,10 +204,11 @@ class LearnerNode(Node):
         return LearnerFollowing(self)
 
     def _problem(self, part: str, reason: str) -> None:
+        """Keep the newest few failures of the learner's code for the status (``rules.problems``).
+
+        A block it refused is also in the node's ``refused`` event, with this reason.
+        """
         self.problems = [*self.problems[-9:], {"part": part, "reason": reason}]
-        journal = getattr(self, "journal", None)
-        if journal is not None:
-            journal.log("your code failed", part=part, reason=reason)
 
     def rules(self) -> dict[str, Any]:
         whose = {p.whose for p in self.parts.values()}
