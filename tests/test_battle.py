@@ -102,6 +102,12 @@ def test_a_hanging_function_is_cut_off_and_the_block_refused(lab, solved, tmp_pa
     assert time.monotonic() - started < 5
     assert not report.accepted and "took longer than 0.3 s" in report.reason
     assert problems and problems[0][0] == "yours check_block"
+    import threading
+
+    threads = threading.active_count()
+    reports = peer.receive(lab.honest[1:], now=lab.now)  # each refused at once: the first call still runs
+    assert all("has not returned yet" in r.reason or r.rule == "ancestry" for r in reports)
+    assert threading.active_count() == threads
 
 
 def test_a_longest_chain_fork_choice_takes_less_work(lab, solved, tmp_path):

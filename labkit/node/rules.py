@@ -54,9 +54,18 @@ class LearnerTimeout(Exception):
 
 
 def limited(function: Callable, seconds: float) -> Callable:
-    """``function`` run in a daemon thread, waited on for at most ``seconds``; LearnerTimeout past that."""
+    """``function`` run in a daemon thread, waited on for at most ``seconds``; LearnerTimeout past that.
+
+    While a call that ran past its limit has not returned, later calls raise LearnerTimeout at
+    once: a function that never returns costs the node one thread, not one per block.
+    """
+
+    running: list[threading.Thread] = []  # a call that outlived its limit and still runs (at most one)
 
     def call(*args: Any) -> Any:
+        if running and running[0].is_alive():  # one runaway thread per function, never a pile of them
+            raise LearnerTimeout(f"an earlier call ran past {seconds:g} s and has not returned yet")
+        running.clear()
         box: dict[str, Any] = {}
 
         def run() -> None:
@@ -69,6 +78,7 @@ def limited(function: Callable, seconds: float) -> Callable:
         thread.start()
         thread.join(seconds)
         if thread.is_alive():
+            running.append(thread)
             raise LearnerTimeout(f"took longer than {seconds:g} s")
         if "error" in box:
             raise box["error"]
