@@ -33,18 +33,21 @@ merkle         Merkle roots and inclusion proofs, Bitcoin's construction     10
 
 .. end-reading-order
 
-Then five subpackages, each named for who uses it:
+Then six subpackages, each named for who uses it:
 
 - ``labkit.sharing``: the network's parts, BitTorrent and its DHT (metainfo,
   addresses and policy, session, transfer, swarm, the share/fetch commands,
   the chain-tip pointers; 05, 09);
 - ``labkit.node``: a live peer of the classroom network (its node key,
-  publishing and following chains over BitTorrent and the DHT; 09);
+  publishing and following chains over BitTorrent and the DHT; 09), and a
+  learner's node, deciding with the learner's own functions (12);
 - ``labkit.lessons``: what the notebooks demonstrate (demo data, tables, the
   audit, the attack lab and the 51 % race, measurements, factoring, the
   environment check);
 - ``labkit.course``: what checks, saves and grades a learner's work (the
   exercise registry, checks, hints, cases, saved code, capstone, grading);
+- ``labkit.battle``: defend the chain: adversary rounds against a room of
+  learners' nodes, and the scoreboard (12);
 - ``labkit.widgets``: the notebooks' ipywidgets.
 
 ``python -m labkit`` is the command line.

@@ -395,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .node.cli import add_subcommands as add_node_subcommands
 
     add_node_subcommands(sub)
+    from .battle.cli import add_subcommands as add_battle_subcommands
+
+    add_battle_subcommands(sub)
     return parser
 
 

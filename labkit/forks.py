@@ -141,6 +141,8 @@ class BlockTree:
         self._refused_records: OrderedDict[str, Verdict] = OrderedDict()
         self._arrivals = 0
 
+    every_rule = False  # judge asks every rule (a learner's node, which asks the learner after labkit)
+
     # --- looking ---------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -307,7 +309,7 @@ class BlockTree:
         elif isinstance(parent, Entry):
             parent_state = self.state_after(parent.hash)
         return self._numbered(judge(block, self.network, parent, state=parent_state, now=now,
-                                    operations=self.operations))
+                                    operations=self.operations, every_rule=self.every_rule))
 
     def _provisional(self, block: Block, soft: Verdict, now: dt.datetime) -> Verdict:
         """The verdict on a block whose parent's record was refused for now (another copy may pass).
@@ -454,6 +456,14 @@ class BlockTree:
         for entry in candidates:
             if best is None or _entry_rank(entry) < _entry_rank(best):
                 best = entry
+        return self.switch_to(best)
+
+    def switch_to(self, best: Entry | None) -> Reorg | None:
+        """Make ``best`` (a block the tree holds) the canonical tip; the Reorg, or None if it is the tip already.
+
+        ``_choose`` calls it with the tip of most work; a learner's node (labkit.node.rules)
+        with the tip the learner's fork choice picked.
+        """
         if best is None or best is self.chain.tip:
             return None
         new_branch = []

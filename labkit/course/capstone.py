@@ -43,7 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..forks import BlockTree
 
-__all__ = ["PARTS", "COVERED", "Part", "Decision", "assemble", "parts_frame", "operations_with", "labkit_operations", "verify_chain",
+__all__ = ["PARTS", "COVERED", "Part", "Decision", "assemble", "ask", "decide", "part_miner", "parts_frame",
+           "operations_with", "labkit_operations", "verify_chain",
            "labkit_verdicts", "compare_frame", "remine", "fork_choice_input", "fork_frame", "first_broken",
            "first_broken_cases", "disagreements", "disagreements_cases"]
 
@@ -130,7 +131,7 @@ class Decision:
         return self.rule is None
 
 
-def _ask(part: Part, *args: Any) -> tuple[Any, str]:
+def ask(part: Part, *args: Any) -> tuple[Any, str]:
     """(what the learner's function returned, "") or (None, what it raised)."""
     try:
         return part.function(*args), ""
@@ -140,7 +141,7 @@ def _ask(part: Part, *args: Any) -> tuple[Any, str]:
         return None, f"{part.label} raised {type(exc).__name__}: {exc}"
 
 
-def _decide(block: Block, parent: Entry | Link | None, network: Network, parts: dict[str, Part],
+def decide(block: Block, parent: Entry | Link | None, network: Network, parts: dict[str, Part],
             outcomes: dict[str, Any], index: int) -> Decision:
     """The first rule broken, in labkit's order; the learner's parts answer the rules they cover."""
     answered: dict[str, Any] = {}
@@ -156,7 +157,7 @@ def _decide(block: Block, parent: Entry | Link | None, network: Network, parts: 
             continue
         if owner not in answered:
             args = (block.token, network.secret) if owner == "verify_hs256" else (block, parent, network)
-            answered[owner] = _ask(parts[owner], *args)
+            answered[owner] = ask(parts[owner], *args)
         value, raised = answered[owner]
         if raised:
             return Decision(index, rule, parts[owner].label, raised)
@@ -184,7 +185,7 @@ def verify_chain(blocks: Sequence[Block], network: Network, parts: dict[str, Par
     state = None
     for index, block in enumerate(blocks):
         seen = judge(block, network, parent, state=state, now=now, operations=operations, every_rule=True)
-        decision = _decide(block, parent, network, parts, {o.rule: o for o in seen.outcomes}, index)
+        decision = decide(block, parent, network, parts, {o.rule: o for o in seen.outcomes}, index)
         decisions.append(decision)
         at = parent.index + 1 if parent is not None else 0
         if decision.accepted and seen.entry is not None:
@@ -225,7 +226,7 @@ def compare_frame(blocks: Sequence[Block], network: Network, parts: dict[str, Pa
 # --- the miner: repairing a tampered chain ---------------------------------------------------
 
 
-def _miner(part: Part) -> Callable[..., MiningResult]:
+def part_miner(part: Part) -> Callable[..., MiningResult]:
     """A labkit Miner (see labkit.pow) that asks the verifier's mine_nonce for the nonce."""
 
     def miner(template, secret, difficulty, *, progress=None, cancel=None) -> MiningResult:
@@ -250,7 +251,7 @@ def remine(network: Network, wallet: Wallet, parts: dict[str, Part], kept: Seque
     parent: Entry | Link | None = None
     for report, entry in validate_blocks(network, blocks):
         parent = entry
-    miner = _miner(parts["mine_nonce"])
+    miner = part_miner(parts["mine_nonce"])
     for contract, when in contracts:
         new = mine_block(network, wallet, contract, parent=parent, timestamp=when, miner=miner)
         blocks.append(new)
@@ -273,7 +274,7 @@ def fork_frame(trees: Iterable[tuple[str, "BlockTree"]], parts: dict[str, Part])
     part = parts["fork_choice"]
     rows = []
     for name, tree in trees:
-        picked, raised = _ask(part, fork_choice_input(tree))
+        picked, raised = ask(part, fork_choice_input(tree))
         theirs = tree.tip.hash if tree.tip is not None else None
         rows.append({"block tree": name, "blocks": len(tree), "tips": len(tree.tips()),
                      "your tip": raised or (str(picked)[:16] + "…"), "decided by": part.label,

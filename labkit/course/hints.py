@@ -226,6 +226,17 @@ HINTS: dict[str, tuple[str, ...]] = {
         "for i in range(max(len(yours), len(theirs))): compare the two entries, treating a missing one as "
         "different from anything.",
     ),
+    # 12-defend-the-chain
+    "fooled_by": (
+        "Keep only your node's rows, and of those only the rounds it did not hold.",
+        "Each row is a dict: row['node'] names the node, row['held'] is False where it was fooled.",
+        "Walk the rows in order and append row['round'] when it is yours, not held and not in the list yet.",
+    ),
+    "to_fix": (
+        "The function to fix is the one the round tests: row['targets'] of each round you were fooled by.",
+        "A round that tests labkit's rules only has targets None: nothing of yours to fix there.",
+        "Collect the targets in a set (your node, not held, targets not None) and return sorted(that set).",
+    ),
     # 10-open-networks
     "merkle_root": (
         "Work one level at a time, from the leaves up, until a single node is left: that node is the root.",

@@ -83,6 +83,7 @@ def _resolve(where: str) -> Callable | None:
 
 _CASES = "labkit.course.cases"
 _CAPSTONE = "labkit.course.capstone"
+_BATTLE = "labkit.battle.scoreboard"
 
 # In course order: notebook by notebook, in the order each notebook checks them.
 EXERCISES: tuple[Exercise, ...] = (
@@ -152,6 +153,8 @@ EXERCISES: tuple[Exercise, ...] = (
              f"{_CAPSTONE}:first_broken_cases"),
     Exercise("disagreements", "11-your-own-verifier", 1, f"{_CAPSTONE}:disagreements",
              f"{_CAPSTONE}:disagreements_cases"),
+    Exercise("fooled_by", "12-defend-the-chain", 1, f"{_BATTLE}:fooled_by", f"{_BATTLE}:fooled_by_cases"),
+    Exercise("to_fix", "12-defend-the-chain", 1, f"{_BATTLE}:to_fix", f"{_BATTLE}:to_fix_cases"),
 )
 
 BY_NAME: dict[str, Exercise] = {e.name: e for e in EXERCISES}

@@ -4,6 +4,7 @@
 
     python -m labkit node run --network classroom.json --key keys/ana.pem --data nodes/ana \\
         [--listen HOST:PORT] [--bootstrap HOST:PORT ...] [--watch NODE_KEY_HEX ...] [--duration S]
+        [--rules mine [--mine-dir DIR]]     # the learner's saved functions decide (labkit.node.rules)
     python -m labkit node submit --data nodes/ana contract.json      # or - for standard input
     python -m labkit node status --data nodes/ana [--json]
 
@@ -31,8 +32,13 @@ from ..wallet import MAX_KEY_FILE_BYTES
 __all__ = ["add_subcommands", "load_node", "status_text"]
 
 
-def load_node(network_file, key_file, data_dir, *, listen=None, bootstrap=(), upload_limit=None):
-    """The Node ``node run`` runs: the network, the member's RSA wallet and the node key beside it."""
+def load_node(network_file, key_file, data_dir, *, listen=None, bootstrap=(), upload_limit=None, rules="labkit",
+              mine_dir=None):
+    """The Node ``node run`` runs: the network, the member's RSA wallet and the node key beside it.
+
+    ``rules="mine"``: a learner's node (labkit.node.rules), its decisions the functions saved
+    in ``mine_dir`` (default: ``labkit.course.saved.mine_dir()``).
+    """
     from ..network import Network
     from .keys import NodeKey
     from ..wallet import Wallet
@@ -45,8 +51,15 @@ def load_node(network_file, key_file, data_dir, *, listen=None, bootstrap=(), up
     private = node_key_paths(key_file)[0]
     if not private.exists():
         raise NodeError(f"no node key beside {key_file}: expected {private} (`wallet new` writes it)")
-    node = Node(network, wallet, NodeKey.load(private), data_dir, listen=listen, bootstrap=bootstrap,
-                upload_limit=upload_limit)
+    options = dict(listen=listen, bootstrap=bootstrap, upload_limit=upload_limit)
+    if rules == "mine":
+        from ..course import saved
+        from .rules import LearnerNode, mine_dir_loader
+
+        loader = saved.load if mine_dir is None else mine_dir_loader(mine_dir)
+        node = LearnerNode(network, wallet, NodeKey.load(private), data_dir, loader=loader, **options)
+    else:
+        node = Node(network, wallet, NodeKey.load(private), data_dir, **options)
     if node.member is None:
         print(f"warning: {printable(str(key_file))} is not a member's key in this network: "
               f"the node follows, but every peer refuses its blocks", file=sys.stderr)
@@ -66,6 +79,11 @@ def status_text(status: dict) -> str:
         f"  queue   {status.get('queue_length', len(status['queued']))} contract(s) waiting, "
         f"{len(status['refused_contracts'])} refused",
     ]
+    rules = status.get("rules")
+    if isinstance(rules, dict):
+        lines.append(f"  rules   {rules.get('whose')}")
+        for problem in (rules.get("problems") or [])[-3:]:
+            lines.append(f"          {problem.get('part')}: {problem.get('reason')}")
     if status.get("error"):
         lines.append(f"  ERROR   {status['error']}")
     for refused in status["refused_contracts"][-3:]:
@@ -104,6 +122,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--duration", type=arguments.seconds(0.001, 10 ** 7, "--duration"), metavar="S",
                      help="stop after this many seconds")
     run.add_argument("--quiet", action="store_true", help="do not print events (they are in DIR/events.jsonl)")
+    run.add_argument("--rules", choices=("labkit", "mine"), default="labkit",
+                     help="whose rules decide: labkit's (default), or mine: the functions you saved in notebooks "
+                          "02-07, labkit's standing in for any not saved")
+    run.add_argument("--mine-dir", type=arguments.path, metavar="DIR",
+                     help="with --rules mine: the folder of your saved functions (default: $LABKIT_MINE_DIR, "
+                          "else work/mine)")
     run.set_defaults(func=_run_main)
 
     submit = actions.add_parser("submit", help="queue a contract for a node to mine")
@@ -151,7 +175,7 @@ def _run_main(args: argparse.Namespace) -> int:
 
     # every option was checked by its argparse type: nothing is made before this line
     node = load_node(args.network, args.key, args.data, listen=args.listen, bootstrap=args.bootstrap,
-                     upload_limit=args.upload_limit)
+                     upload_limit=args.upload_limit, rules=args.rules, mine_dir=args.mine_dir)
 
     def show(event) -> None:
         print(printable(str(event)), flush=True)

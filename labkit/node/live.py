@@ -148,7 +148,7 @@ class Node:
         self.lock = open_folder(self.folder)  # FolderInUse, or FileRefused, before anything is read or written
         try:
             self.journal = Journal(self.folder)
-            self.peer = Peer(self.name, network, wallet=wallet)
+            self.peer = self.make_peer()
             self.queue = ContractQueue(self.folder)  # contracts waiting to be mined, saved in queue.json
             load_chain(self.peer, self.folder / CHAIN_FILE, now=self.clock())  # a node started again picks up its chain
         except BaseException:
@@ -156,7 +156,7 @@ class Node:
             raise
         self.error: str | None = None  # why the node cannot write its folder, until it can again
         self._dht_failure: str | None = None  # why the last announce reached no DHT node
-        self.following = Following(self)  # the members' pointers, refused chains, back-offs (labkit.node.follow)
+        self.following = self.make_following()  # the members' pointers, refused chains, back-offs (labkit.node.follow)
         self.published: Pointer | None = None
         self.published_tip: str | None = None  # hash of the tip the last publish() pointed to
         self.confirmed = False  # whether the DHT confirmed the last put (else it is put again)
@@ -164,6 +164,18 @@ class Node:
         self.session = None  # a labkit.sharing.session.TorrentSession once started
         self._seeding: dict[str, Any] = {}  # info-hash -> Transfer, oldest first
         self._published_dirs: dict[str, Path] = {}  # info-hash -> its folder in published/, oldest first
+
+    def make_peer(self) -> Peer:
+        """The node's Peer: labkit's rules (a learner's node, labkit.node.rules, puts the learner's in)."""
+        return Peer(self.name, self.network, wallet=self.wallet)
+
+    def make_following(self) -> Following:
+        """How the node follows the others (labkit.node.follow)."""
+        return Following(self)
+
+    def rules(self) -> dict[str, Any]:
+        """Whose rules this node runs (its status says so): labkit's, every one."""
+        return {"whose": "labkit's", "parts": {}}
 
     # --- starting and stopping -------------------------------------------------------
 
@@ -249,6 +261,7 @@ class Node:
         """Where the node stands (also written to ``status.json``)."""
         status = {
             "member": self.name,
+            "rules": self.rules(),
             "pid": os.getpid(),
             "address": self.wallet.address,
             "node_key": self.node_key.public_key.hex(),
