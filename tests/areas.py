@@ -26,6 +26,7 @@ AREA_NAMES = ("consensus", "sharing", "node", "course", "lessons", "notebooks", 
 AREAS = {
     # issue 21 and 23: nbgrader's workflow, exercises that need the work, the workbook's pages
     "test_nbgrader.py": "course",
+    "test_battle.py": "node",  # issue 24: learners' nodes under the battle's rounds
     "test_exercise_honesty.py": "course",
     "test_exercise_work.py": "course",
     "test_hint_names.py": "course",
@@ -148,6 +149,10 @@ SLOW = frozenset({
     "test_fuzz.py",  # 15 s: hypothesis mutates chains (300 examples; `make fuzz` runs 10,000)
     "test_grade.py",  # 30 s: grades notebooks in kernels, one kernel per notebook and student
     "test_grade_forgery.py",
+    "test_battle.py::test_each_learner_is_fooled_exactly_by_the_rounds_that_test_its_mistake",  # the live room:
+    "test_battle.py::test_the_scoreboard_says_what_each_got_wrong",  # five nodes through eleven rounds, about
+    "test_battle.py::test_a_red_team_chain_scores_the_classmates_it_fools_once_per_author",  # 60 s, shared by
+    "test_battle.py::test_the_gradebook_gives_points_only_for_what_held",  # these four tests
     "test_nbgrader.py",  # nbgrader's generate, autograde (four submissions), feedback and export: minutes  # grades hostile copies of notebook 00, a kernel each
     "test_hostile_member.py::test_a_hostile_member_cannot_stop_crash_or_split_three_honest_nodes",  # 30 s, live
     "test_hostile_member.py::test_side_blocks_and_memory_per_member_stay_bounded_across_rounds",  # 13 s
