@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from waiting import scaled
+
 __all__ = ["Case", "run_case", "snapshot", "ROOT", "NOBODY"]
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository, so the subprocess imports this labkit
 NOBODY = 65534  # the uid and gid unprivileged cases run as when the tests run as root
-TIMEOUT = 30.0  # seconds; a refusal takes about one second, a hang takes forever
+TIMEOUT = 30.0  # seconds, before scaled(); a refusal takes about one second, a hang takes forever
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,9 @@ def run_case(case: Case, tmp_path: Path) -> subprocess.CompletedProcess:
         try:
             result = subprocess.run([*as_user, sys.executable, "-m", "labkit", *case.args], cwd=folder,
                                     env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                    timeout=case.timeout)
+                                    timeout=scaled(case.timeout))
         except subprocess.TimeoutExpired as exc:
-            raise AssertionError(f"{case.name}: no answer after {case.timeout:g} s (a hang); "
+            raise AssertionError(f"{case.name}: no answer after {scaled(case.timeout):g} s (a hang); "
                                  f"stderr so far: {exc.stderr!r}") from None
         after = snapshot(folder)
     stderr = result.stderr.decode("utf-8", "backslashreplace")

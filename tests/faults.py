@@ -11,12 +11,14 @@ Every wait is bounded and names what it waited for (Classroom.wait_until).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from labkit.node.classroom import Classroom, student_contracts
+from waiting import scaled, wait_until
 
 SCENARIOS = {}
 
@@ -72,18 +74,19 @@ def restart(workdir: Path) -> dict:
         room.start("ana")
         room.start("ben")
         partial = room.nodes["ben"].data / "fetched"
-        room.wait_until(lambda: any(e["event"] == "published" for e in room.events("ana")), 20, "ana to publish")
+        room.wait_until(lambda: any(e["event"] == "published" for e in room.events("ana")), scaled(20),
+                        "ana to publish")
         # wait until ben has received at least two 16 KiB pieces, then kill it mid-download
-        room.wait_until(lambda: _pieces_on_disk(partial)[0] >= 2, 30, "ben to hold two pieces of ana's chain")
+        room.wait_until(lambda: _pieces_on_disk(partial)[0] >= 2, scaled(30), "ben to hold two pieces of ana's chain")
         room.kill("ben")
         out["pieces_before_kill"], out["held_bytes"] = _pieces_on_disk(partial)
         out["ben_height_when_killed"] = (room.status("ben") or {}).get("height")
         room.start("ben")
-        room.wait_until(all_at(room, 59), 60, "ben to catch up with ana's 60 blocks")
+        room.wait_until(all_at(room, 59), scaled(60), "ben to catch up with ana's 60 blocks")
         out["statuses"] = room.statuses()
         # one more block: ben holds the first 60, so only the pieces at the end should move
         room.submit("ana", student_contracts("ana", 61)[-1])
-        room.wait_until(all_at(room, 60), 30, "ben to take ana's 61st block")
+        room.wait_until(all_at(room, 60), scaled(30), "ben to take ana's 61st block")
         out["ben_events"] = room.events("ben")
         out["piece_length"] = _piece_length(room.nodes["ana"].data)
     return out
@@ -107,13 +110,22 @@ def _pieces_on_disk(folder: Path, piece: int = 16384) -> tuple[int, int]:
     return len(whole), sum(whole)
 
 
+def _netns_of(pid: str) -> str | None:
+    """The network namespace process ``pid`` is in (``net:[inode]``), None once it has gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
 @scenario
 def partition(workdir: Path) -> dict:
     """Two groups on either side of a veth pair mine apart; after healing all adopt the most work."""
     holder = subprocess.Popen(["unshare", "-n", "sleep", "600"])
     try:
-        time.sleep(0.2)
         pid = str(holder.pid)
+        ours = os.readlink("/proc/self/ns/net")
+        wait_until(lambda: _netns_of(pid) not in (None, ours), timeout=10, what="unshare -n to make its namespace")
         enter = ["nsenter", "-t", pid, "-n"]
         # Each side's address sits on its end of a veth pair, and the other side's address is routed
         # over the pair. The partition removes those two routes (a packet to the other side is then
@@ -167,7 +179,7 @@ def _partition(workdir: Path, enter: list[str], link: "Link") -> dict:
     with room:
         room.start()
         room.submit("ana", student_contracts("ana", 1)[0])
-        room.wait_until(all_at(room, 0), 30, "every node to hold ana's first block")
+        room.wait_until(all_at(room, 0), scaled(30), "every node to hold ana's first block")
         link.down()  # the partition
         side_a = [*student_contracts("ana", 3)[1:], student_contracts("ben", 1)[0]]  # three blocks
         side_b = [student_contracts("cleo", 1)[0], student_contracts("dev", 1)[0]]  # two blocks
@@ -176,12 +188,12 @@ def _partition(workdir: Path, enter: list[str], link: "Link") -> dict:
         room.submit("ben", side_a[2])
         room.submit("cleo", side_b[0])
         room.submit("dev", side_b[1])
-        room.wait_until(all_at(room, 3, ["ana", "ben"]), 40, "ana and ben to agree on three more blocks")
-        room.wait_until(all_at(room, 2, ["cleo", "dev"]), 40, "cleo and dev to agree on two more blocks")
+        room.wait_until(all_at(room, 3, ["ana", "ben"]), scaled(40), "ana and ben to agree on three more blocks")
+        room.wait_until(all_at(room, 2, ["cleo", "dev"]), scaled(40), "cleo and dev to agree on two more blocks")
         out["apart"] = room.statuses()
         healed = time.monotonic()
         link.up()  # healed
-        room.wait_until(all_at(room, 5), 60, "all four to agree on six blocks, cleo's and dev's mined again")
+        room.wait_until(all_at(room, 5), scaled(60), "all four to agree on six blocks, cleo's and dev's mined again")
         out["converged_s"] = time.monotonic() - healed
         out["statuses"] = room.statuses()
         out["events"] = room.events()
@@ -210,14 +222,14 @@ def bad_publishers(workdir: Path) -> dict:
     with room:
         room.start(*honest)
         room.submit("ana", student_contracts("ana", 1)[0])
-        room.wait_until(all_at(room, 0, honest), 30, "the honest nodes to hold ana's block")
+        room.wait_until(all_at(room, 0, honest), scaled(30), "the honest nodes to hold ana's block")
         before = {n: room.status(n)["tip"] for n in honest}
         boot = [tuple(room.nodes[n].address.rsplit(":", 1)) for n in honest]
         boot = [(h, int(p)) for h, p in boot]
         # mal, a member, runs a node of its own that publishes a chain whose new block the VM refuses
         mal = load_node(room.network_file, room.nodes["mal"].key, room.nodes["mal"].data, bootstrap=boot)
         with mal:
-            mal.wait_for_dht(2, timeout=20)
+            mal.wait_for_dht(2, timeout=scaled(20))
             mal.follow()
             out["mal_height"] = mal.height
             again = student_contracts("ana", 1)[0]  # registering ANA001 a second time: the VM refuses it
@@ -231,11 +243,11 @@ def bad_publishers(workdir: Path) -> dict:
             # a stranger (no member's key) publishes a pointer with even more work
             stranger = Node(network, Wallet.generate(name="eve"), stranger_key, workdir / "eve", bootstrap=boot)
             with stranger:
-                stranger.wait_for_dht(2, timeout=20)
+                stranger.wait_for_dht(2, timeout=scaled(20))
                 stranger.publish_file(path, 99, 10**9)
-                room.wait_until(lambda: all(_logged(room, n, "refused") for n in honest), 30,
+                room.wait_until(lambda: all(_logged(room, n, "refused") for n in honest), scaled(30),
                                 "every honest node to log the refused chain")
-                room.wait_until(lambda: all(_logged(room, n, "ignored", "not a member") for n in honest), 30,
+                room.wait_until(lambda: all(_logged(room, n, "ignored", "not a member") for n in honest), scaled(30),
                                 "every honest node to log the stranger's pointer as ignored")
         out["before"] = before
         out["after"] = room.statuses()
@@ -260,26 +272,26 @@ def disk(workdir: Path) -> dict:
             room.start()
             contracts = student_contracts("ana", 4)
             room.submit("ana", contracts[0])
-            room.wait_until(all_at(room, 0), 30, "ben to hold ana's first block")
+            room.wait_until(all_at(room, 0), scaled(30), "ben to hold ana's first block")
             filler = store / "filler"
             subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=4k"], capture_output=True)  # until full
             room.submit("ana", contracts[1])
-            room.wait_until(lambda: (room.status("ana") or {}).get("error"), 30, "ana to report the full disk")
+            room.wait_until(lambda: (room.status("ana") or {}).get("error"), scaled(30), "ana to report the full disk")
             out["full"] = room.status("ana")
             out["ben_while_full"] = room.status("ben")
             room.kill("ana")  # and a crash on top: the block must still be there
             room.start("ana")
-            room.wait_until(lambda: room.status("ana")["height"] == 1, 20, "ana to read back its block")
+            room.wait_until(lambda: room.status("ana")["height"] == 1, scaled(20), "ana to read back its block")
             filler.unlink()
-            room.wait_until(all_at(room, 1), 30, "ana to publish again once there is room, and ben to follow")
+            room.wait_until(all_at(room, 1), scaled(30), "ana to publish again once there is room, and ben to follow")
             out["recovered"] = room.status("ana")
             run("mount", "-o", "remount,ro", str(store))
             room.submit("ana", contracts[2])
-            room.wait_until(lambda: "read-only" in ((room.status("ana") or {}).get("error") or "").lower(), 30,
+            room.wait_until(lambda: "read-only" in ((room.status("ana") or {}).get("error") or "").lower(), scaled(30),
                             "ana to report the read-only folder")
             out["read_only"] = room.status("ana")
             run("mount", "-o", "remount,rw", str(store))
-            room.wait_until(all_at(room, 2), 30, "ana to publish after the folder is writable again")
+            room.wait_until(all_at(room, 2), scaled(30), "ana to publish after the folder is writable again")
             out["end"] = room.statuses()
             out["events"] = room.events("ana")
     finally:

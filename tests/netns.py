@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from waiting import scaled
 
 HERE = Path(__file__).resolve().parent
 IN_NETNS = "LABKIT_IN_NETNS"  # set in the child, so it does not try to make a namespace again
@@ -26,7 +27,7 @@ def netns_works() -> bool:
     if os.environ.get(IN_NETNS) or not (shutil.which("unshare") and shutil.which("ip")):
         return False
     try:
-        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
+        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=scaled(10)).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -43,10 +44,11 @@ def run_isolated(script: str, args: list[str], here: Callable[[], dict], *, what
     cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable, script, *args]
     env = {**os.environ, IN_NETNS: "1",
            "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE), os.environ.get("PYTHONPATH", "")])}
+    limit = scaled(timeout)
     try:
-        child = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        child = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env)
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the {what} did not finish in {timeout:g} s; stderr: {(exc.stderr or '')[-3000:]}")
+        pytest.fail(f"the {what} did not finish in {limit:g} s; stderr: {(exc.stderr or '')[-3000:]}")
     if child.returncode != 0:
         pytest.fail(f"the {what} failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
     result = json.loads(child.stdout.strip().splitlines()[-1])

@@ -30,6 +30,7 @@ from labkit.block import MAX_LINE_BYTES
 from labkit.blocksfile import MAX_FILE_BYTES, MAX_LINES
 from labkit.network import MAX_CONFIG_BYTES
 from labkit.wallet import MAX_KEY_FILE_BYTES
+from waiting import scaled
 
 ESC = "\x1b"
 
@@ -44,7 +45,8 @@ def valid() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="labkit-valid-"))
     atexit.register(shutil.rmtree, folder, True)
     demo = subprocess.run([sys.executable, "-m", "labkit", "demo", "--no-torrent", "--workdir", str(folder / "demo")],
-                          cwd=ROOT, capture_output=True, timeout=240, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          cwd=ROOT, capture_output=True, timeout=scaled(240),
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert demo.returncode == 0, demo.stderr
     shutil.copy(folder / "demo" / "alice" / "blocks.jsonl", folder / "blocks.jsonl")
     shutil.rmtree(folder / "demo")

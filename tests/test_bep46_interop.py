@@ -18,11 +18,11 @@ import ipaddress
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from netns import run_isolated
+from waiting import scaled, wait_until
 
 from labkit.errors import InvalidPointer
 from labkit.node.keys import NodeKey
@@ -51,7 +51,7 @@ def install_bittorrent_dht() -> None:
     if not (shutil.which("node") and shutil.which("npm")):
         pytest.fail("the BEP 46 interop test needs node.js and npm (Debian: apt-get install nodejs npm)")
     done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=scaled(600))
     if done.returncode != 0:
         pytest.fail(f"npm ci in {INTEROP} failed:\n{done.stderr[-3000:]}")
 
@@ -95,11 +95,9 @@ def scenario() -> dict:
             contacted.add(endpoint[1] if endpoint else f"unparsed: {alert.message()[:60]}")
 
     sessions = [lt.session(dht_settings("127.0.0.1:0", log_packets=True)) for _ in range(3)]
-    deadline = time.monotonic() + 10
-    while not all(s.is_listening() and s.listen_port() for s in sessions):
-        if time.monotonic() > deadline:
-            raise AssertionError("the sessions did not listen on 127.0.0.1 within 10 s")
-        sessions[0].wait_for_alert(50)
+    wait_until(lambda: all(s.is_listening() and s.listen_port() for s in sessions), timeout=10,
+               what="the sessions to listen on 127.0.0.1",
+               pause=lambda seconds: sessions[0].wait_for_alert(round(seconds * 1000)))
     ports = [s.listen_port() for s in sessions]
     js = NodeDHT([f"127.0.0.1:{p}" for p in ports])
     out: dict = {}
@@ -108,12 +106,9 @@ def scenario() -> dict:
         for s in sessions:
             bootstrap(s, [a for a in everyone if a[1] != s.listen_port()])
         for s in sessions:
-            wait_for_nodes(s, 3, timeout=30, on_alert=audit)
-        deadline = time.monotonic() + 30
-        while js.ask(op="nodes")["nodes"] < 3:
-            if time.monotonic() > deadline:
-                raise AssertionError("bittorrent-dht did not learn the three libtorrent nodes within 30 s")
-            time.sleep(0.2)  # polling another process's table: it has no event to wait on
+            wait_for_nodes(s, 3, timeout=scaled(30), on_alert=audit)
+        wait_until(lambda: js.ask(op="nodes")["nodes"] >= 3, timeout=30, interval=0.2,
+                   what="bittorrent-dht to learn the three libtorrent nodes")
 
         # labkit -> bittorrent-dht
         alice = NodeKey.generate()

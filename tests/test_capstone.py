@@ -25,6 +25,7 @@ from labkit.lessons.data import demo_network, demo_timestamps, demo_wallets, see
 from labkit.course.exercises import STRICT_ENV
 from labkit.lessons.lab import registration
 from labkit.tokens import encode_token
+from waiting import scaled
 
 ALICE, BOB, CAROL = demo_wallets()
 NETWORK = demo_network(difficulty=1)
@@ -347,12 +348,12 @@ def test_the_capstone_runs_on_the_instructors_saved_functions_and_agrees_everywh
 
     for name in BEFORE:
         before = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
-        nbclient.NotebookClient(before, timeout=300, kernel_name="python3",
+        nbclient.NotebookClient(before, timeout=scaled(300), kernel_name="python3",
                                 resources={"metadata": {"path": str(mine_folder.parent)}}).execute(
             env={**os.environ, STRICT_ENV: "1"})
     assert set(capstone.PARTS) <= set(saved.names())
     nb = nbformat.read(ROOT / "notebooks" / "11-your-own-verifier.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=scaled(300), kernel_name="python3",
                             resources={"metadata": {"path": str(mine_folder.parent)}}).execute()
     (summary,) = [c for c in nb.cells if c.cell_type == "code" and '"blocks compared"' in c.source]
     shown = ast.literal_eval(summary.outputs[0]["data"]["text/plain"])

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from netns import run_isolated
+from waiting import scaled, wait_until
 from hypothesis import given, settings, strategies as st
 from krpcnode import FakeNode
 
@@ -310,7 +311,7 @@ class ScriptedSession:
         return self.batches.pop(0) if self.batches else []
 
     def wait_for_alert(self, ms):
-        time.sleep(min(ms, 5) / 1000)
+        time.sleep(min(ms, 5) / 1000)  # not a wait for something: stands in for libtorrent's, briefly
 
     def dht_put_mutable_item(self, *args):
         self.calls.append(("put", *args))
@@ -517,17 +518,15 @@ def scenario() -> dict:
     t0 = time.monotonic()
     sessions = [lt.session(dht_settings("127.0.0.1:0", log_packets=True)) for _ in range(4)]
     a, b, c, d = sessions
-    deadline = time.monotonic() + 10
-    while not all(s.is_listening() and s.listen_port() for s in sessions):
-        if time.monotonic() > deadline:
-            raise AssertionError("the sessions did not listen on 127.0.0.1 within 10 s")
-        a.wait_for_alert(50)
+    wait_until(lambda: all(s.is_listening() and s.listen_port() for s in sessions), timeout=10,
+               what="the sessions to listen on 127.0.0.1",
+               pause=lambda seconds: a.wait_for_alert(round(seconds * 1000)))
     ports = [s.listen_port() for s in sessions]
     for s in (b, c, d):
         bootstrap(s, [("127.0.0.1", ports[0])])
-    wait_for_nodes(a, 3, timeout=20, on_alert=audit)
+    wait_for_nodes(a, 3, timeout=scaled(20), on_alert=audit)
     for s in (b, c, d):
-        wait_for_nodes(s, 1, timeout=10, on_alert=audit)
+        wait_for_nodes(s, 1, timeout=scaled(10), on_alert=audit)
     ready = time.monotonic() - t0
 
     alice, carol = NodeKey.generate(), NodeKey.generate()
@@ -602,8 +601,10 @@ def newest(session, public_key: bytes, salt: bytes, audit):
 
 
 def _drain(session, seconds: float, audit):
-    """Yield a session's alerts for up to ``seconds``, auditing each."""
-    deadline = time.monotonic() + seconds
+    """Yield a session's alerts for up to ``seconds`` (scaled), auditing each.
+
+    Not wait_until: the caller looks at each alert as it comes and stops at the one it wants."""
+    deadline = time.monotonic() + scaled(seconds)
     while time.monotonic() < deadline:
         session.wait_for_alert(100)
         batch = session.pop_alerts()

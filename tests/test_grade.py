@@ -17,6 +17,7 @@ import pytest
 from labkit.errors import GradingError
 from labkit.course import grade
 from tools_loader import load_tool
+from waiting import scaled
 
 nbformat = pytest.importorskip("nbformat")
 
@@ -79,7 +80,7 @@ def rows(submitted, tmp_path_factory) -> list[dict]:
     from labkit.__main__ import main
 
     out = tmp_path_factory.mktemp("out") / "grades.csv"
-    assert main(["grade", str(submitted), "--out", str(out), "--timeout", "200"]) == 0
+    assert main(["grade", str(submitted), "--out", str(out), "--timeout", f"{scaled(200):g}"]) == 0
     with out.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
@@ -140,9 +141,10 @@ def test_a_definition_that_never_ends_is_stopped_and_the_exercises_it_held_up_ar
     _notebook(tmp_path / "subs" / "dan" / "00-loop.ipynb", "def quick(x):\n    return abs(x)",
               'ex.check("quick", quick, [(-1, 1)])', "def slow(x):\n    while True:\n        pass",
               'ex.check("slow", slow, [(-1, 1)])')
-    graded = grade.grade(tmp_path / "subs", reference=tmp_path / "ref", timeout=8, jobs=1)
+    limit = scaled(8)
+    graded = grade.grade(tmp_path / "subs", reference=tmp_path / "ref", timeout=limit, jobs=1)
     assert [(g.exercise, g.status) for g in graded] == [("quick", "passed"), ("slow", "error")]
-    assert "timed out after 8 s" in graded[1].detail
+    assert f"timed out after {limit:g} s" in graded[1].detail
 
 
 def test_a_field_that_starts_like_a_formula_is_written_as_text():
@@ -201,7 +203,7 @@ def test_the_instructors_own_solutions_pass_every_exercise_of_every_notebook(tmp
     (tmp_path / "subs" / "teacher").mkdir(parents=True)
     for path in sorted(NOTEBOOKS.glob(grade.NOTEBOOK_GLOB)):
         (tmp_path / "subs" / "teacher" / path.name).write_bytes(path.read_bytes())
-    rows = grade.grade(tmp_path / "subs", timeout=120, jobs=2)
+    rows = grade.grade(tmp_path / "subs", timeout=scaled(120), jobs=2)
     assert {r.notebook for r in rows} == {p.name for p in NOTEBOOKS.glob(grade.NOTEBOOK_GLOB)}
     assert [r for r in rows if r.status != "passed"] == []
     book = list(csv.DictReader(grade.gradebook_csv(rows).splitlines()))

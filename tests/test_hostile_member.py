@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from netns import run_isolated
+from waiting import scaled, wait_until
 
 from labkit.block import Block
 from labkit.blocksfile import MAX_LINES
@@ -259,7 +260,7 @@ def test_a_contract_no_block_could_carry_is_refused_at_submit(tmp_path):
     path = tmp_path / "deep.json"
     path.write_bytes(dumps_canonical(deep))
     run = subprocess.run([sys.executable, "-m", "labkit", "node", "submit", "--data", str(node.folder), str(path)],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=scaled(60))
     assert run.returncode != 0 and run.stderr.startswith("error:") and "never be mined" in run.stderr, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
 
@@ -283,11 +284,13 @@ def test_a_contract_that_fails_to_mine_is_refused_and_the_queue_moves_on(tmp_pat
 
     node.mine = mine
     runner = Runner(node)
-    deadline = time.monotonic() + 30
-    while node.height < 0 and time.monotonic() < deadline:
+
+    def step(_seconds: float) -> None:
         runner.mine_step()
         if runner.searching is not None:
-            runner.searching.thread.join(5)
+            runner.searching.thread.join(scaled(5))
+
+    wait_until(lambda: node.height >= 0, timeout=30, what="the second contract to be mined", pause=step)
     assert node.height == 0 and node.tip.payload.transaction_data == second
     assert node.queue.refused[0]["contract"] == first and node.queue.refused[0]["rule"] == "mine"
 

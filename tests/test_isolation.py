@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from labkit.node.classroom import Classroom, student_contracts
+from waiting import scaled
 
 HERE = Path(__file__).resolve()
 STUDENT = "labkit-student"
@@ -72,7 +73,7 @@ def run_as_student(mode: str, timeout: float) -> dict:
     if not (shutil.which("unshare") and shutil.which("nsenter")):
         pytest.fail("isolate() needs unshare and nsenter (util-linux)")
     user = student_user()
-    probe = as_student(user, ["unshare", "-rn", "true"], timeout=30)
+    probe = as_student(user, ["unshare", "-rn", "true"], timeout=scaled(30))
     if probe.returncode != 0:
         pytest.fail(f"this machine does not let {user or 'this user'} make a user namespace "
                     f"(unshare -rn: {probe.stderr.strip()}); isolate() cannot work here")
@@ -82,7 +83,7 @@ def run_as_student(mode: str, timeout: float) -> dict:
             shutil.chown(scratch, user=user)
         env = {**os.environ, "TMPDIR": str(scratch), "HOME": str(scratch), "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONPATH": os.pathsep.join([str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")])}
-        child = as_student(user, [sys.executable, str(HERE), mode, str(scratch)], env=env, timeout=timeout)
+        child = as_student(user, [sys.executable, str(HERE), mode, str(scratch)], env=env, timeout=scaled(timeout))
         if child.returncode != 0:
             pytest.fail(f"the {mode} run as {user or 'this user'} failed (exit {child.returncode}):\n"
                         f"{child.stderr[-4000:]}")
@@ -148,7 +149,7 @@ def run_notebook(tmpdir: str) -> dict:
 
     notebooks = HERE.parent.parent / "notebooks"
     notebook = nbformat.read(notebooks / "09-the-classroom-network.ipynb", as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+    client = nbclient.NotebookClient(notebook, timeout=scaled(300), kernel_name="python3",
                                      resources={"metadata": {"path": tmpdir}})
     errors = []
     try:
@@ -185,16 +186,16 @@ def run_room(folder: str) -> dict:
                 room.status(n)["height"] == height and not room.status(n)["queued"] for n in names_)
 
         room.submit("ana", student_contracts("ana", 1)[0])
-        room.wait_until(lambda: settled(0, names), 90, "every node to adopt ana's block")
+        room.wait_until(lambda: settled(0, names), scaled(90), "every node to adopt ana's block")
         out["first"] = {"heights": heights(names), "tips": sorted({room.status(n)["tip"] for n in names})}
 
         room.kill("dev")
         alive = ["ana", "ben", "cleo"]
         room.submit("ben", student_contracts("ben", 1)[0])
-        room.wait_until(lambda: settled(1, alive), 90, "ben's block on the three running nodes")
+        room.wait_until(lambda: settled(1, alive), scaled(90), "ben's block on the three running nodes")
         fault = {"while_dev_down": heights(alive)}
         room.start("dev")
-        room.wait_until(lambda: settled(1, names), 90, "dev to catch up")
+        room.wait_until(lambda: settled(1, names), scaled(90), "dev to catch up")
         fault["after_restart"] = heights(names)
         fault["tips_after_restart"] = len({room.status(n)["tip"] for n in names})
         out["fault"] = fault

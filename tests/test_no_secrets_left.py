@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
+from waiting import scaled, wait_until
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -47,7 +47,7 @@ def fresh_tmpdir(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["05-torrent-sharing", "09-the-classroom-network"])
 def test_a_notebook_run_leaves_no_labkit_folder(name, fresh_tmpdir):
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+    client = nbclient.NotebookClient(notebook, timeout=scaled(300), kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()  # runs every cell, then shuts the kernel down as Jupyter does
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
@@ -75,9 +75,9 @@ def test_a_kernel_killed_with_sigterm_removes_its_folders_and_stops_its_nodes(fr
     try:
         client = manager.client()
         client.start_channels()
-        client.wait_for_ready(timeout=60)
+        client.wait_for_ready(timeout=scaled(60))
         printed = []
-        reply = client.execute_interactive(ROOM, timeout=120, output_hook=lambda m: printed.append(m))
+        reply = client.execute_interactive(ROOM, timeout=scaled(120), output_hook=lambda m: printed.append(m))
         assert reply["content"]["status"] == "ok", reply["content"]
         text = "".join(m["content"].get("text", "") for m in printed if m["msg_type"] == "stream")
         assert "['room']" in text, text
@@ -86,11 +86,7 @@ def test_a_kernel_killed_with_sigterm_removes_its_folders_and_stops_its_nodes(fr
         client.stop_channels()
 
         os.kill(manager.provisioner.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while manager.is_alive():
-            if time.monotonic() > deadline:
-                raise AssertionError("the kernel did not end within 60 s of SIGTERM")
-            time.sleep(0.1)  # polling another process: it has no event to wait on
+        wait_until(lambda: not manager.is_alive(), timeout=60, what="the kernel to end after SIGTERM", interval=0.1)
     finally:
         if manager.is_alive():
             manager.shutdown_kernel(now=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from netns import run_isolated
+from waiting import scaled
 
 from labkit.network import Member
 from labkit.node.journal import EVENT_KINDS, Journal, NodeError, read_status
@@ -97,19 +98,6 @@ def test_the_journal_refuses_an_unknown_kind_and_counts(tmp_path):
 # --- the live network ------------------------------------------------------------------------
 
 
-def wait_until(what: str, condition, seconds: float, poll=None) -> float:
-    """Call ``poll`` until ``condition()``; return the seconds it took, or fail saying what never happened."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > seconds:
-            raise AssertionError(f"{what}: not within {seconds:g} s")
-        if poll is not None:
-            poll()
-        else:
-            time.sleep(0.05)
-    return time.monotonic() - start
-
-
 def follow_each(nodes) -> dict[str, float]:
     """Each node follows once, one after the other; the seconds each round took (lookups, fetch, judging)."""
     took = {}
@@ -140,9 +128,9 @@ def scenario(workdir: str) -> dict:
     nodes = (a, b, c, stranger)
     out: dict = {"ports": [n.address[1] for n in nodes]}
     try:
-        a.wait_for_dht(3, timeout=20)
+        a.wait_for_dht(3, timeout=scaled(20))
         for n in (b, c, stranger):
-            n.wait_for_dht(1, timeout=10)
+            n.wait_for_dht(1, timeout=scaled(10))
         out["dht_ready_s"] = time.monotonic() - t0
 
         # alice mines two contracts and publishes; bob and carol follow

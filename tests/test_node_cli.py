@@ -17,6 +17,7 @@ from labkit.__main__ import main
 from labkit.node.journal import Journal
 from labkit.node.measure import bytes_per_block, percentile, propagation, stale_blocks
 from labkit.node.queue import ContractQueue, QueueError, read_contract, submit_to
+from waiting import scaled
 
 CONTRACT = {"actions": [{"action": "register_student",
                          "student": {"id": "S9", "name": "Ada", "department": "Maths"}}]}
@@ -171,8 +172,6 @@ def test_bytes_per_block_and_stale_blocks():
 
 
 def test_the_run_loop_restarts_its_search_when_a_better_tip_arrives(tmp_path):
-    import time as clock
-
     from labkit.chain import mine_block
     from labkit.node.live import Node
     from labkit.node.run import Runner
@@ -199,7 +198,5 @@ def test_the_run_loop_restarts_its_search_when_a_better_tip_arrives(tmp_path):
     second = runner.searching
     assert second is not None and second.parent == block.hash and second is not first
     runner.stop_search()
-    deadline = clock.monotonic() + 5
-    while second.thread.is_alive() and clock.monotonic() < deadline:
-        clock.sleep(0.01)
+    second.thread.join(scaled(5))  # the search's own thread: join waits on it, no polling
     assert not second.thread.is_alive() and node.queue.waiting == [CONTRACT]  # still queued

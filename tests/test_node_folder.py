@@ -39,6 +39,7 @@ from labkit.node.keys import write_node_key_pair
 from labkit.node.live import Node
 from labkit.node.queue import ContractQueue, QueueError, QueueFull
 from labkit.wallet import Wallet
+from waiting import scaled, wait_until
 
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
@@ -164,7 +165,7 @@ def test_a_second_node_on_a_folder_gets_one_error_and_changes_nothing_until_the_
         assert snapshot(folder) == before
     finally:
         holder.send_signal(signal.SIGKILL)  # no chance to clean up: the lock goes with the process
-        holder.wait(timeout=30)
+        holder.wait(timeout=scaled(30))
     node = member.node(folder)
     assert node.height == BLOCKS - 1
     node.stop()
@@ -174,10 +175,10 @@ def test_the_same_process_may_open_its_folder_again_and_the_lock_goes_when_the_l
     first, second = lock_folder(folder), lock_folder(folder)  # a notebook cell run twice
     first.release()
     probe = [sys.executable, "-c", HOLD, str(folder)]
-    busy = subprocess.run(probe, capture_output=True, text=True, env=ENV, input="", timeout=60)
+    busy = subprocess.run(probe, capture_output=True, text=True, env=ENV, input="", timeout=scaled(60))
     assert busy.returncode != 0 and "FolderInUse" in busy.stderr
     second.release()
-    free = subprocess.run(probe, capture_output=True, text=True, env=ENV, input="", timeout=60)
+    free = subprocess.run(probe, capture_output=True, text=True, env=ENV, input="", timeout=scaled(60))
     assert free.returncode == 0 and free.stdout == "held\n"
 
 
@@ -655,32 +656,22 @@ def test_sigterm_stops_a_node_whose_event_log_became_a_fifo(member, tmp_path):
     args.remove("--duration"), args.remove("1")
     node = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     try:
-        wait_for("the node to start", lambda: (folder / "status.json").exists() and read_status(folder)["listen"], 60)
+        wait_until(lambda: (folder / "status.json").exists() and read_status(folder)["listen"], timeout=60,
+                   what="the node to start")
         (folder / "events.jsonl").rename(folder / "events.jsonl.before")
         os.mkfifo(folder / "events.jsonl")
         inbox = folder / "inbox"
         inbox.mkdir(exist_ok=True)
         (inbox / "01-c.json").write_text(json.dumps(student_contracts("ana", 1)[0]))
-        wait_for("the node to take the contract", lambda: not (inbox / "01-c.json").exists(), 60)
+        wait_until(lambda: not (inbox / "01-c.json").exists(), timeout=60, what="the node to take the contract")
         node.send_signal(signal.SIGTERM)
-        _, err = node.communicate(timeout=60)  # without the fix: the open of the FIFO never returns
+        _, err = node.communicate(timeout=scaled(60))  # without the fix: the open of the FIFO never returns
     finally:
         if node.poll() is None:
             node.kill()
             node.wait()
     assert node.returncode == 0 and "Traceback" not in err, err
     assert "events.jsonl: is a FIFO" in err
-
-
-def wait_for(what: str, condition: Callable[[], object], seconds: float) -> None:
-    """Poll ``condition`` until it holds; fail saying what never happened."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {seconds:g} s")
-        time.sleep(0.05)
 
 
 def test_the_event_log_is_bounded_on_disk_keeping_the_log_before_once(tmp_path, monkeypatch):
