@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import datetime as dt
 import functools
 import json
@@ -444,4 +445,7 @@ def run_all(hub: Hub, jobs: list[tuple[str, str]], timeout: float = 300) -> list
     async def everything():
         return await asyncio.gather(*(run_notebook_async(hub, user, nb, timeout) for user, nb in jobs))
 
-    return asyncio.run(everything())
+    # In its own thread: a session's Playwright (the browser tests) keeps an event loop running in this
+    # one, and asyncio.run refuses to start a second loop there.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, everything()).result()
