@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 __all__ = [
+    "tip_totals",
     "Case",
     "hash_chain_cases", "hash_chain_reference",
     "modular_inverse_cases", "modular_inverse_reference",
@@ -335,10 +336,8 @@ def transfer_nft_cases(count: int = 80, seed: int = 6) -> list[tuple]:
 # --- 07: the fork choice over a block tree --------------------------------------------------
 
 
-def fork_choice_reference(blocks: dict[str, tuple[str | None, int]]) -> str:
-    """The tip with the most total work, a tie to the smaller hash: labkit.forks.rank, as the block tree decides."""
-    from ..forks import rank
-
+def tip_totals(blocks: dict[str, tuple[str | None, int]]) -> dict[str, int]:
+    """Each tip of a block tree given as ``{hash: (parent hash or None, work)}``, with its total work."""
     totals: dict[str, int] = {}
 
     def total(block_hash: str) -> int:
@@ -348,8 +347,15 @@ def fork_choice_reference(blocks: dict[str, tuple[str | None, int]]) -> str:
         return totals[block_hash]
 
     parents = {parent for parent, _ in blocks.values()}
-    tips = [h for h in blocks if h not in parents]
-    return min(tips, key=lambda h: rank(total(h), h))
+    return {h: total(h) for h in blocks if h not in parents}
+
+
+def fork_choice_reference(blocks: dict[str, tuple[str | None, int]]) -> str:
+    """The tip with the most total work, a tie to the smaller hash: labkit.forks.rank, as the block tree decides."""
+    from ..forks import rank
+
+    totals = tip_totals(blocks)
+    return min(totals, key=lambda h: rank(totals[h], h))
 
 
 def fork_choice_cases(count: int = 120, seed: int = 7) -> list[tuple]:

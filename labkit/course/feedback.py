@@ -99,25 +99,19 @@ def brief(value: Any, limit: int = 60) -> str:
 
 
 def _fork_choice_fact(args: tuple, expected: Any, got: Any) -> str:
+    from .cases import tip_totals
+
     (blocks,) = args
     if not isinstance(blocks, dict) or got not in blocks or expected not in blocks:
         return ""
-    totals: dict[str, int] = {}
-
-    def total(block_hash: str) -> int:
-        if block_hash not in totals:
-            parent, work = blocks[block_hash]
-            totals[block_hash] = work + (total(parent) if parent is not None else 0)
-        return totals[block_hash]
-
-    parents = {parent for parent, _ in blocks.values()}
-    tips = sorted(h for h in blocks if h not in parents)
+    totals = tip_totals(blocks)
+    tips = sorted(totals)
     if got not in tips:
         return f"{got} is not a tip: another block names it as its parent ({len(tips)} tips: {', '.join(tips)})"
-    if total(got) == total(expected):
-        return (f"the tips {expected} and {got} tie at equal total work ({total(got):,} each): "
+    if totals[got] == totals[expected]:
+        return (f"the tips {expected} and {got} tie at equal total work ({totals[got]:,} each): "
                 "a tie goes to the smaller hash")
-    return f"tip {expected} has total work {total(expected):,}; tip {got} has {total(got):,}"
+    return f"tip {expected} has total work {totals[expected]:,}; tip {got} has {totals[got]:,}"
 
 
 def _dissenters_fact(args: tuple, expected: Any, got: Any) -> str:
