@@ -122,6 +122,7 @@ AREAS = {
     "test_capstone.py::test_the_capstone_runs_on_the_instructors_saved_functions_and_agrees_everywhere": "notebooks",
     # browser: JupyterLab driven by Playwright and Chromium
     "test_browser.py": "browser",
+    "test_browser_battle.py": "browser",
     "test_browser_capstone.py": "browser",
     "test_browser_page.py": "browser",
     # package: how labkit is laid out, built, installed and started
