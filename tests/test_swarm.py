@@ -61,6 +61,16 @@ def test_small_swarm_experiment(tmp_path):
     assert list(tmp_path.iterdir()) == []  # it cleaned up
 
 
+def test_swarm_experiment_runs_one_swarm_for_a_lone_peer(tmp_path):
+    # with one peer there is no one to trade with: BitTorrent and one server are the same swarm
+    results = []
+    frame = swarm_experiment(128 * KiB, ns=(1,), upload_limit=1024 * KiB, work_dir=tmp_path, progress=results.append)
+    assert len(results) == 2 and results[0] is results[1]  # one run, reported for both columns
+    row = frame.iloc[0]
+    assert row["bittorrent_s"] == row["one_server_s"] == results[0].seconds
+    assert row["bittorrent_seeder_bytes"] == row["one_server_seeder_bytes"] == 128 * KiB
+
+
 
 
 def test_distribute_announces_the_seeders_magnet_link(shared_file, tmp_path):

@@ -223,14 +223,18 @@ def swarm_experiment(
     ``source`` is a file, or a size in bytes for a file of random bytes (fixed
     seed). For each N, two :class:`LocalSwarm` runs with the same seeder upload
     cap (``upload_limit`` bytes/s): peers that trade pieces (BitTorrent) and
-    peers that can only ask the seeder (one server). Expect BitTorrent to stay
-    near size/cap as N grows while one server grows like N x size/cap.
+    peers that can only ask the seeder (one server). With N = 1 the two are the
+    same swarm (a lone peer has no one to trade with, so it gets every byte from
+    the seeder either way): it runs once and fills both columns. Expect
+    BitTorrent to stay near size/cap as N grows while one server grows like
+    N x size/cap.
 
     Columns: peers, bittorrent_s, one_server_s, ratio (one_server_s /
     bittorrent_s), bittorrent_seeder_bytes, one_server_seeder_bytes (what the
     seeder uploaded). The defaults (2 MiB at 1 MiB/s, N up to 8) take about 50 s on a
     2-core machine, most of it the one-server run with 8 peers (~17 s).
-    ``progress(result)`` is called after each run.
+    ``progress(result)`` is called once per column filled, 2 x len(ns) times in
+    all (twice with the same result for N = 1).
     """
     import pandas as pd
 
@@ -247,13 +251,15 @@ def swarm_experiment(
         rows = []
         for n in ns:
             row: dict[str, Any] = {"peers": n}
+            result = None
             for exchange, label in ((True, "bittorrent"), (False, "one_server")):
-                swarm = LocalSwarm(path, n, upload_limit=upload_limit, exchange=exchange,
-                                   work_dir=root / f"{label}-{n}")
-                result = swarm.run(timeout=timeout, torrent=torrent)
+                if result is None or n > 1:  # a lone peer has no one to trade with: one run is both
+                    swarm = LocalSwarm(path, n, upload_limit=upload_limit, exchange=exchange,
+                                       work_dir=root / f"{label}-{n}")
+                    result = swarm.run(timeout=timeout, torrent=torrent)
+                    shutil.rmtree(root / f"{label}-{n}", ignore_errors=True)
                 row[f"{label}_s"] = result.seconds
                 row[f"{label}_seeder_bytes"] = result.seeder.uploaded
-                shutil.rmtree(root / f"{label}-{n}", ignore_errors=True)
                 if progress:
                     progress(result)
             row["ratio"] = row["one_server_s"] / row["bittorrent_s"]

@@ -1,11 +1,11 @@
 """A progress bar for a long cell: the library reports each step through a callback, this widget draws it.
 
-    runs = Steps(6, "runs")
+    runs = Steps(4, "swarm results")
     display(runs)
-    swarm_experiment(..., progress=runs.step)   # called once per run
+    swarm_experiment(..., ns=(1, 4), progress=runs.step)   # called once per result
 
-It shows "3 of 6 runs · 12 s" while the cell works and "6 of 6 runs in 27 s"
-when the last step is in, so a cell that takes half a minute is never silent.
+It shows "2 of 4 swarm results · 5 s" while the cell works and "4 of 4 swarm results in 9 s"
+when the last step is in, so a cell that takes seconds is never silent.
 """
 
 from __future__ import annotations
