@@ -15,11 +15,11 @@ import ast
 import importlib.util
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import SavedCodeError
+from ..files import ScratchFolder
 from . import saved
 from .registry import exercise
 
@@ -55,11 +55,12 @@ def solution(notebooks: str | os.PathLike, name: str) -> Callable:
                 defined = True
     if not defined:
         raise SavedCodeError(name, f"{matches[0].name} has no solution cell defining {name}")
-    folder = Path(tempfile.mkdtemp(prefix="labkit-solution-"))
+    folder = ScratchFolder("labkit-solution-")  # removed with the function's module, or at exit
     path = folder / f"solution_{name}.py"
     path.write_text("\n\n".join(statements) + "\n", encoding="utf-8")
     spec = importlib.util.spec_from_file_location(f"solution_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    module.__dict__["_scratch_folder"] = folder  # its source file stays readable while the function lives
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return getattr(module, name)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
@@ -30,6 +29,7 @@ from ..reorg import BlockStatus
 from ..network import Network
 from ..peer import Peer
 from ..fastmine import default_miner
+from ..files import ScratchFolder
 from ..pow import Miner
 from ..tokens import Payload
 from ..wallet import Wallet
@@ -144,6 +144,7 @@ class Lab:
     def __init__(self, workdir: Path, network: Network, wallets: Sequence[Wallet], honest: Sequence[Block],
                  *, miner=None, honest_difficulty: int = HONEST_DIFFICULTY):
         self.workdir = workdir
+        self.scratch = None  # a labkit.files.ScratchFolder that make_lab made for it, removed with the lab
         self.network = network
         self.wallets = {w.name: w for w in wallets}
         self.miner = miner or default_miner()
@@ -351,7 +352,9 @@ def make_lab(workdir: str | os.PathLike | None = None, *, difficulty: int = LAB_
     mine above it, so that a chain with more blocks can have less work.
     ``workdir`` defaults to a new temporary folder.
     """
-    workdir = Path(tempfile.mkdtemp(prefix="labkit-lab-") if workdir is None else workdir)
+    # a folder of its own unless given one: removed with the lab (or at exit), so no run leaves it behind
+    scratch = ScratchFolder("labkit-lab-") if workdir is None else None
+    workdir = scratch.path if scratch is not None else Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     network = demo_network(difficulty)
     wallets = demo_wallets()
@@ -360,4 +363,6 @@ def make_lab(workdir: str | os.PathLike | None = None, *, difficulty: int = LAB_
     signers = [wallets[0], wallets[1], wallets[2], wallets[0]]  # alice, bob, carol, alice
     times = [DEMO_START + dt.timedelta(minutes=i) for i in range(len(signers))]
     blocks = mine_branch(mining_network, zip(signers, seed_contracts(), times), miner=miner)
-    return Lab(workdir, network, wallets, blocks, miner=miner, honest_difficulty=max(difficulty, honest_difficulty))
+    lab = Lab(workdir, network, wallets, blocks, miner=miner, honest_difficulty=max(difficulty, honest_difficulty))
+    lab.scratch = scratch  # the folder lives as long as the lab
+    return lab
