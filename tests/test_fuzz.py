@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +30,7 @@ from labkit.chain import Chain
 from labkit.encoding import b64url_decode, b64url_encode
 from labkit.errors import InvalidBlock
 from labkit.fastmine import mine as fast_mine
+from labkit.files import ScratchFolder
 from labkit.forks import replay
 from labkit.peer import Peer
 from labkit.lessons.data import DEMO_START, demo_network, demo_wallets, seed_contracts
@@ -59,7 +59,7 @@ BLOCKS = CHAIN.blocks
 LINES = [b.to_line().encode() for b in BLOCKS]
 FILE = b"".join(line + b"\n" for line in LINES)
 PREFIX_DIGESTS = [state_digest(replay(CHAIN.entries[:k])) for k in range(len(BLOCKS) + 1)]
-WORKDIR = Path(tempfile.mkdtemp(prefix="labkit-fuzz-"))
+WORKDIR = ScratchFolder("labkit-fuzz-")  # removed when the test session ends
 
 
 def receive_bytes(data: bytes) -> Peer:
