@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from labkit.files import ScratchFolder, at_exit, run_pending
+from labkit.files import ScratchFolder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,18 +43,23 @@ def test_with_block_and_garbage_collection_remove_it():
     assert not path.exists()
 
 
-def test_clean_ups_run_newest_first_once():
-    order = []
-
-    class Owner:
-        pass
-
-    owners = [Owner(), Owner()]
-    at_exit(owners[0], order.append, "older")
-    at_exit(owners[1], order.append, "newer")
-    run_pending()
-    run_pending()
-    assert order == ["newer", "older"]
+def test_clean_ups_run_newest_first_once(tmp_path):
+    # run_pending() runs every clean-up in the process, so it runs in a child: here it would remove
+    # the scratch folders other test modules made at import (test_fuzz's, for one)
+    code = """
+        from labkit.files import at_exit, run_pending
+        class Owner:
+            pass
+        order, owners = [], [Owner(), Owner()]
+        at_exit(owners[0], order.append, "older")
+        at_exit(owners[1], order.append, "newer")
+        run_pending()
+        run_pending()
+        print(order)
+    """
+    child = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=30)
+    assert (child.returncode, child.stdout) == (0, "['newer', 'older']\n"), child.stderr
 
 
 def run_child(code: str, tmp_path: Path, *, signal_after_ready: int | None = None) -> tuple[int, str]:
