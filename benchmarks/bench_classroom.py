@@ -1,0 +1,156 @@
+"""A class-sized room: 8, 16, 32 and 64 real ``node run`` processes, each submitting one contract (issue 20).
+
+Every room runs in a private network namespace with only loopback (``Classroom.isolate``),
+so the kernel's UDP counters of that namespace (``/proc/PID/net/snmp``, ``Udp:
+OutDatagrams`` and ``InDatagrams``) count the room's datagrams and nothing else:
+the DHT's look-ups and puts, and the uTP of the chain transfers. For each size:
+
+- datagrams per node per block agreed: from the moment every node gets its contract
+  until every node holds the same chain of N blocks, sent + received, divided by
+  N nodes and N blocks (each datagram is sent by one node and received by another,
+  so sent alone is half);
+- datagrams per node per second with the room idle: sent + received over
+  ``IDLE_SECONDS``, starting ``SETTLE_SECONDS`` after agreement (the pointers' 30 s
+  refreshes included);
+- seconds until every node agrees;
+- propagation: for each block of the agreed chain, the seconds from its "mined" event
+  until every node held it under a tip of the agreed chain (p50, p95);
+- the nodes' memory: resident set (VmRSS) per process, median and largest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+try:
+    from .common import row
+except ImportError:
+    from common import row
+
+SIZES = (8, 16, 32, 64)
+QUICK_SIZES = (8,)
+DIFFICULTY = 3
+SETTLE_SECONDS = 10.0  # after agreement, before the idle window: the look-ups slow down to their slowest
+IDLE_SECONDS = 30.0
+AGREE_TIMEOUT = 600.0
+
+
+def udp_counters(pid: int) -> dict[str, int]:
+    """The UDP counters of the network namespace process ``pid`` lives in (``/proc/PID/net/snmp``)."""
+    lines = [line.split() for line in Path(f"/proc/{pid}/net/snmp").read_text().splitlines() if line.startswith("Udp:")]
+    names, values = lines[0][1:], lines[1][1:]
+    return dict(zip(names, map(int, values)))
+
+
+def datagrams(pid: int) -> int:
+    counters = udp_counters(pid)
+    return counters["InDatagrams"] + counters["OutDatagrams"]
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _time(event: dict) -> float:
+    return dt.datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()
+
+
+def agreed_propagation(events: list[dict], chain: list[str], nodes: list[str]) -> list[float]:
+    """Per block of the agreed ``chain`` (hashes, index order): seconds from its mining until the
+    last node held it, i.e. first mined or adopted a tip of the agreed chain at its height or above."""
+    height = {h: i for i, h in enumerate(chain)}
+    mined_at = {e["block"]: _time(e) for e in events if e["event"] == "mined" and e["block"] in height}
+    held: dict[str, list[tuple[float, int]]] = {n: [] for n in nodes}  # node -> (time, height of an agreed tip)
+    for e in events:
+        tip = e.get("block") if e["event"] == "mined" else e.get("tip") if e["event"] == "adopted" else None
+        if tip in height:
+            held[e["node"]].append((_time(e), height[tip]))
+    seconds = []
+    for block, index in height.items():
+        if block not in mined_at:
+            continue
+        last = max(min((t for t, h in held[n] if h >= index), default=float("inf")) for n in nodes)
+        if last != float("inf"):
+            seconds.append(max(0.0, last - mined_at[block]))
+    return seconds
+
+
+def class_run(folder: Path, size: int, *, idle_seconds: float = IDLE_SECONDS) -> dict:
+    from labkit.blocksfile import load_blocks
+    from labkit.node.classroom import Classroom, student_contracts
+    from labkit.node.measure import percentile
+
+    names = [f"m{i:02d}" for i in range(size)]
+    room = Classroom.create(folder, names, difficulty=DIFFICULTY)
+    if not room.isolate():
+        raise RuntimeError("no private network namespace here (unshare -n): the UDP counters would count "
+                           "the whole machine's traffic, so the class-size benchmark does not run")
+    ns = room.holder.pid
+    with room:
+        room.start()
+        before, start = datagrams(ns), time.monotonic()
+        for name in names:
+            room.submit(name, student_contracts(name, 1)[0])
+
+        def agreed() -> bool:
+            statuses = room.statuses()
+            return room.converged() and all(s["height"] == size - 1 and not s["queued"] for s in statuses.values())
+
+        room.wait_until(agreed, AGREE_TIMEOUT, f"all {size} nodes to agree on {size} blocks", every=0.2)
+        agree_s, busy = time.monotonic() - start, datagrams(ns) - before
+        time.sleep(SETTLE_SECONDS)  # a benchmark's fixed window, not a wait for an event
+        idle_start, idle_at = datagrams(ns), time.monotonic()
+        time.sleep(idle_seconds)
+        idle = (datagrams(ns) - idle_start) / (time.monotonic() - idle_at)
+        rss = [rss_bytes(node.process.pid) for node in room.nodes.values()]
+        agreed_still = room.converged()
+        events = room.events()
+        chain = [b.hash for b in load_blocks(room.nodes[names[0]].data / "chain.jsonl").blocks]
+    prop = agreed_propagation(events, chain, names)
+    mined = sum(1 for e in events if e["event"] == "mined")
+    return {"size": size, "agree_s": agree_s, "per_node_per_block": busy / size / size, "busy_total": busy,
+            "idle_per_node_s": idle / size, "p50": statistics.median(prop), "p95": percentile(prop, 0.95),
+            "measured": len(prop), "mined": mined, "rss_median": statistics.median(rss), "rss_max": max(rss),
+            "agreed_after_idle": agreed_still}
+
+
+def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[dict]:
+    rows, results = [], {}
+    sizes = sizes or (QUICK_SIZES if quick else SIZES)
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-class-") as tmp:
+        for size in sizes:
+            r = results[size] = class_run(Path(tmp) / f"room{size}", size, idle_seconds=10.0 if quick else IDLE_SECONDS)
+            group = f"classroom, {size} nodes"
+            base = results.get(8)
+            rows.append(row(group, f"UDP datagrams per node per block agreed (sent + received; {r['mined']} blocks "
+                                   f"mined for {size} agreed)", r["per_node_per_block"], "datagrams",
+                            baseline=base["per_node_per_block"] if base and size != 8 else None,
+                            baseline_name="8 nodes", target="<= 2x the 8-node figure" if size != 8 else "",
+                            met=(r["per_node_per_block"] <= 2 * base["per_node_per_block"]) if base and size != 8
+                            else None))
+            rows.append(row(group, "UDP datagrams per node per second, room idle (sent + received)",
+                            r["idle_per_node_s"], "datagrams/s", target="< 100", met=r["idle_per_node_s"] < 100))
+            limit = {32: 30.0, 64: 60.0}.get(size)
+            rows.append(row(group, "seconds until every node agrees (each submits one contract)", r["agree_s"], "s",
+                            target=f"< {limit:g} s" if limit else "", met=(r["agree_s"] < limit) if limit else None))
+            rows.append(row(group, f"propagation p50 ({r['measured']} agreed blocks)", r["p50"], "s"))
+            rows.append(row(group, "propagation p95", r["p95"], "s", target="< 3 s at 32 nodes" if size == 32 else "",
+                            met=(r["p95"] < 3.0) if size == 32 else None))
+            rows.append(row(group, "node memory (VmRSS), median per process", r["rss_median"] / 2**20, "MiB"))
+            rows.append(row(group, "node memory (VmRSS), largest process", r["rss_max"] / 2**20, "MiB"))
+    return rows
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(class_run(Path(tempfile.mkdtemp(prefix="labkit-bench-class-")) / "room", int(sys.argv[1]),
+                               idle_seconds=float(sys.argv[2]) if len(sys.argv) > 2 else IDLE_SECONDS), indent=1))
