@@ -16,12 +16,24 @@ the DHT's look-ups and puts, and the uTP of the chain transfers. For each size:
 - propagation: for each block of the agreed chain, the seconds from its "mined" event
   until every node held it under a tip of the agreed chain (p50, p95);
 - the nodes' memory: resident set (VmRSS) per process, median and largest.
+
+Then a room over a shared, rate-limited link, as a classroom's access point: the room
+in ``LINK_GROUPS`` groups of laptops, each group a network namespace of its own
+whose one link to a bridge (the access point, in a namespace of its own too) is
+capped at ``LINK_RATE`` each way with ``tc qdisc ... tbf`` (netem is not available).
+Every node submits one contract; the bench reports the seconds until all agree and
+the links' load: bytes through the capped links (each way, all groups), its average
+rate during agreement and idle, and the packets tbf dropped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +49,10 @@ DIFFICULTY = 3
 SETTLE_SECONDS = 10.0  # after agreement, before the idle window: the look-ups slow down to their slowest
 IDLE_SECONDS = 30.0
 AGREE_TIMEOUT = 600.0
+LINK_GROUPS = 4  # groups of laptops on the shared link, each in its own namespace
+LINK_NODES = 16  # nodes in the room on the shared link
+LINK_RATE = "20mbit"  # tbf's cap on each group's link, each way
+HERE = Path(__file__).resolve().parent
 
 
 def udp_counters(pid: int) -> dict[str, int]:
@@ -121,6 +137,87 @@ def class_run(folder: Path, size: int, *, idle_seconds: float = IDLE_SECONDS) ->
             "agreed_after_idle": agreed_still}
 
 
+def _ip(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+def _qdisc(dev: str, enter: tuple[str, ...] = ()) -> tuple[int, int]:
+    """(bytes sent, packets dropped) by the tbf on ``dev``."""
+    for q in json.loads(_ip(*enter, "tc", "-s", "-j", "qdisc", "show", "dev", dev)):
+        if q.get("kind") == "tbf":
+            return q["bytes"], q["drops"]
+    raise RuntimeError(f"no tbf on {dev}")
+
+
+def shared_link_run(folder: Path, size: int = LINK_NODES, groups: int = LINK_GROUPS,
+                    idle_seconds: float = IDLE_SECONDS) -> dict:
+    """The room over a shared capped link. Run inside a network namespace of its own (``--shared-link``):
+    it makes a bridge here and a namespace per group, each joined to the bridge by a capped veth pair."""
+    from labkit.node.classroom import Classroom, student_contracts
+
+    holders = [subprocess.Popen(["unshare", "-n", "sleep", "3600"]) for _ in range(groups)]
+    try:
+        time.sleep(0.3)
+        _ip("ip", "link", "set", "lo", "up")
+        _ip("ip", "link", "add", "ap", "type", "bridge")
+        _ip("ip", "link", "set", "ap", "up")
+        enters, links = [], []
+        for g, holder in enumerate(holders):
+            enter = ("nsenter", "-t", str(holder.pid), "-n")
+            _ip("ip", "link", "add", f"ap{g}", "type", "veth", "peer", "name", f"wifi{g}", "netns", str(holder.pid))
+            _ip("ip", "link", "set", f"ap{g}", "master", "ap")
+            _ip("ip", "link", "set", f"ap{g}", "up")
+            _ip(*enter, "ip", "link", "set", "lo", "up")
+            _ip(*enter, "ip", "addr", "add", f"10.78.0.{g + 1}/24", "dev", f"wifi{g}")
+            _ip(*enter, "ip", "link", "set", f"wifi{g}", "up")
+            for dev, where in ((f"ap{g}", ()), (f"wifi{g}", enter)):  # capped each way
+                _ip(*where, "tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", LINK_RATE, "burst", "32kbit",
+                    "latency", "100ms")
+            enters.append(enter)
+            links += [(f"ap{g}", ()), (f"wifi{g}", enter)]
+        names = [f"m{i:02d}" for i in range(size)]
+        room = Classroom.create(folder, names, difficulty=DIFFICULTY)
+        for i, name in enumerate(names):
+            room.place(name, host=f"10.78.0.{i % groups + 1}", prefix=enters[i % groups])
+
+        def load() -> tuple[int, int]:
+            sent = [_qdisc(dev, where) for dev, where in links]
+            return sum(b for b, _ in sent), sum(d for _, d in sent)
+
+        with room:
+            room.start()
+            before, start = load(), time.monotonic()
+            for name in names:
+                room.submit(name, student_contracts(name, 1)[0])
+            room.wait_until(lambda: room.converged() and all(s["height"] == size - 1 and not s["queued"]
+                                                             for s in room.statuses().values()),
+                            AGREE_TIMEOUT, f"all {size} nodes on the shared link to agree", every=0.2)
+            agree_s, busy = time.monotonic() - start, load()
+            time.sleep(SETTLE_SECONDS)  # a benchmark's fixed window, not a wait for an event
+            idle_start, idle_at = load(), time.monotonic()
+            time.sleep(idle_seconds)
+            idle, idle_s = load(), time.monotonic() - idle_at
+        return {"size": size, "groups": groups, "agree_s": agree_s, "busy_bytes": busy[0] - before[0],
+                "busy_mbit_s": (busy[0] - before[0]) * 8 / agree_s / 1e6 / groups,
+                "idle_mbit_s": (idle[0] - idle_start[0]) * 8 / idle_s / 1e6 / groups,
+                "drops": idle[1] - before[1]}
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+
+
+def shared_link(folder: Path, quick: bool) -> dict:
+    """:func:`shared_link_run` in a child with a network namespace of its own (the access point's)."""
+    cmd = ["unshare", "-n", sys.executable, str(Path(__file__).resolve()), "--shared-link", str(folder),
+           "8" if quick else str(LINK_NODES), "10" if quick else str(IDLE_SECONDS)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.run(cmd, capture_output=True, text=True, timeout=AGREE_TIMEOUT + 300, env=env)
+    if child.returncode != 0:
+        raise RuntimeError(f"the shared-link room failed:\n{child.stderr[-3000:]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
 def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[dict]:
     rows, results = [], {}
     sizes = sizes or (QUICK_SIZES if quick else SIZES)
@@ -145,12 +242,23 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[dict]
                             met=(r["p95"] < 3.0) if size == 32 else None))
             rows.append(row(group, "node memory (VmRSS), median per process", r["rss_median"] / 2**20, "MiB"))
             rows.append(row(group, "node memory (VmRSS), largest process", r["rss_max"] / 2**20, "MiB"))
+        r = shared_link(Path(tmp) / "link", quick)
+        group = f"classroom, {r['size']} nodes in {r['groups']} groups on links capped at {LINK_RATE}"
+        rows.append(row(group, "seconds until every node agrees (each submits one contract)", r["agree_s"], "s",
+                        target="converges", met=True))
+        rows.append(row(group, f"load per group's link while agreeing ({r['busy_bytes']:,} bytes, both ways, "
+                               f"all links)", r["busy_mbit_s"], "Mbit/s"))
+        rows.append(row(group, "load per group's link, room idle", r["idle_mbit_s"], "Mbit/s"))
+        rows.append(row(group, "packets the caps dropped", r["drops"], "packets"))
     return rows
 
 
 if __name__ == "__main__":
-    import json
-    import sys
-
-    print(json.dumps(class_run(Path(tempfile.mkdtemp(prefix="labkit-bench-class-")) / "room", int(sys.argv[1]),
-                               idle_seconds=float(sys.argv[2]) if len(sys.argv) > 2 else IDLE_SECONDS), indent=1))
+    # python benchmarks/bench_classroom.py SIZE [IDLE_S]: one room, its figures as JSON;
+    # --shared-link DIR SIZE IDLE_S: the shared-link room (run by shared_link() inside unshare -n)
+    if sys.argv[1] == "--shared-link":
+        out = shared_link_run(Path(sys.argv[2]), int(sys.argv[3]), idle_seconds=float(sys.argv[4]))
+    else:
+        out = class_run(Path(tempfile.mkdtemp(prefix="labkit-bench-class-")) / "room", int(sys.argv[1]),
+                        idle_seconds=float(sys.argv[2]) if len(sys.argv) > 2 else IDLE_SECONDS)
+    print(json.dumps(out))
