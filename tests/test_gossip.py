@@ -134,3 +134,67 @@ def test_the_sweep_visits_every_member_not_followed_in_turn():
     assert set(seen[:len(others)]) == others and seen[:len(others)] == seen[len(others):]
     assert seen[0] == ring[6]  # the first after its own place that it does not follow (4, 5 and 7 are fingers)
     assert Sweep(ring[:3], ring[0], fingers(ring[:3], ring[0])).next() == ()  # it follows everyone already
+
+
+# --- a node's rounds of look-ups (no session: the DHT look-up is replaced by a recorder) ------------
+
+
+@pytest.fixture(scope="module")
+def forty_wallets():
+    from labkit.wallet import Wallet
+
+    return [Wallet.generate(2048, name=f"m{i:02d}") for i in range(40)]
+
+
+@pytest.fixture
+def big_room(tmp_path, monkeypatch, forty_wallets):
+    """A node of a 40-member network whose look-ups are recorded instead of sent."""
+    import labkit.node.live as live
+    from labkit.lessons.data import demo_network
+    from labkit.network import Member
+    from labkit.node.keys import NodeKey
+
+    wallets = forty_wallets
+    keys = [NodeKey.generate() for _ in wallets]
+    network = demo_network(1).with_members(Member(w.name, w.public_key, k.public_key) for w, k in zip(wallets, keys))
+    rounds: list[list[bytes]] = []
+
+    def lookup_many(session, public_keys, salt, timeout, *, on_alert=None):
+        rounds.append(list(public_keys))
+        return {key: None for key in rounds[-1]}
+
+    monkeypatch.setattr(live, "lookup_many", lookup_many)
+    monkeypatch.setattr(live.Node, "dht", property(lambda self: object()))
+    node = live.Node(network, wallets[0], keys[0], tmp_path / "m00")
+    yield node, [k.public_key for k in keys], rounds
+    node.stop()
+
+
+def test_a_round_looks_up_a_bounded_number_of_members_and_the_sweep_reaches_all(big_room):
+    node, keys, rounds = big_room
+    for _ in range(40):
+        node.follow()
+    assert max(len(r) for r in rounds) <= out_degree(40) + 1  # fingers and the sweep (nobody mined yet)
+    assert all(keys[0] not in r for r in rounds)  # never itself
+    assert set().union(*rounds) == set(keys[1:])  # within N rounds every other member was looked up once
+    fingered = set(fingers(keys, keys[0]))
+    assert all(fingered <= set(r) for r in rounds)
+
+
+def test_a_watched_member_key_is_looked_up_too(big_room):
+    node, keys, rounds = big_room
+    outside = next(k for k in keys[1:] if k not in fingers(keys, keys[0]))
+    node.follow([outside])
+    assert outside in rounds[-1] and rounds[-1].count(outside) == 1
+
+
+def test_news_is_a_moved_tip_or_a_followed_member_naming_another_chain():
+    from labkit.node.run import lookup_news
+
+    a, b = ("ih-a", 3, "tip-a"), ("ih-b", 4, "tip-b")
+    assert lookup_news(None, ("t1", {}))  # the first round
+    assert lookup_news(("t1", {"ana": a}), ("t2", {"ana": a}))  # the tip moved
+    assert lookup_news(("t1", {"ana": a}), ("t1", {"ana": b}))  # ana names another chain
+    assert not lookup_news(("t1", {"ana": a}), ("t1", {"ana": a}))  # a refresh: same chain, new seq
+    assert not lookup_news(("t1", {"ana": a}), ("t1", {"ana": a, "ben": b}))  # ben followed from now on
+    assert not lookup_news(("t1", {"ana": a, "ben": b}), ("t1", {"ana": a}))  # ben's time as a recent miner ran out

@@ -37,7 +37,7 @@ from .gossip import FASTEST, SLOWEST, Pace
 from .live import Node
 from .queue import contract_key
 
-__all__ = ["ROUND_SECONDS", "RETRY_SECONDS", "REBOOTSTRAP_BATCH", "Runner"]
+__all__ = ["ROUND_SECONDS", "RETRY_SECONDS", "REBOOTSTRAP_BATCH", "Runner", "lookup_news"]
 
 ROUND_SECONDS = 0.2  # pause between rounds when nothing happened
 RETRY_SECONDS = 2.0  # between attempts to publish when the folder cannot be written
@@ -122,7 +122,7 @@ class Runner:
         if time.monotonic() >= self._follow_at:
             node.follow(self.watch)
             seen, self._seen = self._seen, self._state()
-            self._follow_at = time.monotonic() + self.pace.after(news=seen != self._seen)
+            self._follow_at = time.monotonic() + self.pace.after(news=lookup_news(seen, self._seen))
         self.mine_step()
         tip, now = node.tip, time.monotonic()
         changed = tip is not None and tip.hash != node.published_tip
@@ -144,11 +144,15 @@ class Runner:
         return None if self.node.tip is None else self.node.tip.hash
 
     def _state(self) -> tuple:
-        """What a round of look-ups can change: the tip, and the chain each followed pointer names.
+        """What a round of look-ups can change: the tip, and the chain each followed member's pointer names.
 
         A pointer put again with the same chain (the 30 s refresh) is not news: only its seq moved.
+        Nor is what the sweep finds, unless the tip moves: after a busy spell it finds a new
+        pointer at nearly every member, all naming chains this node has.
         """
-        pointers = {name: (p.info_hash, p.total_work, p.tip) for name, p in self.node.pointers.items()}
+        node = self.node
+        followed = {m.name for m in node.network.members if m.node_key in set(node.followed_keys())}
+        pointers = {name: (p.info_hash, p.total_work, p.tip) for name, p in node.pointers.items() if name in followed}
         return self._tip_hash(), pointers
 
     def quicken(self) -> None:
@@ -225,3 +229,11 @@ class Runner:
         for event in self.node.journal.since(self._printed):
             self.on_event(event)
         self._printed = self.node.journal.count
+
+
+def lookup_news(before: tuple | None, after: tuple) -> bool:
+    """Did a round of look-ups bring news: the tip moved, or a member followed then and now names another chain?
+    (A member that starts or stops being followed, a recent miner's 30 s running out, is not news.)"""
+    if before is None or before[0] != after[0]:
+        return True
+    return any(before[1].get(name, chain) != chain for name, chain in after[1].items())
