@@ -280,6 +280,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "--shared-link":
         out = shared_link_run(Path(sys.argv[2]), int(sys.argv[3]), idle_seconds=float(sys.argv[4]))
     else:
-        out = class_run(Path(tempfile.mkdtemp(prefix="labkit-bench-class-")) / "room", int(sys.argv[1]),
-                        idle_seconds=float(sys.argv[2]) if len(sys.argv) > 2 else IDLE_SECONDS)
+        with tempfile.TemporaryDirectory(prefix="labkit-bench-class-") as tmp:  # the room's keys go with it
+            out = class_run(Path(tmp) / "room", int(sys.argv[1]),
+                            idle_seconds=float(sys.argv[2]) if len(sys.argv) > 2 else IDLE_SECONDS)
     print(json.dumps(out))
