@@ -122,10 +122,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                                                 "submits contracts, until all agree")
     room.add_argument("--dir", required=True, type=arguments.folder, metavar="DIR",
                       help="a new folder for keys, network and nodes")
-    # 64: each node follows ceil(log2 N) members (labkit.node.gossip), and a room of 64 agrees on 2 cores
-    # (benchmarks/RESULTS.md); a room's processes, not its gossip, are what a bigger one runs out of
-    room.add_argument("--nodes", type=arguments.whole_number(1, 64, "--nodes"), default=4, metavar="N",
-                      help="how many members, 1 to 64 (default: 4)")
+    room.add_argument("--nodes", type=arguments.whole_number(1, 32, "--nodes"), default=4, metavar="N",
+                      help="how many members, 1 to 32 (default: 4)")
     room.add_argument("--contracts", type=arguments.whole_number(1, 50, "--contracts"), default=2, metavar="K",
                       help="contracts each submits, 1 to 50 (default: 2)")
     room.add_argument("--difficulty", type=arguments.whole_number(0, 5, "--difficulty", unit="hex zeros"), default=3,
