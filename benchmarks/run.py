@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-SUITES = ("mining", "chain", "wallet", "torrent", "workbook", "network", "hub")
+SUITES = ("mining", "chain", "wallet", "torrent", "workbook", "network", "classroom", "hub")
 
 
 def machine() -> str:

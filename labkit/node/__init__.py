@@ -13,6 +13,8 @@ node that saw the same blocks); and the bounds, named once.
   a :class:`~labkit.peer.Peer`, a libtorrent session with the DHT on, and ``publish``,
   ``follow``, ``submit``, ``mine_once`` and ``status``.
 - :mod:`~labkit.node.threats`: the threat model, its guarantees and its bounds;
+- :mod:`~labkit.node.gossip`: whom a node follows: ``ceil(log2 N)`` members on a ring of node
+  keys, recent miners and one more in turn, so the cost per node grows with log N, not N;
 - :mod:`~labkit.node.follow`: ``Following``, how a node acts on one member's pointer, each
   member's failures contained, backed off and bounded;
 - :mod:`~labkit.node.fetch`: fetching a chain from the blocks the node holds (only the new
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["keys", "folder", "journal", "threats", "live", "follow", "fetch", "queue", "run", "cli", "classroom",
+__all__ = ["keys", "folder", "journal", "threats", "gossip", "live", "follow", "fetch", "queue", "run", "cli", "classroom",
            "measure", "Node", "Classroom"]
 
 

@@ -118,7 +118,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--upload-limit", type=arguments.whole_number(1, 10 ** 12, "--upload-limit"),
                      metavar="BYTES_PER_S", help="cap what this node uploads per chain (to watch a slow transfer)")
     run.add_argument("--follow-every", type=arguments.seconds(0.05, 60, "--follow-every"), default=0.5, metavar="S",
-                     help="look up the members' pointers at most every S seconds (default: 0.5; more for a big room)")
+                     help="look up the followed members' pointers at most every S seconds (default: 0.5); "
+                          "rounds slow down to every 4 s (or S if more) while nothing changes")
     run.add_argument("--duration", type=arguments.seconds(0.001, 10 ** 7, "--duration"), metavar="S",
                      help="stop after this many seconds")
     run.add_argument("--quiet", action="store_true", help="do not print events (they are in DIR/events.jsonl)")

@@ -19,8 +19,9 @@ What it does, each a method a notebook calls (and a ``node run`` loop repeats, s
   pointer (labkit.sharing.dht) under the node key, with a salt naming the network
   (:func:`network_salt`): info-hash, height, total work, and the session's listen
   address as ``peer``, so followers connect to it at once.
-- ``follow()``: look up every other member's pointer; one that names more work than this
-  node's tip is fetched by info-hash and its blocks go through ``Peer.receive``, the one
+- ``follow()``: look up the pointers of the members this node follows (labkit.node.gossip:
+  ``ceil(log2 N)`` fingers on the ring of node keys, the members that recently mined a
+  tip it adopted, and one other member a round in turn); one that names more work than this node's tip is fetched by info-hash and its blocks go through ``Peer.receive``, the one
   verdict; the tree adopts the branch with most work. Pointers under a key no member has,
   pointers that go backwards (a lower seq or less work than that member said before),
   chains with a refused block and chains that cannot be fetched are logged with the
@@ -62,6 +63,7 @@ from ..tokens import MAX_DIFFICULTY, Payload, decode_token, encode_token, format
 from ..wallet import Wallet
 from .folder import CHAIN_FILE, KEEP_PUBLISHED, load_chain, open_folder, prune_published, published_copy
 from .follow import Following
+from .gossip import Recent, Sweep, fingers
 from .journal import Event, Journal, NodeError
 from .keys import NodeKey
 from .queue import ContractQueue, QueueError, QueueFull, contract_key
@@ -157,6 +159,10 @@ class Node:
         self.error: str | None = None  # why the node cannot write its folder, until it can again
         self._dht_failure: str | None = None  # why the last announce reached no DHT node
         self.following = self.make_following()  # the members' pointers, refused chains, back-offs (labkit.node.follow)
+        ring = [m.node_key for m in network.members if m.node_key is not None]
+        self.fingers = fingers(ring, node_key.public_key)  # the members followed always (labkit.node.gossip)
+        self.recent = Recent()  # and those that recently mined a tip this node adopted
+        self.sweep = Sweep(ring, node_key.public_key, self.fingers)  # and one of the others a round, in turn
         self.published: Pointer | None = None
         self.published_tip: str | None = None  # hash of the tip the last publish() pointed to
         self.confirmed = False  # whether the DHT confirmed the last put (else it is put again)
@@ -233,10 +239,10 @@ class Node:
         """
         return self.live().native
 
-    def rebootstrap(self) -> None:
-        """Name the bootstrap nodes to the DHT again: after a partition heals, a routing table
-        that only holds this side's nodes would otherwise never look across again."""
-        bootstrap(self.dht, self.bootstrap_nodes)
+    def rebootstrap(self, nodes: Iterable[Address] | None = None) -> None:
+        """Name the bootstrap nodes (or these of them) to the DHT again: after a partition heals, a
+        routing table that only holds this side's nodes would otherwise never look across again."""
+        bootstrap(self.dht, self.bootstrap_nodes if nodes is None else nodes)
 
     def wait_for_dht(self, nodes: int = 1, timeout: float = 15.0) -> int:
         """Wait until the DHT routing table holds ``nodes`` nodes (the first node of a network needs ~5 s)."""
@@ -409,18 +415,22 @@ class Node:
     # --- following ---------------------------------------------------------------------
 
     def follow(self, keys: Iterable[bytes] = ()) -> list[Event]:
-        """Look up every other member's pointer (and those under ``keys``); fetch, judge and adopt.
+        """Look up the followed members' pointers (and those under ``keys``); fetch, judge and adopt.
 
-        Returns the events this round logged. ``keys`` are node public keys learnt
-        elsewhere (a peer list, a classroom board): one that no member has is
-        looked up only to log that its pointer is ignored.
+        The members followed are :meth:`followed_keys`: a bounded number, so a round costs
+        the same in a room of 8 and of 200 (labkit.node.gossip). Returns the events this
+        round logged. ``keys`` are node public keys learnt elsewhere (a peer list, a
+        classroom board): one that no member has is looked up only to log that its
+        pointer is ignored; one a member has is looked up this round too.
         """
         first = self.journal.count
         mine = self.node_key.public_key
         names = {m.node_key: m.name for m in self.network.members if m.node_key not in (None, mine)}
         strangers = {bytes(k) for k in keys} - {m.node_key for m in self.network.members}
-        found = lookup_many(self.dht, [*names, *strangers], self.salt, self.lookup_timeout,
+        wanted = [*self.followed_keys(), *self.sweep.next(), *(bytes(k) for k in keys if bytes(k) in names)]
+        found = lookup_many(self.dht, [*dict.fromkeys(wanted), *strangers], self.salt, self.lookup_timeout,
                             on_alert=self._dispatch)
+        before = None if self.tip is None else self.tip.hash
         # the pointer naming most work first: one fetch may make the others unnecessary
         order = sorted(found.items(), key=lambda kv: -kv[1].total_work if isinstance(kv[1], Pointer) else 0)
         for key, pointer in order:
@@ -434,8 +444,17 @@ class Node:
                              info_hash=pointer.info_hash, total_work=pointer.total_work)
             else:
                 self.consider(who, pointer)
+        if self.tip is not None and self.tip.hash != before:
+            miner = self.network.member(self.tip.signer) if self.network.is_member(self.tip.signer) else None
+            if miner is not None and miner.node_key not in (None, mine):
+                self.recent.saw(miner.node_key)  # it is likely to mine the next tip too: follow it directly
         self.write_status()
         return self.journal.since(first)
+
+    def followed_keys(self) -> tuple[bytes, ...]:
+        """The node keys this node follows: its fingers, then the recent miners not among them
+        (a round also looks up the sweep's next member, labkit.node.gossip.Sweep)."""
+        return tuple(dict.fromkeys([*self.fingers, *self.recent.keys()]))
 
     def consider(self, name: str, pointer: Pointer) -> None:
         """Act on the pointer member ``name`` published (labkit.node.follow: fetched if it names more work)."""

@@ -4,7 +4,10 @@
 Each round (a few per second):
 
 1. take the contracts ``node submit`` left in the inbox (saved in ``queue.json``);
-2. follow: look up every member's pointer at once, fetch and judge any chain with more work;
+2. follow: look up the pointers of the members this node follows (a bounded number, labkit.node.gossip)
+   at once, fetch and judge any chain with more work. Rounds of look-ups come every 0.5 s while
+   something changes (a followed pointer names another chain, the tip moves, a contract arrives)
+   and twice as far apart after each round that saw nothing new, up to every 4 s;
 3. mining runs in a thread, on the tip as it was when it started. If the tip has
    changed since (another member's block arrived, or a reorganisation), the search
    is cancelled and starts again on the new tip: work on an old tip can only make a
@@ -30,16 +33,18 @@ from typing import Any, Callable
 
 from ..block import Block
 from ..errors import MiningCancelled
+from .gossip import FASTEST, SLOWEST, Pace
 from .live import Node
 from .queue import contract_key
 
-__all__ = ["ROUND_SECONDS", "RETRY_SECONDS", "Runner"]
+__all__ = ["ROUND_SECONDS", "RETRY_SECONDS", "REBOOTSTRAP_BATCH", "Runner", "lookup_news"]
 
 ROUND_SECONDS = 0.2  # pause between rounds when nothing happened
 RETRY_SECONDS = 2.0  # between attempts to publish when the folder cannot be written
-FOLLOW_SECONDS = 0.5  # at most two rounds of look-ups a second: N members make N * (N - 1) gets a round
+FOLLOW_SECONDS = FASTEST  # at most two rounds of look-ups a second, fewer while nothing changes
 REFRESH_SECONDS = 30.0  # a confirmed pointer is put again this often
-REBOOTSTRAP_SECONDS = 5.0  # how often the bootstrap nodes are named to the DHT again
+REBOOTSTRAP_SECONDS = 5.0  # how often bootstrap nodes are named to the DHT again
+REBOOTSTRAP_BATCH = 4  # this many each time, in turn: each costs a DHT request, and a room gives every node N - 1
 
 
 @dataclass
@@ -62,17 +67,22 @@ class Runner:
     """Run a node: rounds of inbox, follow, mine and publish until stopped.
 
     ``watch`` are node public keys to look up besides the members' (a classroom
-    board's list): one no member has is logged as ignored. ``on_event`` gets each
-    event as it is logged (``node run`` prints them).
+    board's list): one no member has is logged as ignored. ``follow_every`` is the
+    shortest interval between rounds of look-ups, ``follow_slowest`` the longest
+    (labkit.node.gossip.Pace). ``on_event`` gets each event as it is logged (``node
+    run`` prints them).
     """
 
     def __init__(self, node: Node, *, watch: tuple[bytes, ...] = (), interval: float = ROUND_SECONDS,
-                 follow_every: float = FOLLOW_SECONDS, on_event: Callable[[Any], None] | None = None):
+                 follow_every: float = FOLLOW_SECONDS, follow_slowest: float = SLOWEST,
+                 on_event: Callable[[Any], None] | None = None):
         self.node = node
         self.watch = tuple(bytes(k) for k in watch)
         self.interval = interval
-        self.follow_every = follow_every
+        self.pace = Pace(follow_every, max(follow_every, follow_slowest))
         self._follow_at = 0.0
+        self._seen: tuple | None = None  # what the last round of look-ups left: the tip and the pointers
+        self._rebootstrapped = 0  # where the next batch of bootstrap nodes starts
         self.on_event = on_event
         self.stop_event = threading.Event()
         self._search: _Search | None = None
@@ -102,13 +112,17 @@ class Runner:
         """One round; True if something happened (so the next round comes at once)."""
         node = self.node
         before = node.journal.count
-        node.take_inbox()
+        if node.take_inbox():
+            self.quicken()  # a contract to mine: a block is coming, its rivals and successors too
         if time.monotonic() >= self._rebootstrap_at:
-            node.rebootstrap()
+            self.rebootstrap_step()
             self._rebootstrap_at = time.monotonic() + REBOOTSTRAP_SECONDS
+        if self._seen is not None and self._seen[0] != self._tip_hash():
+            self.quicken()  # this node mined: the room is busy
         if time.monotonic() >= self._follow_at:
-            self._follow_at = time.monotonic() + self.follow_every
             node.follow(self.watch)
+            seen, self._seen = self._seen, self._state()
+            self._follow_at = time.monotonic() + self.pace.after(news=lookup_news(seen, self._seen))
         self.mine_step()
         tip, now = node.tip, time.monotonic()
         changed = tip is not None and tip.hash != node.published_tip
@@ -123,6 +137,39 @@ class Runner:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
         node.session.poll(0)
         return node.journal.count != before
+
+    # --- the pace of look-ups -----------------------------------------------------------
+
+    def _tip_hash(self) -> str | None:
+        return None if self.node.tip is None else self.node.tip.hash
+
+    def _state(self) -> tuple:
+        """What a round of look-ups can change: the tip, and the chain each followed member's pointer names.
+
+        A pointer put again with the same chain (the 30 s refresh) is not news: only its seq moved.
+        Nor is what the sweep finds, unless the tip moves: after a busy spell it finds a new
+        pointer at nearly every member, all naming chains this node has.
+        """
+        node = self.node
+        followed = {m.name for m in node.network.members if m.node_key in set(node.followed_keys())}
+        pointers = {name: (p.info_hash, p.total_work, p.tip) for name, p in node.pointers.items() if name in followed}
+        return self._tip_hash(), pointers
+
+    def quicken(self) -> None:
+        """Something changed: the next round of look-ups comes soon, and the pace starts over."""
+        self.pace.after(news=True)
+        self._follow_at = min(self._follow_at, time.monotonic() + self.pace.fastest)
+        self._seen = None
+
+    def rebootstrap_step(self) -> None:
+        """Name the next REBOOTSTRAP_BATCH bootstrap nodes to the DHT again, in turn."""
+        nodes = self.node.bootstrap_nodes
+        if not nodes:
+            return
+        start = self._rebootstrapped % len(nodes)
+        batch = (nodes[start:] + nodes[:start])[:REBOOTSTRAP_BATCH]
+        self._rebootstrapped = start + len(batch)
+        self.node.rebootstrap(batch)
 
     # --- mining in a thread ----------------------------------------------------------------
 
@@ -182,3 +229,11 @@ class Runner:
         for event in self.node.journal.since(self._printed):
             self.on_event(event)
         self._printed = self.node.journal.count
+
+
+def lookup_news(before: tuple | None, after: tuple) -> bool:
+    """Did a round of look-ups bring news: the tip moved, or a member followed then and now names another chain?
+    (A member that starts or stops being followed, a recent miner's 30 s running out, is not news.)"""
+    if before is None or before[0] != after[0]:
+        return True
+    return any(before[1].get(name, chain) != chain for name, chain in after[1].items())
