@@ -115,6 +115,24 @@ def test_a_put_goes_to_the_k_closest_only(nodes):
     assert {n.address for n in many if n.items} == {n.address for n in closest}
 
 
+def test_a_put_from_a_routing_table_reaches_the_k_closest(nodes):
+    """A session's routing table gives addresses without ids: the ids the answers name must be used.
+
+    Before, a node given without an id kept counting as the farthest even after an answer named
+    its id, so the put went to the first K nodes asked: in a 32-node room libtorrent's gets found
+    no copy of about one pointer in four (their publishers were invisible to the whole room)."""
+    many = nodes(*["store"] * (3 * K))
+    for node in many:
+        node.names = many  # a small room: every node knows every other
+    for _ in range(4):
+        key = NodeKey.generate()
+        put_mutable([n.address for n in many], key, SALT, VALUE, timeout=10)
+        target = int.from_bytes(target_of(key.public_key, SALT), "big")
+        closest = sorted(many, key=lambda n: int.from_bytes(n.node_id, "big") ^ target)[:K]
+        holders = {n.address for n in many if target_of(key.public_key, SALT) in n.items}
+        assert holders == {n.address for n in closest}
+
+
 def test_a_lookup_asks_k_nodes_a_round_not_every_node_it_was_given(nodes):
     many = nodes(*["store"] * (3 * K))
     put_mutable([n.address for n in many], NodeKey.generate(), SALT, VALUE, timeout=10)

@@ -205,8 +205,10 @@ def put_mutable(nodes: Iterable[Address], key: Any, salt: bytes, value: Any, *, 
                 known[address] = answer[b"id"]
                 answered[address] = answer
                 for node_id, found in _compact_nodes(answer.get(b"nodes")):
-                    if allowed is None or allowed(found[0]):
-                        known.setdefault(found, node_id)
+                    # a node given without its id (from the routing table) learns it here: left unknown, it
+                    # would count as the farthest and never be asked, and the put would miss the closest
+                    if (allowed is None or allowed(found[0])) and known.get(found) is None:
+                        known[found] = node_id
             client.pending.clear()  # late answers to this round are not waited for
         if not answered:
             raise TimeoutError(f"no DHT node answered a get within {timeout:g} s ({len(known)} known)")
