@@ -81,6 +81,7 @@ AREAS = {
     "test_hostile_member.py": "node",
     "test_isolation.py": "node",
     "test_node.py": "node",
+    "test_gossip.py": "node",
     "test_node_cli.py": "node",
     "test_node_folder.py": "node",
     "test_node_keys.py": "node",

@@ -9,13 +9,15 @@ import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from labkit.node.gossip import Pace, Recent, Sweep, connected, fingers, follow_graph, hops, out_degree
+from labkit.node.gossip import FOLLOW_ALL, Pace, Recent, Sweep, connected, fingers, follow_graph, hops, out_degree
 
 SIZES = st.integers(min_value=1, max_value=300)
 
 
 def test_out_degree_known_answers():
-    assert [out_degree(n) for n in (1, 2, 3, 4, 5, 8, 9, 32, 33, 64, 200, 300)] == [0, 1, 2, 2, 3, 3, 4, 5, 6, 6, 8, 9]
+    # everyone up to FOLLOW_ALL (8) members, then ceil(log2 n)
+    assert [out_degree(n) for n in (1, 2, 3, 4, 5, 8, 9, 16, 17, 32, 33, 64, 200, 300)] == \
+        [0, 1, 2, 3, 4, 7, 4, 4, 5, 5, 6, 6, 8, 9]
     with pytest.raises(ValueError, match="at least one member"):
         out_degree(0)
 
@@ -24,7 +26,7 @@ def test_out_degree_known_answers():
 @given(SIZES)
 def test_every_node_follows_at_most_ceil_log2_n_members(n):
     graph = follow_graph(n)
-    bound = math.ceil(math.log2(n)) if n > 1 else 0
+    bound = n - 1 if n <= FOLLOW_ALL else math.ceil(math.log2(n))
     assert all(len(outs) <= bound == out_degree(n) for outs in graph)
     assert all(i not in outs for i, outs in enumerate(graph))  # nobody follows itself
     # as many follow each node as it follows: nobody's pointer is looked up by the whole room
@@ -74,9 +76,10 @@ def test_connected_after_any_three_go_away_from_nine_members(data):
 
 
 def test_what_is_not_survived_is_said():
-    """The limits the docstring states are real: at 4 members the two a node follows may not both go."""
-    assert not connected(follow_graph(4), [1, 2])
-    assert not all(connected(follow_graph(8), trio) for trio in itertools.combinations(range(8), 3))
+    """The limits the docstring states are real: at 9 members the four a node follows may not all go
+    (place 8 follows 0, 1, 3 and 7), while up to FOLLOW_ALL members any absences are survived."""
+    assert not connected(follow_graph(9), [0, 1, 3, 7])
+    assert all(connected(follow_graph(8), gone) for k in range(8) for gone in itertools.combinations(range(8), k))
     # a ring alone (each follows only the next) is cut by one absence: the chords are what hold it
     ring = [((i + 1) % 10,) for i in range(10)]
     assert connected(ring) and not connected(ring, [3])
@@ -94,10 +97,18 @@ def test_fingers_on_keys_are_the_graph_on_places(keys):
 
 
 def test_a_non_member_follows_from_the_place_its_key_would_take():
-    ring = [bytes([i]) * 32 for i in (10, 20, 30, 40, 50)]
+    ring = [bytes([i]) * 32 for i in range(10, 120, 10)]  # eleven members
     outsider = bytes([25]) * 32
-    assert fingers(ring, outsider) == (ring[2], ring[3], ring[0])  # places +1, +2, +4 in a ring of six
-    assert outsider not in fingers(ring, ring[1])  # and no member follows it
+    # in a ring of twelve it takes place 2 and follows places 3, 4, 6 and 10
+    assert fingers(ring, outsider) == (ring[2], ring[3], ring[5], ring[9])
+    assert all(outsider not in fingers(ring, key) for key in ring)  # and no member follows it
+
+
+def test_a_small_room_follows_everyone():
+    ring = [bytes([i]) * 32 for i in range(FOLLOW_ALL)]
+    assert all(set(fingers(ring, key)) == set(ring) - {key} for key in ring)
+    assert all(max(hops(follow_graph(FOLLOW_ALL), source)) == 1 for source in range(FOLLOW_ALL))
+    assert len(fingers([*ring, bytes([99]) * 32], ring[0])) == out_degree(FOLLOW_ALL + 1) == 4  # one more: the ring
 
 
 def test_recent_is_bounded_and_expires():
@@ -112,16 +123,21 @@ def test_recent_is_bounded_and_expires():
     assert recent.keys(now=14) == ()
 
 
-def test_pace_doubles_while_quiet_and_resets_on_news():
-    pace = Pace(0.5, 4.0)
-    assert [pace.after(news=False) for _ in range(5)] == [1.0, 2.0, 4.0, 4.0, 4.0]
-    assert pace.after(news=True) == 0.5
-    assert pace.after(news=False) == 1.0
+def test_pace_stays_fastest_while_busy_then_doubles_and_resets_on_news():
+    pace = Pace(0.5, 4.0, busy=5.0)
+    assert pace.after(news=True, now=100.0) == 0.5
+    assert [pace.after(news=False, now=t) for t in (101.0, 103.0, 104.9)] == [0.5, 0.5, 0.5]  # still busy
+    assert [pace.after(news=False, now=t) for t in (105.0, 106, 108, 112, 116)] == [1.0, 2.0, 4.0, 4.0, 4.0]
+    assert pace.after(news=True, now=120.0) == 0.5
+    assert pace.after(news=False, now=125.5) == 1.0
+    quiet = Pace(0.5, 4.0, busy=0.0)  # no busy spell: doubles from the first quiet round
+    assert [quiet.after(news=False, now=t) for t in (0, 1, 2)] == [1.0, 2.0, 4.0]
     with pytest.raises(ValueError, match="at most the slowest"):
         Pace(5.0, 4.0)
     with pytest.raises(ValueError, match="positive"):
         Pace(0, 4.0)
-
+    with pytest.raises(ValueError, match="cannot be negative"):
+        Pace(0.5, 4.0, busy=-1)
 
 
 def test_the_sweep_visits_every_member_not_followed_in_turn():

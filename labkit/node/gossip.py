@@ -61,24 +61,35 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-__all__ = ["RECENT_MEMBERS", "RECENT_SECONDS", "FASTEST", "SLOWEST", "out_degree", "fingers", "follow_graph",
+__all__ = ["FOLLOW_ALL", "BUSY_SECONDS", "RECENT_MEMBERS", "RECENT_SECONDS", "FASTEST", "SLOWEST", "out_degree", "distances", "fingers", "follow_graph",
            "connected", "hops", "Recent", "Sweep", "Pace"]
 
+FOLLOW_ALL = 8  # a room of at most this many: every node follows every other (7 look-ups, as the ring at 128)
 RECENT_MEMBERS = 2  # members that recently mined an adopted tip, followed besides the fingers
 RECENT_SECONDS = 30.0  # for this long after their last such tip
 FASTEST = 0.5  # seconds between look-up rounds while something changes
 SLOWEST = 4.0  # seconds between look-up rounds after a quiet spell (the interval doubles up to it)
+BUSY_SECONDS = 5.0  # rounds stay at the fastest this long after the last news: a busy room's next block is near
 
 
 def out_degree(n: int) -> int:
-    """How many members a node of a room of ``n`` follows by the ring: ``ceil(log2 n)`` (0 alone)."""
+    """How many members a node of a room of ``n`` follows: every other one in a room of at most
+    :data:`FOLLOW_ALL`, else ``ceil(log2 n)`` on the ring (0 alone)."""
     if n < 1:
         raise ValueError(f"a room has at least one member, not {n}")
-    return (n - 1).bit_length()
+    return n - 1 if n <= FOLLOW_ALL else (n - 1).bit_length()
+
+
+def distances(n: int) -> tuple[int, ...]:
+    """The places after its own that a node of a room of ``n`` follows: all of them up to
+    :data:`FOLLOW_ALL` members, else ``1, 2, 4, ... 2**k`` for every ``2**k < n``."""
+    if n <= FOLLOW_ALL:
+        return tuple(range(1, n))
+    return tuple(1 << k for k in range(out_degree(n)))
 
 
 def fingers(ring: Sequence[bytes], me: bytes) -> tuple[bytes, ...]:
-    """The keys the node ``me`` follows on the ``ring``: the places ``1, 2, 4, ...`` after its own.
+    """The keys the node ``me`` follows on the ``ring``, nearest place first (:func:`distances`).
 
     ``ring`` is every member's node key; ``me`` need not be one of them (a node that
     is not a member's follows from the place its key would take). Sorted here, so every
@@ -87,16 +98,16 @@ def fingers(ring: Sequence[bytes], me: bytes) -> tuple[bytes, ...]:
     keys = sorted(set(ring) | {me})
     n, place = len(keys), keys.index(me)
     chosen = []
-    for k in range(out_degree(n)):
-        key = keys[(place + (1 << k)) % n]
+    for step in distances(n):
+        key = keys[(place + step) % n]
         if key != me and key not in chosen:
             chosen.append(key)
     return tuple(chosen)
 
 
 def follow_graph(n: int) -> list[tuple[int, ...]]:
-    """The ring's graph for places ``0 .. n-1``: ``graph[i]`` are the places ``i`` follows."""
-    return [tuple(sorted({(i + (1 << k)) % n for k in range(out_degree(n))} - {i})) for i in range(n)]
+    """The room's graph for places ``0 .. n-1``: ``graph[i]`` are the places ``i`` follows."""
+    return [tuple(sorted({(i + step) % n for step in distances(n)} - {i})) for i in range(n)]
 
 
 def _reach(graph: Sequence[Iterable[int]], start: int, gone: frozenset[int], reverse: bool = False) -> set[int]:
@@ -194,19 +205,30 @@ class Sweep:
 
 @dataclass
 class Pace:
-    """How long until the next round of look-ups: doubles while nothing changes, back to the fastest on news."""
+    """How long until the next round of look-ups: the fastest while the room is busy (news within
+    ``busy`` seconds), then doubling each quiet round up to the slowest."""
 
     fastest: float = FASTEST
     slowest: float = SLOWEST
+    busy: float = BUSY_SECONDS
     interval: float = FASTEST
+    last_news: float = float("-inf")  # time.monotonic() of the last round with news
 
     def __post_init__(self) -> None:
         if not 0 < self.fastest <= self.slowest:
             raise ValueError(f"the fastest interval ({self.fastest}) must be positive and at most the slowest "
                              f"({self.slowest})")
+        if self.busy < 0:
+            raise ValueError(f"the busy spell ({self.busy}) cannot be negative")
         self.interval = self.fastest
 
-    def after(self, news: bool) -> float:
+    def after(self, news: bool, now: float | None = None) -> float:
         """The interval after a round that saw ``news`` (a changed pointer or tip) or nothing."""
-        self.interval = self.fastest if news else min(self.interval * 2, self.slowest)
+        now = time.monotonic() if now is None else now
+        if news:
+            self.last_news = now
+        if now - self.last_news < self.busy:
+            self.interval = self.fastest
+        else:
+            self.interval = min(self.interval * 2, self.slowest)
         return self.interval

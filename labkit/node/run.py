@@ -6,8 +6,8 @@ Each round (a few per second):
 1. take the contracts ``node submit`` left in the inbox (saved in ``queue.json``);
 2. follow: look up the pointers of the members this node follows (a bounded number, labkit.node.gossip)
    at once, fetch and judge any chain with more work. Rounds of look-ups come every 0.5 s while
-   something changes (a followed pointer names another chain, the tip moves, a contract arrives)
-   and twice as far apart after each round that saw nothing new, up to every 4 s;
+   something changes (a followed pointer names another chain, the tip moves, a contract waits)
+   and for 5 s after; then twice as far apart after each round that saw nothing new, up to every 4 s;
 3. mining runs in a thread, on the tip as it was when it started. If the tip has
    changed since (another member's block arrived, or a reorganisation), the search
    is cancelled and starts again on the new tip: work on an old tip can only make a
@@ -122,7 +122,9 @@ class Runner:
         if time.monotonic() >= self._follow_at:
             node.follow(self.watch)
             seen, self._seen = self._seen, self._state()
-            self._follow_at = time.monotonic() + self.pace.after(news=lookup_news(seen, self._seen))
+            # a contract still waiting keeps the room busy: its block, and its rivals, are coming
+            news = lookup_news(seen, self._seen) or bool(node.queue)
+            self._follow_at = time.monotonic() + self.pace.after(news=news)
         self.mine_step()
         tip, now = node.tip, time.monotonic()
         changed = tip is not None and tip.hash != node.published_tip
