@@ -257,6 +257,44 @@ def test_the_scoreboard_widget_shows_held_and_fooled_in_words():
     assert rows["ana"]["earned"] == rows["ana"]["points"] > 0 and rows["ben"]["earned"] == 0
 
 
+def test_the_scoreboard_table_has_a_row_per_round_a_column_per_node_and_says_why_on_hover():
+    from labkit.battle.room import RoundResult
+    from labkit.battle.rounds import ROUNDS
+    from labkit.battle.scoreboard import TOTAL, scoreboard_table
+
+    nodes = ["you", "classmate1", "classmate2"]
+    results = [RoundResult(r.name, node, not (node == "you" and r.targets == "fork_choice"), "a" * 64, "b" * 64,
+                           'stayed on "a tip" with less <work>' if node == "you" and r.targets == "fork_choice"
+                           else "", r.targets, 1.0)
+               for r in ROUNDS for node in nodes]
+    styler = scoreboard_table(results, highlight="you")
+    board = styler.data
+    assert list(board.columns) == ["round", "tests", *nodes]  # as narrow as the players are few
+    assert list(board["round"]) == [*(r.name for r in ROUNDS), TOTAL]  # every round by its full name, in order
+    assert list(board["tests"])[:len(ROUNDS)] == [r.targets or "labkit's rules" for r in ROUNDS]
+    assert list(board.iloc[-1][nodes]) == ["9/11", "11/11", "11/11"]
+    fooled = {name for name, mark in zip(board["round"], board["you"]) if mark == "fooled"}
+    assert fooled == {"longer chain, less work", "heavier branch"}
+    page = styler.to_html()
+    assert page.count("labkit-fooled") == 2 and page.count("labkit-held") == 3 * 11 - 2
+    assert page.count('title="stayed on &quot;a tip&quot; with less &lt;work&gt;"') == 2  # escaped, once a cell
+    assert "<work>" not in page and 'class="labkit-table labkit-scoreboard-table"' in page
+    assert "font-weight: bold" in page and "font-weight: bold" not in scoreboard_table(results).to_html()
+
+
+def test_the_scoreboard_table_leaves_a_round_a_node_missed_empty():
+    from labkit.battle.room import RoundResult
+    from labkit.battle.scoreboard import TOTAL, scoreboard_table
+
+    results = [RoundResult("heavier branch", "ana", False, None, "a" * 64, "", "fork_choice", 2.0),
+               RoundResult("NFT sold", "ben", True, "a" * 64, "a" * 64, "", "transfer_nft", 2.0)]
+    styler = scoreboard_table(results)
+    board = styler.data.set_index("round")
+    assert board.loc["heavier branch", "ben"] == "" and board.loc["NFT sold", "ana"] == ""
+    assert board.loc[TOTAL, "ana"] == "0/2" and board.loc[TOTAL, "ben"] == "1/2"
+    assert 'title="fooled"' in styler.to_html()  # a fooled cell without a reason still has a title
+
+
 def test_a_learner_node_mines_with_its_mine_nonce_and_refuses_what_it_mines_wrong(lab, solved, tmp_path):
     from labkit.chain import validate_blocks
     from labkit.node.keys import NodeKey

@@ -19,6 +19,17 @@ scoreboard widget's top scrolled to the top of the window:
 - adjacent cells are apart: in every row, the text of one cell ends at least 8 px before the
   text of the next begins (their padding and border between them).
 
+Then the scoreboard table under "Your scoreboard" (the output of the code cell after that
+heading, whatever the cell displays), its top scrolled to the top of the notebook:
+
+- the table fits: its right edge is within its output area, the notebook's visible area and
+  the 1280 px window, and the output does not scroll sideways (the old players-by-rounds
+  frame, eleven round names as columns, put its last columns past the right edge);
+- every round is in it by its full name (``ROUNDS``), and each name's cell is inside that
+  visible width;
+- the whole table is on screen at once: its bottom is inside the 720 px window;
+- a fooled cell says "fooled" and its title (hover) says what the node did.
+
 Run alone: ``LABKIT_REQUIRE_BROWSER=1 .venv/bin/python -m pytest tests/test_browser_battle.py``.
 """
 
@@ -28,6 +39,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from labkit.battle.rounds import ROUNDS
 
 from battle_learners import write_learner
 from browser_support import LabServer, NotebookPage
@@ -40,6 +53,7 @@ ARTIFACTS = REPO / "test-artifacts"
 NOTEBOOK = "12-defend-the-chain.ipynb"
 PROJECTOR = {"width": 1280, "height": 720}
 GAP = 8  # px between the text of two adjacent cells, at least
+HEADING = "Your scoreboard"  # the markdown heading whose next code cell displays the scoreboard table
 
 # The scoreboard's top scrolled to the top of the window, then where its table is, against the
 # window, the notebook's visible area and the widget box it scrolls in.
@@ -61,6 +75,25 @@ MIN_WIDTH = """table => {
     const width = table.getBoundingClientRect().width;
     table.style.width = before;
     return width;
+}"""
+
+# The scoreboard table's top scrolled to the top of the notebook, then the width it may use (its output
+# area's, the notebook's and the window's, the narrowest), its box, and every cell's text and box.
+TABLE_LAYOUT = """table => {
+    table.scrollIntoView({block: "start"});
+    const output = table.closest(".jp-OutputArea-output");
+    const area = table.closest(".jp-WindowedPanel-outer, .jp-Notebook").getBoundingClientRect();
+    const box = output.getBoundingClientRect();
+    const rect = table.getBoundingClientRect();
+    const visibleLeft = Math.max(box.left + output.clientLeft, area.left, 0);
+    const visibleRight = Math.min(box.left + output.clientLeft + output.clientWidth, area.right, window.innerWidth);
+    const cells = [...table.querySelectorAll("th, td")].map(cell => {
+        const r = cell.getBoundingClientRect();
+        return [cell.textContent.trim(), r.left, r.right];
+    });
+    return {top: rect.top, bottom: rect.bottom, left: rect.left, right: rect.right, width: rect.width,
+            visibleLeft, visibleRight, windowWidth: window.innerWidth, windowHeight: window.innerHeight,
+            scrollWidth: output.scrollWidth, clientWidth: output.clientWidth, cells};
 }"""
 
 # In each row, the space between the end of one cell's text and the start of the next cell's text.
@@ -143,6 +176,45 @@ def test_notebook_12_runs_and_its_scoreboard_is_readable_on_a_projector(browser,
                   f" of {len(gaps)}")
             notebook.check(narrowest[1] >= GAP, f"in the row {narrowest[0]!r} two cells' text are "
                                                 f"{narrowest[1]:.1f} px apart, under {GAP} px")
+
+            check_scoreboard_table(notebook)
             notebook.finish(show=board)
         finally:
             context.close()
+
+
+def check_scoreboard_table(notebook: NotebookPage) -> None:
+    """The table under "Your scoreboard" fits the notebook's width and height and names every round."""
+    heading = notebook.notebook.locator(".jp-MarkdownCell").filter(
+        has=notebook.page.locator("h2", has_text=HEADING))
+    cell = heading.locator("xpath=following-sibling::div[contains(@class, 'jp-CodeCell')][1]")
+    table = notebook.wait_visible(cell.locator(".jp-OutputArea-output table"),
+                                  f"the table under {HEADING!r}").first
+    with notebook.step(f"scrolling the table under {HEADING!r} to the top and measuring it"):
+        at = table.evaluate(TABLE_LAYOUT)
+    print("scoreboard table: left {left:.0f} to right {right:.0f} px ({width:.0f} px wide), top {top:.0f} to "
+          "bottom {bottom:.0f} px; visible {visibleLeft:.0f} to {visibleRight:.0f} px of a {windowWidth}x"
+          "{windowHeight} window; output scrollWidth {scrollWidth} px, clientWidth {clientWidth} px".format(**at))
+    path = notebook.screenshot("scoreboard-table")
+    print(f"screenshot of the scoreboard table: {path}")
+    notebook.check(at["left"] >= at["visibleLeft"] - 0.5 and at["right"] <= at["visibleRight"] + 0.5,
+                   f"the scoreboard table spans {at['left']:.0f} to {at['right']:.0f} px, beyond the "
+                   f"{at['visibleLeft']:.0f} to {at['visibleRight']:.0f} px the notebook shows")
+    notebook.check(at["scrollWidth"] <= at["clientWidth"],
+                   f"the scoreboard table's output scrolls sideways: {at['scrollWidth']} px in {at['clientWidth']} px")
+    boxes = {text: (left, right) for text, left, right in at["cells"]}
+    missing = [r.name for r in ROUNDS if r.name not in boxes]
+    notebook.check(not missing, f"the scoreboard table has no cell for the rounds {missing}")
+    cut = [name for name in (r.name for r in ROUNDS)
+           if boxes[name][0] < at["visibleLeft"] - 0.5 or boxes[name][1] > at["visibleRight"] + 0.5]
+    notebook.check(not cut, f"the scoreboard table's cells for the rounds {cut} are outside the "
+                            f"{at['visibleLeft']:.0f} to {at['visibleRight']:.0f} px the notebook shows")
+    notebook.check(at["bottom"] <= at["windowHeight"],
+                   f"the scoreboard table ends at {at['bottom']:.0f} px, below the {at['windowHeight']} px window")
+    fooled = table.locator("td.labkit-fooled")
+    notebook.wait_visible(fooled, "a 'fooled' cell of the scoreboard table")
+    with notebook.step("reading the fooled cells' text and title"):
+        marks = fooled.evaluate_all("cells => cells.map(c => [c.textContent.trim(), c.title])")
+    print(f"fooled cells of the scoreboard table (text, title): {marks}")
+    notebook.check(all(text == "fooled" and title.strip() for text, title in marks),
+                   f"a fooled cell of the scoreboard table lacks its word or its title: {marks}")

@@ -13,11 +13,13 @@ from .room import RoundResult
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    from pandas.io.formats.style import Styler
 
-__all__ = ["HELD", "FOOLED", "scoreboard_frame", "reasons_frame", "gradebook_rows", "gradebook_frame", "fooled_by",
-           "to_fix", "fooled_by_cases", "to_fix_cases"]
+__all__ = ["HELD", "FOOLED", "TOTAL", "scoreboard_frame", "scoreboard_table", "reasons_frame", "gradebook_rows",
+           "gradebook_frame", "fooled_by", "to_fix", "fooled_by_cases", "to_fix_cases"]
 
 HELD, FOOLED = "held", "fooled"
+TOTAL = "rounds held"  # the last row of scoreboard_table
 NOTEBOOK = "12-defend-the-chain.ipynb"
 
 
@@ -38,6 +40,48 @@ def scoreboard_frame(results: Iterable[RoundResult]) -> "pd.DataFrame":
     frame["held"] = [f"{sum(cell.get((p, n)) == HELD for n in rounds)}/{len(rounds)}" for p in players]
     frame.index.name = "node"
     return frame
+
+
+def scoreboard_table(results: Iterable[RoundResult], *, highlight: str | None = None) -> "Styler":
+    """The scoreboard for a notebook: one row per round, the function it tests, then one column per node.
+
+    Rounds as rows keep the table narrow whatever the rounds are called (eleven full names as
+    columns do not fit a notebook at 1280 px), and read down like the rounds were played. A held
+    cell is green, a fooled one red; each fooled cell's title (hover) says what the node did.
+    A last row counts the rounds each node held; ``highlight``'s column is in bold.
+    Cells have the classes ``labkit-held`` and ``labkit-fooled``; the table ``labkit-scoreboard-table``.
+    """
+    import html
+
+    import pandas as pd
+
+    from ..lessons.display import COLORS, frame_table
+
+    results = list(results)
+    by_round = scoreboard_frame(results).T.rename(index={"held": TOTAL})
+    nodes = list(by_round.columns)
+    tests = {r.round: r.targets or "labkit's rules" for r in results}
+    board = by_round.reset_index(names="round")  # row numbers, which frame_table hides
+    board.insert(1, "tests", [tests.get(name, "") for name in by_round.index])
+    board.columns.name = None
+    why = {(r.round, r.node): r.why for r in results if not r.held}
+    titles, classes, colours = (pd.DataFrame("", index=board.index, columns=board.columns) for _ in range(3))
+    for row, name in enumerate(board["round"]):
+        for node in nodes:
+            mark = board.loc[row, node]
+            if name == TOTAL or mark not in (HELD, FOOLED):
+                continue
+            classes.loc[row, node] = f"labkit-{mark}"
+            colours.loc[row, node] = COLORS["valid" if mark == HELD else "invalid"]
+            if mark == FOOLED:
+                titles.loc[row, node] = html.escape(why[(name, node)] or FOOLED)  # pandas writes a title as it is
+    styler = (frame_table(board).set_properties(subset=nodes, **{"text-align": "center"})
+              .apply(lambda _: colours, axis=None).set_td_classes(classes)
+              .set_tooltips(titles, as_title_attribute=True)
+              .set_table_attributes('class="labkit-table labkit-scoreboard-table"'))
+    if highlight in nodes:  # its cells, not only its heading: JupyterLab draws every heading bold
+        styler = styler.set_properties(subset=[highlight], **{"font-weight": "bold"})
+    return styler
 
 
 def reasons_frame(results: Iterable[RoundResult]) -> "pd.DataFrame":
