@@ -122,7 +122,12 @@ class Battle:
         self.keys = {name: pairs[name][1] for name in names}
         self.stranger = NodeKey.generate()  # the non-member's node key: no member's
         port = free_port()
-        self.room = Classroom(self.folder, players, extra_args=["--bootstrap", f"127.0.0.1:{port}", "--quiet"])
+        # the teacher and the rounds' publishers run no node, so no player's ring of members would pass
+        # their pointers on: every player looks them up each round (labkit.node.gossip follows a few members)
+        publishers = [name for name in names if name not in players and name not in PUPPETS]
+        watch = [arg for name in publishers for arg in ("--watch", self.keys[name].public_key.hex())]
+        self.room = Classroom(self.folder, players,
+                              extra_args=["--bootstrap", f"127.0.0.1:{port}", "--quiet", *watch])
         for name, mine in self.learners.items():
             args = ["--rules", "mine"] + ([] if mine is None else ["--mine-dir", str(Path(mine).resolve())])
             self.room.place(name, host="127.0.0.1", args=args)
