@@ -6,20 +6,24 @@ node follows a few members, chosen so that a tip still reaches every node: every
 republishes the chain it adopts (and seeds its torrent), so a tip crosses the room
 hop by hop, from each node to the nodes that follow it.
 
-**The follow graph.** The members' node keys, sorted, are a ring of N places (every
+**The follow graph.** In a room of at most :data:`FOLLOW_ALL` (8) members every node
+follows every other: 7 look-ups a round at most, what the ring costs at 128, and a tip
+takes one hop. Beyond that, the members' node keys, sorted, are a ring of N places (every
 member computes the same ring from the network file). The member at place ``i``
 follows the members at ``i + 1, i + 2, i + 4, ... i + 2**k`` (mod N) for every
 ``2**k < N``: the fingers of Chord (Stoica et al., SIGCOMM 2001).
 
 - *Cost per node*: it follows ``ceil(log2 N)`` members (:func:`out_degree`), and as
-  many follow it: 3 at 8 nodes, 5 at 32, 6 at 64, 8 at 200; plus at most
+  many follow it: 4 at 16 nodes, 5 at 32, 6 at 64, 8 at 200; plus at most
   :data:`RECENT_MEMBERS` members that recently mined a tip it adopted and one member
-  of the sweep (below). Each is one DHT look-up per round, and rounds slow down while
-  nothing changes (:class:`Pace`), so an idle room costs each node about
+  of the sweep (below). Each is one DHT look-up per round. Rounds come every
+  :data:`FASTEST` seconds while the room is busy (news within :data:`BUSY_SECONDS`, or
+  a contract of its own waiting) and slow down to :data:`SLOWEST` while nothing
+  changes (:class:`Pace`), so an idle room costs each node about
   ``(ceil(log2 N) + 1) / SLOWEST`` look-ups a second, growing with log N only.
 - *Hops*: a tip published at place ``j`` reaches place ``i`` along the binary digits of
   ``(j - i) mod N``, so in at most ``ceil(log2 N)`` hops (the diameter), about half
-  that on average (:func:`hops`): 3 at 8 nodes, 5 at 32, 6 at 64. Each hop costs a
+  that on average (:func:`hops`): 4 at 16 nodes, 5 at 32, 6 at 64. Each hop costs a
   look-up interval (0.5 s while the room is busy, up to ``SLOWEST`` after a quiet
   spell) and a fetch of the new pieces. The worst case is a tip found after a quiet
   spell: every hop waits up to ``SLOWEST``, ``ceil(log2 N) * SLOWEST`` in all; each
@@ -29,11 +33,16 @@ follows the members at ``i + 1, i + 2, i + 4, ... i + 2**k`` (mod N) for every
   remaining node) after any one member leaves, since the steps 1 and 2 jump over
   the gap; tests/test_gossip.py checks it for every N from 1 to 300. More absences
   are survived as long as no member loses every member it follows and no place is
-  cut off from all that follow it: any two may go away when N >= 5 (checked for
-  every pair up to N = 64), any three when N >= 9 (every triple up to N = 32); at
-  N = 4 the two a member follows may not both go. :func:`connected` says it for any set.
+  cut off from all that follow it: any number up to 8 members (everyone follows
+  everyone), any two from 5 members on (every pair checked up to N = 32), any three
+  from 9 on (triples checked up to N = 300); at 9 the four a member follows may not
+  all go. :func:`connected` says it for any set.
   A member whose laptop closes is still looked up, at the slow pace (its pointer
   simply does not change), and its chain is still served by every node that adopted it.
+  A member that publishes but runs no node (a battle's teacher and its rounds'
+  publishers) passes nothing on: only the few that follow it hear of it at once, so the
+  nodes that must see its pointers watch its key (``node run --watch``, as
+  labkit.battle does), and a watched key is looked up every round.
 
 **Recently mined.** A node also follows, for :data:`RECENT_SECONDS`, the members
 that mined the tips it adopted (at most :data:`RECENT_MEMBERS`, the newest kept):
