@@ -171,7 +171,7 @@ CASES = [
     *(Case(f"classroom --timeout {value}", room("--timeout", value), error_words="the time-out is a number of seconds")
       for value in ("nan", "inf", "-5", "0", "1e9")),
     *(Case(f"classroom {option} {value}", room(option, value), error_words=f"{option} must be a whole number")
-      for option, value in [("--nodes", "0"), ("--nodes", "33"), ("--nodes", ARABIC_3), ("--nodes", "1.5"),
+      for option, value in [("--nodes", "0"), ("--nodes", "65"), ("--nodes", ARABIC_3), ("--nodes", "1.5"),
                             ("--contracts", "0"), ("--contracts", "51"), ("--difficulty", "6"),
                             ("--difficulty", "nan")]),
     Case("classroom --dir empty", ("node", "classroom", "--dir", ""), error_words="an empty path"),

@@ -146,8 +146,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                                                 "submits contracts, until all agree")
     room.add_argument("--dir", required=True, type=arguments.folder, metavar="DIR",
                       help="a new folder for keys, network and nodes")
-    room.add_argument("--nodes", type=arguments.whole_number(1, 32, "--nodes"), default=4, metavar="N",
-                      help="how many members, 1 to 32 (default: 4)")
+    room.add_argument("--nodes", type=arguments.whole_number(1, 64, "--nodes"), default=4, metavar="N",
+                      help="how many members, 1 to 64 (default: 4; a room of 64 needs --timeout 600 on 2 cores)")
     room.add_argument("--contracts", type=arguments.whole_number(1, 50, "--contracts"), default=2, metavar="K",
                       help="contracts each submits, 1 to 50 (default: 2)")
     room.add_argument("--difficulty", type=arguments.whole_number(0, 5, "--difficulty", unit="hex zeros"), default=3,
