@@ -16,10 +16,12 @@ marker in pyproject.toml.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
-__all__ = ["AREA_NAMES", "AREAS", "NOTEBOOK_FIXTURES", "SLOW", "area_of", "files_of", "is_slow"]
+__all__ = ["AREA_NAMES", "AREAS", "FIRST", "GROUPS", "NOTEBOOK_FIXTURES", "NOTEBOOK_RUN_FILES", "SLOW", "area_of",
+           "files_of", "group_of", "is_slow", "notebook_group"]
 
 AREA_NAMES = ("consensus", "sharing", "node", "course", "lessons", "notebooks", "browser", "hub", "package")
 
@@ -162,6 +164,46 @@ SLOW = frozenset({
     "test_third_party.py",  # 15 s: aria2c and labkit exchange 4 MiB both ways
     "test_wheel.py",  # 15 s: builds the wheel and installs it in a fresh venv
 })
+
+
+# Under pytest -n (make test: four workers, pytest-xdist), each group below runs whole on one worker
+# (conftest.py's scheduler), tests/areas.py deciding from the test's id alone (the scheduler never sees
+# the tests themselves). A file is one group: its module-scoped fixtures (the battle's live room, a
+# JupyterLab server) are made once, and nbval runs a notebook's cells in one kernel, in order. Files that
+# share a session fixture go together under one name here. The tests that read a notebook's shared run
+# (tests/notebook_runs.py) are grouped by that notebook, across files: the worker that runs it reads it.
+GROUPS = {
+    "test_hub.py": "hub",  # both use the image's one install (hubsupport.session_install)
+    "test_image_install.py": "hub",
+    "test_clean_page.py::test_the_classroom_networks_measured_sentences_are_shown_from_its_run":
+        "notebook-run:09-the-classroom-network",
+}
+# The files whose tests, parametrized by a notebook's name, read that notebook's run.
+NOTEBOOK_RUN_FILES = frozenset({"test_notebooks_run.py", "test_student.py", "test_clean_page.py"})
+
+# The groups that take longest on their own, longest first (seconds on an idle two-core machine, serial):
+# started first under pytest -n, so that none of them begins near the end and keeps the run waiting.
+FIRST = (
+)
+
+
+def group_of(nodeid: str) -> str:
+    """The pytest-xdist group of the test ``nodeid`` (``tests/test_x.py::test_y[param]``, or nbval's
+    ``notebooks/03-proof-of-work.ipynb::Cell 4``): one worker runs a group's tests, in order."""
+    path, _, test = nodeid.partition("::")
+    filename = Path(path).name
+    name, _, param = test.partition("[")
+    if f"{filename}::{name}" in GROUPS:
+        return GROUPS[f"{filename}::{name}"]
+    notebook = param.removesuffix("]").removesuffix(".ipynb")
+    if filename in NOTEBOOK_RUN_FILES and re.fullmatch(r"\d\d-[a-z0-9-]+", notebook):
+        return notebook_group(notebook)
+    return GROUPS.get(filename, path)
+
+
+def notebook_group(notebook: str) -> str:
+    """The group of the tests that read ``notebook``'s shared run (``03-proof-of-work``)."""
+    return f"notebook-run:{notebook}"
 
 
 def _key(filename: str, test_name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from areas import AREA_NAMES, AREAS, NOTEBOOK_FIXTURES, SLOW, area_of, files_of, is_slow
+from areas import AREA_NAMES, AREAS, NOTEBOOK_FIXTURES, SLOW, area_of, files_of, group_of, is_slow, notebook_group
 
 TESTS = Path(__file__).resolve().parent
 
@@ -74,3 +74,54 @@ def test_an_area_collects_the_files_that_hold_its_tests():
         assert key.partition("::")[0] in files_of(area), key
     assert "test_clean_page.py" in files_of("notebooks")  # its scans ask for executed_notebook
     assert "test_clean_page.py" in files_of("lessons") and "test_student.py" not in files_of("lessons")
+
+
+# --- under pytest -n: which tests share a worker (tests/areas.py group_of, conftest.py's scheduler) ---
+
+
+def test_a_groups_tests_are_named_by_their_ids_alone():
+    assert group_of("tests/test_node.py::test_x[ana]") == "tests/test_node.py"  # a file goes whole
+    assert group_of("notebooks/03-proof-of-work.ipynb::Cell 4") == "notebooks/03-proof-of-work.ipynb"  # nbval
+    assert group_of("tests/test_hub.py::test_x") == group_of("tests/test_image_install.py::test_y") == "hub"
+    assert group_of("tests/test_student.py::test_student_notebook_runs_with_stubs[03-proof-of-work.ipynb]") \
+        == group_of("tests/test_notebooks_run.py::test_every_cell_runs_without_an_error[03-proof-of-work]") \
+        == notebook_group("03-proof-of-work")
+    assert group_of("tests/test_clean_page.py::test_the_classroom_networks_measured_sentences_are_shown_from_its_run") \
+        == notebook_group("09-the-classroom-network")
+    assert group_of("tests/test_node.py::test_x[03-proof-of-work]") == "tests/test_node.py"  # not a run's reader
+
+
+COLLECT = '''
+import json, pytest
+found = []
+class Collector:
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            found.append([item.nodeid, "notebook_runs" in item.fixturenames,
+                          [v for v in params.values() if isinstance(v, str)]])
+pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *%r], plugins=[Collector()])
+print("FOUND" + json.dumps(found))
+'''
+
+
+def test_every_test_that_reads_a_notebooks_run_is_sent_where_that_notebook_runs():
+    """A test asking for notebook_runs with a notebook's name as a parameter is in that notebook's group:
+    so the worker that runs a notebook is the one that reads it, and none waits for another's run
+    (tests/notebook_runs.py). A static check of the same notebook may go along: it is quick."""
+    import json
+    import subprocess
+    import sys
+
+    files = [str(TESTS / name) for name in sorted(files_of("notebooks"))]
+    out = subprocess.run([sys.executable, "-c", COLLECT % (files,)], capture_output=True, text=True, timeout=300,
+                         cwd=TESTS.parent).stdout
+    found = json.loads(out.rpartition("FOUND")[2])
+    stems = {p.stem for p in (TESTS.parent / "notebooks").glob("[0-9][0-9]-*.ipynb")}
+    readers = 0
+    for nodeid, reads, params in found:
+        named = sorted({p.removesuffix(".ipynb") for p in params} & stems)
+        if reads and named:
+            readers += 1
+            assert group_of(nodeid) == notebook_group(named[0]), nodeid
+    assert readers > 2 * len(stems), "every notebook's run is read by the every-cell and student checks, most by the page scan"
