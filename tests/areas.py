@@ -20,8 +20,8 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["AREA_NAMES", "AREAS", "FIRST", "GROUPS", "NOTEBOOK_FIXTURES", "NOTEBOOK_RUN_FILES", "SLOW", "area_of",
-           "files_of", "group_of", "is_slow", "notebook_group"]
+__all__ = ["AREA_NAMES", "AREAS", "CHECKOUT_RUN_FILES", "FIRST", "GROUPS", "NOTEBOOK_FIXTURES", "NOTEBOOK_RUN_FILES",
+           "SLOW", "area_of", "files_of", "group_of", "is_slow", "notebook_group"]
 
 AREA_NAMES = ("consensus", "sharing", "node", "course", "lessons", "notebooks", "browser", "hub", "package")
 
@@ -180,10 +180,35 @@ GROUPS = {
 }
 # The files whose tests, parametrized by a notebook's name, read that notebook's run.
 NOTEBOOK_RUN_FILES = frozenset({"test_notebooks_run.py", "test_student.py", "test_clean_page.py"})
+# The files whose tests, parametrized by a notebook's name, execute it in notebooks/ as nbval does: they go
+# with nbval's run of that notebook, so that no two kernels share its work/ folder at once.
+CHECKOUT_RUN_FILES = frozenset({"test_no_secrets_left.py"})
 
-# The groups that take longest on their own, longest first (seconds on an idle two-core machine, serial):
-# started first under pytest -n, so that none of them begins near the end and keeps the run waiting.
+# The groups that take longest on their own, longest first (seconds of the serial run at c13bc00's
+# successor, on a shared two-core machine): started first under pytest -n, so that none of them begins near
+# the end and keeps the whole run waiting.
 FIRST = (
+    "hub",  # the image's install, then a hub with three students running three notebooks each: 240 s
+    "tests/test_browser.py",  # 210 s
+    "tests/test_faults.py",  # 130 s
+    "tests/test_browser_page.py",  # 110 s
+    "tests/test_nbgrader.py",  # 90 s
+    "tests/test_make_lab.py",  # 80 s
+    "tests/test_battle.py",  # 60 s
+    "tests/test_browser_battle.py",  # 60 s
+    "tests/test_capstone.py",  # 55 s
+    "tests/test_isolation.py",  # 45 s
+    "tests/test_fuzz.py",  # 45 s
+    "tests/test_hostile_member.py",  # 45 s
+    "notebook-run:09-the-classroom-network",  # 40 s
+    "notebook-run:12-defend-the-chain",  # 40 s
+    "tests/test_grade.py",  # 40 s
+    "tests/test_browser_tables.py",  # 35 s
+    "notebooks/12-defend-the-chain.ipynb",  # 30 s
+    "tests/test_browser_capstone.py",  # 30 s
+    "notebook-run:03-proof-of-work",  # 25 s
+    "notebook-run:05-torrent-sharing",  # 20 s
+    "tests/test_forks.py",  # 20 s
 )
 
 
@@ -196,8 +221,11 @@ def group_of(nodeid: str) -> str:
     if f"{filename}::{name}" in GROUPS:
         return GROUPS[f"{filename}::{name}"]
     notebook = param.removesuffix("]").removesuffix(".ipynb")
-    if filename in NOTEBOOK_RUN_FILES and re.fullmatch(r"\d\d-[a-z0-9-]+", notebook):
-        return notebook_group(notebook)
+    if re.fullmatch(r"\d\d-[a-z0-9-]+", notebook):
+        if filename in NOTEBOOK_RUN_FILES:
+            return notebook_group(notebook)
+        if filename in CHECKOUT_RUN_FILES:
+            return f"notebooks/{notebook}.ipynb"  # nbval's id for that notebook
     return GROUPS.get(filename, path)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from areas import AREA_NAMES, AREAS, NOTEBOOK_FIXTURES, SLOW, area_of, files_of, group_of, is_slow, notebook_group
+from areas import (AREA_NAMES, AREAS, FIRST, GROUPS, NOTEBOOK_FIXTURES, SLOW, area_of, files_of, group_of, is_slow,
+                   notebook_group)
 
 TESTS = Path(__file__).resolve().parent
 
@@ -89,6 +90,9 @@ def test_a_groups_tests_are_named_by_their_ids_alone():
     assert group_of("tests/test_clean_page.py::test_the_classroom_networks_measured_sentences_are_shown_from_its_run") \
         == notebook_group("09-the-classroom-network")
     assert group_of("tests/test_node.py::test_x[03-proof-of-work]") == "tests/test_node.py"  # not a run's reader
+    # a test that runs 05 in notebooks/, as nbval does, goes with nbval's run of 05: one kernel there at a time
+    assert group_of("tests/test_no_secrets_left.py::test_a_notebook_run_leaves_no_labkit_folder[05-torrent-sharing]") \
+        == group_of("notebooks/05-torrent-sharing.ipynb::Cell 0")
 
 
 COLLECT = '''
@@ -125,3 +129,13 @@ def test_every_test_that_reads_a_notebooks_run_is_sent_where_that_notebook_runs(
             readers += 1
             assert group_of(nodeid) == notebook_group(named[0]), nodeid
     assert readers > 2 * len(stems), "every notebook's run is read by the every-cell and student checks, most by the page scan"
+
+
+def test_the_groups_started_first_are_groups_of_this_suite():
+    for group in FIRST:
+        kind, _, name = group.partition(":")
+        if kind == "notebook-run":
+            assert (TESTS.parent / "notebooks" / f"{name}.ipynb").exists(), group
+        else:
+            assert group in GROUPS.values() or (TESTS.parent / group).exists(), group
+    assert len(set(FIRST)) == len(FIRST)
