@@ -188,25 +188,26 @@ CHECKOUT_RUN_FILES = frozenset({"test_no_secrets_left.py"})
 # successor, on a shared two-core machine): started first under pytest -n, so that none of them begins near
 # the end and keeps the whole run waiting.
 FIRST = (
-    "hub",  # the image's install, then a hub with three students running three notebooks each: 240 s
-    "tests/test_browser.py",  # 210 s
+    "hub",  # the image's install, then a hub with three students running three notebooks each: 410 s
+    "tests/test_nbgrader.py",  # 340 s
+    "tests/test_capstone.py",  # 170 s
+    "tests/test_browser.py",  # 190 s
+    "tests/test_isolation.py",  # 125 s
     "tests/test_faults.py",  # 130 s
-    "tests/test_browser_page.py",  # 110 s
-    "tests/test_nbgrader.py",  # 90 s
-    "tests/test_make_lab.py",  # 80 s
-    "tests/test_battle.py",  # 60 s
-    "tests/test_browser_battle.py",  # 60 s
-    "tests/test_capstone.py",  # 55 s
-    "tests/test_isolation.py",  # 45 s
-    "tests/test_fuzz.py",  # 45 s
+    "tests/test_browser_battle.py",  # 105 s
+    "tests/test_battle.py",  # 80 s
+    "tests/test_browser_page.py",  # 120 s
+    "tests/test_fuzz.py",  # 95 s
+    "tests/test_grade.py",  # 70 s
+    "notebook-run:12-defend-the-chain",  # 60 s
+    "tests/test_make_lab.py",  # 60 s
+    "tests/test_browser_tables.py",  # 50 s
+    "notebook-run:09-the-classroom-network",  # 45 s
     "tests/test_hostile_member.py",  # 45 s
-    "notebook-run:09-the-classroom-network",  # 40 s
-    "notebook-run:12-defend-the-chain",  # 40 s
-    "tests/test_grade.py",  # 40 s
-    "tests/test_browser_tables.py",  # 35 s
-    "notebooks/12-defend-the-chain.ipynb",  # 30 s
-    "tests/test_browser_capstone.py",  # 30 s
-    "notebook-run:03-proof-of-work",  # 25 s
+    "tests/test_browser_capstone.py",  # 40 s
+    "notebooks/12-defend-the-chain.ipynb",  # 35 s
+    "notebook-run:03-proof-of-work",  # 30 s
+    "tests/test_agreement.py",  # 30 s
     "notebook-run:05-torrent-sharing",  # 20 s
     "tests/test_forks.py",  # 20 s
 )
