@@ -70,10 +70,10 @@ lab: install
 # Then the consensus tests (vectors, properties) again under the oldest and newest supported Python.
 CONSENSUS_PYTHONS ?= 3.10 3.13
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
-# The suite runs in JOBS worker processes (pytest-xdist): most of its time is spent waiting (kernels, live
-# nodes, JupyterLab, the hub), so four workers on two cores take about half the time one does. Each file
-# runs whole on one worker, and tests that share an expensive fixture run together (tests/conftest.py).
-# JOBS=0 runs in this process alone.
+# The suite runs in JOBS worker processes (pytest-xdist): much of its time is spent waiting (kernels, live
+# nodes, JupyterLab, the hub), so on two cores four workers took make test's pytest from 20-30 minutes to 11
+# (a shared machine). Each file runs whole on one worker, and tests that share an expensive fixture run
+# together (tests/areas.py group_of, tests/conftest.py). JOBS=0 runs in this process alone.
 JOBS ?= 4
 PARALLEL = $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadgroup --no-loadscope-reorder)
 # nbval runs the workbook as written (notebooks/); the checks that read a notebook's outputs share one
