@@ -70,24 +70,30 @@ lab: install
 # Then the consensus tests (vectors, properties) again under the oldest and newest supported Python.
 CONSENSUS_PYTHONS ?= 3.10 3.13
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+# The suite runs in JOBS worker processes (pytest-xdist): much of its time is spent waiting (kernels, live
+# nodes, JupyterLab, the hub), so on two cores four workers took make test's pytest from 20-30 minutes to 11
+# (a shared machine). Each file runs whole on one worker, and tests that share an expensive fixture run
+# together (tests/areas.py group_of, tests/conftest.py). JOBS=0 runs in this process alone.
+JOBS ?= 4
+PARALLEL = $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadgroup --no-loadscope-reorder)
 # nbval runs the workbook as written (notebooks/); the checks that read a notebook's outputs share one
 # more run of each (tests/notebook_runs.py: the student build's exercises, then the instructor's).
 PYTEST_NB := --nbval-lax --nbval-cell-timeout=240
 
 test: install hub-proxy
-	$(PYTEST) tests notebooks $(PYTEST_NB) $(PYTEST_ARGS)
+	$(PYTEST) $(PARALLEL) tests notebooks $(PYTEST_NB) $(PYTEST_ARGS)
 	tools/test-on-pythons $(CONSENSUS_PYTHONS)
 
 test-fast: install
-	$(PYTEST) tests -m "not slow and not browser and not notebooks and not hub" -x -q $(PYTEST_ARGS)
+	$(PYTEST) $(PARALLEL) tests -m "not slow and not browser and not notebooks and not hub" -x -q $(PYTEST_ARGS)
 
 # One area: only its files are collected (tests/areas.py lists them), its slow tests left out unless SLOW=1.
 $(addprefix test-,$(AREAS)): test-%: install
-	$(PYTEST) $$($(BIN)/python tests/areas.py $*) -m "$*$(if $(SLOW),, and not slow)" -q $(PYTEST_ARGS)
+	$(PYTEST) $(PARALLEL) $$($(BIN)/python tests/areas.py $*) -m "$*$(if $(SLOW),, and not slow)" -q $(PYTEST_ARGS)
 	$(if $(filter consensus,$*),tools/test-on-pythons $(CONSENSUS_PYTHONS))
 
 test-slow: install
-	$(PYTEST) tests -m slow -q $(PYTEST_ARGS)
+	$(PYTEST) $(PARALLEL) tests -m slow -q $(PYTEST_ARGS)
 
 bench: install hub-proxy
 	$(BIN)/python benchmarks/run.py

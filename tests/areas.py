@@ -16,10 +16,12 @@ marker in pyproject.toml.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
-__all__ = ["AREA_NAMES", "AREAS", "NOTEBOOK_FIXTURES", "SLOW", "area_of", "files_of", "is_slow"]
+__all__ = ["AREA_NAMES", "AREAS", "CHECKOUT_RUN_FILES", "FIRST", "GROUPS", "NOTEBOOK_FIXTURES", "NOTEBOOK_RUN_FILES",
+           "SLOW", "area_of", "files_of", "group_of", "is_slow", "notebook_group"]
 
 AREA_NAMES = ("consensus", "sharing", "node", "course", "lessons", "notebooks", "browser", "hub", "package")
 
@@ -163,6 +165,75 @@ SLOW = frozenset({
     "test_third_party.py",  # 15 s: aria2c and labkit exchange 4 MiB both ways
     "test_wheel.py",  # 15 s: builds the wheel and installs it in a fresh venv
 })
+
+
+# Under pytest -n (make test: four workers, pytest-xdist), each group below runs whole on one worker
+# (conftest.py's scheduler), tests/areas.py deciding from the test's id alone (the scheduler never sees
+# the tests themselves). A file is one group: its module-scoped fixtures (the battle's live room, a
+# JupyterLab server) are made once, and nbval runs a notebook's cells in one kernel, in order. Files that
+# share a session fixture go together under one name here. The tests that read a notebook's shared run
+# (tests/notebook_runs.py) are grouped by that notebook, across files: the worker that runs it reads it.
+GROUPS = {
+    "test_hub.py": "hub",  # both use the image's one install (hubsupport.session_install)
+    "test_image_install.py": "hub",
+    "test_clean_page.py::test_the_classroom_networks_measured_sentences_are_shown_from_its_run":
+        "notebook-run:09-the-classroom-network",
+}
+# The files whose tests, parametrized by a notebook's name, read that notebook's run.
+NOTEBOOK_RUN_FILES = frozenset({"test_notebooks_run.py", "test_student.py", "test_clean_page.py"})
+# The files whose tests, parametrized by a notebook's name, execute it in notebooks/ as nbval does: they go
+# with nbval's run of that notebook, so that no two kernels share its work/ folder at once.
+CHECKOUT_RUN_FILES = frozenset({"test_no_secrets_left.py"})
+
+# The groups that take longest on their own, longest first (seconds of the serial run at c13bc00's
+# successor, on a shared two-core machine): started first under pytest -n, so that none of them begins near
+# the end and keeps the whole run waiting.
+FIRST = (
+    "hub",  # the image's install, then a hub with three students running three notebooks each: 410 s
+    "tests/test_nbgrader.py",  # 340 s
+    "tests/test_capstone.py",  # 170 s
+    "tests/test_browser.py",  # 190 s
+    "tests/test_isolation.py",  # 125 s
+    "tests/test_faults.py",  # 130 s
+    "tests/test_browser_battle.py",  # 105 s
+    "tests/test_battle.py",  # 80 s
+    "tests/test_browser_page.py",  # 120 s
+    "tests/test_fuzz.py",  # 95 s
+    "tests/test_grade.py",  # 70 s
+    "notebook-run:12-defend-the-chain",  # 60 s
+    "tests/test_make_lab.py",  # 60 s
+    "tests/test_browser_tables.py",  # 50 s
+    "notebook-run:09-the-classroom-network",  # 45 s
+    "tests/test_hostile_member.py",  # 45 s
+    "tests/test_browser_capstone.py",  # 40 s
+    "notebooks/12-defend-the-chain.ipynb",  # 35 s
+    "notebook-run:03-proof-of-work",  # 30 s
+    "tests/test_agreement.py",  # 30 s
+    "notebook-run:05-torrent-sharing",  # 20 s
+    "tests/test_forks.py",  # 20 s
+)
+
+
+def group_of(nodeid: str) -> str:
+    """The pytest-xdist group of the test ``nodeid`` (``tests/test_x.py::test_y[param]``, or nbval's
+    ``notebooks/03-proof-of-work.ipynb::Cell 4``): one worker runs a group's tests, in order."""
+    path, _, test = nodeid.partition("::")
+    filename = Path(path).name
+    name, _, param = test.partition("[")
+    if f"{filename}::{name}" in GROUPS:
+        return GROUPS[f"{filename}::{name}"]
+    notebook = param.removesuffix("]").removesuffix(".ipynb")
+    if re.fullmatch(r"\d\d-[a-z0-9-]+", notebook):
+        if filename in NOTEBOOK_RUN_FILES:
+            return notebook_group(notebook)
+        if filename in CHECKOUT_RUN_FILES:
+            return f"notebooks/{notebook}.ipynb"  # nbval's id for that notebook
+    return GROUPS.get(filename, path)
+
+
+def notebook_group(notebook: str) -> str:
+    """The group of the tests that read ``notebook``'s shared run (``03-proof-of-work``)."""
+    return f"notebook-run:{notebook}"
 
 
 def _key(filename: str, test_name: str) -> str:

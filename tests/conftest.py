@@ -8,6 +8,7 @@ a chain to change make their own ``Chain`` from its blocks.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -37,6 +38,38 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker("slow")
         if factor != 1:
             _scale_time_limit(item, config, factor)
+    if getattr(config.option, "loadgroup", False):  # set in each pytest-xdist worker by --dist loadgroup
+        _first_groups_first(items)
+
+
+# --- in parallel (make test: pytest -n 4 --dist loadgroup): each group on one worker, the long ones first ---
+# tests/areas.py group_of says which tests must share a worker. pytest-xdist's own loadgroup reads
+# xdist_group marks through the tests' ids, which pytest 9.2 no longer lets it change (pytest-xdist
+# issue 1386: every test was sent on its own, nbval's cells of one notebook to different kernels), so
+# the scheduler here asks group_of directly.
+
+
+def _first_groups_first(items) -> None:
+    """Order the tests so the groups that take longest (areas.FIRST) are handed out first."""
+    from areas import FIRST, group_of
+
+    rank = {group: index for index, group in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(rank)))  # stable: files stay in order
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent without it
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    from areas import group_of
+
+    class AreasGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return AreasGroupScheduling(config, log)
 
 
 def _scale_time_limit(item, config, factor: float) -> None:
@@ -94,7 +127,12 @@ def notebook_runs(tmp_path_factory):
     root = Path(__file__).resolve().parent.parent
     student = tmp_path_factory.mktemp("student")
     load_tool("student").make_student(root / "notebooks", student)
-    return NotebookRuns(root / "notebooks", student, tmp_path_factory.mktemp("notebook-runs"))
+    # Under pytest-xdist each worker has a temporary folder of its own, in the session's: the runs go there,
+    # so a notebook one worker ran is not run again by another (notebook_runs.py).
+    session = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        session = session.parent
+    return NotebookRuns(root / "notebooks", student, session / "notebook-runs")
 
 
 @pytest.fixture

@@ -100,14 +100,62 @@ class SharedInstall:
         return self.python.parent
 
 
+# --- the image's dependencies, kept as wheels between runs ---------------------------------------
+# Resolving labkit[hub]'s 130 packages against the index and downloading them took about a minute of each
+# run (pip's own cache is not written here). So the install runs offline (PIP_NO_INDEX) from a folder of
+# those wheels, kept between runs in the user's cache folder, for the venv's Python: the first run fills
+# it with the venv's own pip, as the online install would have chosen; when the install finds a
+# requirement the folder cannot meet (a dependency added to pyproject.toml), the folder is filled again
+# from the index and the install is repeated from a clean venv.
+
+MISSING = ("No matching distribution found", "Could not find a version that satisfies")
+
+
+def wheel_cache(python: str) -> Path:
+    """The folder of wheels kept for ``python`` (its version and platform): under $XDG_CACHE_HOME or ~/.cache."""
+    tag = run([python, "-c", "import sys, sysconfig; print(f'py{sys.version.split()[0]}-{sysconfig.get_platform()}')"],
+              timeout=60).stdout.strip()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit" / "image-wheels" / tag
+
+
+def _install(python: str, root: Path, wheel: Path, wheels: Path) -> subprocess.CompletedProcess:
+    """deploy/install-labkit.sh, offline: the wheel and the kept wheels in the one folder it names."""
+    links = wheel.parent.parent / "find-links"
+    shutil.rmtree(links, ignore_errors=True)
+    links.mkdir()
+    for path in [wheel, *(p for p in wheels.glob("*.whl") if not p.name.startswith("labkit-"))]:
+        (links / path.name).symlink_to(path)
+    return subprocess.run(["sh", str(INSTALL_SCRIPT), python, str(root / "venv"), str(links / wheel.name),
+                           str(ROOT / "notebooks"), str(root / "notebooks")],
+                          capture_output=True, text=True, timeout=900,
+                          env=clean_environment(PIP_NO_INDEX="1"))  # no PYTHONPATH: pip would see this checkout
+
+
 def shared_install(root: Path) -> SharedInstall:
     """Run the image's install steps into ``root``, an empty folder of root's: as deploy/Dockerfile does."""
+    import fcntl
+
     root.mkdir(mode=0o755, exist_ok=True)
     root.chmod(0o755)
+    python = usable_python()
     wheel = build_wheel(Path(tempfile.mkdtemp(prefix="labkit-wheel-")))
+    wheels = wheel_cache(python)
+    wheels.mkdir(parents=True, exist_ok=True)
     try:
-        run(["sh", INSTALL_SCRIPT, usable_python(), root / "venv", wheel, ROOT / "notebooks", root / "notebooks"],
-            timeout=900)
+        with open(wheels / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another session filling the folder meanwhile waits
+            result = _install(python, root, wheel, wheels)
+            if result.returncode != 0 and any(text in result.stderr for text in MISSING):
+                # The failed venv's own pip (its Python's version picks the wheels) fills the folder from the
+                # index; then the install starts again from a clean venv.
+                run([root / "venv" / "bin" / "python", "-m", "pip", "download", "--quiet", "--no-input",
+                     "--dest", wheels, "--find-links", wheel.parent, f"labkit[hub]=={wheel.name.split('-')[1]}"],
+                    timeout=900, env=clean_environment())
+                shutil.rmtree(root / "venv")
+                result = _install(python, root, wheel, wheels)
+            if result.returncode != 0:
+                raise RuntimeError(f"deploy/install-labkit.sh failed ({result.returncode}):\n"
+                                   f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     finally:
         shutil.rmtree(wheel.parent.parent)
     return SharedInstall(root, root / "venv" / "bin" / "python", root / "notebooks")

@@ -23,12 +23,21 @@ nothing is written into the checkout and no run sees another's ``work/``), in
 a kernel started with the suite's environment (strict exercise checks, no
 ``LABKIT_MINE_DIR``: learner code is kept in ``work/mine`` of that folder).
 The executed notebooks are written beside it, for a post-mortem.
+
+Under ``pytest -n`` (pytest-xdist) each worker process has its own
+``NotebookRuns``, but they share one folder: the first worker to ask for a
+notebook runs it, holding a lock on it, and any other worker that asks waits
+for that lock and reads the executed notebooks it wrote. So each notebook still
+runs once per session; the tests of one notebook are sent to one worker
+(tests/areas.py ``group_of``) so that none waits.
 """
 
 from __future__ import annotations
 
 import copy
+import fcntl
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +82,10 @@ def error_outputs(nb, cells: range | None = None) -> list[tuple[int, str, str, s
 
 
 class NotebookRuns:
-    """Runs each notebook at most once, when first asked for, and keeps what it ran."""
+    """Runs each notebook at most once, when first asked for, and keeps what it ran.
+
+    ``folder`` may be shared by several pytest-xdist workers: a notebook another worker ran is read from there.
+    """
 
     def __init__(self, notebooks: Path, student: Path, folder: Path):
         self.notebooks, self.student, self.folder = notebooks, student, folder
@@ -83,8 +95,23 @@ class NotebookRuns:
         """The run of notebook ``name`` (``"03-proof-of-work"``, with or without ``.ipynb``)."""
         name = name.removesuffix(".ipynb")
         if name not in self._runs:
-            self._runs[name] = self._execute(name)
+            self._runs[name] = self._shared(name)
         return self._runs[name]
+
+    def _shared(self, name: str) -> Run:
+        """The run another worker finished, else this worker's; a worker running it holds the notebook's lock."""
+        folder = self.folder / name
+        instructor, student = folder / f"{name}.executed.ipynb", folder / f"{name}.student.executed.ipynb"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the worker dies
+            if (folder / "complete").exists():
+                return Run(name, nbformat.read(instructor, as_version=4), nbformat.read(student, as_version=4),
+                           folder)
+            shutil.rmtree(folder, ignore_errors=True)  # what a run that failed half-way left
+            run = self._execute(name)
+            (folder / "complete").touch()
+            return run
 
     def _execute(self, name: str) -> Run:
         from nbclient import NotebookClient

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from areas import AREA_NAMES, AREAS, NOTEBOOK_FIXTURES, SLOW, area_of, files_of, is_slow
+from areas import (AREA_NAMES, AREAS, FIRST, GROUPS, NOTEBOOK_FIXTURES, SLOW, area_of, files_of, group_of, is_slow,
+                   notebook_group)
 
 TESTS = Path(__file__).resolve().parent
 
@@ -74,3 +75,44 @@ def test_an_area_collects_the_files_that_hold_its_tests():
         assert key.partition("::")[0] in files_of(area), key
     assert "test_clean_page.py" in files_of("notebooks")  # its scans ask for executed_notebook
     assert "test_clean_page.py" in files_of("lessons") and "test_student.py" not in files_of("lessons")
+
+
+# --- under pytest -n: which tests share a worker (tests/areas.py group_of, conftest.py's scheduler) ---
+
+
+def test_a_groups_tests_are_named_by_their_ids_alone():
+    assert group_of("tests/test_node.py::test_x[ana]") == "tests/test_node.py"  # a file goes whole
+    assert group_of("notebooks/03-proof-of-work.ipynb::Cell 4") == "notebooks/03-proof-of-work.ipynb"  # nbval
+    assert group_of("tests/test_hub.py::test_x") == group_of("tests/test_image_install.py::test_y") == "hub"
+    assert group_of("tests/test_student.py::test_student_notebook_runs_with_stubs[03-proof-of-work.ipynb]") \
+        == group_of("tests/test_notebooks_run.py::test_every_cell_runs_without_an_error[03-proof-of-work]") \
+        == notebook_group("03-proof-of-work")
+    assert group_of("tests/test_clean_page.py::test_the_classroom_networks_measured_sentences_are_shown_from_its_run") \
+        == notebook_group("09-the-classroom-network")
+    assert group_of("tests/test_node.py::test_x[03-proof-of-work]") == "tests/test_node.py"  # not a run's reader
+    # a test that runs 05 in notebooks/, as nbval does, goes with nbval's run of 05: one kernel there at a time
+    assert group_of("tests/test_no_secrets_left.py::test_a_notebook_run_leaves_no_labkit_folder[05-torrent-sharing]") \
+        == group_of("notebooks/05-torrent-sharing.ipynb::Cell 0")
+
+
+def test_every_collected_test_that_reads_a_notebooks_run_is_sent_where_that_notebook_runs(request):
+    """A test asking for notebook_runs with a notebook's name as a parameter is in that notebook's group:
+    so the worker that runs a notebook is the one that reads it, and none waits for another's run
+    (tests/notebook_runs.py). Checked on what this session collected (make test collects them all; the
+    ids' shapes are checked above whatever is collected)."""
+    stems = {p.stem for p in (TESTS.parent / "notebooks").glob("[0-9][0-9]-*.ipynb")}
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        named = sorted({v.removesuffix(".ipynb") for v in params.values() if isinstance(v, str)} & stems)
+        if "notebook_runs" in getattr(item, "fixturenames", ()) and named:
+            assert group_of(item.nodeid) == notebook_group(named[0]), item.nodeid
+
+
+def test_the_groups_started_first_are_groups_of_this_suite():
+    for group in FIRST:
+        kind, _, name = group.partition(":")
+        if kind == "notebook-run":
+            assert (TESTS.parent / "notebooks" / f"{name}.ipynb").exists(), group
+        else:
+            assert group in GROUPS.values() or (TESTS.parent / group).exists(), group
+    assert len(set(FIRST)) == len(FIRST)

@@ -5,7 +5,8 @@ folder (``hubsupport.shared_install``): labkit from its built wheel, not editabl
 hub extra (JupyterLab, widgets, plots, the single-user server, nbgitpuller) and no test
 packages. Then a student, a user without privileges, runs notebook 00 from the shared,
 read-only notebooks folder with nbclient (``jupyter execute``), as a hub's student would.
-pip's cache is reused, so after the first run the install takes about a minute.
+pip runs offline from the dependencies kept as wheels between runs (hubsupport.wheel_cache): only
+the first run, or one after a dependency is added, resolves and downloads them from the index.
 """
 
 from __future__ import annotations

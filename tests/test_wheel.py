@@ -32,7 +32,8 @@ pytestmark = pytest.mark.timeout(120)  # building, installing and the runs take 
 
 def run(args: list, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess:
     result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                            env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},  # not this checkout
+                                 "PYTHONDONTWRITEBYTECODE": "1"})
     assert result.returncode == 0, f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
     return result
 
