@@ -239,7 +239,7 @@ def shared_link(folder: Path, quick: bool) -> dict:
 
 
 def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[dict]:
-    from labkit.node.journal import NodeError
+    from labkit.errors import NodeError
 
     rows, results = [], {}
     sizes = sizes or (QUICK_SIZES if quick else SIZES)

@@ -325,6 +325,22 @@ class ChainFileDamaged(LabkitError):
 # --- the learner's saved code -------------------------------------------------
 
 
+class BadText(LabkitError, ValueError):
+    """Text that could pass for other text, or hides characters; the message says which and where (labkit.names)."""
+
+
+class NodeError(LabkitError):
+    """A node cannot do what it was asked (labkit.node)."""
+
+
+class QueueError(LabkitError):
+    """A contract cannot be queued (not a JSON object, too large, no such node folder...)."""
+
+
+class QueueFull(QueueError):
+    """Queuing one more contract would make ``queue.json`` larger than the node reads back."""
+
+
 class SavedCodeError(LabkitError):
     """A learner's function cannot be saved (no source to read) or its saved file cannot be loaded."""
 

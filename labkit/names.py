@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["BadText", "check_text", "check_id", "LATER_FORMAT"]
+from .errors import BadText
+
+__all__ = ["check_text", "check_id", "LATER_FORMAT"]
 
 _UCD = unicodedata.ucd_3_2_0  # the same database on every Python version
 
@@ -61,10 +63,6 @@ _REFUSED_CATEGORIES = {
     "Zl": "a line separator",
     "Zp": "a paragraph separator",
 }
-
-
-class BadText(ValueError):
-    """Text that could pass for other text, or hides characters; the message says which and where."""
 
 
 def _problem(char: str) -> str | None:

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import ContractError
-from .names import BadText, check_id, check_text
+from .errors import BadText
+from .names import check_id, check_text
 
 __all__ = ["Context", "Operation", "OPERATIONS", "FIELDS", "empty_state", "REWARD", "MAX_AMOUNT", "balance_of"]
 

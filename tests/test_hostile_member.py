@@ -27,7 +27,7 @@ from labkit.block import Block
 from labkit.blocksfile import MAX_LINES
 from labkit.chain import mine_block
 from labkit.fastmine import mine as fast_mine
-from labkit.node.queue import QueueError
+from labkit.errors import QueueError
 from labkit.sharing.dht import Pointer
 from labkit.tokens import utc_now
 

@@ -283,3 +283,39 @@ def test_saved_code_the_capstone_and_the_tables_are_derived_from_the_registry():
     assert registry.kept_list() in saved.__doc__
     readme = README.read_text(encoding="utf-8")
     assert "-->\n" + registry.exercises_table() + "\n<!-- end exercises -->" in readme
+
+
+# Exceptions used as signals inside one module (never shown to a user, never caught elsewhere) may stay there.
+INTERNAL_SIGNALS = {"labkit.rules.Waiting", "labkit.rules.NotAsked", "labkit.blocksfile._TooMany",
+                    "labkit.node.rules.LearnerTimeout"}
+
+
+def error_classes_outside_errors(package: Path = PACKAGE) -> list[str]:
+    """Each class outside labkit/errors.py whose base is an exception (by name: ``...Error``, ``Exception``)."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path == package / "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.ClassDef):
+                bases = [b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+                         for b in node.bases]
+                if any(b.endswith(("Error", "Exception", "Full")) for b in bases):
+                    name = f"{module_name(path, package)}.{node.name}"
+                    if name not in INTERNAL_SIGNALS:
+                        found.append(name)
+    return found
+
+
+def test_every_error_class_is_in_labkit_errors():
+    assert error_classes_outside_errors() == []
+
+
+def test_the_error_class_check_finds_one_elsewhere(tmp_path):
+    fake = tmp_path / "labkit"
+    (fake / "node").mkdir(parents=True)
+    (fake / "errors.py").write_text("class LabkitError(Exception):\n    pass\n")
+    (fake / "node" / "queue.py").write_text("from ..errors import LabkitError\n\n"
+                                            "class QueueError(LabkitError):\n    pass\n\n"
+                                            "class Fine:\n    pass\n")
+    assert error_classes_outside_errors(fake) == ["labkit.node.queue.QueueError"]

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labkit.names import BadText, check_id, check_text
+from labkit.errors import BadText
+from labkit.names import check_id, check_text
 
 INVISIBLE = ("Cf", "Cc", "Cs", "Co", "Zl", "Zp")
 

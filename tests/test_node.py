@@ -18,7 +18,8 @@ from netns import run_isolated
 from waiting import scaled
 
 from labkit.network import Member
-from labkit.node.journal import EVENT_KINDS, Journal, NodeError, read_status
+from labkit.errors import NodeError
+from labkit.node.journal import EVENT_KINDS, Journal, read_status
 from labkit.node.live import Node, network_salt
 from labkit.node.keys import NodeKey
 

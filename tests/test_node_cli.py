@@ -16,7 +16,8 @@ import pytest
 from labkit.__main__ import main
 from labkit.node.journal import Journal
 from labkit.node.measure import bytes_per_block, percentile, propagation, stale_blocks
-from labkit.node.queue import ContractQueue, QueueError, read_contract, submit_to
+from labkit.errors import QueueError
+from labkit.node.queue import ContractQueue, read_contract, submit_to
 from waiting import scaled
 
 CONTRACT = {"actions": [{"action": "register_student",

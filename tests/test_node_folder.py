@@ -37,7 +37,8 @@ from labkit.node.folder import KEEP_PUBLISHED, lock_folder
 from labkit.node.journal import MAX_STATUS_BYTES, Journal, fit_status, read_status
 from labkit.node.keys import write_node_key_pair
 from labkit.node.live import Node
-from labkit.node.queue import ContractQueue, QueueError, QueueFull
+from labkit.errors import QueueError, QueueFull
+from labkit.node.queue import ContractQueue
 from labkit.wallet import Wallet
 from waiting import scaled, wait_until
 

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..files import at_exit, read_regular
-from .journal import NodeError, read_status
+from ..errors import NodeError
+from .journal import read_status
 from .queue import submit_to
 
 __all__ = ["Classroom", "NodeProcess", "free_port", "student_contracts", "scripted_run"]

@@ -42,7 +42,7 @@ def load_node(network_file, key_file, data_dir, *, listen=None, bootstrap=(), up
     from ..network import Network
     from .keys import NodeKey
     from ..wallet import Wallet
-    from .journal import NodeError
+    from ..errors import NodeError
     from .keys import node_key_paths
     from .live import Node
 

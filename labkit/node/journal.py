@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from ..encoding import MAX_DEPTH, loads_strict
-from ..errors import FileRefused, LabkitError
+from ..errors import FileRefused, NodeError
 from ..files import append_line, atomic_write, read_regular, refused
 
-__all__ = ["NodeError", "EVENT_KINDS", "MAX_STATUS_BYTES", "NODE_FILE_DEPTH", "MAX_EVENT_LOG_BYTES", "Event",
+__all__ = ["EVENT_KINDS", "MAX_STATUS_BYTES", "NODE_FILE_DEPTH", "MAX_EVENT_LOG_BYTES", "Event",
            "Journal", "fit_status", "read_status", "check_status"]
 
 EVENT_KINDS = (
@@ -56,10 +56,6 @@ MAX_STATUS_BYTES = 4 * 1024 * 1024  # status.json is written no larger, and read
 # A contract may be MAX_DEPTH deep (labkit.encoding); the node's files hold it inside a record
 # inside a list inside the file's object, so they are read with three levels more.
 NODE_FILE_DEPTH = MAX_DEPTH + 3
-
-
-class NodeError(LabkitError):
-    """A node cannot do what it was asked (to join labkit.errors with the rest of the node)."""
 
 
 @dataclass(frozen=True)

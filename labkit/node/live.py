@@ -54,7 +54,8 @@ from typing import Any, Callable, Iterable
 from ..blocksfile import save_blocks
 from ..block import Block
 from ..chain import Entry, mine_block, stamp
-from ..errors import DHTTimeout, InvalidBlock, InvalidToken, LabkitError, PublishFailed, TorrentError
+from ..errors import (DHTTimeout, InvalidBlock, InvalidToken, LabkitError, NodeError, PublishFailed, QueueError, QueueFull,
+                      TorrentError)
 from ..fastmine import mine as fast_mine
 from ..network import Member, Network
 from ..peer import Peer
@@ -64,9 +65,9 @@ from ..wallet import Wallet
 from .folder import CHAIN_FILE, KEEP_PUBLISHED, load_chain, open_folder, prune_published, published_copy
 from .follow import Following
 from .gossip import Recent, Sweep, fingers
-from .journal import Event, Journal, NodeError
+from .journal import Event, Journal
 from .keys import NodeKey
-from .queue import ContractQueue, QueueError, QueueFull, contract_key
+from .queue import ContractQueue, contract_key
 
 __all__ = ["CHAIN_FILE", "KEEP_PUBLISHED", "network_salt", "check_mineable", "Node"]
 

@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from ..encoding import dumps_canonical, loads_strict
-from ..errors import LabkitError
+from ..errors import QueueError, QueueFull
 from ..files import atomic_write, check_own, read_regular
 from .journal import NODE_FILE_DEPTH
 
-__all__ = ["MAX_CONTRACT_BYTES", "MAX_QUEUE_BYTES", "KEEP_REFUSED", "QueueError", "QueueFull", "ContractQueue",
+__all__ = ["MAX_CONTRACT_BYTES", "MAX_QUEUE_BYTES", "KEEP_REFUSED", "ContractQueue",
            "contract_key", "read_contract", "submit_to"]
 
 MAX_CONTRACT_BYTES = 64 * 1024
@@ -48,14 +48,6 @@ KEEP_REFUSED = 50  # refused contracts remembered, the newest
 SET_ASIDE_TRIES = 100  # names NAME.refused, NAME.1.refused, ... tried for a bad inbox file
 INBOX = "inbox"
 QUEUE_FILE = "queue.json"
-
-
-class QueueError(LabkitError):
-    """A contract cannot be queued (not a JSON object, too large, no such node folder...)."""
-
-
-class QueueFull(QueueError):
-    """Queuing one more contract would make ``queue.json`` larger than the node reads back."""
 
 
 def contract_key(contract: Any) -> bytes:
