@@ -1,4 +1,4 @@
-"""Nothing secret left behind: notebooks 05 and 09, and a kernel killed with SIGTERM, leave no ``labkit-*``
+"""Nothing secret left behind: notebooks 05, 09 and 12, and a kernel killed with SIGTERM, leave no ``labkit-*``
 folder in the temporary directory (09's holds the room's private keys and the network's secret) and no
 node process running.
 
@@ -44,7 +44,7 @@ def fresh_tmpdir(tmp_path, monkeypatch):
 
 
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("name", ["05-torrent-sharing", "09-the-classroom-network"])
+@pytest.mark.parametrize("name", ["05-torrent-sharing", "09-the-classroom-network", "12-defend-the-chain"])
 def test_a_notebook_run_leaves_no_labkit_folder(name, fresh_tmpdir):
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=scaled(300), kernel_name="python3",
