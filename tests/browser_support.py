@@ -306,6 +306,18 @@ class LabServer:
         shutil.rmtree(self.runtime, ignore_errors=True)
 
 
+def write_notebook(path: Path, title: str, cells: list) -> None:
+    """A notebook for a browser test: a "# title" cell, then ``cells`` (a code string each, or an nbformat
+    cell), on the python3 kernel JupyterLab starts without asking."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
+    notebook.cells = [nbformat.v4.new_markdown_cell(f"# {title}")]
+    notebook.cells += [nbformat.v4.new_code_cell(c) if isinstance(c, str) else c for c in cells]
+    nbformat.write(notebook, path)
+
+
 # --- the page
 
 

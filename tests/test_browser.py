@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import WAIT, LabServer, NotebookPage
+from browser_support import WAIT, LabServer, NotebookPage, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -71,8 +71,6 @@ def run_notebook(request, lab, browser):
 
 def _write_harness_notebook(path: Path) -> None:
     """A slider, a button and a label: checks the harness and the widget extension, apart from any lesson."""
-    import nbformat
-
     code = """\
 import ipywidgets as w
 slider = w.IntSlider(value=2, min=0, max=6, description="difficulty")
@@ -82,24 +80,18 @@ def go(_):
     label.value = f"clicks: {int(label.value.split()[1]) + 1} at {slider.value}"
 button.on_click(go)
 w.VBox([slider, button, label])"""
-    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
-    notebook.cells = [nbformat.v4.new_markdown_cell("# Harness check"), nbformat.v4.new_code_cell(code)]
-    nbformat.write(notebook, path)
+    write_notebook(path, "Harness check", [code])
 
 
 def _write_stopping_notebook(path: Path) -> None:
     """Three cells, the first two with their source hidden as the exercises' checks are; the second raises."""
     import nbformat
 
-    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
     hidden = {"jupyter": {"source_hidden": True}}
-    notebook.cells = [nbformat.v4.new_markdown_cell("# Run All stops here"),
-                      nbformat.v4.new_code_cell("first = 1", metadata=hidden),
-                      nbformat.v4.new_code_cell("raise RuntimeError('the harness stops here')", metadata=hidden),
-                      nbformat.v4.new_code_cell("third = 3")]
-    nbformat.write(notebook, path)
+    write_notebook(path, "Run All stops here", [
+        nbformat.v4.new_code_cell("first = 1", metadata=hidden),
+        nbformat.v4.new_code_cell("raise RuntimeError('the harness stops here')", metadata=hidden),
+        "third = 3"])
 
 
 def _move_slider(notebook: NotebookPage, slider, value: int) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import RUN_ALL, WAIT, LabServer, NotebookPage
+from browser_support import RUN_ALL, WAIT, LabServer, NotebookPage, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -110,14 +110,8 @@ def test_contrast_is_the_wcag_ratio():
 
 @pytest.fixture(scope="module")
 def dark_lab(chromium_ready, tmp_path_factory):
-    import nbformat
-
     with LabServer(REPO / "notebooks", tmp_path_factory.mktemp("jupyterlab-dark")) as server:
-        notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {
-            "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
-        notebook.cells = [nbformat.v4.new_markdown_cell("# Theme check")]
-        notebook.cells += [nbformat.v4.new_code_cell(code) for code in CELLS]
-        nbformat.write(notebook, server.root / NOTEBOOK)
+        write_notebook(server.root / NOTEBOOK, "Theme check", CELLS)
         # The server reads user settings from disk on every request, so this applies to the next page.
         settings = server.workdir / "jupyter-config" / "lab" / "user-settings" / THEMES
         settings.parent.mkdir(parents=True, exist_ok=True)

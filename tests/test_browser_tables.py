@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import LabServer, NotebookPage
+from browser_support import LabServer, NotebookPage, write_notebook
 from test_browser_page import ARTIFACTS, run_all_cells
 
 pytestmark = pytest.mark.browser
@@ -61,14 +61,8 @@ GAPS = """table => {
 
 @pytest.fixture(scope="module")
 def table_page(chromium_ready, browser, tmp_path_factory):
-    import nbformat
-
     with LabServer(REPO / "notebooks", tmp_path_factory.mktemp("jupyterlab-tables")) as server:
-        notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {
-            "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
-        notebook.cells = [nbformat.v4.new_markdown_cell("# Table check")]
-        notebook.cells += [nbformat.v4.new_code_cell(code) for code in CELLS]
-        nbformat.write(notebook, server.root / NOTEBOOK)
+        write_notebook(server.root / NOTEBOOK, "Table check", CELLS)
         context = browser.new_context(viewport={"width": 1280, "height": 1000})
         page = NotebookPage(context.new_page(), server, NOTEBOOK, ARTIFACTS, test="widget_tables")
         page.open()
