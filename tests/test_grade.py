@@ -208,3 +208,47 @@ def test_the_instructors_own_solutions_pass_every_exercise_of_every_notebook(tmp
     assert [r for r in rows if r.status != "passed"] == []
     book = list(csv.DictReader(grade.gradebook_csv(rows).splitlines()))
     assert book[0]["total"] == book[0]["maximum"] == str(sum(grade.points(r.exercise) for r in rows))
+
+
+def test_cells_are_parsed_safely_on_the_graders_threads():
+    """CPython 3.11's AST constructor counts its recursion in a counter every thread shares (gh-106905):
+    two parses at once, with a thread switch inside one (here forced by a finaliser that runs during a
+    collection), fail with "SystemError: AST constructor recursion depth mismatch". The grader reads
+    notebooks on several threads, and CI lost a whole forgery module's setup to it. With ``ast.parse``
+    in place of ``answerkey.parse`` this fails on 3.11 in nearly every run."""
+    import gc
+    import sys
+    import threading
+    import time
+    from labkit.course import answerkey
+
+    source = (ROOT / "labkit" / "course" / "answerkey.py").read_text(encoding="utf-8")
+    errors = []
+
+    class SwitchesThreads:
+        def __del__(self):
+            time.sleep(0)  # gives up the GIL in the middle of whatever triggered the collection
+
+    def parse_often():
+        for _ in range(40):
+            cycle = SwitchesThreads()
+            cycle.itself = cycle
+            del cycle
+            try:
+                answerkey.parse(source)
+            except SystemError as exc:
+                errors.append(exc)
+
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    sys.setswitchinterval(1e-6)
+    gc.set_threshold(10, 1, 1)
+    try:
+        threads = [threading.Thread(target=parse_often) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+    assert errors == []

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from ..errors import GradingError
 
-__all__ = ["Cell", "Plan", "Expected", "python_source", "check_names", "defined_functions", "plan", "record",
+__all__ = ["Cell", "Plan", "Expected", "python_source", "parse", "check_names", "defined_functions", "plan", "record",
            "program", "names_reference", "judge"]
 
 _CHECKS = ("check", "check_against")
@@ -49,10 +49,26 @@ def python_source(source: str) -> str:
     return "\n".join(_without_magic(line) for line in source.splitlines())
 
 
+_PARSING = threading.Lock()
+
+
+def parse(source: str) -> ast.Module:
+    """A cell's Python (its IPython magics left out) as a syntax tree; raises SyntaxError.
+
+    One thread at a time: on CPython 3.11 the AST constructor's recursion
+    counter is shared by every thread, and two parses at once can fail with
+    ``SystemError: AST constructor recursion depth mismatch`` (CPython
+    gh-106905). The grader reads notebooks on several threads.
+    """
+    text = python_source(source)
+    with _PARSING:
+        return ast.parse(text)
+
+
 def check_names(source: str) -> list[str]:
     """The exercise names of the check calls in one cell's source, in order."""
     try:
-        tree = ast.parse(python_source(source))
+        tree = parse(source)
     except SyntaxError:  # a learner's half-typed cell: read the calls as text instead
         return [match.group(2) for match in _CHECK_TEXT.finditer(source)]
     calls = [node for node in ast.walk(tree) if _is_check(node)]
@@ -115,7 +131,7 @@ def _used(tree: ast.AST) -> set[str]:
 def defined_functions(source: str) -> set[str]:
     """The functions a cell defines at its top level; read as text when the cell does not parse."""
     try:
-        tree = ast.parse(python_source(source))
+        tree = parse(source)
     except SyntaxError:
         return set(re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", source, re.MULTILINE))
     return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
@@ -160,7 +176,7 @@ def plan(cells: list[Cell]) -> Plan:
     role, statements = {}, []  # statements: (cell index, position, node) of the setup cells
     for cell in cells:
         try:
-            tree = ast.parse(python_source(cell.source))
+            tree = parse(cell.source)
         except SyntaxError as exc:
             raise GradingError(f"cell {cell.index}", f"the instructor's cell does not parse: {exc}") from None
         if _SOLUTION in cell.source:
@@ -360,12 +376,12 @@ class _AnswersOut(ast.NodeTransformer):
 
 
 def _without_reference(source: str) -> str:
-    return ast.unparse(ast.fix_missing_locations(_AnswersOut().visit(ast.parse(python_source(source)))))
+    return ast.unparse(ast.fix_missing_locations(_AnswersOut().visit(parse(source))))
 
 
 def _imports(source: str) -> str:
     """The import statements of an instructor's solution cell (what the learner's cell may rely on)."""
-    tree = ast.parse(python_source(source))
+    tree = parse(source)
     return "\n".join(ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)))
 
 
@@ -397,7 +413,7 @@ def names_reference(cells: list[Cell], function: str, references: list) -> str:
         if function not in defined_functions(cell.source):
             continue
         try:
-            tree = ast.parse(python_source(cell.source))
+            tree = parse(cell.source)
         except SyntaxError:
             continue
         for node in ast.walk(tree):
