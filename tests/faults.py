@@ -128,10 +128,9 @@ def partition(workdir: Path) -> dict:
         wait_until(lambda: _netns_of(pid) not in (None, ours), timeout=10, what="unshare -n to make its namespace")
         enter = ["nsenter", "-t", pid, "-n"]
         # Each side's address sits on its end of a veth pair, and the other side's address is routed
-        # over the pair. The partition removes those two routes (a packet to the other side is then
-        # refused at once, as on a cut network); healing puts them back. Taking the link itself down
-        # would also cut the nodes of one side off from each other: Linux drops the local address's
-        # routes with the link.
+        # over the pair. The partition drops every packet either end sends (see Link); healing lets
+        # them through again. Taking the link itself down would also cut the nodes of one side off
+        # from each other: Linux drops the local address's routes with the link.
         run("ip", "link", "add", "lk-a", "type", "veth", "peer", "name", "lk-b", "netns", pid)
         run("ip", "addr", "add", "10.77.0.1/32", "dev", "lk-a")
         run("ip", "link", "set", "lk-a", "up")
@@ -146,19 +145,42 @@ def partition(workdir: Path) -> dict:
         holder.wait()
 
 
+def _now() -> str:
+    """The time as a node's journal writes it (comparable with its events' ``time``)."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class Link:
-    """The routes across the veth pair: ``down()`` partitions the two sides, ``up()`` heals them."""
+    """The veth pair between the sides: ``down()`` partitions them, ``up()`` heals them.
+
+    The cut is a token bucket too small for any packet (``tbf`` drops a packet larger than its
+    burst) on each end's way out, as a dead access point drops everything. Removing the routes
+    instead does not cut it: libtorrent binds its sockets to the listen address's device
+    (``SO_BINDTODEVICE``), and Linux sends a device-bound socket's datagram for which no route
+    exists straight onto that device ("assume the destination is on link"). The DHT's puts
+    and gets went on crossing, each side learnt the other's pointers while apart, and after
+    the heal a side could build on a branch the other had left (one run in five under load).
+    """
 
     def __init__(self, enter: list[str]):
         self.enter = enter
+        self.cut = False
 
     def up(self) -> None:
         run("ip", "route", "replace", "10.77.0.2/32", "dev", "lk-a")
         run(*self.enter, "ip", "route", "replace", "10.77.0.1/32", "dev", "lk-b")
+        if self.cut:
+            run("tc", "qdisc", "del", "dev", "lk-a", "root")
+            run(*self.enter, "tc", "qdisc", "del", "dev", "lk-b", "root")
+            self.cut = False
 
     def down(self) -> None:
-        run("ip", "route", "del", "10.77.0.2/32", "dev", "lk-a")
-        run(*self.enter, "ip", "route", "del", "10.77.0.1/32", "dev", "lk-b")
+        drop_all = ["root", "tbf", "rate", "8bit", "burst", "1", "limit", "1"]
+        run("tc", "qdisc", "replace", "dev", "lk-a", *drop_all)
+        run(*self.enter, "tc", "qdisc", "replace", "dev", "lk-b", *drop_all)
+        self.cut = True
 
 
 def _partition(workdir: Path, enter: list[str], link: "Link") -> dict:
@@ -181,6 +203,7 @@ def _partition(workdir: Path, enter: list[str], link: "Link") -> dict:
         room.submit("ana", student_contracts("ana", 1)[0])
         room.wait_until(all_at(room, 0), scaled(30), "every node to hold ana's first block")
         link.down()  # the partition
+        out["cut_at"] = _now()
         side_a = [*student_contracts("ana", 3)[1:], student_contracts("ben", 1)[0]]  # three blocks
         side_b = [student_contracts("cleo", 1)[0], student_contracts("dev", 1)[0]]  # two blocks
         room.submit("ana", side_a[0])
@@ -192,6 +215,7 @@ def _partition(workdir: Path, enter: list[str], link: "Link") -> dict:
         room.wait_until(all_at(room, 2, ["cleo", "dev"]), scaled(40), "cleo and dev to agree on two more blocks")
         out["apart"] = room.statuses()
         healed = time.monotonic()
+        out["healed_at"] = _now()
         link.up()  # healed
         room.wait_until(all_at(room, 5), scaled(60), "all four to agree on six blocks, cleo's and dev's mined again")
         out["converged_s"] = time.monotonic() - healed

@@ -102,6 +102,12 @@ def test_after_a_partition_heals_every_node_adopts_the_branch_with_more_work(tmp
     apart, end = out["apart"], out["statuses"]
     assert apart["ana"]["tip"] == apart["ben"]["tip"] != apart["cleo"]["tip"] == apart["dev"]["tip"]
     assert apart["ana"]["total_work"] > apart["cleo"]["total_work"]
+    side = {"ana": "a", "ben": "a", "cleo": "b", "dev": "b"}
+    # while apart, no pointer of one side reached the other ("cannot be read" is the cut doing its job)
+    crossed = [e for e in out["events"] if out["cut_at"] < e["time"] < out["healed_at"]
+               and ("info_hash" in e or e.get("seq", 0) > 0)
+               and side.get(e.get("member"), side[e["node"]]) != side[e["node"]]]
+    assert crossed == [], crossed
     assert len({(s["tip"], s["digest"]) for s in end.values()}) == 1
     # the more-work branch is the common chain now: ana's side's blocks are in it
     a_tip_in_end = any(b["hash"] == apart["ana"]["tip"][:16] and b["canonical"] for b in end["ana"]["tree"])
