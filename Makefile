@@ -66,9 +66,10 @@ lab: install
 	set -x; exec $(BIN)/jupyter lab notebooks/ --ip=$(LAB_HOST) --port=$(LAB_PORT) $$flags
 
 # tests/ holds unit tests, the notebooks' runs (each notebook executed once, its checks sharing the run),
-# the student-build check and the browser tests.
-# Then the consensus tests (vectors, properties) again under the oldest and newest supported Python.
-CONSENSUS_PYTHONS ?= 3.10 3.13
+# the student-build check and the browser tests, and (tests/test_other_pythons.py) the consensus tests
+# (vectors, properties) again under the oldest and newest supported Python, or the versions named here.
+CONSENSUS_PYTHONS ?=
+export CONSENSUS_PYTHONS
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 # The suite runs in JOBS worker processes (pytest-xdist): much of its time is spent waiting (kernels, live
 # nodes, JupyterLab, the hub), so on two cores four workers took make test's pytest from 20-30 minutes to 11
@@ -82,7 +83,6 @@ PYTEST_NB := --nbval-lax --nbval-cell-timeout=240
 
 test: install hub-proxy
 	$(PYTEST) $(PARALLEL) tests notebooks $(PYTEST_NB) $(PYTEST_ARGS)
-	tools/test-on-pythons $(CONSENSUS_PYTHONS)
 
 test-fast: install
 	$(PYTEST) $(PARALLEL) tests -m "not slow and not browser and not notebooks and not hub" -x -q $(PYTEST_ARGS)

@@ -57,6 +57,7 @@ AREAS = {
     "test_fuzz.py": "consensus",
     "test_merkle.py": "consensus",
     "test_names.py": "consensus",
+    "test_other_pythons.py": "consensus",
     "test_network.py": "consensus",
     "test_operations.py": "consensus",
     "test_peer.py": "consensus",
@@ -162,6 +163,7 @@ SLOW = frozenset({
     "test_hostile_member.py::test_side_blocks_and_memory_per_member_stay_bounded_across_rounds",  # 13 s
     "test_isolation.py",  # notebook 09's room of four nodes in a user namespace, and a fault
     "test_make_lab.py",  # 20 s: make lab starts JupyterLab
+    "test_other_pythons.py",  # 40 s, and a few minutes more the first time (it makes the two venvs)
     "test_third_party.py",  # 15 s: aria2c and labkit exchange 4 MiB both ways
     "test_wheel.py",  # 15 s: builds the wheel and installs it in a fresh venv
 })
@@ -191,6 +193,7 @@ CHECKOUT_RUN_FILES = frozenset({"test_no_secrets_left.py"})
 FIRST = (
     "hub",  # the image's install, then a hub with three students running three notebooks each: 410 s
     "tests/test_nbgrader.py",  # 340 s
+    "tests/test_other_pythons.py",  # 40 s (minutes in a fresh clone), mostly another process: it fills gaps
     "tests/test_capstone.py",  # 170 s
     "tests/test_browser.py",  # 190 s
     "tests/test_isolation.py",  # 125 s
