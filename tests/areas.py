@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["AREA_NAMES", "AREAS", "CHECKOUT_RUN_FILES", "FIRST", "GROUPS", "NOTEBOOK_FIXTURES", "NOTEBOOK_RUN_FILES",
+__all__ = ["AREA_NAMES", "AREAS", "FIRST", "GROUPS", "NOTEBOOK_FIXTURES", "NOTEBOOK_RUN_FILES",
            "SLOW", "area_of", "files_of", "group_of", "is_slow", "notebook_group"]
 
 AREA_NAMES = ("consensus", "sharing", "node", "course", "lessons", "notebooks", "browser", "hub", "package")
@@ -121,7 +121,7 @@ AREAS = {
     "test_widgets_swarm.py": "lessons",
     # notebooks: the workbook executed in a kernel, as written, as the student build, through the grader
     "test_notebooks_run.py": "notebooks",
-    "test_no_secrets_left.py": "notebooks",  # runs 05 and 09 in kernels it kills
+    "test_no_secrets_left.py": "notebooks",  # reads what every notebook's run left; kills a kernel
     "test_student.py": "notebooks",
     "test_capstone.py::test_the_capstone_runs_on_the_instructors_saved_functions_and_agrees_everywhere": "notebooks",
     # browser: JupyterLab driven by Playwright and Chromium
@@ -182,10 +182,8 @@ GROUPS = {
         "notebook-run:09-the-classroom-network",
 }
 # The files whose tests, parametrized by a notebook's name, read that notebook's run.
-NOTEBOOK_RUN_FILES = frozenset({"test_notebooks_run.py", "test_student.py", "test_clean_page.py"})
-# The files whose tests, parametrized by a notebook's name, execute it in notebooks/ as nbval does: they go
-# with nbval's run of that notebook, so that no two kernels share its work/ folder at once.
-CHECKOUT_RUN_FILES = frozenset({"test_no_secrets_left.py"})
+NOTEBOOK_RUN_FILES = frozenset({"test_notebooks_run.py", "test_student.py", "test_clean_page.py",
+                                "test_no_secrets_left.py"})
 
 # The groups that take longest on their own, longest first (seconds of the serial run at c13bc00's
 # successor, on a shared two-core machine): started first under pytest -n, so that none of them begins near
@@ -229,8 +227,6 @@ def group_of(nodeid: str) -> str:
     if re.fullmatch(r"\d\d-[a-z0-9-]+", notebook):
         if filename in NOTEBOOK_RUN_FILES:
             return notebook_group(notebook)
-        if filename in CHECKOUT_RUN_FILES:
-            return f"notebooks/{notebook}.ipynb"  # nbval's id for that notebook
     return GROUPS.get(filename, path)
 
 

@@ -21,8 +21,11 @@ notebooks again.
 Each notebook runs in its own fresh folder (a copy of the notebook alone, so
 nothing is written into the checkout and no run sees another's ``work/``), in
 a kernel started with the suite's environment (strict exercise checks, no
-``LABKIT_MINE_DIR``: learner code is kept in ``work/mine`` of that folder).
-The executed notebooks are written beside it, for a post-mortem.
+``LABKIT_MINE_DIR``: learner code is kept in ``work/mine`` of that folder) and
+a fresh, empty ``TMPDIR``. The kernel is shut down as Jupyter does; what it
+left in its ``TMPDIR`` and the processes still naming that folder (a room's
+nodes) are kept with the run, for tests/test_no_secrets_left.py. The executed
+notebooks are written beside it, for a post-mortem.
 
 Under ``pytest -n`` (pytest-xdist) each worker process has its own
 ``NotebookRuns``, but they share one folder: the first worker to ask for a
@@ -36,8 +39,10 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +51,9 @@ import nbformat
 from tools_loader import load_tool
 from waiting import scaled
 
-__all__ = ["CELL_TIMEOUT", "NotebookRuns", "Run", "error_outputs", "first_solution"]
+__all__ = ["CELL_TIMEOUT", "NotebookRuns", "Run", "error_outputs", "first_solution", "processes_mentioning"]
 
+LEFT_BEHIND = "left-behind.json"  # in a run's folder: what its kernel left (Run.left_behind, processes_left)
 CELL_TIMEOUT = 300  # seconds per cell before scaling by LABKIT_TIMEOUT_FACTOR; a hang fails instead of waiting
 BEGIN = load_tool("student").BEGIN  # where a solution starts: make student replaces it with a stub
 
@@ -60,6 +66,8 @@ class Run:
     instructor: nbformat.NotebookNode
     student: nbformat.NotebookNode
     folder: Path  # where the kernel ran and the executed notebooks are kept
+    left_behind: tuple[str, ...]  # what the kernel left in its TMPDIR after its shutdown
+    processes_left: tuple[str, ...]  # the command lines still naming that TMPDIR then (a room's nodes)
 
 
 def first_solution(nb) -> int:
@@ -106,8 +114,9 @@ class NotebookRuns:
         with open(self.folder / f"{name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the worker dies
             if (folder / "complete").exists():
+                left = json.loads((folder / LEFT_BEHIND).read_text(encoding="utf-8"))
                 return Run(name, nbformat.read(instructor, as_version=4), nbformat.read(student, as_version=4),
-                           folder)
+                           folder, tuple(left["files"]), tuple(left["processes"]))
             shutil.rmtree(folder, ignore_errors=True)  # what a run that failed half-way left
             run = self._execute(name)
             (folder / "complete").touch()
@@ -132,11 +141,17 @@ class NotebookRuns:
         folder = self.folder / name
         folder.mkdir(parents=True)
         nbformat.write(instructor, folder / f"{name}.ipynb")  # the notebook alone in a fresh folder
-        env = {k: v for k, v in os.environ.items() if k != "LABKIT_MINE_DIR"}
+        tmp = Path(tempfile.mkdtemp(prefix="nbrun-"))
+        env = {**{k: v for k, v in os.environ.items() if k != "LABKIT_MINE_DIR"}, "TMPDIR": str(tmp)}
         client = NotebookClient(combined, timeout=scaled(CELL_TIMEOUT), kernel_name="python3", allow_errors=True,
                                 store_widget_state=True, record_timing=True,
                                 resources={"metadata": {"path": str(folder)}})
-        client.execute(env=env)
+        try:
+            client.execute(env=env)  # runs every cell, then shuts the kernel down as Jupyter does
+            files, processes = sorted(p.name for p in tmp.iterdir()), processes_mentioning(str(tmp))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        (folder / LEFT_BEHIND).write_text(json.dumps({"files": files, "processes": processes}), encoding="utf-8")
 
         lesson, student_tail, instructor_tail = (combined.cells[:split], combined.cells[split:split + tail],
                                                  combined.cells[split + tail:])
@@ -147,7 +162,21 @@ class NotebookRuns:
         _drop_widgets(ran_instructor, _widgets_shown(student_tail, combined) - _widgets_shown(lesson + instructor_tail, combined))
         nbformat.write(ran_instructor, folder / f"{name}.executed.ipynb")
         nbformat.write(ran_student, folder / f"{name}.student.executed.ipynb")
-        return Run(name, ran_instructor, ran_student, folder)
+        return Run(name, ran_instructor, ran_student, folder, tuple(files), tuple(processes))
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that mention ``text`` (a node started in a room's folder does)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(cmdline)
+    return found
 
 
 # --- the widgets each version showed: a widget shown only by the other version's cells is not its own -------

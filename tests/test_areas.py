@@ -90,9 +90,8 @@ def test_a_groups_tests_are_named_by_their_ids_alone():
     assert group_of("tests/test_clean_page.py::test_the_classroom_networks_measured_sentences_are_shown_from_its_run") \
         == notebook_group("09-the-classroom-network")
     assert group_of("tests/test_node.py::test_x[03-proof-of-work]") == "tests/test_node.py"  # not a run's reader
-    # a test that runs 05 in notebooks/, as nbval does, goes with nbval's run of 05: one kernel there at a time
-    assert group_of("tests/test_no_secrets_left.py::test_a_notebook_run_leaves_no_labkit_folder[05-torrent-sharing]") \
-        == group_of("notebooks/05-torrent-sharing.ipynb::Cell 0")
+    assert group_of("tests/test_no_secrets_left.py::test_a_notebook_run_leaves_no_labkit_folder_and_no_process"
+                    "[05-torrent-sharing]") == notebook_group("05-torrent-sharing")
 
 
 def test_every_collected_test_that_reads_a_notebooks_run_is_sent_where_that_notebook_runs(request):

@@ -1,8 +1,10 @@
-"""Nothing secret left behind: notebooks 05, 09 and 12, and a kernel killed with SIGTERM, leave no ``labkit-*``
-folder in the temporary directory (09's holds the room's private keys and the network's secret) and no
-node process running.
+"""Nothing secret left behind: no notebook leaves a ``labkit-*`` folder in the temporary directory (09's holds
+the room's private keys and the network's secret, 12's the battle's) or a node process running, nor does a
+kernel killed with SIGTERM while its room runs.
 
-Each kernel gets a fresh, empty TMPDIR; afterwards it must be empty again.
+Every notebook's shared run (tests/notebook_runs.py, the student build's exercises then the instructor's)
+gives its kernel a fresh, empty TMPDIR and shuts it down as Jupyter does; what was left then is kept with
+the run, and must be nothing. The SIGTERM test starts a kernel of its own, with a TMPDIR of its own.
 """
 
 from __future__ import annotations
@@ -12,27 +14,13 @@ import signal
 from pathlib import Path
 
 import pytest
+
+from notebook_runs import processes_mentioning
 from waiting import scaled, wait_until
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 jupyter_client = pytest.importorskip("jupyter_client")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of running processes that mention ``text`` (a node started in the room's folder does)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            except OSError:
-                continue
-            if text in cmdline:
-                found.append(cmdline)
-    return found
 
 
 @pytest.fixture
@@ -43,17 +31,13 @@ def fresh_tmpdir(tmp_path, monkeypatch):
     return folder
 
 
-@pytest.mark.timeout(1200)
-@pytest.mark.parametrize("name", ["05-torrent-sharing", "09-the-classroom-network", "12-defend-the-chain"])
-def test_a_notebook_run_leaves_no_labkit_folder(name, fresh_tmpdir):
-    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=scaled(300), kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
-    client.execute()  # runs every cell, then shuts the kernel down as Jupyter does
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert outputs, "the notebook ran no cell"
-    assert sorted(p.name for p in fresh_tmpdir.iterdir()) == []
-    assert processes_mentioning(str(fresh_tmpdir)) == []
+@pytest.mark.parametrize("name", sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")))
+def test_a_notebook_run_leaves_no_labkit_folder_and_no_process(name, notebook_runs):
+    run = notebook_runs(name)
+    assert any(o for c in run.instructor.cells if c.cell_type == "code" for o in c.get("outputs", [])), \
+        "the notebook ran no cell"
+    assert run.left_behind == ()
+    assert run.processes_left == ()
 
 
 ROOM = """
