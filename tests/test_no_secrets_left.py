@@ -4,7 +4,8 @@ kernel killed with SIGTERM while its room runs.
 
 Every notebook's shared run (tests/notebook_runs.py, the student build's exercises then the instructor's)
 gives its kernel a fresh, empty TMPDIR and shuts it down as Jupyter does; what was left then is kept with
-the run, and must be nothing. The SIGTERM test starts a kernel of its own, with a TMPDIR of its own.
+the run, and must be nothing. The SIGTERM test starts a kernel of its own, with a TMPDIR of its own, and
+so does the test that nbval's kernels (the workbook as written, under make test) stop as Jupyter's do.
 """
 
 from __future__ import annotations
@@ -76,3 +77,20 @@ def test_a_kernel_killed_with_sigterm_removes_its_folders_and_stops_its_nodes(fr
             manager.shutdown_kernel(now=True)
     assert sorted(p.name for p in fresh_tmpdir.iterdir()) == []
     assert processes_mentioning(str(fresh_tmpdir)) == []
+
+
+@pytest.mark.timeout(120)
+def test_nbvals_kernels_stop_as_jupyters_do_and_clean_up(fresh_tmpdir):
+    """nbval (make test runs the workbook under it) stops each kernel; the root conftest.py makes that the
+    shutdown Jupyter does, so a notebook's scratch folder is removed there too. With nbval's own stop,
+    a SIGKILL, it stays: every run of the workbook left 05's, 07's and 08's."""
+    nbval_kernel = pytest.importorskip("nbval.kernel")
+    kernel = nbval_kernel.RunningKernel("python3", cwd=str(NOTEBOOKS), startup_timeout=scaled(60))
+    try:
+        source = 'from labkit.files import ScratchFolder\nwork = ScratchFolder("labkit-x-")'
+        message_id = kernel.execute_cell_input(source, allow_stdin=False)
+        kernel.await_idle(message_id, scaled(60))
+        assert [p.name for p in fresh_tmpdir.iterdir()][0].startswith("labkit-x-")
+    finally:
+        kernel.stop()
+    assert sorted(p.name for p in fresh_tmpdir.iterdir()) == []
