@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from processes import running
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_SCRIPT = ROOT / "deploy" / "install-labkit.sh"
 PROXY = ROOT / ".hub" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -196,15 +198,7 @@ def students(names: list[str]) -> Iterator[list[Student]]:
 
 def processes_of(uid: int) -> list[str]:
     """The command lines of the processes running as ``uid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-            except OSError:  # it ended while we looked
-                continue
-    return found
+    return [p.command for p in running() if p.uid == uid]
 
 
 TEMPORARY_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
@@ -247,12 +241,11 @@ def clean_environment(**extra: str) -> dict:
 
 def stop_processes(uid: int) -> None:
     """SIGKILL every process running as ``uid`` (a test's own student), one by one."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+    for process in running():
+        if process.uid == uid:
             try:
-                if entry.stat().st_uid == uid:
-                    os.kill(int(entry.name), 9)
-            except (OSError, ProcessLookupError):
+                os.kill(process.pid, 9)
+            except ProcessLookupError:  # it ended while we looked
                 continue
 
 

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import nbformat
 
+from processes import running
 from tools_loader import load_tool
 from waiting import scaled
 
@@ -167,16 +168,7 @@ class NotebookRuns:
 
 def processes_mentioning(text: str) -> list[str]:
     """Command lines of running processes that mention ``text`` (a node started in a room's folder does)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            except OSError:
-                continue
-            if text in cmdline:
-                found.append(cmdline)
-    return found
+    return [p.command for p in running() if text in p.command]
 
 
 # --- the widgets each version showed: a widget shown only by the other version's cells is not its own -------
