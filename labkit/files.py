@@ -247,10 +247,13 @@ def check_new_file(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     return path
 
 
-def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> Path:
+def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int = 0o644, overwrite: bool = True,
+                 durable: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically with file mode ``mode``.
 
     With ``overwrite=False`` an existing file raises FileExistsError and is left untouched.
+    ``durable=False`` skips the fsync: a reader still never sees half a file, but a power cut
+    may lose the write. For files rewritten often and made again at start (a node's status).
     """
     path = Path(path)
     try:
@@ -260,8 +263,9 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int = 0o644, ove
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         if overwrite:
             os.replace(tmp, path)

@@ -52,7 +52,14 @@ _SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
 def address_of(public_key: rsa.PublicKey) -> str:
     """A member's address: sha256 of the DER-encoded PKCS#1 public key, in hex."""
-    return hashlib.sha256(public_key.save_pkcs1("DER")).hexdigest()
+    return _address(public_key.n, public_key.e)
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(n: int, e: int) -> str:
+    """Kept per key: a node names every member's address in each status it writes, and the DER
+    encoding is pyasn1's, about 0.1 ms a key (a room of 64 spent more on it than on mining)."""
+    return hashlib.sha256(rsa.PublicKey(n, e).save_pkcs1("DER")).hexdigest()
 
 
 def short_address(address: str) -> str:

@@ -703,3 +703,18 @@ def test_a_link_planted_as_the_old_event_log_is_replaced_not_followed(tmp_path, 
     for number in range(40):
         journal.log("queued", contract=f"c{number}")
     assert victim.read_text() == "precious" and not (folder / "events.1.jsonl").is_symlink()
+
+
+def test_a_status_is_written_when_it_changes_or_its_file_was_replaced(tmp_path):
+    journal = Journal(tmp_path)
+    journal.write_status({"member": "ana", "height": 1})
+    first = os.stat(tmp_path / "status.json")
+    journal.write_status({"member": "ana", "height": 1})  # the same: the file is left alone
+    assert os.stat(tmp_path / "status.json").st_ino == first.st_ino
+    journal.write_status({"member": "ana", "height": 2})
+    assert json.loads((tmp_path / "status.json").read_text())["height"] == 2
+    (tmp_path / "status.json").unlink()  # removed, or planted over, while the node runs
+    (tmp_path / "status.json").symlink_to(tmp_path / "elsewhere.json")
+    journal.write_status({"member": "ana", "height": 2})  # the same status: written again all the same
+    assert not (tmp_path / "status.json").is_symlink()
+    assert json.loads((tmp_path / "status.json").read_text())["height"] == 2

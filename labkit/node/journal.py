@@ -91,6 +91,7 @@ class Journal:
         self.count = 0  # events logged since this journal was opened
         self.unsaved: list[str] = []  # lines that could not be appended yet (folder read-only or full)
         self.write_error: OSError | None = None  # the last write that failed, until one succeeds
+        self._status_written: tuple | None = None  # what status.json was last replaced with, and which file
 
     def since(self, count: int) -> list[Event]:
         """The events logged after the first ``count`` (those still among the recent ones)."""
@@ -128,12 +129,31 @@ class Journal:
 
     def write_status(self, status: dict[str, Any]) -> Path:
         """Replace ``status.json`` atomically (a reader never sees half of it), trimmed to what
-        :func:`read_status` reads back."""
-        try:
-            return atomic_write(self.status_path, fit_status(status))
-        except OSError as exc:  # the node runs on; its status says so once it can be written again
-            self._cannot_write(self.status_path, exc)
+        :func:`read_status` reads back; unless the file is still the one this journal last
+        wrote and says the same.
+
+        Not flushed to the disk (no fsync): a node writes its status several times a
+        second while its room is busy, and makes it again when it starts.
+        """
+        data = fit_status(status)
+        if self._status_written is not None and self._status_written == (data, self._status_file()):
             return self.status_path
+        try:
+            atomic_write(self.status_path, data, durable=False)
+        except OSError as exc:  # the node runs on; its status says so once it can be written again
+            self._status_written = None
+            self._cannot_write(self.status_path, exc)
+        else:
+            self._status_written = (data, self._status_file())
+        return self.status_path
+
+    def _status_file(self) -> tuple[int, int, int] | None:
+        """Which file ``status.json`` is now (device, inode, change time), never following a link."""
+        try:
+            st = os.stat(self.status_path, follow_symlinks=False)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino, st.st_ctime_ns
 
     def _cannot_write(self, path: Path, exc: OSError) -> None:
         """Say once on stderr (the node's log) that the folder cannot be written; the node runs on."""
