@@ -146,9 +146,6 @@ NOTEBOOK_FIXTURES = frozenset({"notebook_runs"})
 # Tests that take long on their own (seconds on an idle two-core machine, measured with --durations):
 # a file name, or a file and a test name (parameters left out).
 SLOW = frozenset({
-    "test_bad_input.py",  # 56 s: a new `python -m labkit` process for each of about 60 bad command lines
-    "test_bad_input_sharing.py",  # 15 s: the same for share and fetch
-    "test_bad_input_node.py",  # the same for the node commands
     "test_bep46_interop.py",  # libtorrent sessions against a node.js DHT node
     "test_faults.py",  # 80 s: four live nodes in network namespaces, killed, partitioned, disks filled
     "test_fuzz.py",  # 15 s: hypothesis mutates chains (300 examples; `make fuzz` runs 10,000)

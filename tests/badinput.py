@@ -3,8 +3,10 @@
 A ``Case`` is one bad invocation: its arguments, an optional ``setup`` that
 prepares files in the case's folder (a FIFO, a read-only folder, a huge
 file), the exit code and words of the one error line it must print.
-``run_case`` runs ``python -m labkit ARGS`` as a subprocess in that folder,
-as a user would, with a timeout so that a hang fails the test instead of
+``run_case`` runs ``python -m labkit ARGS`` as a process of its own in that
+folder, as a user would (forked from one that imported labkit already,
+tests/launcher.py; a row run as an ordinary user starts a fresh interpreter
+under ``setpriv``), with a timeout so that a hang fails the test instead of
 blocking the suite, and asserts that
 
 - the exit code is the expected non-zero one;
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from launcher import Launch, run_labkit
 from waiting import scaled
 
 __all__ = ["Case", "run_case", "snapshot", "ROOT", "NOBODY"]
@@ -126,9 +129,12 @@ def run_case(case: Case, tmp_path: Path) -> subprocess.CompletedProcess:
         before = snapshot(folder)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
         try:
-            result = subprocess.run([*as_user, sys.executable, "-m", "labkit", *case.args], cwd=folder,
-                                    env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                    timeout=scaled(case.timeout))
+            if as_user:  # the ordinary user cannot read this interpreter's library: setpriv starts one it can
+                result = subprocess.run([*as_user, sys.executable, "-m", "labkit", *case.args], cwd=folder,
+                                        env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                                        timeout=scaled(case.timeout))
+            else:
+                result = run_labkit(Launch(tuple(case.args), str(folder), env, scaled(case.timeout)))
         except subprocess.TimeoutExpired as exc:
             raise AssertionError(f"{case.name}: no answer after {scaled(case.timeout):g} s (a hang); "
                                  f"stderr so far: {exc.stderr!r}") from None

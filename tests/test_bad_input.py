@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from badinput import ROOT, Case, run_case
+from launcher import Launch, run_labkit
 from labkit.block import MAX_LINE_BYTES
 from labkit.blocksfile import MAX_FILE_BYTES, MAX_LINES
 from labkit.network import MAX_CONFIG_BYTES
@@ -336,3 +337,30 @@ def test_the_table_has_at_least_seventy_distinct_rows():
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_bad_input_gets_one_error_line_and_changes_nothing(case, tmp_path):
     run_case(case, tmp_path)
+
+
+SAME_AS_A_FRESH_INTERPRETER = ["no command", "unknown option", "verify non-UTF-8 bytes", "verify a garbage line",
+                               "network new --name not UTF-8"]
+
+
+@pytest.mark.parametrize("name", SAME_AS_A_FRESH_INTERPRETER)
+def test_the_forked_command_line_answers_as_a_fresh_interpreter_does(name, tmp_path):
+    """The rows run forked from a process that imported labkit (tests/launcher.py); a new
+    ``python -m labkit`` must give the same exit status, stdout and stderr, byte for byte."""
+    case = next(c for c in CASES if c.name == name)
+    answers = []
+    for how in ("forked", "fresh"):
+        folder = tmp_path / how
+        folder.mkdir()
+        if case.setup is not None:
+            case.setup(folder)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if how == "forked":
+            answers.append(run_labkit(Launch(tuple(case.args), str(folder), env, scaled(30))))
+        else:
+            answers.append(subprocess.run([sys.executable, "-m", "labkit", *case.args], cwd=folder, env=env,
+                                          stdin=subprocess.DEVNULL, capture_output=True, timeout=scaled(30)))
+    forked, fresh = ((a.returncode, a.stdout, a.stderr.replace(bytes(tmp_path / h), b"DIR"))
+                     for a, h in zip(answers, ("forked", "fresh")))
+    assert forked == fresh and forked[0] == case.exit_code
+

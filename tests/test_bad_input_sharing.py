@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import random
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from badinput import Case, run_case
+from badinput import ROOT, Case, run_case
+from launcher import Launch, run_labkit
 
 LOCAL = "127.0.0.1:6881"  # a well-formed peer; no row gets far enough to contact it
 ARABIC_80 = "\u0668\u0660"  # "80" in Arabic-Indic digits: str.isdigit() says yes
@@ -204,3 +206,15 @@ def test_every_row_has_its_own_name():
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_bad_sharing_input_gets_one_error_line_and_changes_nothing(case, tmp_path):
     run_case(case, tmp_path)
+
+
+def test_a_command_line_that_outlasts_its_time_out_is_killed(tmp_path):
+    """The harness's own time-out (tests/launcher.py): a fetch told to wait a minute for a peer that never
+    answers is killed after one second, and the test hears of it as a hang."""
+    with_torrent(tmp_path)
+    launch = Launch(fetch("--timeout", "60", peer=f"127.0.0.1:{closed_port()}"), str(tmp_path),
+                    {**os.environ, "PYTHONPATH": str(ROOT)}, 1.0)
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_labkit(launch)
+    # and the next command line runs as ever: the server was not left waiting on the killed one
+    assert run_labkit(Launch(("verify", "missing.jsonl"), str(tmp_path), launch.env, 30.0)).returncode == 2
