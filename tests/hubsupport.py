@@ -43,9 +43,11 @@ from pathlib import Path
 from typing import Iterator
 
 from processes import running
+from waiting import scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_SCRIPT = ROOT / "deploy" / "install-labkit.sh"
+CONNECT_SECONDS = 120  # for a kernel's websocket to open (before scaled())
 PROXY = ROOT / ".hub" / "node_modules" / ".bin" / "configurable-http-proxy"
 NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", ".venv-*", ".hub", "build", "dist", "*.egg-info", "__pycache__",
                                     "work", "student", "test-artifacts", ".pytest_cache", ".hypothesis",
@@ -445,8 +447,11 @@ async def run_notebook_async(hub: Hub, user: str, notebook: str, timeout: float 
                                      prefix=f"/user/{user}/api")
     begun, errors, cells = time.monotonic(), [], 0
     try:
+        # tornado gives a connection 20 s by default; nine kernels starting at once beside the rest of the
+        # suite on two cores took longer once (the server answers the upgrade when the kernel is up)
         socket_ = await websocket_connect(HTTPRequest(
-            hub.url.replace("http", "ws") + f"/user/{user}/api/kernels/{kernel['id']}/channels", headers=headers),
+            hub.url.replace("http", "ws") + f"/user/{user}/api/kernels/{kernel['id']}/channels", headers=headers,
+            connect_timeout=scaled(CONNECT_SECONDS), request_timeout=scaled(CONNECT_SECONDS)),
             max_message_size=256 * 2**20)
         session = uuid.uuid4().hex
         source = nbformat.read(hub.install.notebooks / notebook, as_version=4)
