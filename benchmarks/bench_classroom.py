@@ -53,6 +53,7 @@ LINK_GROUPS = 4  # groups of laptops on the shared link, each in its own namespa
 LINK_NODES = 16  # nodes in the room on the shared link
 LINK_RATE = "20mbit"  # tbf's cap on each group's link, each way
 HERE = Path(__file__).resolve().parent
+ARTIFACTS = HERE.parent / "test-artifacts"  # where a room that did not agree leaves its logs (git ignores it)
 
 
 def udp_counters(pid: int) -> dict[str, int]:
@@ -117,8 +118,24 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
+def keep_evidence(room, size: int) -> Path:
+    """Copy what tells why a room did not agree (each node's log, events.jsonl and status.json; never a
+    key) out of the room's temporary folder, into ``test-artifacts/``; return where."""
+    import shutil
+
+    kept = Path(tempfile.mkdtemp(prefix=f"bench-classroom-{size}-", dir=ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS))
+    shutil.copytree(room.folder / "logs", kept / "logs", dirs_exist_ok=True)
+    for name, node in room.nodes.items():
+        for file in ("events.jsonl", "status.json"):
+            if (node.data / file).exists():
+                (kept / name).mkdir(exist_ok=True)
+                shutil.copy(node.data / file, kept / name / file)
+    return kept
+
+
 def class_run(folder: Path, size: int, *, idle_seconds: float = IDLE_SECONDS) -> dict:
     from labkit.blocksfile import load_blocks
+    from labkit.errors import NodeError
     from labkit.node.classroom import Classroom, student_contracts
     from labkit.node.measure import percentile
 
@@ -136,10 +153,17 @@ def class_run(folder: Path, size: int, *, idle_seconds: float = IDLE_SECONDS) ->
             room.submit(name, student_contracts(name, 1)[0])
 
         def agreed() -> bool:
+            for name, node in room.nodes.items():  # a node that died would only look stuck in its status
+                if not node.running:
+                    raise RuntimeError(f"node {name} exited with code {node.process.returncode}; its log is kept in "
+                                       f"{keep_evidence(room, size)}:\n{room.log(name)[-2000:]}")
             statuses = room.statuses()
             return room.converged() and all(s["height"] == size - 1 and not s["queued"] for s in statuses.values())
 
-        room.wait_until(agreed, AGREE_TIMEOUT, f"all {size} nodes to agree on {size} blocks", every=0.2)
+        try:
+            room.wait_until(agreed, AGREE_TIMEOUT, f"all {size} nodes to agree on {size} blocks", every=0.2)
+        except NodeError as exc:
+            raise NodeError(f"{exc}\nthe nodes' logs, events and statuses are kept in {keep_evidence(room, size)}") from None
         agree_s, busy = time.monotonic() - start, datagrams(ns) - before
         time.sleep(SETTLE_SECONDS)  # a benchmark's fixed window, not a wait for an event
         idle_start, idle_at = datagrams(ns), time.monotonic()
