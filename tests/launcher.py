@@ -1,18 +1,19 @@
 """Run ``python -m labkit ARGS`` as a process of its own, forked from one that imported labkit already.
 
-The bad-input catalogue (tests/badinput.py) runs about 190 refused command lines. Started
+The bad-input catalogue (tests/badinput.py) runs about 250 refused command lines. Started
 as ``python -m labkit``, each paid an interpreter's start and labkit's imports, about
-0.4 s of CPU: more than the refusals themselves. Here one server process per test
-worker (this file, run as a script) imports ``labkit.__main__`` once; for each command
-it forks a child that does what the interpreter does for ``python -m labkit``: the
-working folder, the environment, stdin from /dev/null, stdout and stderr to files,
-then ``main(argv)``,
-an uncaught exception printed as the interpreter prints it, and the exit status. The
-server waits for the child on a pidfd with the case's time-out and kills a hang.
+0.35 s of CPU: more than the refusals themselves. Here one server process per test
+worker (this file, run as a script) imports ``labkit.__main__`` and builds its parser
+once; for each command it forks a child that does what the interpreter does for
+``python -m labkit``: the working folder, the environment, stdin from /dev/null, stdout
+and stderr to files, then ``main(argv)``, an uncaught exception printed as the
+interpreter prints it, and the exit status. The server waits for the child on a pidfd
+with the case's time-out and kills a hang.
 
-So every row is still a separate process with its own exit status, file descriptors and
-user; what is left out is only the start of a fresh interpreter, which every other
-command-line test (tests/test_cli.py and the rest) still pays.
+So every row is still a separate process with its own exit status and file descriptors;
+what is left out is only the start of a fresh interpreter, which every other
+command-line test (tests/test_cli.py and the rest) still pays, as do the catalogue's
+rows run as an ordinary user (badinput.run_case starts those under ``setpriv``).
 """
 
 from __future__ import annotations
