@@ -40,7 +40,10 @@ from .queue import submit_to
 
 __all__ = ["Classroom", "NodeProcess", "free_port", "student_contracts", "scripted_run"]
 
-STARTUP_SECONDS = 20.0
+# How long start() waits for a node that is alive but has not written its first status. A node that exits is
+# reported at once (_listening); this bounds only a slow or stuck one. 20 s was too little once: in CI, with a
+# hub's nine kernels and a browser beside it on two cores, a node wrote its first status 20 s after it was started.
+STARTUP_SECONDS = 60.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
