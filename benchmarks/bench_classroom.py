@@ -123,7 +123,8 @@ def keep_evidence(room, size: int) -> Path:
     key) out of the room's temporary folder, into ``test-artifacts/``; return where."""
     import shutil
 
-    kept = Path(tempfile.mkdtemp(prefix=f"bench-classroom-{size}-", dir=ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS))
+    ARTIFACTS.mkdir(exist_ok=True)
+    kept = Path(tempfile.mkdtemp(prefix=f"bench-classroom-{size}-", dir=ARTIFACTS))
     shutil.copytree(room.folder / "logs", kept / "logs", dirs_exist_ok=True)
     for name, node in room.nodes.items():
         for file in ("events.jsonl", "status.json"):

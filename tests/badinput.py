@@ -27,13 +27,12 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from launcher import Launch, run_labkit
+from launcher import Launch, run_fresh, run_labkit
 from waiting import scaled
 
 __all__ = ["Case", "run_case", "snapshot", "ROOT", "NOBODY"]
@@ -129,12 +128,9 @@ def run_case(case: Case, tmp_path: Path) -> subprocess.CompletedProcess:
         before = snapshot(folder)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
         try:
-            if as_user:  # the ordinary user cannot read this interpreter's library: setpriv starts one it can
-                result = subprocess.run([*as_user, sys.executable, "-m", "labkit", *case.args], cwd=folder,
-                                        env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                        timeout=scaled(case.timeout))
-            else:
-                result = run_labkit(Launch(tuple(case.args), str(folder), env, scaled(case.timeout)))
+            launch = Launch(tuple(case.args), str(folder), env, scaled(case.timeout))
+            # the ordinary user cannot read this interpreter's library: setpriv starts one it can
+            result = run_fresh(launch, tuple(as_user)) if as_user else run_labkit(launch)
         except subprocess.TimeoutExpired as exc:
             raise AssertionError(f"{case.name}: no answer after {scaled(case.timeout):g} s (a hang); "
                                  f"stderr so far: {exc.stderr!r}") from None

@@ -31,7 +31,7 @@ import threading
 import traceback
 from pathlib import Path
 
-__all__ = ["Launch", "run_labkit"]
+__all__ = ["Launch", "run_labkit", "run_fresh"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,6 +149,13 @@ def run_labkit(launch: Launch) -> subprocess.CompletedProcess:
     if result["timed_out"]:
         raise subprocess.TimeoutExpired(args, launch.timeout, output=result["stdout"], stderr=result["stderr"])
     return subprocess.CompletedProcess(args, result["returncode"], result["stdout"], result["stderr"])
+
+
+def run_fresh(launch: Launch, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """The same command line in a fresh ``python -m labkit`` (after ``prefix``, say ``setpriv ...``):
+    the reference the forked answers are checked against, and the way rows run as another user start."""
+    return subprocess.run([*prefix, sys.executable, "-m", "labkit", *launch.args], cwd=launch.cwd, env=launch.env,
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=launch.timeout)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from badinput import ROOT, Case, run_case
-from launcher import Launch, run_labkit
+from launcher import Launch, run_fresh, run_labkit
 from labkit.block import MAX_LINE_BYTES
 from labkit.blocksfile import MAX_FILE_BYTES, MAX_LINES
 from labkit.network import MAX_CONFIG_BYTES
@@ -354,13 +354,8 @@ def test_the_forked_command_line_answers_as_a_fresh_interpreter_does(name, tmp_p
         folder.mkdir()
         if case.setup is not None:
             case.setup(folder)
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        if how == "forked":
-            answers.append(run_labkit(Launch(tuple(case.args), str(folder), env, scaled(30))))
-        else:
-            answers.append(subprocess.run([sys.executable, "-m", "labkit", *case.args], cwd=folder, env=env,
-                                          stdin=subprocess.DEVNULL, capture_output=True, timeout=scaled(30)))
+        launch = Launch(tuple(case.args), str(folder), {**os.environ, "PYTHONPATH": str(ROOT)}, scaled(30))
+        answers.append(run_labkit(launch) if how == "forked" else run_fresh(launch))
     forked, fresh = ((a.returncode, a.stdout, a.stderr.replace(bytes(tmp_path / h), b"DIR"))
                      for a, h in zip(answers, ("forked", "fresh")))
     assert forked == fresh and forked[0] == case.exit_code
-
