@@ -71,6 +71,12 @@ lab: install
 CONSENSUS_PYTHONS ?=
 export CONSENSUS_PYTHONS
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+# The suite starts hundreds of Python processes (kernels, nodes, command lines, servers). Where the
+# environment says PYTHONDONTWRITEBYTECODE (some container images do), each of them compiled labkit's and the
+# tests' modules from source again, pytest rewrote every test module's asserts in each worker, and
+# nothing was kept: writing bytecode (into each package's __pycache__/, which git ignores) compiles each once.
+unexport PYTHONDONTWRITEBYTECODE
+
 # The suite runs in JOBS worker processes (pytest-xdist): much of its time is spent waiting (kernels, live
 # nodes, JupyterLab, the hub), so on two cores four workers took make test's pytest from 20-30 minutes to 11
 # (a shared machine). Each file runs whole on one worker, and tests that share an expensive fixture run
