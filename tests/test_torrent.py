@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -357,6 +358,45 @@ def test_corrupt_peer_is_detected_banned_and_the_file_is_still_right(tmp_path):
     assert liar_address in status.banned_peers
     assert path.read_bytes() == good.read_bytes()
     check_file(path, t)
+
+
+class _StallsAtFull:
+    """A torrent handle that, until something calls force_recheck, reports every piece passed but the
+    download never finished: the state the corrupt-peer test once timed out in (transfer.STALL_SECONDS)."""
+
+    def __init__(self, handle):
+        self._real, self.rechecks = handle, 0
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def force_recheck(self):
+        self.rechecks += 1
+        self._real.force_recheck()
+
+    def status(self):
+        real = self._real.status()
+        if self.rechecks or real.progress < 1.0:
+            return real
+        return types.SimpleNamespace(progress=1.0, state="downloading", is_seeding=False, is_finished=False,
+                                     has_metadata=True, pieces=[True] * len(real.pieces),
+                                     moving_storage=False, save_path=real.save_path)
+
+
+def test_a_download_stalled_with_every_piece_is_rechecked_and_completes(tmp_path):
+    src = random_file(tmp_path / "src" / "blocks.jsonl", 256 * KiB)
+    t = make_torrent(src)
+    with TorrentSession() as seeder, TorrentSession() as peer:
+        seeder.seed(src, t)
+        transfer = peer.add(t, tmp_path / "dest", [seeder.address])
+        real = transfer._handle
+        transfer._handle = stalled = _StallsAtFull(real)
+        try:
+            path = transfer.wait(timeout=scaled(60))
+        finally:
+            transfer._handle = real  # the session removes the real handle when it closes
+    assert stalled.rechecks == transfer.rechecks == 1
+    assert path.read_bytes() == src.read_bytes()
 
 
 @pytest.mark.parametrize("how", ["resume data", "recheck"])
