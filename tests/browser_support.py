@@ -55,7 +55,9 @@ __all__ = [
     "browser_required",
     "missing_browser",
     "LabServer",
+    "LoadedLab",
     "NotebookPage",
+    "VIEWPORT",
     "launch_chromium",
     "WAIT",
     "OPEN",
@@ -282,10 +284,12 @@ class LabServer:
             body = response.read()
         return json.loads(body) if body else None
 
-    def shutdown_kernels(self) -> None:
-        """End every notebook session and its kernel, so the next test has the CPU to itself."""
+    def shutdown_kernels(self, path: str | None = None) -> None:
+        """End every notebook session and its kernel (or only those of the notebook at ``path``), so the
+        next test has the CPU to itself."""
         for session in self._api("GET", "sessions"):
-            self._api("DELETE", f"sessions/{session['id']}")
+            if path is None or session.get("path") == path:
+                self._api("DELETE", f"sessions/{session['id']}")
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -320,6 +324,78 @@ def write_notebook(path: Path, title: str, cells: list) -> None:
 
 # --- the page
 
+VIEWPORT = {"width": 1280, "height": 1000}  # the harness's usual window: a laptop's, with room for the output
+
+
+class LoadedLab:
+    """One server's JupyterLab, kept loaded in one page from test to test.
+
+    Loading JupyterLab's page costs Chromium about 7 s of CPU (7.4-10 s per load in a fresh
+    context, measured with this harness on 00-welcome; no less in a reused context), and
+    opening a notebook in the loaded app under 1 s. So the tests of one server open their
+    notebooks in the app already loaded, as a learner opens a second notebook. Between
+    tests the test's notebook is closed unsaved and its kernel shut down, and the page's
+    error records start afresh (each test gets its own
+    :class:`NotebookPage`); a notebook another fixture holds open stays open. After a test that failed, or a reset that finds a dialog open,
+    the page is closed and the next test loads JupyterLab afresh.
+    """
+
+    # Close the test's notebook without saving (a learner's edits are thrown away, so no dialog asks),
+    # shutting its kernel down first; say whether the page is clean: no dialog open. The layout stays as
+    # a fresh load shows it (the file browser open), which docmanager:open keeps.
+    RESET = """async (path) => {
+        const app = window.jupyterapp;
+        if (!app) return false;
+        for (const widget of [...app.shell.widgets("main")]) {
+            if (!widget.context || widget.context.path !== path) continue;
+            if (widget.sessionContext) await widget.sessionContext.shutdown();
+            widget.context.model.dirty = false;
+            widget.dispose();
+        }
+        return document.querySelector(".jp-Dialog") === null;
+    }"""
+
+    def __init__(self, browser, server: LabServer, artifacts: Path):
+        self.browser = browser
+        self.server = server
+        self.artifacts = artifacts
+        self.page = None
+        self.loads = 0  # times JupyterLab's page was loaded
+
+    def open(self, name: str, test: str, viewport: dict = VIEWPORT) -> NotebookPage:
+        """``name`` open in JupyterLab, its kernel idle, the window ``viewport`` in size."""
+        if self.page is None:
+            context = self.browser.new_context(viewport=viewport)
+            context.set_default_timeout(WAIT)
+            self.page = context.new_page()
+            self.loads += 1
+            notebook = NotebookPage(self.page, self.server, name, self.artifacts, test=test)
+            notebook.open()
+        else:
+            self.page.set_viewport_size(viewport)
+            notebook = NotebookPage(self.page, self.server, name, self.artifacts, test=test)
+            notebook.open_in_app()
+        return notebook
+
+    def release(self, notebook: NotebookPage, *, failed: bool) -> None:
+        """The test is over: keep the page for the next one, emptied, unless something went wrong."""
+        notebook.detach()
+        if self.page is not None and not failed:
+            try:
+                clean = self.page.evaluate(self.RESET, notebook.name)
+            except PlaywrightError:
+                clean = False
+            if not clean:
+                self.close()
+        else:
+            self.close()
+        self.server.shutdown_kernels(notebook.name)
+
+    def close(self) -> None:
+        page, self.page = self.page, None
+        if page is not None:
+            page.context.close()
+
 
 class NotebookPage:
     """One notebook open in JupyterLab, driven as a learner would.
@@ -345,8 +421,17 @@ class NotebookPage:
         self.warnings: list[str] = []
         self.blocked: list[str] = []  # requests that tried to leave the machine
         page.on("console", self._on_console)
-        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+        page.on("pageerror", self._on_page_error)
         page.on("requestfailed", self._on_request_failed)
+
+    def detach(self) -> None:
+        """Stop recording the page's errors: the page goes on to another test (LoadedLab)."""
+        self.page.remove_listener("console", self._on_console)
+        self.page.remove_listener("pageerror", self._on_page_error)
+        self.page.remove_listener("requestfailed", self._on_request_failed)
+
+    def _on_page_error(self, error) -> None:
+        self.errors.append(f"uncaught: {error}")
 
     def _on_console(self, message) -> None:
         if message.type == "error":
@@ -368,6 +453,15 @@ class NotebookPage:
         """Open the notebook's URL and wait for its kernel."""
         with self.step("loading JupyterLab's page"):
             self.page.goto(self.server.notebook_url(self.name), timeout=timeout)
+        self.wait_visible(self.notebook.locator(".jp-Cell").first, "the notebook's first cell", timeout)
+        self.wait_kernel_idle(timeout)
+
+    def open_in_app(self, timeout: float = OPEN) -> None:
+        """Open the notebook in the JupyterLab app this page already shows (File > Open, as a learner
+        opens a second notebook) and wait for its kernel."""
+        with self.step("opening the notebook in the loaded JupyterLab"):
+            self.page.evaluate("async (path) => { await window.jupyterapp.commands.execute('docmanager:open', {path}); }",
+                               self.name)
         self.wait_visible(self.notebook.locator(".jp-Cell").first, "the notebook's first cell", timeout)
         self.wait_kernel_idle(timeout)
 

@@ -102,6 +102,23 @@ def chromium_ready() -> None:
     pytest.skip(f"browser tests skipped: {reason}")
 
 
+FAILED = pytest.StashKey[bool]()  # set on a test's item when any of its phases failed (see test_failed)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+@pytest.fixture
+def test_failed(request):
+    """Whether this test has failed so far: a fixture's teardown asks, to throw away what the failure left."""
+    return lambda: request.node.stash.get(FAILED, False)
+
+
 @pytest.fixture(scope="session")
 def browser(chromium_ready, tmp_path_factory):
     from playwright.sync_api import sync_playwright

@@ -5,9 +5,11 @@ shows: that the widget extension loads, that each widget renders, that a click
 reaches the kernel and the answer comes back to the page.
 
 One JupyterLab server (on a temporary copy of notebooks/) and one Chromium serve
-the whole session; each test opens its notebook in a fresh browser context and
-shuts its kernel down afterwards. Screenshots go to test-artifacts/, named after the test;
-a failure names the test, the notebook and the condition it waited for.
+the whole session, and JupyterLab's page stays loaded from test to test: each test
+opens its notebook in the loaded app and closes it, its kernel shut down, afterwards
+(browser_support.LoadedLab; a test that fails leaves the next a freshly loaded page).
+Screenshots go to test-artifacts/, named after the test; a failure names the test,
+the notebook and the condition it waited for.
 
 Chromium is Debian's (/usr/bin/chromium). Without it the tests skip, except in CI
 (LABKIT_REQUIRE_BROWSER or CI set), where they must run and a missing browser fails.
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import WAIT, LabServer, NotebookPage, write_notebook
+from browser_support import WAIT, LabServer, LoadedLab, NotebookPage, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -47,26 +49,30 @@ def lab(chromium_ready, tmp_path_factory):
 # chromium_ready and browser (one Chromium for the session) are in conftest.py
 
 
+@pytest.fixture(scope="session")
+def loaded_lab(lab, browser):
+    """JupyterLab's page, loaded once and kept from test to test (browser_support.LoadedLab)."""
+    loaded = LoadedLab(browser, lab, ARTIFACTS)
+    yield loaded
+    loaded.close()
+
+
 @pytest.fixture
-def run_notebook(request, lab, browser):
-    """Open a notebook in a fresh browser context and Run All Cells; returns the NotebookPage."""
-    contexts = []
+def run_notebook(request, loaded_lab, test_failed):
+    """Open a notebook in JupyterLab and Run All Cells; returns the NotebookPage."""
+    opened = []
 
     def run(name: str) -> NotebookPage:
-        if not (lab.root / name).exists():
+        if not (loaded_lab.server.root / name).exists():
             pytest.fail(f"notebooks/{name} does not exist", pytrace=False)
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        contexts.append(context)
-        context.set_default_timeout(WAIT)
-        notebook = NotebookPage(context.new_page(), lab, name, ARTIFACTS, test=request.node.name)
-        notebook.open()
+        notebook = loaded_lab.open(name, request.node.name)
+        opened.append(notebook)
         notebook.run_all()
         return notebook
 
     yield run
-    for context in contexts:
-        context.close()
-    lab.shutdown_kernels()
+    for notebook in opened:
+        loaded_lab.release(notebook, failed=test_failed())
 
 
 def _write_harness_notebook(path: Path) -> None:

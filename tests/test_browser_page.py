@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import RUN_ALL, WAIT, LabServer, NotebookPage, write_notebook
+from browser_support import RUN_ALL, LabServer, LoadedLab, NotebookPage, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -149,21 +149,35 @@ def run_all_cells(notebook: NotebookPage) -> None:
     notebook.check(not errors, "Run All Cells showed tracebacks:\n" + "\n".join(errors))
 
 
-def open_page(browser, server, name: str, test: str, viewport: dict) -> NotebookPage:
-    context = browser.new_context(viewport=viewport)
-    context.set_default_timeout(WAIT)
-    notebook = NotebookPage(context.new_page(), server, name, ARTIFACTS, test=test)
-    notebook.open()
-    run_all_cells(notebook)
-    return notebook
+@pytest.fixture(scope="module")
+def loaded_lab(dark_lab, chromium):
+    """The dark server's JupyterLab page, loaded once for the module (browser_support.LoadedLab)."""
+    loaded = LoadedLab(chromium, dark_lab, ARTIFACTS)
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture
+def run_notebook(request, loaded_lab, test_failed):
+    """Open a notebook in the loaded page and Run All Cells; closed again after the test."""
+    opened = []
+
+    def run(name: str) -> NotebookPage:
+        opened.append(loaded_lab.open(name, request.node.name))
+        run_all_cells(opened[-1])
+        return opened[-1]
+
+    yield run
+    for notebook in opened:
+        loaded_lab.release(notebook, failed=test_failed())
 
 
 @pytest.fixture(scope="module")
-def dark_page(dark_lab, chromium):
-    notebook = open_page(chromium, dark_lab, NOTEBOOK, "dark_theme", {"width": 1280, "height": 1000})
+def dark_page(loaded_lab):
+    notebook = loaded_lab.open(NOTEBOOK, "dark_theme")
+    run_all_cells(notebook)
     yield notebook
-    notebook.page.context.close()
-    dark_lab.shutdown_kernels()
+    loaded_lab.release(notebook, failed=False)  # the tests that read it only look; a failed one closed nothing
 
 
 def measured(notebook: NotebookPage, locator, what: str) -> float:
@@ -213,20 +227,16 @@ VERDICT_BOTTOM = """([widget, verdict]) => {
     ("06-contracts-and-the-vm.ipynb", "labkit-contract-builder", ".labkit-status"),
     ("03-proof-of-work.ipynb", "labkit-difficulty-widget", ".labkit-mining-status"),
 ])
-def test_a_big_widgets_verdict_is_in_view_on_a_projector(request, dark_lab, chromium, name, widget_class, verdict):
+def test_a_big_widgets_verdict_is_in_view_on_a_projector(run_notebook, name, widget_class, verdict):
     # Run All at the harness's usual size (it reads every cell's prompt, and at 720 px JupyterLab
     # leaves more cells unrendered), then look at the page as a projector shows it.
-    notebook = open_page(chromium, dark_lab, name, request.node.name, {"width": 1280, "height": 1000})
-    try:
-        notebook.page.set_viewport_size(PROJECTOR)
-        widget = notebook.wait_visible(notebook.widget(widget_class), f"the {widget_class} widget").first
-        line = notebook.wait_visible(widget.locator(verdict), f"the verdict ({verdict}) in {widget_class}").first
-        with notebook.step("scrolling the widget's top into view and measuring its verdict"):
-            bottom, height = notebook.page.evaluate(VERDICT_BOTTOM, [widget.element_handle(), line.element_handle()])
-        print(f"{widget_class}: verdict's bottom at {bottom:.0f} px of {height} px")
-        notebook.check(bottom <= height, f"{widget_class}: its verdict ends at {bottom:.0f} px, "
-                                         f"below the {height} px window, with the widget's top in view")
-        notebook.finish(show=widget)
-    finally:
-        notebook.page.context.close()
-        dark_lab.shutdown_kernels()
+    notebook = run_notebook(name)
+    notebook.page.set_viewport_size(PROJECTOR)
+    widget = notebook.wait_visible(notebook.widget(widget_class), f"the {widget_class} widget").first
+    line = notebook.wait_visible(widget.locator(verdict), f"the verdict ({verdict}) in {widget_class}").first
+    with notebook.step("scrolling the widget's top into view and measuring its verdict"):
+        bottom, height = notebook.page.evaluate(VERDICT_BOTTOM, [widget.element_handle(), line.element_handle()])
+    print(f"{widget_class}: verdict's bottom at {bottom:.0f} px of {height} px")
+    notebook.check(bottom <= height, f"{widget_class}: its verdict ends at {bottom:.0f} px, "
+                                     f"below the {height} px window, with the widget's top in view")
+    notebook.finish(show=widget)
