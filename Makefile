@@ -33,6 +33,11 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# jupyter-events asks for jsonschema's format-nongpl extra, which brings rfc3987-syntax; jsonschema
+	@# imports it, and it builds an Earley parser for IRIs at import: 1.5 s of CPU in every process that
+	@# imports nbformat or jupyter_server (each test worker, JupyterLab, nbgrader), for "iri" format
+	@# checks that nothing here asks for. Without it jsonschema leaves those two formats unchecked.
+	$(BIN)/python -m pip uninstall --quiet --yes rfc3987-syntax
 	touch $@
 
 install: $(STAMP)
