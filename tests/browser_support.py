@@ -36,7 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Callable, Iterator, NoReturn
 
 from waiting import scaled, wait_until
 
@@ -395,6 +395,28 @@ class LoadedLab:
         page, self.page = self.page, None
         if page is not None:
             page.context.close()
+
+    @contextlib.contextmanager
+    def notebooks_for(self, test: str, failed: Callable[[], bool],
+                      run_all: Callable[["NotebookPage"], None]) -> Iterator[Callable[[str], "NotebookPage"]]:
+        """A test's ``run(name)``: open the notebook, then ``run_all`` it. On leaving, every notebook the test
+        opened is released (the page closed if ``failed()`` says the test failed)."""
+        import pytest
+
+        opened: list[NotebookPage] = []
+
+        def run(name: str) -> NotebookPage:
+            if not (self.server.root / name).exists():
+                pytest.fail(f"notebooks/{name} does not exist", pytrace=False)
+            opened.append(self.open(name, test))
+            run_all(opened[-1])
+            return opened[-1]
+
+        try:
+            yield run
+        finally:
+            for notebook in opened:
+                self.release(notebook, failed=failed())
 
 
 class NotebookPage:

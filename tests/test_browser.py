@@ -60,19 +60,8 @@ def loaded_lab(lab, browser):
 @pytest.fixture
 def run_notebook(request, loaded_lab, test_failed):
     """Open a notebook in JupyterLab and Run All Cells; returns the NotebookPage."""
-    opened = []
-
-    def run(name: str) -> NotebookPage:
-        if not (loaded_lab.server.root / name).exists():
-            pytest.fail(f"notebooks/{name} does not exist", pytrace=False)
-        notebook = loaded_lab.open(name, request.node.name)
-        opened.append(notebook)
-        notebook.run_all()
-        return notebook
-
-    yield run
-    for notebook in opened:
-        loaded_lab.release(notebook, failed=test_failed())
+    with loaded_lab.notebooks_for(request.node.name, test_failed, NotebookPage.run_all) as run:
+        yield run
 
 
 def _write_harness_notebook(path: Path) -> None:

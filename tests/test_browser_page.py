@@ -160,16 +160,8 @@ def loaded_lab(dark_lab, chromium):
 @pytest.fixture
 def run_notebook(request, loaded_lab, test_failed):
     """Open a notebook in the loaded page and Run All Cells; closed again after the test."""
-    opened = []
-
-    def run(name: str) -> NotebookPage:
-        opened.append(loaded_lab.open(name, request.node.name))
-        run_all_cells(opened[-1])
-        return opened[-1]
-
-    yield run
-    for notebook in opened:
-        loaded_lab.release(notebook, failed=test_failed())
+    with loaded_lab.notebooks_for(request.node.name, test_failed, run_all_cells) as run:
+        yield run
 
 
 @pytest.fixture(scope="module")
