@@ -27,9 +27,9 @@ __all__ = ["TransferStatus", "Transfer", "Progress"]
 
 Progress = Callable[["TransferStatus"], None]
 
-# Every piece has passed its check, yet libtorrent has not called the download finished: seen once in
-# hundreds of runs after a lying peer was banned mid-piece (libtorrent's author describes such a piece,
-# counted as had but never written, in qBittorrent issue 7893). After this many seconds stalled so, the
+# Progress 1.0, yet libtorrent has not called the download finished: seen once in the suite's many runs,
+# in the test where a lying peer is banned (libtorrent's author describes pieces stuck between failed and
+# had in qBittorrent issue 7893; the cause here is not known). After this many seconds stalled so, the
 # transfer asks libtorrent to hash the staged file again, which settles what is really on the disk.
 STALL_SECONDS = 5.0
 
