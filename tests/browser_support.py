@@ -335,9 +335,9 @@ class LoadedLab:
     opening a notebook in the loaded app under 1 s. So the tests of one server open their
     notebooks in the app already loaded, as a learner opens a second notebook. Between
     tests the test's notebook is closed unsaved and its kernel shut down, and the page's
-    error records start afresh (each test gets its own
-    :class:`NotebookPage`); a notebook another fixture holds open stays open. After a test that failed, or a reset that finds a dialog open,
-    the page is closed and the next test loads JupyterLab afresh.
+    error records start afresh (each test gets its own :class:`NotebookPage`); a notebook
+    another fixture holds open stays open. After a test that failed, or a reset that finds
+    a dialog open, the page is closed and the next test loads JupyterLab afresh.
     """
 
     # Close the test's notebook without saving (a learner's edits are thrown away, so no dialog asks),
@@ -360,7 +360,6 @@ class LoadedLab:
         self.server = server
         self.artifacts = artifacts
         self.page = None
-        self.loads = 0  # times JupyterLab's page was loaded
 
     def open(self, name: str, test: str, viewport: dict = VIEWPORT) -> NotebookPage:
         """``name`` open in JupyterLab, its kernel idle, the window ``viewport`` in size."""
@@ -368,7 +367,6 @@ class LoadedLab:
             context = self.browser.new_context(viewport=viewport)
             context.set_default_timeout(WAIT)
             self.page = context.new_page()
-            self.loads += 1
             notebook = NotebookPage(self.page, self.server, name, self.artifacts, test=test)
             notebook.open()
         else:
