@@ -36,6 +36,28 @@ def transfer_50mb(root: Path, size: int = 50 * 10**6) -> float:
     return seconds
 
 
+def magnet_fetches(root: Path, count: int = 20, size: int = 24 * 1024) -> list[float]:
+    """Seconds for each of ``count`` magnet fetches of a small file (a classroom chain's size) from a seed
+    on loopback, one session pair for all: what a node's hop costs in fetching (labkit.node.fetch)."""
+    from labkit.sharing.metainfo import Magnet, make_torrent
+    from labkit.sharing.session import TorrentSession
+
+    rng, seconds = random.Random(2), []
+    with TorrentSession() as seeder, TorrentSession() as getter:
+        for i in range(count):
+            source = root / f"seed{i}" / "chain.jsonl"
+            source.parent.mkdir(parents=True)
+            source.write_bytes(rng.randbytes(size))
+            torrent = make_torrent(source)
+            seeder.seed(source, torrent)
+            start = time.perf_counter()
+            got = getter.add(Magnet(torrent.info_hash, "chain.jsonl"), root / f"got{i}", peers=[seeder.address])
+            got.wait(timeout=60, interval=0.005)
+            seconds.append(time.perf_counter() - start)
+            getter.remove(got)
+    return seconds
+
+
 def run(quick: bool = False) -> list[dict]:
     from labkit.sharing.swarm import swarm_experiment
 
@@ -48,6 +70,12 @@ def run(quick: bool = False) -> list[dict]:
     secs = median(times)
     rows.append(row("torrent", f"{size // 10**6} MB between two loopback peers, median of {len(times)}", secs, "s"))
     rows.append(row("torrent", f"{size // 10**6} MB throughput", size / secs / 10**6, "MB/s"))
+
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-") as tmp:
+        fetches = magnet_fetches(Path(tmp), 5 if quick else 20)
+    rows.append(row("torrent", f"magnet fetch of a 24 KiB file from a seed, median of {len(fetches)}",
+                    median(fetches), "s"))
+    rows.append(row("torrent", "magnet fetch of a 24 KiB file, slowest", max(fetches), "s"))
 
     ns = (1, 2, 4) if quick else (1, 2, 4, 8)
     frame = swarm_experiment(ns=ns)

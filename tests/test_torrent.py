@@ -399,6 +399,22 @@ def test_a_download_stalled_with_every_piece_is_rechecked_and_completes(tmp_path
     assert path.read_bytes() == src.read_bytes()
 
 
+@pytest.mark.parametrize("source", ["magnet", "torrent"])
+def test_a_magnet_fetch_connects_again_to_the_seeds_its_metadata_check_dropped(tmp_path, source):
+    """A magnet starts in upload mode, where libtorrent drops every seed as an "upload to upload"
+    connection once the metadata arrives; the transfer reconnects at once (Transfer._reconnect),
+    rather than after libtorrent's next second tick. A .torrent never was in upload mode."""
+    src = random_file(tmp_path / "src" / "blocks.jsonl", 24 * KiB)
+    t = make_torrent(src)
+    with TorrentSession() as seeder, TorrentSession() as peer:
+        seeder.seed(src, t)
+        item = Magnet(t.info_hash, "blocks.jsonl") if source == "magnet" else t
+        transfer = peer.add(item, tmp_path / "dest", [seeder.address])
+        path = transfer.wait(timeout=scaled(30), interval=0.01)
+    assert path.read_bytes() == src.read_bytes()
+    assert transfer.reconnects == (1 if source == "magnet" else 0)
+
+
 @pytest.mark.parametrize("how", ["resume data", "recheck"])
 def test_interrupted_download_resumes(tmp_path, how):
     src = random_file(tmp_path / "src" / "blocks.jsonl", 512 * KiB)
