@@ -403,10 +403,11 @@ def test_a_download_stalled_with_every_piece_is_rechecked_and_completes(tmp_path
 def test_a_magnet_fetch_connects_again_to_the_seeds_its_metadata_check_dropped(tmp_path, source):
     """A magnet starts in upload mode, where libtorrent drops every seed as an "upload to upload"
     connection once the metadata arrives; the transfer reconnects at once (Transfer._reconnect),
-    rather than after libtorrent's next second tick. A .torrent never was in upload mode."""
+    rather than after libtorrent's next second tick. A .torrent never was in upload mode. The seeder
+    never connects out, so only the fetcher can connect again."""
     src = random_file(tmp_path / "src" / "blocks.jsonl", 24 * KiB)
     t = make_torrent(src)
-    with TorrentSession() as seeder, TorrentSession() as peer:
+    with TorrentSession(settings={"seeding_outgoing_connections": False}) as seeder, TorrentSession() as peer:
         seeder.seed(src, t)
         item = Magnet(t.info_hash, "blocks.jsonl") if source == "magnet" else t
         transfer = peer.add(item, tmp_path / "dest", [seeder.address])
