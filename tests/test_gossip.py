@@ -204,6 +204,29 @@ def test_a_watched_member_key_is_looked_up_too(big_room):
     assert outside in rounds[-1] and rounds[-1].count(outside) == 1
 
 
+@pytest.mark.parametrize("first", ["later", "judged"])
+def test_a_round_stops_at_a_chain_that_did_not_arrive(big_room, monkeypatch, first):
+    """The pointers a round found are as old as the one whose chain did not arrive (its publisher
+    moved on): the round considers no more of them, and the next round looks them up again."""
+    import labkit.node.live as live
+    from labkit.node.follow import Taken
+    from labkit.sharing.dht import Pointer
+
+    node, keys, rounds = big_room
+    named = fingers(keys, keys[0])[:3]
+    found = {key: Pointer(f"{i:02x}" * 20, 1, 100 - i, seq=1) for i, key in enumerate(named)}  # most work first
+    monkeypatch.setattr(live, "lookup_many", lambda session, public_keys, salt, timeout, *, on_alert=None: found)
+    considered = []
+
+    def consider(name, pointer):
+        considered.append(pointer.total_work)
+        return Taken.LATER if first == "later" and len(considered) == 1 else Taken.JUDGED
+
+    monkeypatch.setattr(node.following, "consider", consider)
+    node.follow()
+    assert considered == ([100] if first == "later" else [100, 99, 98])
+
+
 def test_news_is_a_moved_tip_or_a_followed_member_naming_another_chain():
     from labkit.node.run import lookup_news
 

@@ -80,11 +80,12 @@ class Following:
         self.refused_chains: OrderedDict[str, str] = OrderedDict()
         self.members: dict[str, Followed] = {}  # what is kept about each member followed
 
-    def consider(self, name: str, pointer: Pointer) -> None:
+    def consider(self, name: str, pointer: Pointer) -> Taken | None:
         """Act on the pointer member ``name`` published: fetch its chain if it names more work than the tip.
 
         Whatever the pointer and its chain hold, this returns: a failure is logged, contained to
         this member and backed off (labkit.node.threats), and only a final refusal is remembered.
+        Returns what the fetch came to, or None when nothing was fetched.
         """
         last = self.pointers.get(name)
         if last is not None and pointer.seq <= last.seq:
@@ -120,6 +121,7 @@ class Following:
             member.failed()
         else:
             member.succeeded()
+        return taken
 
     def _refuse_chain(self, info_hash: str, why: str) -> Taken:
         """Remember a chain refused for good (the oldest forgotten past MAX_REMEMBERED_CHAINS)."""

@@ -63,7 +63,7 @@ from ..sharing.dht import Pointer, bootstrap, dht_settings, lookup_many, publish
 from ..tokens import MAX_DIFFICULTY, Payload, decode_token, encode_token, format_timestamp, utc_now
 from ..wallet import Wallet
 from .folder import CHAIN_FILE, KEEP_PUBLISHED, load_chain, open_folder, prune_published, published_copy
-from .follow import Following
+from .follow import Following, Taken
 from .gossip import Recent, Sweep, fingers
 from .journal import Event, Journal
 from .keys import NodeKey
@@ -419,7 +419,9 @@ class Node:
         """Look up the followed members' pointers (and those under ``keys``); fetch, judge and adopt.
 
         The members followed are :meth:`followed_keys`: a bounded number, so a round costs
-        the same in a room of 8 and of 200 (labkit.node.gossip). Returns the events this
+        the same in a room of 8 and of 200 (labkit.node.gossip). The pointers are taken most
+        work first; a chain that does not arrive ends the round, since the pointers left are as
+        old as its own, and the next round looks them up again. Returns the events this
         round logged. ``keys`` are node public keys learnt elsewhere (a peer list, a
         classroom board): one that no member has is looked up only to log that its
         pointer is ignored; one a member has is looked up this round too.
@@ -443,8 +445,10 @@ class Node:
             elif key in strangers:
                 self.following.ignore(who, pointer.seq, "not a member's node key: the network lists no such member",
                              info_hash=pointer.info_hash, total_work=pointer.total_work)
-            else:
-                self.consider(who, pointer)
+            elif self.consider(who, pointer) is Taken.LATER:
+                # a chain that did not arrive (its publisher has moved on, or cannot be reached): the
+                # pointers left in this round are as old as it, so the next round looks them up again
+                break
         if self.tip is not None and self.tip.hash != before:
             miner = self.network.member(self.tip.signer) if self.network.is_member(self.tip.signer) else None
             if miner is not None and miner.node_key not in (None, mine):
@@ -457,9 +461,10 @@ class Node:
         (a round also looks up the sweep's next member, labkit.node.gossip.Sweep)."""
         return tuple(dict.fromkeys([*self.fingers, *self.recent.keys()]))
 
-    def consider(self, name: str, pointer: Pointer) -> None:
-        """Act on the pointer member ``name`` published (labkit.node.follow: fetched if it names more work)."""
-        self.following.consider(name, pointer)
+    def consider(self, name: str, pointer: Pointer) -> Taken | None:
+        """Act on the pointer member ``name`` published (labkit.node.follow: fetched if it names more work);
+        what the fetch came to, or None when nothing was fetched."""
+        return self.following.consider(name, pointer)
 
     # --- mining ------------------------------------------------------------------------
 
