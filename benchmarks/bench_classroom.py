@@ -15,6 +15,8 @@ the DHT's look-ups and puts, and the uTP of the chain transfers. For each size:
 - seconds until every node agrees;
 - propagation: for each block of the agreed chain, the seconds from its "mined" event
   until every node held it under a tip of the agreed chain (p50, p95);
+- the CPU seconds the nodes used while agreeing (user + system, every thread, from
+  ``/proc/PID/stat``), and what share of the machine's cores that is over the time to agree;
 - the nodes' memory: resident set (VmRSS) per process, median and largest.
 
 Then a room over a shared, rate-limited link, as a classroom's access point: the room
@@ -66,6 +68,22 @@ def udp_counters(pid: int) -> dict[str, int]:
 def datagrams(pid: int) -> int:
     counters = udp_counters(pid)
     return counters["InDatagrams"] + counters["OutDatagrams"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (every thread) and its children still running."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for c in (task / "children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):  # it has just exited
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / tick + sum(cpu_seconds(c) for c in children)
+
+
+def room_cpu_seconds(room) -> float:
+    return sum(cpu_seconds(node.process.pid) for node in room.nodes.values())
 
 
 def rss_bytes(pid: int) -> int:
@@ -149,7 +167,7 @@ def class_run(folder: Path, size: int, *, idle_seconds: float = IDLE_SECONDS) ->
     with room:
         start_room(room)
         load = load_average()
-        before, start = datagrams(ns), time.monotonic()
+        before, cpu_before, start = datagrams(ns), room_cpu_seconds(room), time.monotonic()
         for name in names:
             room.submit(name, student_contracts(name, 1)[0])
 
@@ -166,6 +184,7 @@ def class_run(folder: Path, size: int, *, idle_seconds: float = IDLE_SECONDS) ->
         except NodeError as exc:
             raise NodeError(f"{exc}\nthe nodes' logs, events and statuses are kept in {keep_evidence(room, size)}") from None
         agree_s, busy = time.monotonic() - start, datagrams(ns) - before
+        cpu = room_cpu_seconds(room) - cpu_before
         time.sleep(SETTLE_SECONDS)  # a benchmark's fixed window, not a wait for an event
         idle_start, idle_at = datagrams(ns), time.monotonic()
         time.sleep(idle_seconds)
@@ -179,7 +198,8 @@ def class_run(folder: Path, size: int, *, idle_seconds: float = IDLE_SECONDS) ->
     return {"size": size, "agree_s": agree_s, "per_node_per_block": busy / size / size, "busy_total": busy,
             "idle_per_node_s": idle / size, "p50": statistics.median(prop), "p95": percentile(prop, 0.95),
             "measured": len(prop), "mined": mined, "rss_median": statistics.median(rss), "rss_max": max(rss),
-            "agreed_after_idle": agreed_still, "load_average": load}
+            "agreed_after_idle": agreed_still, "load_average": load, "cpu_s": cpu,
+            "cpu_share": cpu / agree_s / (os.cpu_count() or 1)}
 
 
 def _ip(*args: str) -> str:
@@ -295,6 +315,8 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[dict]
                                    f"{r['load_average']:.1f} when the contracts went in)", r["p50"], "s"))
             rows.append(row(group, "propagation p95", r["p95"], "s", target="< 3 s at 32 nodes" if size == 32 else "",
                             met=(r["p95"] < 3.0) if size == 32 else None))
+            rows.append(row(group, f"CPU seconds the nodes used while agreeing ({r['cpu_share']:.0%} of the machine's "
+                                   f"{os.cpu_count()} cores over that time)", r["cpu_s"], "s"))
             rows.append(row(group, "node memory (VmRSS), median per process", r["rss_median"] / 2**20, "MiB"))
             rows.append(row(group, "node memory (VmRSS), largest process", r["rss_max"] / 2**20, "MiB"))
         r = shared_link(Path(tmp) / "link", quick)
