@@ -41,9 +41,9 @@ import time
 from pathlib import Path
 
 try:
-    from .common import row
+    from .common import cpu_seconds, row
 except ImportError:
-    from common import row
+    from common import cpu_seconds, row
 
 SIZES = (8, 16, 32, 64)
 QUICK_SIZES = (8,)
@@ -70,20 +70,19 @@ def datagrams(pid: int) -> int:
     return counters["InDatagrams"] + counters["OutDatagrams"]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (every thread) and its children still running."""
-    tick = os.sysconf("SC_CLK_TCK")
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of process ``pid`` (every thread) and of its children still running."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
                     for c in (task / "children").read_text().split()]
+        own = cpu_seconds(pid)
     except (FileNotFoundError, ProcessLookupError):  # it has just exited
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / tick + sum(cpu_seconds(c) for c in children)
+    return own + sum(tree_cpu_seconds(c) for c in children)
 
 
 def room_cpu_seconds(room) -> float:
-    return sum(cpu_seconds(node.process.pid) for node in room.nodes.values())
+    return sum(tree_cpu_seconds(node.process.pid) for node in room.nodes.values())
 
 
 def rss_bytes(pid: int) -> int:
@@ -155,6 +154,7 @@ def keep_evidence(room, size: int) -> Path:
 def class_run(folder: Path, size: int, *, idle_seconds: float = IDLE_SECONDS) -> dict:
     from labkit.blocksfile import load_blocks
     from labkit.errors import NodeError
+    from labkit.fastmine import available_cores
     from labkit.node.classroom import Classroom, student_contracts
     from labkit.node.measure import percentile
 
@@ -199,7 +199,7 @@ def class_run(folder: Path, size: int, *, idle_seconds: float = IDLE_SECONDS) ->
             "idle_per_node_s": idle / size, "p50": statistics.median(prop), "p95": percentile(prop, 0.95),
             "measured": len(prop), "mined": mined, "rss_median": statistics.median(rss), "rss_max": max(rss),
             "agreed_after_idle": agreed_still, "load_average": load, "cpu_s": cpu,
-            "cpu_share": cpu / agree_s / (os.cpu_count() or 1)}
+            "cpu_share": cpu / agree_s / available_cores(), "cores": available_cores()}
 
 
 def _ip(*args: str) -> str:
@@ -316,7 +316,7 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[dict]
             rows.append(row(group, "propagation p95", r["p95"], "s", target="< 3 s at 32 nodes" if size == 32 else "",
                             met=(r["p95"] < 3.0) if size == 32 else None))
             rows.append(row(group, f"CPU seconds the nodes used while agreeing ({r['cpu_share']:.0%} of the machine's "
-                                   f"{os.cpu_count()} cores over that time)", r["cpu_s"], "s"))
+                                   f"{r['cores']} cores over that time)", r["cpu_s"], "s"))
             rows.append(row(group, "node memory (VmRSS), median per process", r["rss_median"] / 2**20, "MiB"))
             rows.append(row(group, "node memory (VmRSS), largest process", r["rss_max"] / 2**20, "MiB"))
         r = shared_link(Path(tmp) / "link", quick)

@@ -32,12 +32,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
-from common import row  # noqa: E402
+from common import cpu_seconds, row  # noqa: E402
 from hubsupport import Hub, run_all, shared_install, students  # noqa: E402
 
 NOTEBOOKS = {"00": "00-welcome.ipynb", "03": "03-proof-of-work.ipynb", "05": "05-torrent-sharing.ipynb",
              "09": "09-the-classroom-network.ipynb"}
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def pss_mb(pid: str) -> float:
@@ -45,11 +44,6 @@ def pss_mb(pid: str) -> float:
         if line.startswith("Pss:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def cpu_seconds(pid: str) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
 class Sampler(threading.Thread):

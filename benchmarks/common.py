@@ -1,9 +1,11 @@
-"""Shared helpers for the benchmarks: timing and result rows."""
+"""Shared helpers for the benchmarks: timing, a process's CPU seconds and result rows."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 
@@ -22,6 +24,12 @@ def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU seconds process ``pid`` has used, every thread (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def median(values) -> float:
